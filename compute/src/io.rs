@@ -1,0 +1,162 @@
+//! File plumbing shared by every format: gzip by extension, byte-counting readers for progress
+//! bars, and atomic writes (a temporary file beside the target, renamed into place only once it
+//! is complete, so a failed or cancelled write never destroys an existing file).
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::Path;
+
+use crate::error::{FormatError, FormatResult};
+
+/// Called with the number of bytes consumed so far.
+pub type ProgressFn<'a> = &'a (dyn Fn(u64) + Sync);
+
+/// Whether the file name ends in `.gz`.
+pub fn is_gzip_path(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|ext| ext.eq_ignore_ascii_case("gz"))
+}
+
+/// The file name, lowercase, with a trailing `.gz` removed (`"x.map.gz"` → `"x.map"`).
+pub fn name_without_gz(path: &Path) -> String {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    name.strip_suffix(".gz").map(str::to_owned).unwrap_or(name)
+}
+
+/// The lowercase extension after stripping `.gz` (`"x.map.gz"` → `"map"`).
+pub fn format_extension(path: &Path) -> String {
+    let name = name_without_gz(path);
+    match name.rsplit_once('.') {
+        Some((_, ext)) => ext.to_owned(),
+        None => String::new(),
+    }
+}
+
+/// A reader that reports how many (compressed, on-disk) bytes it has read.
+pub struct CountingReader<'a, R> {
+    inner: R,
+    bytes_read: u64,
+    progress: Option<ProgressFn<'a>>,
+}
+
+impl<'a, R: Read> CountingReader<'a, R> {
+    pub fn new(inner: R, progress: Option<ProgressFn<'a>>) -> Self {
+        Self {
+            inner,
+            bytes_read: 0,
+            progress,
+        }
+    }
+}
+
+impl<R: Read> Read for CountingReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bytes_read += n as u64;
+        if let Some(progress) = self.progress {
+            progress(self.bytes_read);
+        }
+        Ok(n)
+    }
+}
+
+/// Opens `path` for reading, transparently decompressing `.gz`, reporting on-disk bytes read.
+pub fn open_reader<'a>(
+    path: &Path,
+    progress: Option<ProgressFn<'a>>,
+) -> FormatResult<Box<dyn Read + 'a>> {
+    let file = File::open(path).map_err(|e| FormatError::io(path, e))?;
+    let counted = CountingReader::new(BufReader::with_capacity(1 << 20, file), progress);
+    if is_gzip_path(path) {
+        Ok(Box::new(BufReader::new(flate2::read::MultiGzDecoder::new(
+            counted,
+        ))))
+    } else {
+        Ok(Box::new(counted))
+    }
+}
+
+/// Writes a file atomically: `write` fills a temporary file in the same folder, which is
+/// renamed over `path` only if `write` succeeds. `.gz` targets are compressed.
+pub fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> FormatResult<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let file_name = path
+        .file_name()
+        .ok_or_else(|| FormatError::invalid(path, "not a file path"))?;
+    let tmp_path = dir.join(format!(
+        ".{}.{}.tmp",
+        file_name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| -> std::io::Result<()> {
+        let file = File::create(&tmp_path)?;
+        let mut buffered = BufWriter::with_capacity(1 << 20, file);
+        if is_gzip_path(path) {
+            let mut gz = flate2::write::GzEncoder::new(&mut buffered, flate2::Compression::new(6));
+            write(&mut gz)?;
+            gz.finish()?;
+        } else {
+            write(&mut buffered)?;
+        }
+        let file = buffered.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        Ok(())
+    })();
+    match result {
+        Ok(()) => std::fs::rename(&tmp_path, path).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp_path);
+            FormatError::io(path, e)
+        }),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp_path);
+            Err(FormatError::io(path, e))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_write_keeps_the_old_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("keep.txt");
+        std::fs::write(&path, b"old").expect("write");
+        let result = write_atomically(&path, |w| {
+            w.write_all(b"partial")?;
+            Err(std::io::Error::other("cancelled"))
+        });
+        assert!(result.is_err());
+        assert_eq!(std::fs::read(&path).expect("read"), b"old");
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("read_dir")
+            .collect();
+        assert_eq!(leftovers.len(), 1, "temporary file must be removed");
+    }
+
+    #[test]
+    fn gz_round_trip() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("a.txt.gz");
+        write_atomically(&path, |w| w.write_all(b"hello map")).expect("write");
+        let raw = std::fs::read(&path).expect("read");
+        assert_eq!(&raw[..2], &[0x1f, 0x8b], "gzip magic");
+        let mut text = String::new();
+        open_reader(&path, None)
+            .expect("open")
+            .read_to_string(&mut text)
+            .expect("read");
+        assert_eq!(text, "hello map");
+        assert_eq!(format_extension(&path), "txt");
+    }
+}

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Sourced by test.sh: a Python venv with the field's reference tools (numpy, mrcfile, gemmi), which
+# the peer tests use to check that files cryoforge writes read correctly elsewhere.
+venv="${CRYOFORGE_VENV:-$HOME/.cache/cryoforge-venv}"
+if ! "$venv/bin/python" -c 'import numpy, mrcfile, gemmi' >/dev/null 2>&1; then
+  echo "setting up $venv (numpy, mrcfile, gemmi)"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check numpy mrcfile gemmi
+fi
+export CRYOFORGE_PYTHON="$venv/bin/python"

@@ -8,4 +8,11 @@ source scripts/peers.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cryoforge-target}"
 # Without a peer tool the peer tests fail rather than skip.
 export CRYOFORGE_REQUIRE_PEERS=1
-cargo test --workspace --locked "$@"
+
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+status=0
+cargo test --workspace --locked --all-targets "$@" 2>&1 | tee "$log" || status=$?
+# One closing line for the whole run (cargo ends on whichever test binary ran last).
+awk '/^test result:/ { p += $4; f += $6; s += $8 } END { printf "%d passed, %d failed, %d skipped\n", p, f, s }' "$log"
+exit "$status"

@@ -1,1 +1,20 @@
-//! End-to-end tests of cryoforge on real files; the tests themselves live in `tests/`.
+//! Helpers shared by cryoforge's end-to-end tests (the tests themselves live in `tests/`).
+
+use std::path::PathBuf;
+
+/// Path of a bundled file under `assets/`.
+pub fn asset(relative: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("assets").join(relative)
+}
+
+/// Reference values computed by the field's own tools (`assets/fixtures/expected.json`).
+pub fn expected() -> serde_json::Value {
+    let text = std::fs::read_to_string(asset("fixtures/expected.json")).expect("expected.json");
+    serde_json::from_str(&text).expect("expected.json is JSON")
+}
+
+/// Largest absolute difference between two equally long slices.
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "lengths differ");
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}

@@ -34,6 +34,11 @@ enum Class {
     Water,
 }
 
+/// Whether `residue_name` is a standard amino acid or nucleotide.
+pub fn is_polymer_residue(residue_name: &str) -> bool {
+    AMINO_ACIDS.contains(&residue_name) || NUCLEOTIDES.contains(&residue_name)
+}
+
 fn class_of(atom: &Atom) -> Class {
     let name = atom.residue_name.as_str();
     if WATERS.contains(&name) {

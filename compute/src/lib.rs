@@ -2,9 +2,13 @@
 //! science and the jobs that run on the compute thread. Nothing here knows about the UI.
 
 pub mod error;
+pub mod fit;
 pub mod formats;
+pub mod compare;
+pub mod density;
 pub mod geometry;
 pub mod io;
+pub mod scores;
 pub mod summary;
 
 pub use error::{FormatError, FormatResult};

@@ -2,6 +2,7 @@
 //! open in it); subcommands run the same work from the command line.
 
 mod cli;
+mod cli_science;
 mod gui;
 
 use std::path::PathBuf;
@@ -34,6 +35,36 @@ enum Command {
         input: PathBuf,
         output: PathBuf,
     },
+    /// Simulate data from models.
+    #[command(subcommand)]
+    Simulate(cli_science::SimulateCommand),
+    /// Score a model in a map: correlations, overlap, map value at atoms, FSC.
+    Score {
+        #[arg(long)]
+        map: PathBuf,
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        resolution: f32,
+        /// Contour level for "atoms inside contour" (default: the level enclosing the model's volume).
+        #[arg(long)]
+        contour: Option<f32>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compare a model with a reference: Cα RMSD, TM-score, lDDT.
+    Compare {
+        model: PathBuf,
+        reference: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Fit models into maps.
+    #[command(subcommand)]
+    Fit(cli_science::FitCommand),
+    /// Map tools: threshold, dust, crop, resample, lowpass, flip, zscore.
+    #[command(subcommand)]
+    Map(cli_science::MapCommand),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +72,11 @@ fn main() -> ExitCode {
     let result = match args.command {
         Some(Command::Info { json, files }) => cli::info(&files, json),
         Some(Command::Convert { input, output }) => cli::convert(&input, &output),
+        Some(Command::Simulate(command)) => cli_science::simulate_cmd(command),
+        Some(Command::Score { map, model, resolution, contour, json }) => cli_science::score_cmd(&map, &model, resolution, contour, json),
+        Some(Command::Compare { model, reference, json }) => cli_science::compare_cmd(&model, &reference, json),
+        Some(Command::Fit(command)) => cli_science::fit_cmd(command),
+        Some(Command::Map(command)) => cli_science::map_cmd(command),
         None => gui::run(args.files),
     };
     match result {

@@ -4,6 +4,7 @@
 pub mod error;
 pub mod fit;
 pub mod formats;
+pub mod maptools;
 pub mod compare;
 pub mod density;
 pub mod geometry;

@@ -91,10 +91,20 @@ impl Structure {
         let reader = BufReader::with_capacity(1 << 20, open_reader(path, progress)?);
         let mut options = pdbtbx::ReadOptions::new();
         options.set_format(format).set_level(pdbtbx::StrictnessLevel::Loose);
-        let parsed = match format {
+        // pdbtbx panics on some malformed input (an empty chain id, for one): that must become
+        // an error naming the file, never a crash.
+        let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match format {
             pdbtbx::Format::Pdb => options.read_raw(BufReader::new(PdbLineFixer::new(reader))),
             _ => options.read_raw(BufReader::new(CifModelRenumber::new(reader))),
-        };
+        }))
+        .map_err(|panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown reason".to_owned());
+            FormatError::invalid(path, format!("not a readable model: the parser gave up ({what})"))
+        })?;
         let (pdb, _warnings) = parsed
             .map_err(|errors| {
                 let first: Vec<String> = errors

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Benchmarks that print cryoforge's speed as a ratio against a peer measured in the same run.
+#   scripts/bench.sh            all benchmarks
+#   scripts/bench.sh density    density simulation vs gemmi (AdK and the 6ZU5 ribosome)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+# shellcheck source=scripts/peers.sh
+source scripts/peers.sh
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cryoforge-target}"
+cargo build -p cryoforge --locked
+export CRYOFORGE_BIN="$CARGO_TARGET_DIR/debug/cryoforge"
+what="${1:-all}"
+if [ "$what" = all ] || [ "$what" = density ]; then
+  echo "== density simulation: cryoforge vs gemmi (gemmi single-threaded, cryoforge on $(nproc) cores)"
+  "$CRYOFORGE_PYTHON" benches/density_vs_gemmi.py
+fi

@@ -6,8 +6,12 @@ scripts/install-deps.sh
 # shellcheck source=scripts/peers.sh
 source scripts/peers.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cryoforge-target}"
-# Without a peer tool the peer tests fail rather than skip.
+# Without a peer tool or a (software) Vulkan adapter those tests fail rather than skip.
 export CRYOFORGE_REQUIRE_PEERS=1
+export CRYOFORGE_REQUIRE_GPU_ADAPTER=1
+# A private runtime folder keeps Mesa's Vulkan loader quiet.
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
+chmod 700 "$XDG_RUNTIME_DIR" 2>/dev/null || true
 
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT

@@ -8,6 +8,8 @@ use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
 use cryoforge_compute::compare::{RigidTransform, compare};
 use cryoforge_compute::density::{GaussianAtoms, GaussianOptions, molmap_grid, simulate};
+use cryoforge_compute::density_gpu::GpuDensity;
+use cryoforge_compute::gpu::{AdapterChoice, GpuContext};
 use cryoforge_compute::fit::{RigidFitOptions, RigidFitter};
 use cryoforge_compute::formats::model::Structure;
 use cryoforge_compute::formats::model_write::write_structure;
@@ -36,6 +38,9 @@ pub enum SimulateCommand {
         /// Widen each atom by its B-factor.
         #[arg(long)]
         bfactors: bool,
+        /// Use the CPU even when a GPU is present.
+        #[arg(long)]
+        cpu: bool,
         #[arg(short, long)]
         output: PathBuf,
     },
@@ -101,7 +106,7 @@ fn positive(value: f32, what: &str) -> anyhow::Result<f32> {
 }
 
 pub fn simulate_cmd(command: SimulateCommand) -> anyhow::Result<()> {
-    let SimulateCommand::Map { model, resolution, like, apix, box_size, bfactors, output } = command;
+    let SimulateCommand::Map { model, resolution, like, apix, box_size, bfactors, cpu, output } = command;
     let resolution = positive(resolution, "--resolution")?;
     let structure = read_model(&model)?;
     let options = GaussianOptions { use_b_factors: bfactors, ..GaussianOptions::molmap(resolution) };
@@ -121,8 +126,22 @@ pub fn simulate_cmd(command: SimulateCommand) -> anyhow::Result<()> {
             MapGrid::new([n; 3], [apix; 3], first)
         }
     };
+    // The WGSL kernel only pays off on a real GPU; on software adapters the CPU kernel is as fast.
+    let gpu = if cpu { None } else { GpuContext::new(AdapterChoice::HardwareOnly).ok().map(GpuDensity::new) };
     let started = Instant::now();
-    let values = simulate(&grid, &atoms);
+    let values = match &gpu {
+        Some(gpu) => match gpu.simulate(&grid, &atoms) {
+            Ok(values) => {
+                eprintln!("on {}", gpu.context().describe());
+                values
+            }
+            Err(why) => {
+                eprintln!("GPU simulation failed ({why}); using the CPU");
+                simulate(&grid, &atoms)
+            }
+        },
+        None => simulate(&grid, &atoms),
+    };
     let map = DensityMap {
         grid,
         values,

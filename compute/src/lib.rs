@@ -1,14 +1,17 @@
-//! cryoforge's compute layer: every file format the field uses, and (as the app grows) the
-//! science and the jobs that run on the compute thread. Nothing here knows about the UI.
+//! cryoforge's compute layer: every file format the field uses, the science (density, scores,
+//! fitting, map tools) and, as the app grows, the jobs that run on the compute thread. Nothing
+//! here knows about the UI.
 
+pub mod compare;
+pub mod density;
+pub mod density_gpu;
 pub mod error;
 pub mod fit;
 pub mod formats;
-pub mod maptools;
-pub mod compare;
-pub mod density;
 pub mod geometry;
+pub mod gpu;
 pub mod io;
+pub mod maptools;
 pub mod scores;
 pub mod summary;
 

@@ -1,0 +1,318 @@
+//! The WGSL twin of [`crate::density`] (`shaders/density.wgsl`): the same Gaussians, truncation
+//! and gradient, computed on a wgpu device. Tested against the CPU kernel on llvmpipe; used for
+//! real work only on a hardware GPU (see [`crate::gpu`]).
+
+use wgpu::util::DeviceExt as _;
+
+use crate::density::{CUTOFF_SIGMAS, GaussianAtoms, GaussianGradients};
+use crate::formats::mrc::MapGrid;
+use crate::gpu::GpuContext;
+
+const SHADER: &str = include_str!("../../shaders/density.wgsl");
+const WORKGROUP: u32 = 64;
+
+/// Mirrors `Params` in density.wgsl (keep in sync): five rows of 16 bytes.
+struct DensityParams {
+    dims: [u32; 3],
+    atom_count: u32,
+    first_voxel: [f32; 3],
+    cutoff_sigmas: f32,
+    voxel_size: [f32; 3],
+    cell_size: f32,
+    cell_dims: [u32; 3],
+    row_stride: u32,
+    cell_origin: [f32; 3],
+}
+
+const PARAMS_BYTES: usize = 80;
+
+impl DensityParams {
+    fn to_bytes(&self) -> [u8; PARAMS_BYTES] {
+        let mut out = [0u8; PARAMS_BYTES];
+        let words: [[u8; 4]; 20] = [
+            self.dims[0].to_le_bytes(), self.dims[1].to_le_bytes(), self.dims[2].to_le_bytes(), self.atom_count.to_le_bytes(),
+            self.first_voxel[0].to_le_bytes(), self.first_voxel[1].to_le_bytes(), self.first_voxel[2].to_le_bytes(), self.cutoff_sigmas.to_le_bytes(),
+            self.voxel_size[0].to_le_bytes(), self.voxel_size[1].to_le_bytes(), self.voxel_size[2].to_le_bytes(), self.cell_size.to_le_bytes(),
+            self.cell_dims[0].to_le_bytes(), self.cell_dims[1].to_le_bytes(), self.cell_dims[2].to_le_bytes(), self.row_stride.to_le_bytes(),
+            self.cell_origin[0].to_le_bytes(), self.cell_origin[1].to_le_bytes(), self.cell_origin[2].to_le_bytes(), 0f32.to_le_bytes(),
+        ];
+        for (i, w) in words.iter().enumerate() {
+            out[i * 4..i * 4 + 4].copy_from_slice(w);
+        }
+        out
+    }
+}
+
+fn f32_bytes(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+fn u32_bytes(values: &[u32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// Workgroup counts for `n` invocations, folded into 2D when x alone would exceed the limit.
+fn dispatch_size(n: usize) -> (u32, u32, u32) {
+    let groups = (n as u32).div_ceil(WORKGROUP).max(1);
+    let x = groups.min(65_535);
+    (x, groups.div_ceil(x), x * WORKGROUP)
+}
+
+/// Compiled density pipelines on one device.
+pub struct GpuDensity {
+    context: GpuContext,
+    forward: wgpu::ComputePipeline,
+    backward: wgpu::ComputePipeline,
+}
+
+impl GpuDensity {
+    pub fn new(context: GpuContext) -> Self {
+        let module = context.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("density.wgsl"),
+            source: wgpu::ShaderSource::Wgsl(SHADER.into()),
+        });
+        let pipeline = |entry: &str| {
+            context.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(entry),
+                layout: None,
+                module: &module,
+                entry_point: Some(entry),
+                compilation_options: Default::default(),
+                cache: None,
+            })
+        };
+        let forward = pipeline("simulate_voxels");
+        let backward = pipeline("backward_atoms");
+        Self { context, forward, backward }
+    }
+
+    pub fn context(&self) -> &GpuContext {
+        &self.context
+    }
+
+    fn params(&self, grid: &MapGrid, atoms: &GaussianAtoms, row_stride: u32, cells: &CellList) -> DensityParams {
+        DensityParams {
+            dims: grid.dims.map(|d| d as u32),
+            atom_count: atoms.len() as u32,
+            first_voxel: grid.first_voxel_angstrom(),
+            cutoff_sigmas: CUTOFF_SIGMAS,
+            voxel_size: grid.voxel_size_angstrom,
+            cell_size: cells.cell_size,
+            cell_dims: cells.dims,
+            row_stride,
+            cell_origin: cells.origin,
+        }
+    }
+
+    fn storage(&self, label: &str, bytes: &[u8], writable: bool) -> wgpu::Buffer {
+        // wgpu refuses zero-sized bindings: pad empty inputs to one word.
+        let contents: &[u8] = if bytes.is_empty() { &[0u8; 4] } else { bytes };
+        let usage = if writable { wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC } else { wgpu::BufferUsages::STORAGE };
+        self.context.device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some(label), contents, usage })
+    }
+
+    fn atom_buffers(&self, atoms: &GaussianAtoms) -> (wgpu::Buffer, wgpu::Buffer) {
+        let packed: Vec<f32> = atoms.positions.iter().zip(&atoms.amplitudes).flat_map(|(p, &a)| [p[0], p[1], p[2], a]).collect();
+        (self.storage("atoms", &f32_bytes(&packed), false), self.storage("sigmas", &f32_bytes(&atoms.sigmas), false))
+    }
+
+    fn run(&self, pipeline: &wgpu::ComputePipeline, entries: &[(u32, &wgpu::Buffer)], invocations: usize) {
+        let layout = pipeline.get_bind_group_layout(0);
+        let entries: Vec<wgpu::BindGroupEntry<'_>> =
+            entries.iter().map(|&(binding, buffer)| wgpu::BindGroupEntry { binding, resource: buffer.as_entire_binding() }).collect();
+        let bind_group = self.context.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &layout, entries: &entries });
+        let mut encoder = self.context.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
+            pass.set_pipeline(pipeline);
+            pass.set_bind_group(0, &bind_group, &[]);
+            let (x, y, _) = dispatch_size(invocations);
+            pass.dispatch_workgroups(x, y, 1);
+        }
+        self.context.queue.submit([encoder.finish()]);
+    }
+
+    /// Copies `buffer` back to the CPU as f32.
+    fn read_back(&self, buffer: &wgpu::Buffer, count: usize) -> Result<Vec<f32>, String> {
+        let bytes = (count.max(1) * 4) as u64;
+        let staging = self.context.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: bytes,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = self.context.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+        encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, bytes);
+        self.context.queue.submit([encoder.finish()]);
+        let slice = staging.slice(..);
+        let (tx, rx) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        self.context.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| e.to_string())?;
+        rx.recv().map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
+        let view = slice.get_mapped_range().map_err(|e| e.to_string())?;
+        let values = view.chunks_exact(4).take(count).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        drop(view);
+        staging.unmap();
+        Ok(values)
+    }
+
+    /// Sums the Gaussians onto `grid` (values x fastest), as [`crate::density::simulate`].
+    pub fn simulate(&self, grid: &MapGrid, atoms: &GaussianAtoms) -> Result<Vec<f32>, String> {
+        let voxels = grid.voxel_count();
+        let cells = CellList::build(atoms);
+        let (_, _, row_stride) = dispatch_size(voxels);
+        let params = self.params(grid, atoms, row_stride, &cells);
+        let device = &self.context.device;
+        let uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some("params"), contents: &params.to_bytes(), usage: wgpu::BufferUsages::UNIFORM });
+        let (atom_buffer, sigma_buffer) = self.atom_buffers(atoms);
+        let start = self.storage("cell_start", &u32_bytes(&cells.start), false);
+        let members = self.storage("cell_atoms", &u32_bytes(&cells.atoms), false);
+        let values = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("values"),
+            size: (voxels.max(1) * 4) as u64,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        self.run(&self.forward, &[(0, &uniform), (1, &atom_buffer), (2, &sigma_buffer), (3, &start), (4, &members), (5, &values)], voxels);
+        self.read_back(&values, voxels)
+    }
+
+    /// Back-propagates ∂L/∂value to the atoms, as [`crate::density::simulate_backward`].
+    pub fn backward(&self, grid: &MapGrid, atoms: &GaussianAtoms, dloss_dmap: &[f32]) -> Result<GaussianGradients, String> {
+        let n = atoms.len();
+        let (_, _, row_stride) = dispatch_size(n);
+        let cells = CellList::empty();
+        let params = self.params(grid, atoms, row_stride, &cells);
+        let device = &self.context.device;
+        let uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some("params"), contents: &params.to_bytes(), usage: wgpu::BufferUsages::UNIFORM });
+        let (atom_buffer, sigma_buffer) = self.atom_buffers(atoms);
+        let dloss = self.storage("dloss_dmap", &f32_bytes(dloss_dmap), false);
+        let grad_atoms = self.storage("grad_atoms", &vec![0u8; n * 16], true);
+        let grad_sigmas = self.storage("grad_sigmas", &vec![0u8; n * 4], true);
+        self.run(&self.backward, &[(0, &uniform), (6, &atom_buffer), (7, &sigma_buffer), (8, &dloss), (9, &grad_atoms), (10, &grad_sigmas)], n);
+        let packed = self.read_back(&grad_atoms, n * 4)?;
+        let sigmas = self.read_back(&grad_sigmas, n)?;
+        Ok(GaussianGradients {
+            positions: packed.chunks_exact(4).map(|c| [c[0], c[1], c[2]]).collect(),
+            amplitudes: packed.chunks_exact(4).map(|c| c[3]).collect(),
+            sigmas,
+        })
+    }
+}
+
+/// Atoms sorted into cubic cells at least one reach (5σ) wide, so a voxel needs only the 27
+/// cells around it.
+struct CellList {
+    origin: [f32; 3],
+    cell_size: f32,
+    dims: [u32; 3],
+    /// Prefix sums: cell c holds atoms[start[c]..start[c + 1]].
+    start: Vec<u32>,
+    atoms: Vec<u32>,
+}
+
+impl CellList {
+    fn empty() -> Self {
+        Self { origin: [0.0; 3], cell_size: 1.0, dims: [1; 3], start: vec![0, 0], atoms: Vec::new() }
+    }
+
+    fn build(atoms: &GaussianAtoms) -> Self {
+        if atoms.is_empty() {
+            return Self::empty();
+        }
+        let reach = atoms.sigmas.iter().copied().fold(0.0f32, f32::max) * CUTOFF_SIGMAS;
+        let cell_size = reach.max(1e-3);
+        let mut lo = [f32::INFINITY; 3];
+        let mut hi = [f32::NEG_INFINITY; 3];
+        for p in &atoms.positions {
+            for a in 0..3 {
+                lo[a] = lo[a].min(p[a]);
+                hi[a] = hi[a].max(p[a]);
+            }
+        }
+        let dims: [u32; 3] = std::array::from_fn(|a| ((hi[a] - lo[a]) / cell_size).floor() as u32 + 1);
+        let cell_of = |p: &[f32; 3]| -> usize {
+            let c: [u32; 3] = std::array::from_fn(|a| (((p[a] - lo[a]) / cell_size).floor() as u32).min(dims[a] - 1));
+            ((c[2] * dims[1] + c[1]) * dims[0] + c[0]) as usize
+        };
+        let cell_count = dims.iter().map(|&d| d as usize).product::<usize>();
+        let mut counts = vec![0u32; cell_count + 1];
+        for p in &atoms.positions {
+            counts[cell_of(p) + 1] += 1;
+        }
+        for c in 1..counts.len() {
+            counts[c] += counts[c - 1];
+        }
+        let mut fill = counts.clone();
+        let mut members = vec![0u32; atoms.len()];
+        for (i, p) in atoms.positions.iter().enumerate() {
+            let c = cell_of(p);
+            members[fill[c] as usize] = i as u32;
+            fill[c] += 1;
+        }
+        Self { origin: lo, cell_size, dims, start: counts, atoms: members }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::density::{simulate, simulate_backward};
+    use crate::gpu::AdapterChoice;
+
+    #[test]
+    fn params_fill_five_rows_of_sixteen_bytes() {
+        let p = DensityParams { dims: [1, 2, 3], atom_count: 4, first_voxel: [0.0; 3], cutoff_sigmas: 5.0, voxel_size: [1.0; 3], cell_size: 2.0, cell_dims: [1; 3], row_stride: 64, cell_origin: [0.0; 3] };
+        let bytes = p.to_bytes();
+        assert_eq!(bytes.len(), 80);
+        assert_eq!(u32::from_le_bytes([bytes[12], bytes[13], bytes[14], bytes[15]]), 4);
+        assert_eq!(f32::from_le_bytes([bytes[44], bytes[45], bytes[46], bytes[47]]), 2.0);
+        assert_eq!(u32::from_le_bytes([bytes[60], bytes[61], bytes[62], bytes[63]]), 64);
+    }
+
+    /// The WGSL kernels agree with the CPU kernels (on llvmpipe here, on the GPU where present).
+    #[test]
+    fn wgsl_density_and_gradient_match_the_cpu_kernel() {
+        let context = match GpuContext::new(AdapterChoice::AllowSoftware) {
+            Ok(c) => c,
+            Err(why) => {
+                assert!(std::env::var("CRYOFORGE_REQUIRE_GPU_ADAPTER").is_err(), "no adapter: {why}");
+                eprintln!("skipped: {why}");
+                return;
+            }
+        };
+        let gpu = GpuDensity::new(context);
+        eprintln!("adapter: {}", gpu.context().describe());
+        let mut seed = 5u32;
+        let mut rand = || {
+            seed = seed.wrapping_mul(1664525).wrapping_add(1013904223);
+            (seed >> 8) as f32 / (1u32 << 24) as f32
+        };
+        let n = 300;
+        let atoms = GaussianAtoms {
+            positions: (0..n).map(|_| [rand() * 20.0, rand() * 18.0, rand() * 16.0]).collect(),
+            amplitudes: (0..n).map(|_| 6.0 + 10.0 * rand()).collect(),
+            sigmas: (0..n).map(|_| 0.8 + 0.6 * rand()).collect(),
+        };
+        let grid = MapGrid::new([40, 37, 35], [0.7, 0.75, 0.8], [-3.0, -4.0, -5.0]);
+        let cpu = simulate(&grid, &atoms);
+        let wgsl = gpu.simulate(&grid, &atoms).expect("gpu simulate");
+        let peak = cpu.iter().copied().fold(0.0f32, f32::max);
+        let worst = cpu.iter().zip(&wgsl).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(worst < 1e-4 * peak, "max difference {worst} vs peak {peak}");
+
+        let weights: Vec<f32> = (0..grid.voxel_count()).map(|_| rand() - 0.5).collect();
+        let cpu_g = simulate_backward(&grid, &atoms, &weights);
+        let gpu_g = gpu.backward(&grid, &atoms, &weights).expect("gpu backward");
+        let scale = cpu_g.positions.iter().flatten().map(|v| v.abs()).fold(0.0f32, f32::max);
+        for i in 0..n {
+            for k in 0..3 {
+                assert!((cpu_g.positions[i][k] - gpu_g.positions[i][k]).abs() < 2e-3 * scale, "atom {i} axis {k}");
+            }
+            assert!((cpu_g.amplitudes[i] - gpu_g.amplitudes[i]).abs() < 2e-3 * cpu_g.amplitudes.iter().map(|v| v.abs()).fold(0.0, f32::max));
+            assert!((cpu_g.sigmas[i] - gpu_g.sigmas[i]).abs() < 2e-3 * cpu_g.sigmas.iter().map(|v| v.abs()).fold(0.0, f32::max));
+        }
+    }
+}

@@ -185,7 +185,7 @@ impl<'a> RigidFitter<'a> {
     pub fn fit_global(&self, starts: usize, seed: u64, options: RigidFitOptions, cancel: &(dyn Fn() -> bool + Sync)) -> Vec<Placement> {
         let target = density_centre(self.map);
         let rotations = spread_rotations(starts, seed);
-        let mut results: Vec<Placement> = rotations
+        let results: Vec<Placement> = rotations
             .par_iter()
             .filter_map(|rotvec| {
                 if cancel() {
@@ -197,22 +197,28 @@ impl<'a> RigidFitter<'a> {
                 Some(self.fit_local(start, options, &mut |_, _, _| !cancel()))
             })
             .collect();
-        results.sort_by(|a, b| b.correlation.total_cmp(&a.correlation));
-        let mut distinct: Vec<Placement> = Vec::new();
-        for p in results {
-            let same = distinct.iter().any(|q| {
-                let rel = mul(&p.transform.rotation, &transpose(&q.transform.rotation));
-                let angle = rotvec_from_matrix(&rel).iter().map(|v| v * v).sum::<f64>().sqrt().to_degrees();
-                let (a, b) = (p.transform.apply(self.centre), q.transform.apply(self.centre));
-                let d = (0..3).map(|k| (a[k] - b[k]).powi(2)).sum::<f64>().sqrt();
-                angle < 6.0 && d < 3.0
-            });
-            if !same {
-                distinct.push(p);
-            }
-        }
-        distinct
+        cluster_placements(results, self)
     }
+}
+
+/// Placements best first, keeping only those beyond 6° and 3 Å (at the model's centre) of a
+/// better one.
+pub fn cluster_placements(mut placements: Vec<Placement>, fitter: &RigidFitter<'_>) -> Vec<Placement> {
+    placements.sort_by(|a, b| b.correlation.total_cmp(&a.correlation));
+    let mut distinct: Vec<Placement> = Vec::new();
+    for p in placements {
+        let same = distinct.iter().any(|q| {
+            let rel = mul(&p.transform.rotation, &transpose(&q.transform.rotation));
+            let angle = rotvec_from_matrix(&rel).iter().map(|v| v * v).sum::<f64>().sqrt().to_degrees();
+            let (a, b) = (p.transform.apply(fitter.centre), q.transform.apply(fitter.centre));
+            let d = (0..3).map(|k| (a[k] - b[k]).powi(2)).sum::<f64>().sqrt();
+            angle < 6.0 && d < 3.0
+        });
+        if !same {
+            distinct.push(p);
+        }
+    }
+    distinct
 }
 
 /// Centre of the map's positive density above its mean (where a model should go).

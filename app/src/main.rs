@@ -4,6 +4,8 @@
 mod cli;
 mod cli_science;
 mod gui;
+mod render_cmd;
+mod view;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -62,6 +64,20 @@ enum Command {
     /// Fit models into maps.
     #[command(subcommand)]
     Fit(cli_science::FitCommand),
+    /// Render maps and models to a PNG without a window.
+    Render {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[arg(long, default_value_t = 1024)]
+        width: u32,
+        #[arg(long, default_value_t = 768)]
+        height: u32,
+        /// Isosurface level (default: the level enclosing 1% of each map's voxels).
+        #[arg(long)]
+        threshold: Option<f32>,
+    },
     /// Map tools: threshold, dust, crop, resample, lowpass, flip, zscore.
     #[command(subcommand)]
     Map(cli_science::MapCommand),
@@ -77,6 +93,7 @@ fn main() -> ExitCode {
         Some(Command::Compare { model, reference, json }) => cli_science::compare_cmd(&model, &reference, json),
         Some(Command::Fit(command)) => cli_science::fit_cmd(command),
         Some(Command::Map(command)) => cli_science::map_cmd(command),
+        Some(Command::Render { out, files, width, height, threshold }) => render_cmd::render_cmd(&out, &files, width, height, threshold),
         None => gui::run(args.files),
     };
     match result {

@@ -11,6 +11,7 @@ pub mod formats;
 pub mod geometry;
 pub mod gpu;
 pub mod io;
+pub mod isosurface;
 pub mod jobs;
 pub mod maptools;
 pub mod scores;

@@ -1,1 +1,9 @@
-//! cryoforge's renderer: wgpu pipelines for maps and models (no burn, no domain logic).
+//! cryoforge's renderer: wgpu pipelines that draw maps (isosurface meshes), models (sphere
+//! impostors, traces) and guides (boxes) into an offscreen target. No burn, no domain logic:
+//! the app turns maps and models into [`scene::SceneData`].
+
+pub mod camera;
+pub mod scene;
+
+pub use camera::OrbitCamera;
+pub use scene::{LinesData, MeshData, SceneData, SceneRenderer, SpheresData};

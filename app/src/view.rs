@@ -1,0 +1,185 @@
+//! Turns loaded maps and models into the renderer's scene: isosurfaces at each map's level,
+//! atoms as spheres coloured by chain or element, Cα traces, and map bounding boxes. Shared by
+//! the window and `cryoforge render`, so both draw the same thing.
+
+use std::path::Path;
+
+use cryoforge_compute::formats::model::Structure;
+use cryoforge_compute::formats::mrc::DensityMap;
+use cryoforge_compute::isosurface::surface_nets;
+use cryoforge_compute::scores::level_enclosing_fraction;
+use cryoforge_renderer::{LinesData, MeshData, SpheresData};
+
+/// How atoms are drawn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum AtomStyle {
+    Spheres,
+    Trace,
+}
+
+/// How atoms are coloured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum ColorBy {
+    Chain,
+    Element,
+    BFactor,
+    Uniform,
+}
+
+/// ChimeraX's initial level: the one enclosing 1% of the voxels.
+pub fn default_level(map: &DensityMap) -> f32 {
+    level_enclosing_fraction(&map.values, 0.01)
+}
+
+pub fn map_mesh(map: &DensityMap, level: f32, color: [f32; 4]) -> MeshData {
+    let mesh = surface_nets(map, level);
+    MeshData { positions: mesh.positions, normals: mesh.normals, triangles: mesh.triangles, color }
+}
+
+/// The 12 edges of the map's box.
+pub fn map_box(map: &DensityMap, color: [f32; 4]) -> LinesData {
+    let lo = map.grid.first_voxel_angstrom();
+    let hi = map.grid.world_from_voxel(map.grid.dims.map(|d| (d.max(1) - 1) as f32));
+    let corner = |i: usize| [if i & 1 == 0 { lo[0] } else { hi[0] }, if i & 2 == 0 { lo[1] } else { hi[1] }, if i & 4 == 0 { lo[2] } else { hi[2] }];
+    let mut points = Vec::with_capacity(24);
+    for i in 0..8usize {
+        for bit in [1, 2, 4] {
+            if i & bit == 0 {
+                points.push(corner(i));
+                points.push(corner(i | bit));
+            }
+        }
+    }
+    LinesData { colors: vec![color; points.len()], points }
+}
+
+const CHAIN_COLORS: [[f32; 4]; 8] = [
+    [0.40, 0.76, 0.65, 1.0],
+    [0.99, 0.55, 0.38, 1.0],
+    [0.55, 0.63, 0.80, 1.0],
+    [0.91, 0.54, 0.76, 1.0],
+    [0.65, 0.85, 0.33, 1.0],
+    [1.00, 0.85, 0.18, 1.0],
+    [0.90, 0.77, 0.58, 1.0],
+    [0.70, 0.70, 0.70, 1.0],
+];
+
+fn element_color(element: &str) -> [f32; 4] {
+    match element {
+        "C" => [0.56, 0.56, 0.56, 1.0],
+        "N" => [0.19, 0.31, 0.97, 1.0],
+        "O" => [1.0, 0.05, 0.05, 1.0],
+        "S" => [1.0, 0.78, 0.2, 1.0],
+        "P" => [1.0, 0.5, 0.0, 1.0],
+        "H" => [0.95, 0.95, 0.95, 1.0],
+        _ => [0.9, 0.4, 0.9, 1.0],
+    }
+}
+
+fn vdw_radius(element: &str) -> f32 {
+    match element {
+        "H" => 1.1,
+        "C" => 1.7,
+        "N" => 1.55,
+        "O" => 1.52,
+        "S" | "P" => 1.8,
+        _ => 1.8,
+    }
+}
+
+/// A blue→white→red ramp over [0, 1].
+pub fn ramp(t: f32) -> [f32; 4] {
+    let t = t.clamp(0.0, 1.0);
+    if t < 0.5 {
+        let s = t * 2.0;
+        [0.2 + 0.8 * s, 0.3 + 0.7 * s, 1.0, 1.0]
+    } else {
+        let s = (t - 0.5) * 2.0;
+        [1.0, 1.0 - 0.8 * s, 1.0 - 0.8 * s, 1.0]
+    }
+}
+
+pub fn atom_colors(model: &Structure, color_by: ColorBy, uniform: [f32; 4]) -> Vec<[f32; 4]> {
+    let mut chains: Vec<&str> = Vec::new();
+    let (b_min, b_max) = model.atoms.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), a| (lo.min(a.b_factor), hi.max(a.b_factor)));
+    model
+        .atoms
+        .iter()
+        .map(|a| match color_by {
+            ColorBy::Chain => {
+                let index = chains.iter().position(|c| *c == a.chain_id).unwrap_or_else(|| {
+                    chains.push(&a.chain_id);
+                    chains.len() - 1
+                });
+                CHAIN_COLORS[index % CHAIN_COLORS.len()]
+            }
+            ColorBy::Element => element_color(&a.element),
+            ColorBy::BFactor => ramp(if b_max > b_min { (a.b_factor - b_min) / (b_max - b_min) } else { 0.5 }),
+            ColorBy::Uniform => uniform,
+        })
+        .collect()
+}
+
+/// Atoms of `frame` as spheres (heavy atoms; scale 1 is van der Waals, 0.3 ball-and-stick).
+pub fn model_spheres(model: &Structure, frame: usize, colors: &[[f32; 4]], scale: f32) -> SpheresData {
+    let coords = &model.frames[frame.min(model.frames.len() - 1)];
+    let mut out = SpheresData::default();
+    for ((atom, p), c) in model.atoms.iter().zip(coords).zip(colors) {
+        if atom.is_hydrogen() {
+            continue;
+        }
+        out.centers.push(*p);
+        out.radii.push(vdw_radius(&atom.element) * scale);
+        out.colors.push(*c);
+    }
+    out
+}
+
+/// The Cα (or P for nucleic acids) trace of each chain as line segments, with small spheres.
+pub fn model_trace(model: &Structure, frame: usize, colors: &[[f32; 4]]) -> (LinesData, SpheresData) {
+    let coords = &model.frames[frame.min(model.frames.len() - 1)];
+    let mut lines = LinesData::default();
+    let mut spheres = SpheresData::default();
+    let mut previous: Option<(usize, &str)> = None;
+    for (i, atom) in model.atoms.iter().enumerate() {
+        if !(atom.is_alpha_carbon() || (atom.name == "P" && atom.element == "P")) {
+            continue;
+        }
+        if let Some((j, chain)) = previous {
+            let gap = (0..3).map(|k| (coords[i][k] - coords[j][k]).powi(2)).sum::<f32>().sqrt();
+            if chain == atom.chain_id && gap < 8.0 {
+                lines.points.extend([coords[j], coords[i]]);
+                lines.colors.extend([colors[j], colors[i]]);
+            }
+        }
+        spheres.centers.push(coords[i]);
+        spheres.radii.push(0.6);
+        spheres.colors.push(colors[i]);
+        previous = Some((i, &atom.chain_id));
+    }
+    (lines, spheres)
+}
+
+/// Centre and radius of everything in the scene, for framing the camera.
+pub fn bounds(points: impl IntoIterator<Item = [f32; 3]>) -> Option<([f32; 3], f32)> {
+    let mut lo = [f32::INFINITY; 3];
+    let mut hi = [f32::NEG_INFINITY; 3];
+    let mut any = false;
+    for p in points {
+        any = true;
+        for a in 0..3 {
+            lo[a] = lo[a].min(p[a]);
+            hi[a] = hi[a].max(p[a]);
+        }
+    }
+    any.then(|| {
+        let c = std::array::from_fn(|a| 0.5 * (lo[a] + hi[a]));
+        let r = 0.5 * ((0..3).map(|a| (hi[a] - lo[a]).powi(2)).sum::<f32>()).sqrt();
+        (c, r)
+    })
+}
+
+/// A short name for an object in the data panel.
+pub fn display_name(path: &Path) -> String {
+    path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+}

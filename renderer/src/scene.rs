@@ -1,0 +1,355 @@
+//! Draws a scene (meshes, sphere impostors, lines) into an offscreen colour + depth target. The
+//! app shows that target as an egui texture; `cryoforge render` reads it back to a PNG, so the
+//! window and the headless path draw the same pixels. Pipelines are built once; per-frame work
+//! is uploading the camera and whatever geometry changed.
+
+use wgpu::util::DeviceExt as _;
+
+use crate::camera::{CAMERA_UNIFORM_BYTES, OrbitCamera};
+
+pub const COLOR_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8UnormSrgb;
+const DEPTH_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Depth32Float;
+
+/// A triangle mesh to draw: positions, normals (Å), one colour.
+#[derive(Clone, Debug, Default)]
+pub struct MeshData {
+    pub positions: Vec<[f32; 3]>,
+    pub normals: Vec<[f32; 3]>,
+    pub triangles: Vec<[u32; 3]>,
+    pub color: [f32; 4],
+}
+
+/// Spheres: centres, radii, colours (one per sphere).
+#[derive(Clone, Debug, Default)]
+pub struct SpheresData {
+    pub centers: Vec<[f32; 3]>,
+    pub radii: Vec<f32>,
+    pub colors: Vec<[f32; 4]>,
+}
+
+/// Line segments: pairs of points with a colour per point.
+#[derive(Clone, Debug, Default)]
+pub struct LinesData {
+    pub points: Vec<[f32; 3]>,
+    pub colors: Vec<[f32; 4]>,
+}
+
+/// Everything in one frame.
+#[derive(Clone, Debug, Default)]
+pub struct SceneData {
+    pub meshes: Vec<MeshData>,
+    pub spheres: Vec<SpheresData>,
+    pub lines: Vec<LinesData>,
+    pub background: [f32; 4],
+}
+
+struct GpuMesh {
+    vertices: wgpu::Buffer,
+    indices: wgpu::Buffer,
+    index_count: u32,
+    transparent: bool,
+}
+
+struct GpuInstances {
+    buffer: wgpu::Buffer,
+    count: u32,
+}
+
+/// The offscreen target and the pipelines that draw into it.
+pub struct SceneRenderer {
+    mesh_opaque: wgpu::RenderPipeline,
+    mesh_transparent: wgpu::RenderPipeline,
+    spheres: wgpu::RenderPipeline,
+    lines: wgpu::RenderPipeline,
+    camera_buffer: wgpu::Buffer,
+    camera_bind_group: wgpu::BindGroup,
+    target: Option<(wgpu::Texture, wgpu::TextureView, wgpu::TextureView, [u32; 2])>,
+    meshes: Vec<GpuMesh>,
+    sphere_sets: Vec<GpuInstances>,
+    line_sets: Vec<GpuInstances>,
+    background: [f32; 4],
+}
+
+fn vertex_attributes(formats: &[wgpu::VertexFormat]) -> Vec<wgpu::VertexAttribute> {
+    let mut offset = 0;
+    formats
+        .iter()
+        .enumerate()
+        .map(|(i, &format)| {
+            let a = wgpu::VertexAttribute { format, offset, shader_location: i as u32 };
+            offset += format.size();
+            a
+        })
+        .collect()
+}
+
+fn floats_to_bytes(values: impl IntoIterator<Item = f32>) -> Vec<u8> {
+    values.into_iter().flat_map(f32::to_le_bytes).collect()
+}
+
+impl SceneRenderer {
+    pub fn new(device: &wgpu::Device) -> Self {
+        let camera_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("camera"),
+            entries: &[wgpu::BindGroupLayoutEntry {
+                binding: 0,
+                visibility: wgpu::ShaderStages::VERTEX_FRAGMENT,
+                ty: wgpu::BindingType::Buffer { ty: wgpu::BufferBindingType::Uniform, has_dynamic_offset: false, min_binding_size: None },
+                count: None,
+            }],
+        });
+        let camera_buffer = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("camera"),
+            size: CAMERA_UNIFORM_BYTES as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let camera_bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("camera"),
+            layout: &camera_layout,
+            entries: &[wgpu::BindGroupEntry { binding: 0, resource: camera_buffer.as_entire_binding() }],
+        });
+        let layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("scene"),
+            bind_group_layouts: &[Some(&camera_layout)],
+            immediate_size: 0,
+        });
+        let module = |name: &str, source: &str| {
+            device.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some(name), source: wgpu::ShaderSource::Wgsl(source.into()) })
+        };
+        let mesh_module = module("mesh.wgsl", include_str!("../../shaders/mesh.wgsl"));
+        let sphere_module = module("spheres.wgsl", include_str!("../../shaders/spheres.wgsl"));
+        let line_module = module("lines.wgsl", include_str!("../../shaders/lines.wgsl"));
+        let f3 = wgpu::VertexFormat::Float32x3;
+        let f4 = wgpu::VertexFormat::Float32x4;
+        let f1 = wgpu::VertexFormat::Float32;
+        let mesh_attributes = vertex_attributes(&[f3, f3, f4]);
+        let sphere_attributes = vertex_attributes(&[f3, f1, f4]);
+        let line_attributes = vertex_attributes(&[f3, f4]);
+        let pipeline = |label: &str,
+                        module: &wgpu::ShaderModule,
+                        step_mode: wgpu::VertexStepMode,
+                        attributes: &[wgpu::VertexAttribute],
+                        topology: wgpu::PrimitiveTopology,
+                        transparent: bool| {
+            let stride = attributes.iter().map(|a| a.format.size()).sum();
+            device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+                label: Some(label),
+                layout: Some(&layout),
+                vertex: wgpu::VertexState {
+                    module,
+                    entry_point: Some("vs_main"),
+                    compilation_options: Default::default(),
+                    buffers: &[Some(wgpu::VertexBufferLayout { array_stride: stride, step_mode, attributes })],
+                },
+                primitive: wgpu::PrimitiveState { topology, cull_mode: None, ..Default::default() },
+                depth_stencil: Some(wgpu::DepthStencilState {
+                    format: DEPTH_FORMAT,
+                    depth_write_enabled: Some(!transparent),
+                    depth_compare: Some(wgpu::CompareFunction::Less),
+                    stencil: Default::default(),
+                    bias: Default::default(),
+                }),
+                multisample: Default::default(),
+                fragment: Some(wgpu::FragmentState {
+                    module,
+                    entry_point: Some("fs_main"),
+                    compilation_options: Default::default(),
+                    targets: &[Some(wgpu::ColorTargetState {
+                        format: COLOR_FORMAT,
+                        blend: transparent.then_some(wgpu::BlendState::ALPHA_BLENDING),
+                        write_mask: wgpu::ColorWrites::ALL,
+                    })],
+                }),
+                multiview_mask: None,
+                cache: None,
+            })
+        };
+        let tri = wgpu::PrimitiveTopology::TriangleList;
+        Self {
+            mesh_opaque: pipeline("mesh", &mesh_module, wgpu::VertexStepMode::Vertex, &mesh_attributes, tri, false),
+            mesh_transparent: pipeline("mesh transparent", &mesh_module, wgpu::VertexStepMode::Vertex, &mesh_attributes, tri, true),
+            spheres: pipeline("spheres", &sphere_module, wgpu::VertexStepMode::Instance, &sphere_attributes, tri, false),
+            lines: pipeline("lines", &line_module, wgpu::VertexStepMode::Vertex, &line_attributes, wgpu::PrimitiveTopology::LineList, false),
+            camera_buffer,
+            camera_bind_group,
+            target: None,
+            meshes: Vec::new(),
+            sphere_sets: Vec::new(),
+            line_sets: Vec::new(),
+            background: [0.1, 0.1, 0.12, 1.0],
+        }
+    }
+
+    /// Replaces the scene's geometry (call only when something changed).
+    pub fn set_scene(&mut self, device: &wgpu::Device, scene: &SceneData) {
+        let init = |label: &str, contents: &[u8], usage: wgpu::BufferUsages| {
+            device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some(label), contents, usage })
+        };
+        self.background = scene.background;
+        self.meshes = scene
+            .meshes
+            .iter()
+            .filter(|m| !m.triangles.is_empty())
+            .map(|m| {
+                let vertices = floats_to_bytes(m.positions.iter().zip(&m.normals).flat_map(|(p, n)| [p[0], p[1], p[2], n[0], n[1], n[2], m.color[0], m.color[1], m.color[2], m.color[3]]));
+                let indices: Vec<u8> = m.triangles.iter().flatten().flat_map(|i| i.to_le_bytes()).collect();
+                GpuMesh {
+                    vertices: init("mesh vertices", &vertices, wgpu::BufferUsages::VERTEX),
+                    indices: init("mesh indices", &indices, wgpu::BufferUsages::INDEX),
+                    index_count: (m.triangles.len() * 3) as u32,
+                    transparent: m.color[3] < 0.999,
+                }
+            })
+            .collect();
+        self.sphere_sets = scene
+            .spheres
+            .iter()
+            .filter(|s| !s.centers.is_empty())
+            .map(|s| {
+                let bytes = floats_to_bytes(s.centers.iter().zip(&s.radii).zip(&s.colors).flat_map(|((c, &r), k)| [c[0], c[1], c[2], r, k[0], k[1], k[2], k[3]]));
+                GpuInstances { buffer: init("spheres", &bytes, wgpu::BufferUsages::VERTEX), count: s.centers.len() as u32 }
+            })
+            .collect();
+        self.line_sets = scene
+            .lines
+            .iter()
+            .filter(|l| l.points.len() >= 2)
+            .map(|l| {
+                let bytes = floats_to_bytes(l.points.iter().zip(&l.colors).flat_map(|(p, c)| [p[0], p[1], p[2], c[0], c[1], c[2], c[3]]));
+                GpuInstances { buffer: init("lines", &bytes, wgpu::BufferUsages::VERTEX), count: (l.points.len() / 2 * 2) as u32 }
+            })
+            .collect();
+    }
+
+    /// The colour texture of the last render (for showing in the UI).
+    pub fn color_view(&self) -> Option<&wgpu::TextureView> {
+        self.target.as_ref().map(|t| &t.1)
+    }
+
+    pub fn color_texture(&self) -> Option<&wgpu::Texture> {
+        self.target.as_ref().map(|t| &t.0)
+    }
+
+    /// Whether the target was (re)created by the last render: the UI must re-register it.
+    fn ensure_target(&mut self, device: &wgpu::Device, size: [u32; 2]) -> bool {
+        if self.target.as_ref().is_some_and(|t| t.3 == size) {
+            return false;
+        }
+        let extent = wgpu::Extent3d { width: size[0], height: size[1], depth_or_array_layers: 1 };
+        let color = device.create_texture(&wgpu::TextureDescriptor {
+            label: Some("scene colour"),
+            size: extent,
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: COLOR_FORMAT,
+            usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_SRC,
+            view_formats: &[],
+        });
+        let depth = device.create_texture(&wgpu::TextureDescriptor {
+            label: Some("scene depth"),
+            size: extent,
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: DEPTH_FORMAT,
+            usage: wgpu::TextureUsages::RENDER_ATTACHMENT,
+            view_formats: &[],
+        });
+        let color_view = color.create_view(&Default::default());
+        let depth_view = depth.create_view(&Default::default());
+        self.target = Some((color, color_view, depth_view, size));
+        true
+    }
+
+    /// Renders into the offscreen target of `size` pixels; returns true if the target texture
+    /// is new (the caller must re-register it with the UI).
+    pub fn render(&mut self, device: &wgpu::Device, queue: &wgpu::Queue, camera: &OrbitCamera, size: [u32; 2]) -> bool {
+        let size = [size[0].clamp(1, 8192), size[1].clamp(1, 8192)];
+        let recreated = self.ensure_target(device, size);
+        queue.write_buffer(&self.camera_buffer, 0, &camera.uniform_bytes(size[0] as f32 / size[1] as f32));
+        let Some((_, color_view, depth_view, _)) = &self.target else { return recreated };
+        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("scene") });
+        {
+            let [r, g, b, a] = self.background.map(f64::from);
+            let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+                label: Some("scene"),
+                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                    view: color_view,
+                    depth_slice: None,
+                    resolve_target: None,
+                    ops: wgpu::Operations { load: wgpu::LoadOp::Clear(wgpu::Color { r, g, b, a }), store: wgpu::StoreOp::Store },
+                })],
+                depth_stencil_attachment: Some(wgpu::RenderPassDepthStencilAttachment {
+                    view: depth_view,
+                    depth_ops: Some(wgpu::Operations { load: wgpu::LoadOp::Clear(1.0), store: wgpu::StoreOp::Store }),
+                    stencil_ops: None,
+                }),
+                timestamp_writes: None,
+                occlusion_query_set: None,
+                multiview_mask: None,
+            });
+            pass.set_bind_group(0, &self.camera_bind_group, &[]);
+            // Opaque first, transparent surfaces last so what is behind them is already drawn.
+            pass.set_pipeline(&self.spheres);
+            for s in &self.sphere_sets {
+                pass.set_vertex_buffer(0, s.buffer.slice(..));
+                pass.draw(0..6, 0..s.count);
+            }
+            pass.set_pipeline(&self.lines);
+            for l in &self.line_sets {
+                pass.set_vertex_buffer(0, l.buffer.slice(..));
+                pass.draw(0..l.count, 0..1);
+            }
+            for transparent in [false, true] {
+                pass.set_pipeline(if transparent { &self.mesh_transparent } else { &self.mesh_opaque });
+                for m in self.meshes.iter().filter(|m| m.transparent == transparent) {
+                    pass.set_vertex_buffer(0, m.vertices.slice(..));
+                    pass.set_index_buffer(m.indices.slice(..), wgpu::IndexFormat::Uint32);
+                    pass.draw_indexed(0..m.index_count, 0, 0..1);
+                }
+            }
+        }
+        queue.submit([encoder.finish()]);
+        recreated
+    }
+
+    /// Copies the last render back as tightly packed RGBA8 (sRGB) rows.
+    pub fn read_pixels(&self, device: &wgpu::Device, queue: &wgpu::Queue) -> Result<(u32, u32, Vec<u8>), String> {
+        let (texture, _, _, [width, height]) = self.target.as_ref().ok_or("nothing rendered yet")?;
+        let padded_row = (width * 4).div_ceil(256) * 256;
+        let buffer = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: u64::from(padded_row * height),
+            usage: wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::MAP_READ,
+            mapped_at_creation: false,
+        });
+        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("readback") });
+        encoder.copy_texture_to_buffer(
+            texture.as_image_copy(),
+            wgpu::TexelCopyBufferInfo {
+                buffer: &buffer,
+                layout: wgpu::TexelCopyBufferLayout { offset: 0, bytes_per_row: Some(padded_row), rows_per_image: Some(*height) },
+            },
+            wgpu::Extent3d { width: *width, height: *height, depth_or_array_layers: 1 },
+        );
+        queue.submit([encoder.finish()]);
+        let slice = buffer.slice(..);
+        let (tx, rx) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| e.to_string())?;
+        rx.recv().map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
+        let view = slice.get_mapped_range().map_err(|e| e.to_string())?;
+        let mut pixels = Vec::with_capacity((width * height * 4) as usize);
+        for row in 0..*height {
+            let start = (row * padded_row) as usize;
+            pixels.extend_from_slice(&view[start..start + (*width * 4) as usize]);
+        }
+        drop(view);
+        buffer.unmap();
+        Ok((*width, *height, pixels))
+    }
+}

@@ -34,14 +34,58 @@ pub enum JobSpec {
         /// 0 for a local fit; otherwise the number of starting orientations.
         search_starts: usize,
     },
+    /// A map tool producing a new map.
+    MapTool { map: Arc<DensityMap>, tool: MapTool },
     /// Panics: proves a crashing job becomes a failed event.
     #[cfg(test)]
     Crash,
 }
 
+/// The map tools, as jobs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum MapTool {
+    ZScore,
+    LowPass { resolution_angstrom: f32 },
+    FlipHand,
+    Threshold { level: f32 },
+    Dust { level: f32, min_volume_angstrom3: f32 },
+    Crop { level: f32, padding_angstrom: f32 },
+    Resample { voxel_size_angstrom: f32 },
+}
+
+impl MapTool {
+    /// A suffix for the new map's name.
+    pub fn label(&self) -> String {
+        match self {
+            Self::ZScore => "z-score".into(),
+            Self::LowPass { resolution_angstrom } => format!("low-pass {resolution_angstrom} Å"),
+            Self::FlipHand => "flipped".into(),
+            Self::Threshold { level } => format!("threshold {level:.3}"),
+            Self::Dust { .. } => "dust removed".into(),
+            Self::Crop { .. } => "cropped".into(),
+            Self::Resample { voxel_size_angstrom } => format!("{voxel_size_angstrom} Å/voxel"),
+        }
+    }
+
+    pub fn apply(&self, map: &DensityMap) -> Result<DensityMap, String> {
+        use crate::maptools as t;
+        let positive = |v: f32, what: &str| if v.is_finite() && v > 0.0 { Ok(v) } else { Err(format!("{what} must be positive")) };
+        Ok(match *self {
+            Self::ZScore => t::z_score(map),
+            Self::LowPass { resolution_angstrom } => t::low_pass(map, positive(resolution_angstrom, "resolution")?),
+            Self::FlipHand => t::flip_hand(map),
+            Self::Threshold { level } => t::threshold(map, level),
+            Self::Dust { level, min_volume_angstrom3 } => t::remove_dust(map, level, min_volume_angstrom3).0,
+            Self::Crop { level, padding_angstrom } => t::crop_to_level(map, level, padding_angstrom).ok_or("no voxel reaches the level")?,
+            Self::Resample { voxel_size_angstrom } => t::resample(map, positive(voxel_size_angstrom, "voxel size")?, None),
+        })
+    }
+}
+
 impl JobSpec {
     pub fn title(&self) -> String {
         match self {
+            Self::MapTool { tool, .. } => format!("Map: {}", tool.label()),
             Self::RigidFit { search_starts: 0, .. } => "Fit in map (local)".to_owned(),
             Self::RigidFit { search_starts, .. } => format!("Fit in map (global, {search_starts} starts)"),
             #[cfg(test)]
@@ -82,6 +126,8 @@ pub enum Event {
 pub enum JobResult {
     /// Placements best first, with the model as placed by the best.
     Placements { placements: Vec<Placement>, best_model: Arc<Structure> },
+    /// A new map and what made it.
+    Map { map: Arc<DensityMap>, label: String },
 }
 
 /// Heavy state of the running job, replaced at every publish; the UI takes the latest.
@@ -259,6 +305,10 @@ fn run_job(spec: &JobSpec, ctx: &mut JobContext<'_>) -> Result<JobResult, String
     match spec {
         JobSpec::RigidFit { map, model, resolution_angstrom, search_starts } => {
             rigid_fit_job(map, model, *resolution_angstrom, *search_starts, ctx)
+        }
+        JobSpec::MapTool { map, tool } => {
+            ctx.step(0, Some(1), tool.label(), Vec::new());
+            Ok(JobResult::Map { map: Arc::new(tool.apply(map)?), label: tool.label() })
         }
         #[cfg(test)]
         JobSpec::Crash => panic!("deliberate crash"),

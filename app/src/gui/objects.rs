@@ -1,0 +1,181 @@
+//! The objects the user has open (maps, models, particle metadata) and the background threads
+//! that load files and extract isosurfaces, so the UI thread never blocks on either.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crossbeam_channel::{Receiver, Sender};
+use cryoforge_compute::fit::Placement;
+use cryoforge_compute::formats::FileKind;
+use cryoforge_compute::formats::model::Structure;
+use cryoforge_compute::formats::mrc::{DensityMap, Statistics};
+use cryoforge_compute::summary::{FileSummary, summarize};
+use cryoforge_renderer::MeshData;
+
+use crate::view::{self, AtomStyle, ColorBy};
+
+pub type ObjectId = u64;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SurfaceStyle {
+    Surface,
+    Transparent,
+    Mesh,
+}
+
+pub struct MapObject {
+    pub map: Arc<DensityMap>,
+    pub statistics: Statistics,
+    pub level: f32,
+    pub style: SurfaceStyle,
+    pub color: [f32; 3],
+    pub show_box: bool,
+    /// The surface and the level it was made at (it lags the slider while extraction runs).
+    pub mesh: Option<(f32, Arc<MeshData>)>,
+}
+
+impl MapObject {
+    pub fn new(map: DensityMap) -> Self {
+        let statistics = map.statistics();
+        let level = view::default_level(&map);
+        Self { map: Arc::new(map), statistics, level, style: SurfaceStyle::Surface, color: [0.45, 0.62, 0.9], show_box: true, mesh: None }
+    }
+
+    /// The level in σ above the mean.
+    pub fn level_sigma(&self) -> f32 {
+        if self.statistics.rms > 0.0 { (self.level - self.statistics.mean) / self.statistics.rms } else { 0.0 }
+    }
+}
+
+pub struct ModelObject {
+    pub model: Arc<Structure>,
+    pub frame: usize,
+    pub playing: bool,
+    pub frames_per_second: f32,
+    pub style: AtomStyle,
+    pub color_by: ColorBy,
+    pub color: [f32; 3],
+    /// Coordinates streamed by a running job, drawn instead of the frame.
+    pub live_coordinates: Option<Vec<[f32; 3]>>,
+    /// Ranked placements of the last fit, and which one is previewed.
+    pub placements: Vec<Placement>,
+    pub previewed: Option<usize>,
+    pub fit_resolution: f32,
+    pub fit_search: usize,
+}
+
+impl ModelObject {
+    pub fn new(model: Structure) -> Self {
+        Self {
+            model: Arc::new(model),
+            frame: 0,
+            playing: false,
+            frames_per_second: 10.0,
+            style: AtomStyle::Spheres,
+            color_by: ColorBy::Chain,
+            color: [0.9, 0.8, 0.5],
+            live_coordinates: None,
+            placements: Vec::new(),
+            previewed: None,
+            fit_resolution: 5.0,
+            fit_search: 0,
+        }
+    }
+
+    /// Coordinates to draw now.
+    pub fn coordinates(&self) -> &[[f32; 3]] {
+        match &self.live_coordinates {
+            Some(c) => c,
+            None => &self.model.frames[self.frame.min(self.model.frames.len() - 1)],
+        }
+    }
+}
+
+pub enum ObjectKind {
+    Loading,
+    Failed(String),
+    Map(MapObject),
+    Model(ModelObject),
+    /// Particle stacks and metadata: shown as a summary.
+    Info(Box<FileSummary>),
+}
+
+pub struct Object {
+    pub id: ObjectId,
+    pub name: String,
+    pub path: Option<PathBuf>,
+    pub visible: bool,
+    pub kind: ObjectKind,
+}
+
+impl Object {
+    pub fn label(&self) -> &'static str {
+        match &self.kind {
+            ObjectKind::Loading => "loading…",
+            ObjectKind::Failed(_) => "failed",
+            ObjectKind::Map(_) => "map",
+            ObjectKind::Model(m) if m.model.frames.len() > 1 => "trajectory",
+            ObjectKind::Model(_) => "model",
+            ObjectKind::Info(s) => s.kind.label(),
+        }
+    }
+}
+
+/// What a loader thread hands back.
+pub enum Loaded {
+    Map(DensityMap),
+    Model(Structure),
+    Info(FileSummary),
+}
+
+/// Reads `path` fully (maps and models) or summarises it (everything else).
+pub fn load_file(path: &Path) -> Result<Loaded, String> {
+    match FileKind::from_path(path) {
+        Some(FileKind::Map) => DensityMap::read(path).map(Loaded::Map).map_err(|e| e.to_string()),
+        Some(kind) if kind.is_model() => Structure::read(path).map(Loaded::Model).map_err(|e| e.to_string()),
+        _ => summarize(path, None).map(Loaded::Info).map_err(|e| e.to_string()),
+    }
+}
+
+/// A request to the mesher thread.
+struct MeshRequest {
+    id: ObjectId,
+    map: Arc<DensityMap>,
+    level: f32,
+}
+
+/// Isosurface extraction off the UI thread; while the slider moves, only the newest request
+/// per map is worked on.
+pub struct Mesher {
+    requests: Sender<MeshRequest>,
+    pub results: Receiver<(ObjectId, f32, MeshData)>,
+}
+
+impl Mesher {
+    pub fn spawn(wake: Arc<dyn Fn() + Send + Sync>) -> std::io::Result<Self> {
+        let (request_tx, request_rx) = crossbeam_channel::unbounded::<MeshRequest>();
+        let (result_tx, result_rx) = crossbeam_channel::unbounded();
+        std::thread::Builder::new().name("cryoforge-mesher".into()).spawn(move || {
+            while let Ok(first) = request_rx.recv() {
+                let mut latest: HashMap<ObjectId, MeshRequest> = HashMap::new();
+                latest.insert(first.id, first);
+                for more in request_rx.try_iter() {
+                    latest.insert(more.id, more);
+                }
+                for (id, request) in latest {
+                    let mesh = view::map_mesh(&request.map, request.level, [1.0; 4]);
+                    if result_tx.send((id, request.level, mesh)).is_err() {
+                        return;
+                    }
+                    wake();
+                }
+            }
+        })?;
+        Ok(Self { requests: request_tx, results: result_rx })
+    }
+
+    pub fn request(&self, id: ObjectId, map: Arc<DensityMap>, level: f32) {
+        let _ = self.requests.send(MeshRequest { id, map, level });
+    }
+}

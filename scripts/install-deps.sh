@@ -10,6 +10,10 @@ command -v python3 >/dev/null 2>&1 || need+=(python3)
 # Software Vulkan (llvmpipe), so the WGSL kernels are tested without a GPU.
 dpkg -s mesa-vulkan-drivers >/dev/null 2>&1 || need+=(mesa-vulkan-drivers)
 dpkg -s libvulkan1 >/dev/null 2>&1 || need+=(libvulkan1)
+# Libraries the window loads at run time (X11 through winit).
+for pkg in libxkbcommon-x11-0 libx11-xcb1 libxcursor1 libxi6 libxrandr2; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
 # The peer checks (numpy, mrcfile, gemmi) live in a venv.
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 

@@ -1,11 +1,7 @@
 //! The `cryoforge` binary: with no subcommand it opens the desktop app (files given as arguments
 //! open in it); subcommands run the same work from the command line.
 
-mod cli;
-mod cli_science;
-mod gui;
-mod render_cmd;
-mod view;
+use cryoforge::{cli, cli_science, gui, render_cmd};
 
 use std::path::PathBuf;
 use std::process::ExitCode;

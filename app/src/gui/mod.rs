@@ -30,6 +30,9 @@ pub fn run(files: Vec<PathBuf>) -> anyhow::Result<()> {
         options,
         Box::new(move |cc| {
             let mut app = CryoforgeApp::new(cc.egui_ctx.clone())?;
+            if let Some(storage) = cc.storage {
+                app.restore(storage);
+            }
             for file in files {
                 app.open(file);
             }
@@ -39,6 +42,9 @@ pub fn run(files: Vec<PathBuf>) -> anyhow::Result<()> {
     .map_err(|e| anyhow::anyhow!("{e}"))
     .context("could not open the cryoforge window (no display? run under xvfb-run, or use `cryoforge info FILE` / `cryoforge render`)")
 }
+
+const SESSION_KEY: &str = "cryoforge.session_files";
+const EXPORT_KEY: &str = "cryoforge.export_path";
 
 /// A job as the jobs panel shows it.
 pub struct JobView {
@@ -80,6 +86,8 @@ pub struct CryoforgeApp {
     pub message: Option<String>,
     /// The atom last clicked in the viewport.
     pub picked_atom: Option<String>,
+    /// Files open when the app last closed.
+    pub last_session: Vec<PathBuf>,
     last_tick: Instant,
 }
 
@@ -104,8 +112,26 @@ impl CryoforgeApp {
             export_path: String::new(),
             message: None,
             picked_atom: None,
+            last_session: Vec::new(),
             last_tick: Instant::now(),
         })
+    }
+
+    /// Settings and the last session's files from eframe's storage.
+    fn restore(&mut self, storage: &dyn eframe::Storage) {
+        if let Some(files) = storage.get_string(SESSION_KEY) {
+            self.last_session = files.lines().map(PathBuf::from).collect();
+        }
+        if let Some(path) = storage.get_string(EXPORT_KEY) {
+            self.export_path = path;
+        }
+    }
+
+    /// Reopens the files of the previous session.
+    pub fn reopen_last_session(&mut self) {
+        for path in std::mem::take(&mut self.last_session) {
+            self.open(path);
+        }
     }
 
     fn new_id(&mut self) -> ObjectId {
@@ -359,6 +385,12 @@ fn mesh_edges(mesh: &cryoforge_renderer::MeshData, color: [f32; 4]) -> cryoforge
 }
 
 impl eframe::App for CryoforgeApp {
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        let files: Vec<String> = self.objects.iter().filter_map(|o| o.path.as_ref()).map(|p| p.display().to_string()).collect();
+        storage.set_string(SESSION_KEY, files.join("\n"));
+        storage.set_string(EXPORT_KEY, self.export_path.clone());
+    }
+
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
         self.receive();
         self.tick();

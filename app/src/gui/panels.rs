@@ -22,6 +22,11 @@ pub fn menu_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui) {
                     }
                 }
             }
+            let reopen = ui.add_enabled(!app.last_session.is_empty(), egui::Button::new(format!("Reopen last session ({} files)", app.last_session.len())));
+            if reopen.clicked() {
+                ui.close();
+                app.reopen_last_session();
+            }
             if ui.button("Export selected…").clicked() {
                 ui.close();
                 if let Some(path) = rfd::FileDialog::new().add_filter("model or map", &["cif", "pdb", "mrc", "map"]).save_file() {
@@ -86,13 +91,17 @@ pub fn status_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui) {
 pub fn data_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui) {
     ui.heading("Data");
     if app.objects.is_empty() {
-        ui.weak("Open files with File ▸ Open…, by dropping them here, or on the command line.");
+        ui.weak("Open files with File > Open…, by dropping them here, or on the command line.");
     }
     let mut changed = false;
     egui::ScrollArea::vertical().show(ui, |ui| {
         for o in &mut app.objects {
             ui.horizontal(|ui| {
-                changed |= ui.checkbox(&mut o.visible, "").on_hover_text("show or hide").changed();
+                let visible = o.visible;
+                let response = ui.add(egui::Checkbox::without_text(&mut o.visible)).on_hover_text("show or hide");
+                let name = format!("show {}", o.name);
+                response.widget_info(|| egui::WidgetInfo::selected(egui::Role::CheckBox, true, visible, name.clone()));
+                changed |= response.changed();
                 let selected = app.selected == Some(o.id);
                 if ui.selectable_label(selected, format!("{}\n{}", o.name, o.label())).clicked() {
                     app.selected = Some(o.id);

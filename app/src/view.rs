@@ -14,6 +14,8 @@ use cryoforge_renderer::{LinesData, MeshData, SpheresData};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum AtomStyle {
     Spheres,
+    /// Bonds as lines with small atoms (ball and stick).
+    Bonds,
     Trace,
 }
 
@@ -33,7 +35,7 @@ pub fn default_level(map: &DensityMap) -> f32 {
 
 pub fn map_mesh(map: &DensityMap, level: f32, color: [f32; 4]) -> MeshData {
     let mesh = surface_nets(map, level);
-    MeshData { positions: mesh.positions, normals: mesh.normals, triangles: mesh.triangles, color }
+    MeshData { positions: mesh.positions, normals: mesh.normals, triangles: mesh.triangles, color, vertex_colors: None }
 }
 
 /// The 12 edges of the map's box.
@@ -158,6 +160,88 @@ pub fn model_trace(model: &Structure, frame: usize, colors: &[[f32; 4]]) -> (Lin
         previous = Some((i, &atom.chain_id));
     }
     (lines, spheres)
+}
+
+/// Bonds between heavy atoms closer than 1.9 Å (2.2 Å when S or P is involved), found with a
+/// cell grid so large models stay fast; each bond is two half-segments in its atoms' colours.
+pub fn model_bonds(model: &Structure, frame: usize, colors: &[[f32; 4]]) -> (LinesData, SpheresData) {
+    let coords = &model.frames[frame.min(model.frames.len() - 1)];
+    let cell = 2.2f32;
+    let mut grid: std::collections::HashMap<[i32; 3], Vec<usize>> = std::collections::HashMap::new();
+    let key = |p: &[f32; 3]| p.map(|v| (v / cell).floor() as i32);
+    for (i, (atom, p)) in model.atoms.iter().zip(coords).enumerate() {
+        if !atom.is_hydrogen() {
+            grid.entry(key(p)).or_default().push(i);
+        }
+    }
+    let mut lines = LinesData::default();
+    let mut spheres = SpheresData::default();
+    for (i, (atom, p)) in model.atoms.iter().zip(coords).enumerate() {
+        if atom.is_hydrogen() {
+            continue;
+        }
+        spheres.centers.push(*p);
+        spheres.radii.push(0.25);
+        spheres.colors.push(colors[i]);
+        let k = key(p);
+        for dz in -1..=1 {
+            for dy in -1..=1 {
+                for dx in -1..=1 {
+                    let Some(others) = grid.get(&[k[0] + dx, k[1] + dy, k[2] + dz]) else { continue };
+                    for &j in others.iter().filter(|&&j| j > i) {
+                        let q = coords[j];
+                        let d = ((p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2) + (p[2] - q[2]).powi(2)).sqrt();
+                        let heavy = |e: &str| e == "S" || e == "P";
+                        let limit = if heavy(&atom.element) || heavy(&model.atoms[j].element) { 2.2 } else { 1.9 };
+                        if d > 0.4 && d < limit {
+                            let mid = [0.5 * (p[0] + q[0]), 0.5 * (p[1] + q[1]), 0.5 * (p[2] + q[2])];
+                            lines.points.extend([*p, mid, mid, q]);
+                            lines.colors.extend([colors[i], colors[i], colors[j], colors[j]]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    (lines, spheres)
+}
+
+/// An axis-aligned slice through the map at voxel `index` along `axis` (0 = x), as a flat grey
+/// mesh scaled from the map's minimum to maximum.
+pub fn map_slice(map: &DensityMap, axis: usize, index: usize) -> MeshData {
+    let dims = map.grid.dims;
+    let (u, v) = ((axis + 1) % 3, (axis + 2) % 3);
+    let index = index.min(dims[axis].saturating_sub(1));
+    let stats = map.statistics();
+    let span = (stats.max - stats.min).max(1e-12);
+    let mut mesh = MeshData { color: [1.0; 4], ..Default::default() };
+    let mut normal = [0.0; 3];
+    normal[axis] = 1.0;
+    let mut colors = Vec::new();
+    for j in 0..dims[v] {
+        for i in 0..dims[u] {
+            let mut voxel = [0usize; 3];
+            voxel[axis] = index;
+            voxel[u] = i;
+            voxel[v] = j;
+            mesh.positions.push(map.grid.world_from_voxel(voxel.map(|c| c as f32)));
+            mesh.normals.push(normal);
+            let g = (map.values[map.grid.index(voxel[0], voxel[1], voxel[2])] - stats.min) / span;
+            colors.push([g, g, g, 1.0]);
+        }
+    }
+    for j in 0..dims[v].saturating_sub(1) {
+        for i in 0..dims[u].saturating_sub(1) {
+            let a = (j * dims[u] + i) as u32;
+            let b = a + 1;
+            let c = a + dims[u] as u32;
+            let d = c + 1;
+            mesh.triangles.push([a, b, d]);
+            mesh.triangles.push([a, d, c]);
+        }
+    }
+    mesh.vertex_colors = Some(colors);
+    mesh
 }
 
 /// Centre and radius of everything in the scene, for framing the camera.

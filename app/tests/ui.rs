@@ -160,3 +160,33 @@ fn trajectory_scrubbing_and_the_viewport_draws() {
     let changed = a.iter().zip(&b).filter(|(x, y)| x != y).count();
     assert!(changed > 500, "frames differ in {changed} pixels");
 }
+
+#[test]
+fn slice_plane_and_bond_style_draw() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut h = harness();
+    h.state_mut().open(adk_map(dir.path()));
+    h.state_mut().open(asset("models/1ake.pdb"));
+    run_until(&mut h, "files to load", loaded);
+    let map = map_id(h.state());
+    run_until(&mut h, "the first surface", |app| matches!(&app.object(map).map(|o| &o.kind), Some(ObjectKind::Map(m)) if m.mesh.is_some()));
+    h.run_steps(3);
+    let before = h.render().expect("render");
+    for o in &mut h.state_mut().objects {
+        match &mut o.kind {
+            ObjectKind::Map(m) => m.show_slice = true,
+            ObjectKind::Model(m) => m.style = cryoforge::view::AtomStyle::Bonds,
+            _ => {}
+        }
+    }
+    h.state_mut().mark_scene_dirty();
+    h.run_steps(3);
+    let after = h.render().expect("render");
+    after.save(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("slice_and_bonds.png")).expect("save");
+    let (w, hgt) = after.dimensions();
+    let changed = (hgt / 4..hgt * 3 / 4)
+        .flat_map(|y| (w / 3..w * 2 / 3).map(move |x| (x, y)))
+        .filter(|&(x, y)| before.get_pixel(x, y) != after.get_pixel(x, y))
+        .count();
+    assert!(changed > 5_000, "the slice and bonds change the picture ({changed} pixels)");
+}

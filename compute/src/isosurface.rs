@@ -52,6 +52,8 @@ pub fn surface_nets(map: &DensityMap, level: f32) -> Mesh {
     let h = map.grid.voxel_size_angstrom;
     let first = map.grid.first_voxel_angstrom();
     let value = |x: usize, y: usize, z: usize| map.values[x + nx * (y + ny * z)];
+    let inside: Vec<bool> = map.values.par_iter().map(|&v| v > level).collect();
+    let is_inside = |x: usize, y: usize, z: usize| inside[x + nx * (y + ny * z)];
     let (cx, cy, cz) = (nx - 1, ny - 1, nz - 1);
     // Pass 1, per z-slab of cells in parallel: the vertex of every crossed cell.
     let slabs: Vec<Vec<(usize, [f32; 3], [f32; 3])>> = (0..cz)
@@ -60,16 +62,15 @@ pub fn surface_nets(map: &DensityMap, level: f32) -> Mesh {
             let mut out = Vec::new();
             for y in 0..cy {
                 for x in 0..cx {
+                    // Cheap rejection on the precomputed inside flags: most cells are uncrossed.
+                    let corner0 = is_inside(x, y, z);
+                    let crossed = (1..8).any(|k| is_inside(x + (k & 1), y + ((k >> 1) & 1), z + (k >> 2)) != corner0);
+                    if !crossed {
+                        continue;
+                    }
                     let mut corners = [0f32; 8];
-                    let mut inside = 0u8;
                     for (k, c) in corners.iter_mut().enumerate() {
                         *c = value(x + (k & 1), y + ((k >> 1) & 1), z + (k >> 2));
-                        if *c > level {
-                            inside |= 1 << k;
-                        }
-                    }
-                    if inside == 0 || inside == 0xff {
-                        continue;
                     }
                     let mut sum = [0f32; 3];
                     let mut count = 0f32;
@@ -104,49 +105,55 @@ pub fn surface_nets(map: &DensityMap, level: f32) -> Mesh {
         }
     }
     // Pass 2: a quad for every crossed grid edge whose four surrounding cells exist.
-    emit_quads(&mut mesh, map, level, &cell_vertex, [cx, cy, cz]);
+    emit_quads(&mut mesh, map, &inside, &cell_vertex, [cx, cy, cz]);
     mesh
 }
 
 /// Quads for crossed grid edges: for an edge along axis a at grid point p, the four cells that
-/// share it are p − the unit vectors of the other two axes (0 or 1 each).
-fn emit_quads(mesh: &mut Mesh, map: &DensityMap, level: f32, cell_vertex: &[u32], cells: [usize; 3]) {
+/// share it are p − the unit vectors of the other two axes (0 or 1 each). Planes of grid points
+/// are done in parallel.
+fn emit_quads(mesh: &mut Mesh, map: &DensityMap, inside: &[bool], cell_vertex: &[u32], cells: [usize; 3]) {
     let [nx, ny, nz] = map.grid.dims;
-    let value = |p: [usize; 3]| map.values[p[0] + nx * (p[1] + ny * p[2])];
     let vertex = |c: [usize; 3]| cell_vertex[c[0] + cells[0] * (c[1] + cells[1] * c[2])];
-    for z in 0..nz {
-        for y in 0..ny {
-            for x in 0..nx {
-                let p = [x, y, z];
-                let inside = value(p) > level;
-                for axis in 0..3 {
-                    let (u, v) = ((axis + 1) % 3, (axis + 2) % 3);
-                    let mut q = p;
-                    q[axis] += 1;
-                    if q[axis] >= map.grid.dims[axis] || p[u] == 0 || p[v] == 0 || p[u] >= cells[u] || p[v] >= cells[v] {
-                        continue;
+    let planes: Vec<Vec<[u32; 3]>> = (0..nz)
+        .into_par_iter()
+        .map(|z| {
+            let mut triangles = Vec::new();
+            for y in 0..ny {
+                for x in 0..nx {
+                    let p = [x, y, z];
+                    let here = inside[x + nx * (y + ny * z)];
+                    for axis in 0..3 {
+                        let (u, v) = ((axis + 1) % 3, (axis + 2) % 3);
+                        let mut q = p;
+                        q[axis] += 1;
+                        if q[axis] >= map.grid.dims[axis] || p[u] == 0 || p[v] == 0 || p[u] >= cells[u] || p[v] >= cells[v] {
+                            continue;
+                        }
+                        if here == inside[q[0] + nx * (q[1] + ny * q[2])] {
+                            continue;
+                        }
+                        let cell_at = |du: usize, dv: usize| {
+                            let mut c = p;
+                            c[u] = p[u] - 1 + du;
+                            c[v] = p[v] - 1 + dv;
+                            vertex(c)
+                        };
+                        let quad = [cell_at(0, 0), cell_at(1, 0), cell_at(1, 1), cell_at(0, 1)];
+                        if quad.contains(&NO_VERTEX) {
+                            continue;
+                        }
+                        // Wind so the face normal points from inside (high) to outside (low).
+                        let [a, b, c, d] = if here { quad } else { [quad[0], quad[3], quad[2], quad[1]] };
+                        triangles.push([a, b, c]);
+                        triangles.push([a, c, d]);
                     }
-                    if inside == (value(q) > level) {
-                        continue;
-                    }
-                    let cell_at = |du: usize, dv: usize| {
-                        let mut c = p;
-                        c[u] = p[u] - 1 + du;
-                        c[v] = p[v] - 1 + dv;
-                        vertex(c)
-                    };
-                    let quad = [cell_at(0, 0), cell_at(1, 0), cell_at(1, 1), cell_at(0, 1)];
-                    if quad.contains(&NO_VERTEX) {
-                        continue;
-                    }
-                    // Wind so the face normal points from inside (high) to outside (low).
-                    let [a, b, c, d] = if inside { quad } else { [quad[0], quad[3], quad[2], quad[1]] };
-                    mesh.triangles.push([a, b, c]);
-                    mesh.triangles.push([a, c, d]);
                 }
             }
-        }
-    }
+            triangles
+        })
+        .collect();
+    mesh.triangles = planes.concat();
 }
 
 /// The 12 edges of a cell as pairs of corner indices (bit 0 = x, bit 1 = y, bit 2 = z).

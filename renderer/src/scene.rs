@@ -17,6 +17,8 @@ pub struct MeshData {
     pub normals: Vec<[f32; 3]>,
     pub triangles: Vec<[u32; 3]>,
     pub color: [f32; 4],
+    /// Per-vertex colours (slices); `color` when None.
+    pub vertex_colors: Option<Vec<[f32; 4]>>,
 }
 
 /// Spheres: centres, radii, colours (one per sphere).
@@ -192,7 +194,11 @@ impl SceneRenderer {
             .iter()
             .filter(|m| !m.triangles.is_empty())
             .map(|m| {
-                let vertices = floats_to_bytes(m.positions.iter().zip(&m.normals).flat_map(|(p, n)| [p[0], p[1], p[2], n[0], n[1], n[2], m.color[0], m.color[1], m.color[2], m.color[3]]));
+                let color = |i: usize| m.vertex_colors.as_ref().and_then(|c| c.get(i).copied()).unwrap_or(m.color);
+                let vertices = floats_to_bytes(m.positions.iter().zip(&m.normals).enumerate().flat_map(|(i, (p, n))| {
+                    let c = color(i);
+                    [p[0], p[1], p[2], n[0], n[1], n[2], c[0], c[1], c[2], c[3]]
+                }));
                 let indices: Vec<u8> = m.triangles.iter().flatten().flat_map(|i| i.to_le_bytes()).collect();
                 GpuMesh {
                     vertices: init("mesh vertices", &vertices, wgpu::BufferUsages::VERTEX),

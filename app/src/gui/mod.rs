@@ -324,6 +324,9 @@ impl CryoforgeApp {
                         }
                         points.extend(mesh.positions.iter().copied());
                     }
+                    if m.show_slice {
+                        scene.meshes.push(view::map_slice(&m.map, m.slice_axis, m.slice_index));
+                    }
                     if m.show_box {
                         let b = view::map_box(&m.map, [0.55, 0.55, 0.55, 1.0]);
                         if m.mesh.as_ref().is_none_or(|(_, mesh)| mesh.positions.is_empty()) {
@@ -338,6 +341,11 @@ impl CryoforgeApp {
                     let colors = view::atom_colors(&model, m.color_by, [m.color[0], m.color[1], m.color[2], 1.0]);
                     match m.style {
                         AtomStyle::Spheres => scene.spheres.push(view::model_spheres(&model, 0, &colors, 0.45)),
+                        AtomStyle::Bonds => {
+                            let (lines, spheres) = view::model_bonds(&model, 0, &colors);
+                            scene.lines.push(lines);
+                            scene.spheres.push(spheres);
+                        }
                         AtomStyle::Trace => {
                             let (lines, spheres) = view::model_trace(&model, 0, &colors);
                             scene.lines.push(lines);
@@ -350,6 +358,33 @@ impl CryoforgeApp {
             }
         }
         (scene, points)
+    }
+
+    /// Points the camera at object `id` (or everything when None) and frames it.
+    pub fn fit_view(&mut self, id: Option<ObjectId>) {
+        let points: Vec<[f32; 3]> = self
+            .objects
+            .iter()
+            .filter(|o| id.is_none_or(|id| o.id == id))
+            .flat_map(|o| match &o.kind {
+                ObjectKind::Model(m) => m.coordinates().to_vec(),
+                ObjectKind::Map(m) => match &m.mesh {
+                    Some((_, mesh)) if !mesh.positions.is_empty() => mesh.positions.clone(),
+                    _ => view::map_box(&m.map, [0.0; 4]).points,
+                },
+                _ => Vec::new(),
+            })
+            .collect();
+        if let Some((c, r)) = view::bounds(points) {
+            self.viewport.camera.fit(c.into(), r);
+            self.viewport.needs_render = true;
+        }
+    }
+
+    /// Back to the default orientation, framing everything.
+    pub fn reset_view(&mut self) {
+        self.viewport.camera = cryoforge_renderer::OrbitCamera::default();
+        self.fit_view(None);
     }
 
     /// Advances playing trajectories.

@@ -31,6 +31,10 @@ pub struct MapObject {
     pub style: SurfaceStyle,
     pub color: [f32; 3],
     pub show_box: bool,
+    /// Axis-aligned slice: (axis 0..3, voxel index), drawn when `show_slice`.
+    pub show_slice: bool,
+    pub slice_axis: usize,
+    pub slice_index: usize,
     /// The surface and the level it was made at (it lags the slider while extraction runs).
     pub mesh: Option<(f32, Arc<MeshData>)>,
 }
@@ -39,7 +43,8 @@ impl MapObject {
     pub fn new(map: DensityMap) -> Self {
         let statistics = map.statistics();
         let level = view::default_level(&map);
-        Self { map: Arc::new(map), statistics, level, style: SurfaceStyle::Surface, color: [0.45, 0.62, 0.9], show_box: true, mesh: None }
+        let slice_index = map.grid.dims[2] / 2;
+        Self { map: Arc::new(map), statistics, level, style: SurfaceStyle::Surface, color: [0.45, 0.62, 0.9], show_box: true, show_slice: false, slice_axis: 2, slice_index, mesh: None }
     }
 
     /// The level in σ above the mean.

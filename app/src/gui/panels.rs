@@ -37,6 +37,16 @@ pub fn menu_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui) {
                 ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
             }
         });
+        ui.menu_button("View", |ui| {
+            if ui.button("Fit all").clicked() {
+                ui.close();
+                app.fit_view(None);
+            }
+            if ui.button("Reset view").clicked() {
+                ui.close();
+                app.reset_view();
+            }
+        });
     });
 }
 
@@ -189,8 +199,14 @@ pub fn inspector_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui) {
     egui::ScrollArea::vertical().show(ui, |ui| {
         let maps: Vec<(ObjectId, String)> = app.objects.iter().filter(|o| matches!(o.kind, ObjectKind::Map(_))).map(|o| (o.id, o.name.clone())).collect();
         let Some(index) = app.objects.iter().position(|o| o.id == id) else { return };
+        let mut fit = false;
         let name = app.objects[index].name.clone();
-        ui.strong(&name);
+        ui.horizontal(|ui| {
+            ui.strong(&name);
+            if ui.small_button("Fit view").clicked() {
+                fit = true;
+            }
+        });
         if let Some(p) = &app.objects[index].path {
             ui.weak(p.display().to_string());
         }
@@ -200,6 +216,9 @@ pub fn inspector_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui) {
             ObjectKind::Info(summary) => { ui.monospace(summary.to_string()); }
             ObjectKind::Map(_) => map_inspector_ui(app, ui, id),
             ObjectKind::Model(_) => model_inspector_ui(app, ui, id, &maps),
+        }
+        if fit {
+            app.fit_view(Some(id));
         }
         ui.separator();
         ui.horizontal(|ui| {
@@ -234,6 +253,19 @@ fn map_inspector_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId) {
     });
     restyle |= ui.color_edit_button_rgb(&mut m.color).changed();
     restyle |= ui.checkbox(&mut m.show_box, "bounding box").changed();
+    ui.horizontal(|ui| {
+        restyle |= ui.checkbox(&mut m.show_slice, "slice").changed();
+        for (axis, label) in ["x", "y", "z"].iter().enumerate() {
+            if ui.radio_value(&mut m.slice_axis, axis, *label).changed() {
+                m.slice_index = g.dims[axis] / 2;
+                restyle = true;
+            }
+        }
+    });
+    if m.show_slice {
+        let last = g.dims[m.slice_axis].saturating_sub(1);
+        restyle |= ui.add(egui::Slider::new(&mut m.slice_index, 0..=last).text("slice")).changed();
+    }
     let current_level = m.level;
     let map = m.map.clone();
     if level_changed {
@@ -268,6 +300,7 @@ fn model_inspector_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId, m
     let mut restyle = false;
     ui.horizontal(|ui| {
         restyle |= ui.radio_value(&mut m.style, AtomStyle::Spheres, "atoms").changed();
+        restyle |= ui.radio_value(&mut m.style, AtomStyle::Bonds, "bonds").changed();
         restyle |= ui.radio_value(&mut m.style, AtomStyle::Trace, "Cα trace").changed();
     });
     ui.horizontal(|ui| {

@@ -121,7 +121,10 @@ fn fit_in_map_runs_streams_and_cancels() {
     }
     h.run_steps(2);
     h.get_by_label("Fit into adk5.mrc").click();
-    run_until(&mut h, "the global search to step", |app| app.jobs.iter().any(|j| j.state == JobState::Running && j.step >= 1));
+    run_until(&mut h, "the global search to step", |app| app.jobs.iter().any(|j| j.state == JobState::Running && j.step >= 3));
+    // What a user sees mid-search: progress, the live plot, the model moving.
+    let running = h.render().expect("render");
+    running.save(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("fit_running.png")).expect("save");
     h.get_by_label("Cancel").click();
     run_until(&mut h, "the cancel", |app| app.jobs.iter().any(|j| j.state == JobState::Cancelled));
     let job = h.state().jobs.iter().find(|j| j.state == JobState::Cancelled).expect("cancelled job");

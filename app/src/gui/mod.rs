@@ -450,7 +450,7 @@ impl eframe::App for CryoforgeApp {
         }
         egui::Panel::top("menu").show(ui, |ui| panels::menu_ui(self, ui));
         egui::Panel::bottom("status").show(ui, |ui| panels::status_ui(self, ui));
-        egui::Panel::bottom("jobs").resizable(true).default_size(150.0).show(ui, |ui| panels::jobs_ui(self, ui));
+        egui::Panel::bottom("jobs").resizable(true).default_size(170.0).min_size(110.0).show(ui, |ui| panels::jobs_ui(self, ui));
         egui::Panel::left("data").resizable(true).default_size(230.0).show(ui, |ui| panels::data_ui(self, ui));
         egui::Panel::right("inspector").resizable(true).default_size(300.0).show(ui, |ui| panels::inspector_ui(self, ui));
         egui::CentralPanel::no_frame().show(ui, |ui| {

@@ -161,7 +161,7 @@ pub fn jobs_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui) {
                     JobState::Failed(why) => { ui.colored_label(ui.visuals().error_fg_color, format!("failed: {why}")); }
                 }
                 ui.monospace(&job.message);
-                plot_ui(ui, &job.history);
+                plot_ui(ui, job.id, &job.history);
             });
         }
     });
@@ -173,21 +173,19 @@ pub fn jobs_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui) {
     }
 }
 
-/// A small line plot of a job's loss history.
-fn plot_ui(ui: &mut egui::Ui, values: &[f64]) {
+/// A small live plot of a job's loss history (egui_plot).
+fn plot_ui(ui: &mut egui::Ui, job_id: u64, values: &[f64]) {
     if values.len() < 2 {
         return;
     }
-    let (rect, _) = ui.allocate_exact_size(egui::vec2(160.0, 28.0), egui::Sense::hover());
-    let (lo, hi) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
-    let span = (hi - lo).max(1e-9);
-    let points: Vec<egui::Pos2> = values
-        .iter()
-        .enumerate()
-        .map(|(i, &v)| egui::pos2(rect.left() + rect.width() * i as f32 / (values.len() - 1) as f32, rect.bottom() - rect.height() * ((v - lo) / span) as f32))
-        .collect();
-    ui.painter().rect_stroke(rect, 2.0, ui.visuals().widgets.noninteractive.bg_stroke, egui::StrokeKind::Inside);
-    ui.painter().add(egui::Shape::line(points, egui::Stroke::new(1.5, ui.visuals().hyperlink_color)));
+    egui_plot::Plot::new(("job plot", job_id))
+        .width(220.0)
+        .height(48.0)
+        .show_axes([false, true])
+        .allow_drag(false)
+        .allow_zoom(false)
+        .allow_scroll(false)
+        .show(ui, |plot| plot.line(egui_plot::Line::new("loss", egui_plot::PlotPoints::from_ys_f64(values))));
 }
 
 pub fn inspector_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui) {

@@ -14,7 +14,7 @@ use cryoforge_renderer::{LinesData, MeshData, SpheresData};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum AtomStyle {
     Spheres,
-    /// Bonds as lines with small atoms (ball and stick).
+    /// Sticks between bonded atoms.
     Bonds,
     Trace,
 }
@@ -137,10 +137,10 @@ pub fn model_spheres(model: &Structure, frame: usize, colors: &[[f32; 4]], scale
     out
 }
 
-/// The Cα (or P for nucleic acids) trace of each chain as line segments, with small spheres.
-pub fn model_trace(model: &Structure, frame: usize, colors: &[[f32; 4]]) -> (LinesData, SpheresData) {
+/// The Cα (or P for nucleic acids) trace of each chain as a tube: rods between consecutive
+/// residues of a chain (gaps over 8 Å left open).
+pub fn model_trace(model: &Structure, frame: usize, colors: &[[f32; 4]]) -> SpheresData {
     let coords = &model.frames[frame.min(model.frames.len() - 1)];
-    let mut lines = LinesData::default();
     let mut spheres = SpheresData::default();
     let mut previous: Option<(usize, &str)> = None;
     for (i, atom) in model.atoms.iter().enumerate() {
@@ -150,21 +150,34 @@ pub fn model_trace(model: &Structure, frame: usize, colors: &[[f32; 4]]) -> (Lin
         if let Some((j, chain)) = previous {
             let gap = (0..3).map(|k| (coords[i][k] - coords[j][k]).powi(2)).sum::<f32>().sqrt();
             if chain == atom.chain_id && gap < 8.0 {
-                lines.points.extend([coords[j], coords[i]]);
-                lines.colors.extend([colors[j], colors[i]]);
+                let mid = [0.5 * (coords[i][0] + coords[j][0]), 0.5 * (coords[i][1] + coords[j][1]), 0.5 * (coords[i][2] + coords[j][2])];
+                rod(&mut spheres, coords[j], mid, 0.5, colors[j]);
+                rod(&mut spheres, mid, coords[i], 0.5, colors[i]);
             }
         }
         spheres.centers.push(coords[i]);
-        spheres.radii.push(0.6);
+        spheres.radii.push(0.5);
         spheres.colors.push(colors[i]);
         previous = Some((i, &atom.chain_id));
     }
-    (lines, spheres)
+    spheres
 }
 
-/// Bonds between heavy atoms closer than 1.9 Å (2.2 Å when S or P is involved), found with a
-/// cell grid so large models stay fast; each bond is two half-segments in its atoms' colours.
-pub fn model_bonds(model: &Structure, frame: usize, colors: &[[f32; 4]]) -> (LinesData, SpheresData) {
+/// Spheres of `radius` packed along the segment a→b, so a row of them reads as a rod.
+fn rod(spheres: &mut SpheresData, a: [f32; 3], b: [f32; 3], radius: f32, color: [f32; 4]) {
+    let length = ((b[0] - a[0]).powi(2) + (b[1] - a[1]).powi(2) + (b[2] - a[2]).powi(2)).sqrt();
+    let steps = (length / (0.6 * radius)).ceil().max(1.0) as usize;
+    for k in 0..=steps {
+        let t = k as f32 / steps as f32;
+        spheres.centers.push([a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1]), a[2] + t * (b[2] - a[2])]);
+        spheres.radii.push(radius);
+        spheres.colors.push(color);
+    }
+}
+
+/// Sticks: bonds between heavy atoms closer than 1.9 Å (2.2 Å when S or P is involved), found
+/// with a cell grid so large models stay fast, drawn as rods in their atoms' colours.
+pub fn model_bonds(model: &Structure, frame: usize, colors: &[[f32; 4]]) -> SpheresData {
     let coords = &model.frames[frame.min(model.frames.len() - 1)];
     let cell = 2.2f32;
     let mut grid: std::collections::HashMap<[i32; 3], Vec<usize>> = std::collections::HashMap::new();
@@ -174,14 +187,13 @@ pub fn model_bonds(model: &Structure, frame: usize, colors: &[[f32; 4]]) -> (Lin
             grid.entry(key(p)).or_default().push(i);
         }
     }
-    let mut lines = LinesData::default();
     let mut spheres = SpheresData::default();
     for (i, (atom, p)) in model.atoms.iter().zip(coords).enumerate() {
         if atom.is_hydrogen() {
             continue;
         }
         spheres.centers.push(*p);
-        spheres.radii.push(0.25);
+        spheres.radii.push(0.3);
         spheres.colors.push(colors[i]);
         let k = key(p);
         for dz in -1..=1 {
@@ -195,15 +207,15 @@ pub fn model_bonds(model: &Structure, frame: usize, colors: &[[f32; 4]]) -> (Lin
                         let limit = if heavy(&atom.element) || heavy(&model.atoms[j].element) { 2.2 } else { 1.9 };
                         if d > 0.4 && d < limit {
                             let mid = [0.5 * (p[0] + q[0]), 0.5 * (p[1] + q[1]), 0.5 * (p[2] + q[2])];
-                            lines.points.extend([*p, mid, mid, q]);
-                            lines.colors.extend([colors[i], colors[i], colors[j], colors[j]]);
+                            rod(&mut spheres, *p, mid, 0.2, colors[i]);
+                            rod(&mut spheres, mid, q, 0.2, colors[j]);
                         }
                     }
                 }
             }
         }
     }
-    (lines, spheres)
+    spheres
 }
 
 /// An axis-aligned slice through the map at voxel `index` along `axis` (0 = x), as a flat grey

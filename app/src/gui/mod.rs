@@ -341,16 +341,8 @@ impl CryoforgeApp {
                     let colors = view::atom_colors(&model, m.color_by, [m.color[0], m.color[1], m.color[2], 1.0]);
                     match m.style {
                         AtomStyle::Spheres => scene.spheres.push(view::model_spheres(&model, 0, &colors, 0.45)),
-                        AtomStyle::Bonds => {
-                            let (lines, spheres) = view::model_bonds(&model, 0, &colors);
-                            scene.lines.push(lines);
-                            scene.spheres.push(spheres);
-                        }
-                        AtomStyle::Trace => {
-                            let (lines, spheres) = view::model_trace(&model, 0, &colors);
-                            scene.lines.push(lines);
-                            scene.spheres.push(spheres);
-                        }
+                        AtomStyle::Bonds => scene.spheres.push(view::model_bonds(&model, 0, &colors)),
+                        AtomStyle::Trace => scene.spheres.push(view::model_trace(&model, 0, &colors)),
                     }
                     points.extend(m.coordinates().iter().copied());
                 }

@@ -16,10 +16,14 @@ pub fn menu_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui) {
             if ui.button("Open…").clicked() {
                 ui.close();
                 let extensions = cryoforge_compute::formats::KNOWN_EXTENSIONS;
-                if let Some(paths) = rfd::FileDialog::new().add_filter("cryo-EM files", extensions).pick_files() {
-                    for p in paths {
-                        app.open(p);
+                match rfd::FileDialog::new().add_filter("cryo-EM files", extensions).pick_files() {
+                    Some(paths) => {
+                        for p in paths {
+                            app.open(p);
+                        }
                     }
+                    // Cancelled, or no desktop file-chooser portal on this system.
+                    None => app.message = Some("no file chosen (files can also be dropped on the window or given on the command line)".into()),
                 }
             }
             let reopen = ui.add_enabled(!app.last_session.is_empty(), egui::Button::new(format!("Reopen last session ({} files)", app.last_session.len())));
@@ -298,8 +302,8 @@ fn model_inspector_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId, m
     let mut restyle = false;
     ui.horizontal(|ui| {
         restyle |= ui.radio_value(&mut m.style, AtomStyle::Spheres, "atoms").changed();
-        restyle |= ui.radio_value(&mut m.style, AtomStyle::Bonds, "bonds").changed();
-        restyle |= ui.radio_value(&mut m.style, AtomStyle::Trace, "Cα trace").changed();
+        restyle |= ui.radio_value(&mut m.style, AtomStyle::Bonds, "sticks").changed();
+        restyle |= ui.radio_value(&mut m.style, AtomStyle::Trace, "Cα tube").changed();
     });
     ui.horizontal(|ui| {
         ui.label("colour by");

@@ -5,6 +5,7 @@
 
 pub mod cs;
 pub mod model;
+mod model_text;
 pub mod model_write;
 pub mod mrc;
 pub mod npy_header;

@@ -3,12 +3,13 @@
 //! multi-model file whose models share one topology (an NMR ensemble, a trajectory written by a
 //! sampler) becomes a trajectory with one frame per model.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::BufReader;
 use std::path::Path;
 
 use crate::error::{FormatError, FormatResult};
 use crate::io::{ProgressFn, open_reader};
 use crate::formats::FileKind;
+use crate::formats::model_text::{CifModelRenumber, LineRewriter, fix_pdb_line};
 
 /// One atom of the topology; coordinates live in [`Structure::frames`].
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -94,8 +95,11 @@ impl Structure {
         // pdbtbx panics on some malformed input (an empty chain id, for one): that must become
         // an error naming the file, never a crash.
         let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match format {
-            pdbtbx::Format::Pdb => options.read_raw(BufReader::new(PdbLineFixer::new(reader))),
-            _ => options.read_raw(BufReader::new(CifModelRenumber::new(reader))),
+            pdbtbx::Format::Pdb => options.read_raw(BufReader::new(LineRewriter::new(reader, fix_pdb_line))),
+            _ => {
+                let mut renumber = CifModelRenumber::default();
+                options.read_raw(BufReader::new(LineRewriter::new(reader, |line: &mut Vec<u8>| renumber.fix_line(line))))
+            }
         }))
         .map_err(|panic| {
             let what = panic
@@ -222,187 +226,6 @@ fn convert_atom(
         occupancy: atom.occupancy() as f32,
         b_factor: atom.b_factor() as f32,
         hetero: atom.hetero(),
-    }
-}
-
-/// Tidies PDB text that pdbtbx would reject but every viewer reads: free-text REMARKs (CHARMM,
-/// MDAnalysis) trip its numbered-REMARK parser, and MASTER's counts no longer match once they are
-/// gone (neither carries anything cryoforge uses); ATOM lines that stop before the element
-/// columns (CHARMM, old files) are padded to 80 columns.
-struct PdbLineFixer<R> {
-    inner: R,
-    line: Vec<u8>,
-    position: usize,
-}
-
-impl<R: BufRead> PdbLineFixer<R> {
-    fn new(inner: R) -> Self {
-        Self { inner, line: Vec::new(), position: 0 }
-    }
-}
-
-impl<R: BufRead> Read for PdbLineFixer<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.position >= self.line.len() {
-            self.line.clear();
-            self.position = 0;
-            if self.inner.read_until(b'\n', &mut self.line)? == 0 {
-                return Ok(0);
-            }
-            if self.line.starts_with(b"REMARK") || self.line.starts_with(b"MASTER") {
-                self.line.clear();
-            } else if self.line.starts_with(b"ATOM") || self.line.starts_with(b"HETATM") {
-                while matches!(self.line.last(), Some(b'\n' | b'\r')) {
-                    self.line.pop();
-                }
-                if self.line.len() < 80 {
-                    self.line.resize(80, b' ');
-                }
-                if self.line[76..78] == *b"  " {
-                    let element = guess_element(&self.line[12..16], &self.line[17..20]);
-                    self.line[76..78].copy_from_slice(&element);
-                }
-                self.line.push(b'\n');
-            }
-        }
-        let n = buf.len().min(self.line.len() - self.position);
-        buf[..n].copy_from_slice(&self.line[self.position..self.position + n]);
-        self.position += n;
-        Ok(n)
-    }
-}
-
-/// The element of an atom whose line has no element column (CHARMM and old files), right-justified
-/// in two bytes. In standard residues the first letter of the name is the element (CA is carbon);
-/// in other residues a two-letter name at column 13 is a two-letter element (CA is calcium).
-fn guess_element(name: &[u8], residue: &[u8]) -> [u8; 2] {
-    let residue = String::from_utf8_lossy(residue).trim().to_owned();
-    let standard = crate::formats::model_write::is_polymer_residue(&residue);
-    let letters: Vec<u8> = name.iter().copied().filter(u8::is_ascii_alphabetic).collect();
-    match letters.as_slice() {
-        [] => *b" X",
-        [first, second, ..] if !standard && name[0].is_ascii_alphabetic() && name.len() >= 2 && name[1].is_ascii_alphabetic() => {
-            let candidate = format!("{}{}", *first as char, second.to_ascii_lowercase() as char);
-            if pdbtbx::Element::from_symbol(&candidate).is_some() {
-                [first.to_ascii_uppercase(), second.to_ascii_uppercase()]
-            } else {
-                [b' ', first.to_ascii_uppercase()]
-            }
-        }
-        [first, ..] => [b' ', first.to_ascii_uppercase()],
-    }
-}
-
-/// Renumbers `_atom_site.id` within each model of an mmCIF file. Multi-model files (NMR entries,
-/// trajectories) number atoms continuously across models, as the dictionary's unique key wants,
-/// but pdbtbx matches atoms between models by that number; cryoforge matches them by position.
-struct CifModelRenumber<R> {
-    inner: R,
-    line: Vec<u8>,
-    position: usize,
-    state: CifState,
-    columns: Vec<String>,
-    counter: usize,
-    last_model: Vec<u8>,
-}
-
-#[derive(PartialEq)]
-enum CifState {
-    Outside,
-    LoopStart,
-    AtomSiteHeader,
-    AtomSiteRows,
-}
-
-impl<R: BufRead> CifModelRenumber<R> {
-    fn new(inner: R) -> Self {
-        Self { inner, line: Vec::new(), position: 0, state: CifState::Outside, columns: Vec::new(), counter: 0, last_model: Vec::new() }
-    }
-
-    fn fix_line(&mut self) {
-        let trimmed = self.line.trim_ascii_start();
-        let starts = |p: &[u8]| trimmed.starts_with(p);
-        if starts(b"loop_") {
-            self.state = CifState::LoopStart;
-            return;
-        }
-        if starts(b"_atom_site.") && matches!(self.state, CifState::LoopStart | CifState::AtomSiteHeader) {
-            self.state = CifState::AtomSiteHeader;
-            self.columns.push(String::from_utf8_lossy(trimmed).trim().to_owned());
-            return;
-        }
-        if starts(b"_") || starts(b"#") || starts(b"data_") {
-            self.state = CifState::Outside;
-            return;
-        }
-        if self.state == CifState::AtomSiteHeader {
-            self.state = CifState::AtomSiteRows;
-        }
-        if self.state != CifState::AtomSiteRows {
-            return;
-        }
-        let column = |name: &str| self.columns.iter().position(|c| c == name);
-        let (Some(id_column), Some(model_column)) = (column("_atom_site.id"), column("_atom_site.pdbx_PDB_model_num")) else {
-            return;
-        };
-        let spans = cif_token_spans(&self.line);
-        if spans.len() != self.columns.len() {
-            return;
-        }
-        let model = self.line[spans[model_column].0..spans[model_column].1].to_vec();
-        if model != self.last_model {
-            self.last_model = model;
-            self.counter = 0;
-        }
-        self.counter += 1;
-        let (start, end) = spans[id_column];
-        let mut fixed = self.line[..start].to_vec();
-        fixed.extend_from_slice(self.counter.to_string().as_bytes());
-        fixed.extend_from_slice(&self.line[end..]);
-        self.line = fixed;
-    }
-}
-
-/// Byte spans of the whitespace-separated (optionally quoted) values of a CIF line.
-fn cif_token_spans(line: &[u8]) -> Vec<(usize, usize)> {
-    let mut spans = Vec::new();
-    let mut i = 0;
-    while i < line.len() {
-        let c = line[i];
-        if c.is_ascii_whitespace() {
-            i += 1;
-        } else if c == b'\'' || c == b'"' {
-            let mut j = i + 1;
-            while j < line.len() && !(line[j] == c && (j + 1 == line.len() || line[j + 1].is_ascii_whitespace())) {
-                j += 1;
-            }
-            spans.push((i, (j + 1).min(line.len())));
-            i = j + 1;
-        } else {
-            let start = i;
-            while i < line.len() && !line[i].is_ascii_whitespace() {
-                i += 1;
-            }
-            spans.push((start, i));
-        }
-    }
-    spans
-}
-
-impl<R: BufRead> Read for CifModelRenumber<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.position >= self.line.len() {
-            self.line.clear();
-            self.position = 0;
-            if self.inner.read_until(b'\n', &mut self.line)? == 0 {
-                return Ok(0);
-            }
-            self.fix_line();
-        }
-        let n = buf.len().min(self.line.len() - self.position);
-        buf[..n].copy_from_slice(&self.line[self.position..self.position + n]);
-        self.position += n;
-        Ok(n)
     }
 }
 

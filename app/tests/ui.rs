@@ -114,11 +114,10 @@ fn fit_in_map_runs_streams_and_cancels() {
     }
 
     // A long global search is cancelled from the jobs panel and keeps what it found.
-    if let Some(o) = h.state_mut().objects.iter_mut().find(|o| o.id == model) {
-        if let ObjectKind::Model(m) = &mut o.kind {
+    if let Some(o) = h.state_mut().objects.iter_mut().find(|o| o.id == model)
+        && let ObjectKind::Model(m) = &mut o.kind {
             m.fit_search = 400;
         }
-    }
     h.run_steps(2);
     h.get_by_label("Fit into adk5.mrc").click();
     run_until(&mut h, "the global search to step", |app| app.jobs.iter().any(|j| j.state == JobState::Running && j.step >= 3));

@@ -146,6 +146,8 @@ pub fn superpose(mobile: &[[f64; 3]], target: &[[f64; 3]]) -> RigidTransform {
 }
 
 /// Eigenvector of the largest eigenvalue of a symmetric 4×4 matrix (cyclic Jacobi).
+// Row and column indices read as the textbook rotation; iterators would hide it.
+#[allow(clippy::needless_range_loop)]
 fn largest_eigenvector(mut a: [[f64; 4]; 4]) -> [f64; 4] {
     let mut v = [[0.0; 4]; 4];
     for (i, row) in v.iter_mut().enumerate() {

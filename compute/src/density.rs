@@ -109,7 +109,8 @@ fn atom_box(grid: &MapGrid, first: [f32; 3], pos: [f32; 3], sigma: f32) -> Optio
         pos_voxel[a] = p;
         let l = ((pos[a] - reach - first[a]) / h).ceil().max(0.0);
         let u = ((pos[a] + reach - first[a]) / h).floor().min(grid.dims[a] as f32 - 1.0);
-        if !(l <= u) {
+        // Also true when a coordinate is NaN: such an atom touches no voxel.
+        if l.partial_cmp(&u).is_none_or(|o| o.is_gt()) {
             return None;
         }
         lo[a] = l as usize;

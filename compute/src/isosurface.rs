@@ -43,6 +43,9 @@ impl Mesh {
 
 const NO_VERTEX: u32 = u32::MAX;
 
+/// A crossed cell's index, its vertex position (Å) and normal.
+type CellVertex = (usize, [f32; 3], [f32; 3]);
+
 /// The surface where `map` crosses `level` (density above `level` is inside).
 pub fn surface_nets(map: &DensityMap, level: f32) -> Mesh {
     let [nx, ny, nz] = map.grid.dims;
@@ -56,7 +59,7 @@ pub fn surface_nets(map: &DensityMap, level: f32) -> Mesh {
     let is_inside = |x: usize, y: usize, z: usize| inside[x + nx * (y + ny * z)];
     let (cx, cy, cz) = (nx - 1, ny - 1, nz - 1);
     // Pass 1, per z-slab of cells in parallel: the vertex of every crossed cell.
-    let slabs: Vec<Vec<(usize, [f32; 3], [f32; 3])>> = (0..cz)
+    let slabs: Vec<Vec<CellVertex>> = (0..cz)
         .into_par_iter()
         .map(|z| {
             let mut out = Vec::new();
@@ -78,10 +81,10 @@ pub fn surface_nets(map: &DensityMap, level: f32) -> Mesh {
                         let (va, vb) = (corners[a], corners[b]);
                         if (va > level) != (vb > level) {
                             let t = (level - va) / (vb - va);
-                            for axis in 0..3 {
+                            for (axis, total) in sum.iter_mut().enumerate() {
                                 let pa = ((a >> axis) & 1) as f32;
                                 let pb = ((b >> axis) & 1) as f32;
-                                sum[axis] += pa + t * (pb - pa);
+                                *total += pa + t * (pb - pa);
                             }
                             count += 1.0;
                         }

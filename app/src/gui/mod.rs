@@ -229,12 +229,11 @@ impl CryoforgeApp {
         }
         if let Some(Snapshot::Coordinates { job, frame }) = self.compute.snapshots.take() {
             let model = self.jobs.iter().find(|j| j.id == job).and_then(|j| j.model);
-            if let Some(Object { kind: ObjectKind::Model(m), .. }) = model.and_then(|id| self.objects.iter_mut().find(|o| o.id == id)) {
-                if frame.len() == m.model.atoms.len() {
+            if let Some(Object { kind: ObjectKind::Model(m), .. }) = model.and_then(|id| self.objects.iter_mut().find(|o| o.id == id))
+                && frame.len() == m.model.atoms.len() {
                     m.live_coordinates = Some(frame);
                     self.scene_dirty = true;
                 }
-            }
         }
     }
 
@@ -431,12 +430,11 @@ impl eframe::App for CryoforgeApp {
         let render_state = frame.wgpu_render_state();
         if self.scene_dirty {
             let (scene, points) = self.build_scene();
-            if !self.viewport.camera_fitted {
-                if let Some((c, r)) = view::bounds(points) {
+            if !self.viewport.camera_fitted
+                && let Some((c, r)) = view::bounds(points) {
                     self.viewport.camera.fit(c.into(), r);
                     self.viewport.camera_fitted = true;
                 }
-            }
             self.viewport.set_scene(render_state, &scene);
             self.scene_dirty = false;
         }
@@ -447,12 +445,11 @@ impl eframe::App for CryoforgeApp {
         egui::Panel::right("inspector").resizable(true).default_size(300.0).show(ui, |ui| panels::inspector_ui(self, ui));
         egui::CentralPanel::no_frame().show(ui, |ui| {
             let hover = self.viewport.ui(ui, render_state, &self.objects);
-            if hover.clicked {
-                if let (Some((object, _)), Some(atom)) = (hover.atom_index, &hover.atom) {
+            if hover.clicked
+                && let (Some((object, _)), Some(atom)) = (hover.atom_index, &hover.atom) {
                     self.selected = Some(object);
                     self.picked_atom = Some(atom.clone());
                 }
-            }
             self.hover = hover;
         });
         if !self.viewport.camera_fitted && !self.objects.is_empty() {

@@ -368,12 +368,11 @@ fn model_inspector_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId, m
     if restyle {
         app.mark_scene_dirty();
     }
-    if let Some(map_id) = start {
-        if let Some(Object { kind: ObjectKind::Map(map), .. }) = app.object(map_id) {
+    if let Some(map_id) = start
+        && let Some(Object { kind: ObjectKind::Map(map), .. }) = app.object(map_id) {
             let spec = JobSpec::RigidFit { map: map.map.clone(), model, resolution_angstrom: resolution, search_starts: starts };
             app.start_job(spec, Some(id));
         }
-    }
     if let Some(i) = preview {
         app.preview_placement(Some(id), i);
     }

@@ -16,6 +16,11 @@ use cryoforge_compute::formats::model_write::write_structure;
 use cryoforge_compute::formats::mrc::{DensityMap, MapGrid, MapMeta};
 use cryoforge_compute::maptools;
 use cryoforge_compute::scores::{level_enclosing_fraction, score_map_model};
+use cryoforge_compute::formats::particles::ParticleSet;
+use cryoforge_compute::formats::stack::{ImageRef, ParticleStack, write_stack};
+use cryoforge_compute::formats::star::StarFile;
+use cryoforge_compute::particle_sim::{PoseDistribution, SimulationOptions, simulate_particles};
+use cryoforge_compute::reconstruct::back_project;
 use indicatif::ProgressBar;
 
 #[derive(Subcommand)]
@@ -41,6 +46,41 @@ pub enum SimulateCommand {
         /// Use the CPU even when a GPU is present.
         #[arg(long)]
         cpu: bool,
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+    /// Simulate particle images (a .mrcs stack and a RELION 3.1 STAR file) from models.
+    Particles {
+        /// One or more models; multi-model files contribute every frame.
+        #[arg(long = "model", required = true)]
+        models: Vec<PathBuf>,
+        #[arg(long, default_value_t = 1000)]
+        count: usize,
+        #[arg(long = "box", default_value_t = 64)]
+        box_size: usize,
+        #[arg(long, default_value_t = 1.5)]
+        apix: f64,
+        /// Signal-to-noise ratio, var(signal)/var(noise); 0 for none.
+        #[arg(long, default_value_t = 0.1)]
+        snr: f64,
+        /// Atom width σ = 0.225 × this resolution (Å).
+        #[arg(long, default_value_t = 3.0)]
+        resolution: f64,
+        #[arg(long, default_value_t = 10000.0)]
+        defocus_min: f64,
+        #[arg(long, default_value_t = 25000.0)]
+        defocus_max: f64,
+        /// Leave out views within this many degrees of the z axis.
+        #[arg(long)]
+        missing_cone: Option<f64>,
+        /// Views around the top view with this spread (degrees) instead of uniform.
+        #[arg(long, conflicts_with = "missing_cone")]
+        preferred_view: Option<f64>,
+        #[arg(long, default_value_t = 3.0)]
+        max_shift: f64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The STAR file to write; the stack goes beside it with the extension .mrcs.
         #[arg(short, long)]
         output: PathBuf,
     },
@@ -106,7 +146,10 @@ fn positive(value: f32, what: &str) -> anyhow::Result<f32> {
 }
 
 pub fn simulate_cmd(command: SimulateCommand) -> anyhow::Result<()> {
-    let SimulateCommand::Map { model, resolution, like, apix, box_size, bfactors, cpu, output } = command;
+    let (model, resolution, like, apix, box_size, bfactors, cpu, output) = match command {
+        SimulateCommand::Map { model, resolution, like, apix, box_size, bfactors, cpu, output } => (model, resolution, like, apix, box_size, bfactors, cpu, output),
+        particles @ SimulateCommand::Particles { .. } => return simulate_particles_cmd(particles),
+    };
     let resolution = positive(resolution, "--resolution")?;
     let structure = read_model(&model)?;
     let options = GaussianOptions { use_b_factors: bfactors, ..GaussianOptions::molmap(resolution) };
@@ -156,6 +199,91 @@ pub fn simulate_cmd(command: SimulateCommand) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64(),
         output.display()
     );
+    Ok(())
+}
+
+const SIMULATION_BLOCK: &str = "cryoforge_simulation";
+
+fn simulate_particles_cmd(command: SimulateCommand) -> anyhow::Result<()> {
+    let SimulateCommand::Particles { models, count, box_size, apix, snr, resolution, defocus_min, defocus_max, missing_cone, preferred_view, max_shift, seed, output } = command else {
+        return Ok(());
+    };
+    let positive = |v: f64| v.is_finite() && v > 0.0;
+    if box_size < 8 || !positive(apix) || !positive(resolution) {
+        bail!("--box must be at least 8 and --apix, --resolution positive");
+    }
+    let structures = models.iter().map(|m| read_model(m)).collect::<anyhow::Result<Vec<_>>>()?;
+    let poses = match (missing_cone, preferred_view) {
+        (Some(half_angle_deg), _) => PoseDistribution::MissingCone { half_angle_deg },
+        (_, Some(spread_deg)) => PoseDistribution::PreferredView { spread_deg },
+        _ => PoseDistribution::Uniform,
+    };
+    let options = SimulationOptions {
+        count,
+        box_size,
+        pixel_size_angstrom: apix,
+        resolution_angstrom: resolution,
+        snr: (snr > 0.0).then_some(snr),
+        defocus_range_angstrom: (defocus_min, defocus_max),
+        poses,
+        max_shift_px: max_shift,
+        seed,
+        ..SimulationOptions::default()
+    };
+    let stack_path = output.with_extension("mrcs");
+    let stack_name = stack_path.file_name().map(|n| n.to_string_lossy().into_owned()).context("output needs a file name")?;
+    let started = Instant::now();
+    let spinner = ProgressBar::new_spinner();
+    spinner.enable_steady_tick(Duration::from_millis(120));
+    spinner.set_message(format!("simulating {count} particles"));
+    let sim = simulate_particles(&structures, &options, &stack_name);
+    spinner.finish_and_clear();
+    write_stack(&stack_path, [box_size, box_size], apix as f32, &sim.images)?;
+    let mut star = sim.particles.to_star();
+    if let Some(table) = star.block_mut("particles").and_then(|b| b.table_mut()) {
+        table.set_column("cryoforgeModelIndex", |r| sim.model_index[r].to_string());
+    }
+    // Where the box centre sits in the models' frame, so `reconstruct` can place its map on them.
+    let mut block = cryoforge_compute::formats::star::StarBlock::new(SIMULATION_BLOCK);
+    let centre = sim.centres.first().copied().unwrap_or([0.0; 3]);
+    for (key, value) in ["cryoforgeCentreX", "cryoforgeCentreY", "cryoforgeCentreZ"].iter().zip(centre) {
+        block.pairs.push(((*key).to_owned(), format!("{value:.4}")));
+    }
+    star.blocks.push(block);
+    star.write(&output)?;
+    eprintln!("wrote {count} particles of {box_size}² px at {apix} Å/px to {} and {} ({:.1} s)", stack_path.display(), output.display(), started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// `cryoforge reconstruct`: back-projection of a particle set into a map.
+pub fn reconstruct_cmd(particles: &Path, output: &Path) -> anyhow::Result<()> {
+    let star = StarFile::read(particles)?;
+    let set = ParticleSet::from_star(particles, &star)?;
+    let group = set.optics.first().context("no optics group")?;
+    let mut images = Vec::with_capacity(set.particles.len());
+    let mut stacks: std::collections::HashMap<String, ParticleStack> = std::collections::HashMap::new();
+    for p in &set.particles {
+        if !stacks.contains_key(&p.image_path) {
+            let reference = ImageRef { index_1based: p.image_index_1based, path: p.image_path.clone() };
+            let path = reference.resolve(particles).with_context(|| format!("{}: stack {} not found", particles.display(), p.image_path))?;
+            stacks.insert(p.image_path.clone(), ParticleStack::open(&path)?);
+        }
+        images.push(stacks[&p.image_path].image(p.image_index_1based - 1)?);
+    }
+    let box_size = group.image_size.or_else(|| stacks.values().next().map(|s| s.box_size()[0])).context("unknown box size")?;
+    let bar = ProgressBar::new(set.particles.len() as u64);
+    let progress = |done: usize| {
+        bar.set_position(done as u64);
+        true
+    };
+    // Simulated data say where the box centre was; otherwise centre the map on the origin.
+    let centre = star.block(SIMULATION_BLOCK).map_or([0.0; 3], |b| {
+        ["cryoforgeCentreX", "cryoforgeCentreY", "cryoforgeCentreZ"].map(|k| b.value(k).and_then(|v| v.parse().ok()).unwrap_or(0.0))
+    });
+    let map = back_project(&set, &images, box_size, centre, &progress);
+    bar.finish_and_clear();
+    map.write(output)?;
+    eprintln!("back-projected {} particles into {}³ voxels → {}", set.particles.len(), box_size, output.display());
     Ok(())
 }
 

@@ -36,6 +36,13 @@ enum Command {
     /// Simulate data from models.
     #[command(subcommand)]
     Simulate(cli_science::SimulateCommand),
+    /// Back-project particles (STAR with poses and CTFs) into a map centred on the origin.
+    Reconstruct {
+        #[arg(long)]
+        particles: PathBuf,
+        #[arg(short, long)]
+        output: PathBuf,
+    },
     /// Score a model in a map: correlations, overlap, map value at atoms, FSC.
     Score {
         #[arg(long)]
@@ -89,6 +96,7 @@ fn main() -> ExitCode {
         Some(Command::Compare { model, reference, json }) => cli_science::compare_cmd(&model, &reference, json),
         Some(Command::Fit(command)) => cli_science::fit_cmd(command),
         Some(Command::Map(command)) => cli_science::map_cmd(command),
+        Some(Command::Reconstruct { particles, output }) => cli_science::reconstruct_cmd(&particles, &output),
         Some(Command::Render { out, files, width, height, threshold }) => render_cmd::render_cmd(&out, &files, width, height, threshold),
         None => gui::run(args.files),
     };

@@ -111,3 +111,27 @@ fn map_tools_write_maps_that_reopen() {
         }
     }
 }
+
+#[test]
+fn simulated_particles_reconstruct_into_the_model() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let star = dir.path().join("p.star");
+    let open = asset("models/adk_open.pdb");
+    let closed = asset("models/adk_closed.pdb");
+    run(&["simulate", "particles", "--model", s(&open), "--model", s(&closed), "--count", "300", "--box", "48", "--apix", "2.0", "--snr", "1", "--seed", "4", "-o", s(&star)]);
+    let info = json(&["info", "--json", s(&star), s(&dir.path().join("p.mrcs"))]);
+    assert_eq!(info[0]["particles"], 300);
+    assert!(info[0]["blocks"][1]["columns"].as_array().expect("columns").iter().any(|c| c == "cryoforgeModelIndex"));
+    assert_eq!(info[1]["count"], 300);
+    // Both models were drawn.
+    let table = cryoforge_compute::formats::star::StarFile::read(&star).expect("star");
+    let particles = table.block("particles").and_then(|b| b.table()).expect("table");
+    let column = particles.column_index("cryoforgeModelIndex").expect("truth column");
+    let ones = (0..particles.row_count()).filter(|&r| particles.cell(r, column) == "1").count();
+    assert!(ones > 100 && ones < 200, "{ones} of 300 from the second model");
+
+    let map = dir.path().join("rec.mrc");
+    run(&["reconstruct", "--particles", s(&star), "-o", s(&map)]);
+    let score = json(&["score", "--map", s(&map), "--model", s(&open), "--resolution", "10", "--json"]);
+    assert!(score["correlation_about_mean"].as_f64().expect("cc") > 0.7, "{score}");
+}

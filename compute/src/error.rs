@@ -7,12 +7,9 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum FormatError {
     /// The operating system refused (missing file, permissions, full disk, ...).
+    // The message already says what the OS said; not chaining it avoids printing it twice.
     #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
 
     /// The file is shorter (or longer) than its own header says it must be.
     #[error("{path}: {what}: the header implies {expected_bytes} bytes but the file has {actual_bytes}")]

@@ -3,6 +3,7 @@
 //! here knows about the UI.
 
 pub mod compare;
+pub mod ctf;
 pub mod density;
 pub mod density_gpu;
 pub mod error;
@@ -14,6 +15,8 @@ pub mod io;
 pub mod isosurface;
 pub mod jobs;
 pub mod maptools;
+pub mod particle_sim;
+pub mod reconstruct;
 pub mod scores;
 pub mod summary;
 

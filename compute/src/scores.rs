@@ -150,32 +150,40 @@ pub fn fft3(grid: &MapGrid, values: &[f32], inverse: bool) -> Vec<Complex<f32>> 
 
 /// In-place complex 3D FFT along x, then y, then z.
 pub fn fft3_in_place(dims: [usize; 3], data: &mut [Complex<f32>], inverse: bool) {
+    fft3_in_place_with(dims, data, inverse, &mut FftPlanner::new());
+}
+
+/// [`fft3_in_place`] with a planner the caller keeps (plans are cached across calls).
+pub fn fft3_in_place_with(dims: [usize; 3], data: &mut [Complex<f32>], inverse: bool, planner: &mut FftPlanner<f32>) {
     let [nx, ny, nz] = dims;
-    let mut planner = FftPlanner::<f32>::new();
     let plan = |n: usize, planner: &mut FftPlanner<f32>| if inverse { planner.plan_fft_inverse(n) } else { planner.plan_fft_forward(n) };
-    plan(nx, &mut planner).process(data);
-    let fy = plan(ny, &mut planner);
+    plan(nx, planner).process(data);
     let mut line = vec![Complex::new(0.0, 0.0); ny.max(nz)];
-    for z in 0..nz {
-        for x in 0..nx {
-            for y in 0..ny {
-                line[y] = data[(z * ny + y) * nx + x];
-            }
-            fy.process(&mut line[..ny]);
-            for y in 0..ny {
-                data[(z * ny + y) * nx + x] = line[y];
+    if ny > 1 {
+        let fy = plan(ny, planner);
+        for z in 0..nz {
+            for x in 0..nx {
+                for y in 0..ny {
+                    line[y] = data[(z * ny + y) * nx + x];
+                }
+                fy.process(&mut line[..ny]);
+                for y in 0..ny {
+                    data[(z * ny + y) * nx + x] = line[y];
+                }
             }
         }
     }
-    let fz = plan(nz, &mut planner);
-    for y in 0..ny {
-        for x in 0..nx {
-            for z in 0..nz {
-                line[z] = data[(z * ny + y) * nx + x];
-            }
-            fz.process(&mut line[..nz]);
-            for z in 0..nz {
-                data[(z * ny + y) * nx + x] = line[z];
+    if nz > 1 {
+        let fz = plan(nz, planner);
+        for y in 0..ny {
+            for x in 0..nx {
+                for z in 0..nz {
+                    line[z] = data[(z * ny + y) * nx + x];
+                }
+                fz.process(&mut line[..nz]);
+                for z in 0..nz {
+                    data[(z * ny + y) * nx + x] = line[z];
+                }
             }
         }
     }

@@ -7,7 +7,7 @@ use cryoforge_compute::formats::FileKind;
 use cryoforge_compute::formats::model::Structure;
 use cryoforge_compute::formats::mrc::DensityMap;
 use cryoforge_compute::gpu::{AdapterChoice, GpuContext};
-use cryoforge_renderer::{OrbitCamera, SceneData, SceneRenderer};
+use cryoforge_renderer::{MeshInstance, OrbitCamera, SceneData, SceneRenderer};
 
 use crate::view;
 
@@ -43,14 +43,14 @@ pub fn build(loaded: &LoadedScene, threshold: Option<f32>) -> (SceneData, OrbitC
         let level = threshold.unwrap_or_else(|| view::default_level(map));
         let mut color = MAP_COLOR;
         color[3] = alpha;
-        let mesh = view::map_mesh(map, level, color);
+        let mesh = view::map_mesh(map, level);
         points.extend(mesh.positions.iter().copied());
-        scene.meshes.push(mesh);
+        scene.meshes.push(MeshInstance { mesh: std::sync::Arc::new(mesh), color });
         scene.lines.push(view::map_box(map, [0.6, 0.6, 0.6, 1.0]));
     }
     for model in &loaded.models {
-        let colors = view::atom_colors(model, view::ColorBy::Chain, [1.0; 4]);
-        let spheres = view::model_spheres(model, 0, &colors, 0.45);
+        let colors = view::atom_colors(&model.atoms, view::ColorBy::Chain, [1.0; 4]);
+        let spheres = view::model_spheres(&model.atoms, &model.frames[0], &colors, 0.45);
         points.extend(spheres.centers.iter().copied());
         scene.spheres.push(spheres);
     }

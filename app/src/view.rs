@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use cryoforge_compute::formats::model::Structure;
+use cryoforge_compute::formats::model::Atom;
 use cryoforge_compute::formats::mrc::DensityMap;
 use cryoforge_compute::isosurface::surface_nets;
 use cryoforge_compute::scores::level_enclosing_fraction;
@@ -33,9 +33,9 @@ pub fn default_level(map: &DensityMap) -> f32 {
     level_enclosing_fraction(&map.values, 0.01)
 }
 
-pub fn map_mesh(map: &DensityMap, level: f32, color: [f32; 4]) -> MeshData {
+pub fn map_mesh(map: &DensityMap, level: f32) -> MeshData {
     let mesh = surface_nets(map, level);
-    MeshData { positions: mesh.positions, normals: mesh.normals, triangles: mesh.triangles, color, vertex_colors: None }
+    MeshData { positions: mesh.positions, normals: mesh.normals, triangles: mesh.triangles, vertex_colors: None }
 }
 
 /// The 12 edges of the map's box.
@@ -101,11 +101,10 @@ pub fn ramp(t: f32) -> [f32; 4] {
     }
 }
 
-pub fn atom_colors(model: &Structure, color_by: ColorBy, uniform: [f32; 4]) -> Vec<[f32; 4]> {
+pub fn atom_colors(atoms: &[Atom], color_by: ColorBy, uniform: [f32; 4]) -> Vec<[f32; 4]> {
     let mut chains: Vec<&str> = Vec::new();
-    let (b_min, b_max) = model.atoms.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), a| (lo.min(a.b_factor), hi.max(a.b_factor)));
-    model
-        .atoms
+    let (b_min, b_max) = atoms.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), a| (lo.min(a.b_factor), hi.max(a.b_factor)));
+    atoms
         .iter()
         .map(|a| match color_by {
             ColorBy::Chain => {
@@ -123,10 +122,9 @@ pub fn atom_colors(model: &Structure, color_by: ColorBy, uniform: [f32; 4]) -> V
 }
 
 /// Atoms of `frame` as spheres (heavy atoms; scale 1 is van der Waals, 0.3 ball-and-stick).
-pub fn model_spheres(model: &Structure, frame: usize, colors: &[[f32; 4]], scale: f32) -> SpheresData {
-    let coords = &model.frames[frame.min(model.frames.len() - 1)];
+pub fn model_spheres(atoms: &[Atom], coords: &[[f32; 3]], colors: &[[f32; 4]], scale: f32) -> SpheresData {
     let mut out = SpheresData::default();
-    for ((atom, p), c) in model.atoms.iter().zip(coords).zip(colors) {
+    for ((atom, p), c) in atoms.iter().zip(coords).zip(colors) {
         if atom.is_hydrogen() {
             continue;
         }
@@ -139,11 +137,10 @@ pub fn model_spheres(model: &Structure, frame: usize, colors: &[[f32; 4]], scale
 
 /// The Cα (or P for nucleic acids) trace of each chain as a tube: rods between consecutive
 /// residues of a chain (gaps over 8 Å left open).
-pub fn model_trace(model: &Structure, frame: usize, colors: &[[f32; 4]]) -> SpheresData {
-    let coords = &model.frames[frame.min(model.frames.len() - 1)];
+pub fn model_trace(atoms: &[Atom], coords: &[[f32; 3]], colors: &[[f32; 4]]) -> SpheresData {
     let mut spheres = SpheresData::default();
     let mut previous: Option<(usize, &str)> = None;
-    for (i, atom) in model.atoms.iter().enumerate() {
+    for (i, atom) in atoms.iter().enumerate() {
         if !(atom.is_alpha_carbon() || (atom.name == "P" && atom.element == "P")) {
             continue;
         }
@@ -177,18 +174,17 @@ fn rod(spheres: &mut SpheresData, a: [f32; 3], b: [f32; 3], radius: f32, color: 
 
 /// Sticks: bonds between heavy atoms closer than 1.9 Å (2.2 Å when S or P is involved), found
 /// with a cell grid so large models stay fast, drawn as rods in their atoms' colours.
-pub fn model_bonds(model: &Structure, frame: usize, colors: &[[f32; 4]]) -> SpheresData {
-    let coords = &model.frames[frame.min(model.frames.len() - 1)];
+pub fn model_bonds(atoms: &[Atom], coords: &[[f32; 3]], colors: &[[f32; 4]]) -> SpheresData {
     let cell = 2.2f32;
     let mut grid: std::collections::HashMap<[i32; 3], Vec<usize>> = std::collections::HashMap::new();
     let key = |p: &[f32; 3]| p.map(|v| (v / cell).floor() as i32);
-    for (i, (atom, p)) in model.atoms.iter().zip(coords).enumerate() {
+    for (i, (atom, p)) in atoms.iter().zip(coords).enumerate() {
         if !atom.is_hydrogen() {
             grid.entry(key(p)).or_default().push(i);
         }
     }
     let mut spheres = SpheresData::default();
-    for (i, (atom, p)) in model.atoms.iter().zip(coords).enumerate() {
+    for (i, (atom, p)) in atoms.iter().zip(coords).enumerate() {
         if atom.is_hydrogen() {
             continue;
         }
@@ -204,7 +200,7 @@ pub fn model_bonds(model: &Structure, frame: usize, colors: &[[f32; 4]]) -> Sphe
                         let q = coords[j];
                         let d = ((p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2) + (p[2] - q[2]).powi(2)).sqrt();
                         let heavy = |e: &str| e == "S" || e == "P";
-                        let limit = if heavy(&atom.element) || heavy(&model.atoms[j].element) { 2.2 } else { 1.9 };
+                        let limit = if heavy(&atom.element) || heavy(&atoms[j].element) { 2.2 } else { 1.9 };
                         if d > 0.4 && d < limit {
                             let mid = [0.5 * (p[0] + q[0]), 0.5 * (p[1] + q[1]), 0.5 * (p[2] + q[2])];
                             rod(&mut spheres, *p, mid, 0.2, colors[i]);
@@ -226,7 +222,7 @@ pub fn map_slice(map: &DensityMap, axis: usize, index: usize) -> MeshData {
     let index = index.min(dims[axis].saturating_sub(1));
     let stats = map.statistics();
     let span = (stats.max - stats.min).max(1e-12);
-    let mut mesh = MeshData { color: [1.0; 4], ..Default::default() };
+    let mut mesh = MeshData::default();
     let mut normal = [0.0; 3];
     normal[axis] = 1.0;
     let mut colors = Vec::new();

@@ -6,4 +6,4 @@ pub mod camera;
 pub mod scene;
 
 pub use camera::OrbitCamera;
-pub use scene::{LinesData, MeshData, SceneData, SceneRenderer, SpheresData};
+pub use scene::{LinesData, MeshData, MeshInstance, SceneData, SceneRenderer, SpheresData};

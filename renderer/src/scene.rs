@@ -10,15 +10,22 @@ use crate::camera::{CAMERA_UNIFORM_BYTES, OrbitCamera};
 pub const COLOR_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8UnormSrgb;
 const DEPTH_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Depth32Float;
 
-/// A triangle mesh to draw: positions, normals (Å), one colour.
+/// A triangle mesh: positions, normals (Å), and optionally a colour per vertex.
 #[derive(Clone, Debug, Default)]
 pub struct MeshData {
     pub positions: Vec<[f32; 3]>,
     pub normals: Vec<[f32; 3]>,
     pub triangles: Vec<[u32; 3]>,
-    pub color: [f32; 4],
-    /// Per-vertex colours (slices); `color` when None.
+    /// Per-vertex colours (slices); the instance's colour when None.
     pub vertex_colors: Option<Vec<[f32; 4]>>,
+}
+
+/// A mesh to draw in a colour (alpha < 1 draws it transparent). Meshes are shared, so a scene
+/// rebuilt with the same mesh and colour reuses its GPU buffers.
+#[derive(Clone, Debug)]
+pub struct MeshInstance {
+    pub mesh: std::sync::Arc<MeshData>,
+    pub color: [f32; 4],
 }
 
 /// Spheres: centres, radii, colours (one per sphere).
@@ -39,7 +46,7 @@ pub struct LinesData {
 /// Everything in one frame.
 #[derive(Clone, Debug, Default)]
 pub struct SceneData {
-    pub meshes: Vec<MeshData>,
+    pub meshes: Vec<MeshInstance>,
     pub spheres: Vec<SpheresData>,
     pub lines: Vec<LinesData>,
     pub background: [f32; 4],
@@ -66,7 +73,9 @@ pub struct SceneRenderer {
     camera_buffer: wgpu::Buffer,
     camera_bind_group: wgpu::BindGroup,
     target: Option<(wgpu::Texture, wgpu::TextureView, wgpu::TextureView, [u32; 2])>,
-    meshes: Vec<GpuMesh>,
+    meshes: Vec<std::sync::Arc<GpuMesh>>,
+    /// Uploaded meshes by (mesh, colour), reused across scene rebuilds.
+    mesh_cache: Vec<(MeshInstance, std::sync::Arc<GpuMesh>)>,
     sphere_sets: Vec<GpuInstances>,
     line_sets: Vec<GpuInstances>,
     background: [f32; 4],
@@ -177,6 +186,7 @@ impl SceneRenderer {
             camera_bind_group,
             target: None,
             meshes: Vec::new(),
+            mesh_cache: Vec::new(),
             sphere_sets: Vec::new(),
             line_sets: Vec::new(),
             background: [0.1, 0.1, 0.12, 1.0],
@@ -189,25 +199,33 @@ impl SceneRenderer {
             device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some(label), contents, usage })
         };
         self.background = scene.background;
-        self.meshes = scene
-            .meshes
-            .iter()
-            .filter(|m| !m.triangles.is_empty())
-            .map(|m| {
-                let color = |i: usize| m.vertex_colors.as_ref().and_then(|c| c.get(i).copied()).unwrap_or(m.color);
-                let vertices = floats_to_bytes(m.positions.iter().zip(&m.normals).enumerate().flat_map(|(i, (p, n))| {
-                    let c = color(i);
-                    [p[0], p[1], p[2], n[0], n[1], n[2], c[0], c[1], c[2], c[3]]
-                }));
-                let indices: Vec<u8> = m.triangles.iter().flatten().flat_map(|i| i.to_le_bytes()).collect();
-                GpuMesh {
-                    vertices: init("mesh vertices", &vertices, wgpu::BufferUsages::VERTEX),
-                    indices: init("mesh indices", &indices, wgpu::BufferUsages::INDEX),
-                    index_count: (m.triangles.len() * 3) as u32,
-                    transparent: m.color[3] < 0.999,
+        let mut cache = Vec::with_capacity(scene.meshes.len());
+        let mut meshes = Vec::with_capacity(scene.meshes.len());
+        for instance in scene.meshes.iter().filter(|m| !m.mesh.triangles.is_empty()) {
+            let same = |(cached, _): &&(MeshInstance, std::sync::Arc<GpuMesh>)| std::sync::Arc::ptr_eq(&cached.mesh, &instance.mesh) && cached.color == instance.color;
+            let gpu = match self.mesh_cache.iter().find(same) {
+                Some((_, gpu)) => gpu.clone(),
+                None => {
+                    let m = &instance.mesh;
+                    let color = |i: usize| m.vertex_colors.as_ref().and_then(|c| c.get(i).copied()).unwrap_or(instance.color);
+                    let vertices = floats_to_bytes(m.positions.iter().zip(&m.normals).enumerate().flat_map(|(i, (p, n))| {
+                        let c = color(i);
+                        [p[0], p[1], p[2], n[0], n[1], n[2], c[0], c[1], c[2], c[3]]
+                    }));
+                    let indices: Vec<u8> = m.triangles.iter().flatten().flat_map(|i| i.to_le_bytes()).collect();
+                    std::sync::Arc::new(GpuMesh {
+                        vertices: init("mesh vertices", &vertices, wgpu::BufferUsages::VERTEX),
+                        indices: init("mesh indices", &indices, wgpu::BufferUsages::INDEX),
+                        index_count: (m.triangles.len() * 3) as u32,
+                        transparent: instance.color[3] < 0.999,
+                    })
                 }
-            })
-            .collect();
+            };
+            cache.push((instance.clone(), gpu.clone()));
+            meshes.push(gpu);
+        }
+        self.mesh_cache = cache;
+        self.meshes = meshes;
         self.sphere_sets = scene
             .spheres
             .iter()

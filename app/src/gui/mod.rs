@@ -317,14 +317,12 @@ impl CryoforgeApp {
                         if m.style == SurfaceStyle::Mesh {
                             scene.lines.push(mesh_edges(mesh, color));
                         } else {
-                            let mut copy = (**mesh).clone();
-                            copy.color = color;
-                            scene.meshes.push(copy);
+                            scene.meshes.push(cryoforge_renderer::MeshInstance { mesh: mesh.clone(), color });
                         }
                         points.extend(mesh.positions.iter().copied());
                     }
                     if m.show_slice {
-                        scene.meshes.push(view::map_slice(&m.map, m.slice_axis, m.slice_index));
+                        scene.meshes.push(cryoforge_renderer::MeshInstance { mesh: Arc::new(view::map_slice(&m.map, m.slice_axis, m.slice_index)), color: [1.0; 4] });
                     }
                     if m.show_box {
                         let b = view::map_box(&m.map, [0.55, 0.55, 0.55, 1.0]);
@@ -335,13 +333,12 @@ impl CryoforgeApp {
                     }
                 }
                 ObjectKind::Model(m) => {
-                    let mut model = (*m.model).clone();
-                    model.frames = vec![m.coordinates().to_vec()];
-                    let colors = view::atom_colors(&model, m.color_by, [m.color[0], m.color[1], m.color[2], 1.0]);
+                    let (atoms, coords) = (&m.model.atoms, m.coordinates());
+                    let colors = view::atom_colors(atoms, m.color_by, [m.color[0], m.color[1], m.color[2], 1.0]);
                     match m.style {
-                        AtomStyle::Spheres => scene.spheres.push(view::model_spheres(&model, 0, &colors, 0.45)),
-                        AtomStyle::Bonds => scene.spheres.push(view::model_bonds(&model, 0, &colors)),
-                        AtomStyle::Trace => scene.spheres.push(view::model_trace(&model, 0, &colors)),
+                        AtomStyle::Spheres => scene.spheres.push(view::model_spheres(atoms, coords, &colors, 0.45)),
+                        AtomStyle::Bonds => scene.spheres.push(view::model_bonds(atoms, coords, &colors)),
+                        AtomStyle::Trace => scene.spheres.push(view::model_trace(atoms, coords, &colors)),
                     }
                     points.extend(m.coordinates().iter().copied());
                 }

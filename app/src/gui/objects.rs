@@ -169,7 +169,7 @@ impl Mesher {
                     latest.insert(more.id, more);
                 }
                 for (id, request) in latest {
-                    let mesh = view::map_mesh(&request.map, request.level, [1.0; 4]);
+                    let mesh = view::map_mesh(&request.map, request.level);
                     if result_tx.send((id, request.level, mesh)).is_err() {
                         return;
                     }

@@ -82,6 +82,15 @@ fn open_toggle_threshold_and_map_tools() {
     };
     assert_ne!(new_triangles, old_triangles, "a lower level gives a different surface");
 
+    // Export the selected map through the inspector's path field.
+    let exported = dir.path().join("exported.mrc");
+    h.state_mut().export_path = exported.display().to_string();
+    h.run_steps(2);
+    h.get_by_label("Export").click();
+    h.run_steps(2);
+    let reread = DensityMap::read(&exported).expect("the exported map reads back");
+    assert_eq!(reread.grid.dims, [44, 46, 46]);
+
     // A map tool from the inspector makes a new map object.
     let before = h.state().objects.len();
     h.get_by_label("z-score").click();

@@ -16,6 +16,7 @@ pub mod isosurface;
 pub mod jobs;
 pub mod maptools;
 pub mod particle_sim;
+pub mod pointcloud;
 pub mod reconstruct;
 pub mod scores;
 pub mod summary;

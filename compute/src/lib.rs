@@ -19,6 +19,7 @@ pub mod particle_sim;
 pub mod pointcloud;
 pub mod reconstruct;
 pub mod scores;
+pub mod sinkhorn;
 pub mod summary;
 
 pub use error::{FormatError, FormatResult};

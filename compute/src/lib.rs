@@ -6,6 +6,7 @@ pub mod compare;
 pub mod ctf;
 pub mod density;
 pub mod density_gpu;
+pub mod enm;
 pub mod error;
 pub mod fit;
 pub mod formats;

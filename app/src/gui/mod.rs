@@ -156,16 +156,21 @@ impl CryoforgeApp {
         }
     }
 
-    /// Adds an object made in the app (a map tool's output, a fitted model).
-    pub fn add_object(&mut self, name: String, kind: ObjectKind) -> ObjectId {
+    /// Adds a map made by a job; its statistics and default level are computed on a loader
+    /// thread, like a file's.
+    fn adopt_map(&mut self, name: String, map: Arc<cryoforge_compute::formats::mrc::DensityMap>) {
         let id = self.new_id();
-        self.objects.push(Object { id, name, path: None, visible: true, kind });
-        if let Some(ObjectKind::Map(m)) = self.objects.last().map(|o| &o.kind) {
-            self.mesher.request(id, m.map.clone(), m.level);
-        }
+        self.objects.push(Object { id, name, path: None, visible: true, kind: ObjectKind::Loading });
         self.selected = Some(id);
-        self.scene_dirty = true;
-        id
+        let tx = self.loads_tx.clone();
+        let ctx = self.ctx.clone();
+        let spawned = std::thread::Builder::new().name("cryoforge-loader".into()).spawn(move || {
+            let _ = tx.send((id, Ok(objects::Loaded::Map(Box::new(MapObject::from_arc(map))))));
+            ctx.request_repaint();
+        });
+        if let Err(e) = spawned {
+            self.set_kind(id, ObjectKind::Failed(format!("could not start a loader: {e}")));
+        }
     }
 
     fn set_kind(&mut self, id: ObjectId, kind: ObjectKind) {
@@ -206,10 +211,9 @@ impl CryoforgeApp {
     fn receive(&mut self) {
         while let Ok((id, result)) = self.loads_rx.try_recv() {
             let kind = match result {
-                Ok(objects::Loaded::Map(map)) => {
-                    let m = MapObject::new(map);
+                Ok(objects::Loaded::Map(m)) => {
                     self.mesher.request(id, m.map.clone(), m.level);
-                    ObjectKind::Map(m)
+                    ObjectKind::Map(*m)
                 }
                 Ok(objects::Loaded::Model(model)) => ObjectKind::Model(ModelObject::new(model)),
                 Ok(objects::Loaded::Info(summary)) => ObjectKind::Info(Box::new(summary)),
@@ -266,8 +270,7 @@ impl CryoforgeApp {
                     JobResult::Map { map, label } => {
                         let source = self.jobs.iter().find(|j| j.id == job).map(|j| j.title.clone()).unwrap_or_default();
                         let name = format!("{} ({label})", source.trim_start_matches("Map: "));
-                        let map = Arc::try_unwrap(map).unwrap_or_else(|shared| (*shared).clone());
-                        self.add_object(name, ObjectKind::Map(MapObject::new(map)));
+                        self.adopt_map(name, map);
                     }
                 }
             }

@@ -40,11 +40,16 @@ pub struct MapObject {
 }
 
 impl MapObject {
+    /// Computes statistics and the default level: O(voxels), so call it off the UI thread.
     pub fn new(map: DensityMap) -> Self {
+        Self::from_arc(Arc::new(map))
+    }
+
+    pub fn from_arc(map: Arc<DensityMap>) -> Self {
         let statistics = map.statistics();
         let level = view::default_level(&map);
         let slice_index = map.grid.dims[2] / 2;
-        Self { map: Arc::new(map), statistics, level, style: SurfaceStyle::Surface, color: [0.45, 0.62, 0.9], show_box: true, show_slice: false, slice_axis: 2, slice_index, mesh: None }
+        Self { map, statistics, level, style: SurfaceStyle::Surface, color: [0.45, 0.62, 0.9], show_box: true, show_slice: false, slice_axis: 2, slice_index, mesh: None }
     }
 
     /// The level in σ above the mean.
@@ -129,7 +134,8 @@ impl Object {
 
 /// What a loader thread hands back.
 pub enum Loaded {
-    Map(DensityMap),
+    /// A map with its statistics and default level already computed.
+    Map(Box<MapObject>),
     Model(Structure),
     Info(FileSummary),
 }
@@ -137,7 +143,7 @@ pub enum Loaded {
 /// Reads `path` fully (maps and models) or summarises it (everything else).
 pub fn load_file(path: &Path) -> Result<Loaded, String> {
     match FileKind::from_path(path) {
-        Some(FileKind::Map) => DensityMap::read(path).map(Loaded::Map).map_err(|e| e.to_string()),
+        Some(FileKind::Map) => DensityMap::read(path).map(|m| Loaded::Map(Box::new(MapObject::new(m)))).map_err(|e| e.to_string()),
         Some(kind) if kind.is_model() => Structure::read(path).map(Loaded::Model).map_err(|e| e.to_string()),
         _ => summarize(path, None).map(Loaded::Info).map_err(|e| e.to_string()),
     }

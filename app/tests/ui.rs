@@ -48,6 +48,17 @@ fn loaded(app: &CryoforgeApp) -> bool {
     app.objects.iter().all(|o| !matches!(o.kind, ObjectKind::Loading))
 }
 
+/// The app with AdK's map (surface extracted) and model open; returns the map's id.
+fn harness_with_map_and_model(dir: &std::path::Path) -> (Harness<'static, CryoforgeApp>, u64) {
+    let mut h = harness();
+    h.state_mut().open(adk_map(dir));
+    h.state_mut().open(asset("models/1ake.pdb"));
+    run_until(&mut h, "files to load", loaded);
+    let map = map_id(h.state());
+    run_until(&mut h, "the first surface", |app| matches!(&app.object(map).map(|o| &o.kind), Some(ObjectKind::Map(m)) if m.mesh.is_some()));
+    (h, map)
+}
+
 fn map_id(app: &CryoforgeApp) -> u64 {
     app.objects.iter().find(|o| matches!(o.kind, ObjectKind::Map(_))).map(|o| o.id).expect("a map")
 }
@@ -55,12 +66,7 @@ fn map_id(app: &CryoforgeApp) -> u64 {
 #[test]
 fn open_toggle_threshold_and_map_tools() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut h = harness();
-    h.state_mut().open(adk_map(dir.path()));
-    h.state_mut().open(asset("models/1ake.pdb"));
-    run_until(&mut h, "files to load", loaded);
-    let map = map_id(h.state());
-    run_until(&mut h, "the first surface", |app| matches!(&app.object(map).map(|o| &o.kind), Some(ObjectKind::Map(m)) if m.mesh.is_some()));
+    let (mut h, map) = harness_with_map_and_model(dir.path());
 
     // Hide the model with its checkbox.
     h.get_by_label("show 1ake.pdb").click();
@@ -175,12 +181,7 @@ fn trajectory_scrubbing_and_the_viewport_draws() {
 #[test]
 fn slice_plane_and_bond_style_draw() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut h = harness();
-    h.state_mut().open(adk_map(dir.path()));
-    h.state_mut().open(asset("models/1ake.pdb"));
-    run_until(&mut h, "files to load", loaded);
-    let map = map_id(h.state());
-    run_until(&mut h, "the first surface", |app| matches!(&app.object(map).map(|o| &o.kind), Some(ObjectKind::Map(m)) if m.mesh.is_some()));
+    let (mut h, _map) = harness_with_map_and_model(dir.path());
     h.run_steps(3);
     let before = h.render().expect("render");
     for o in &mut h.state_mut().objects {

@@ -302,13 +302,7 @@ pub fn compare(model: &Structure, frame: usize, reference: &Structure) -> Compar
 mod tests {
     use super::*;
     use crate::geometry::relion_matrix;
-
-    fn helix(n: usize) -> Vec<[f64; 3]> {
-        (0..n).map(|i| {
-            let t = i as f64 * 100f64.to_radians();
-            [2.3 * t.cos(), 2.3 * t.sin(), 1.5 * i as f64]
-        }).collect()
-    }
+    use crate::test_shapes::helix;
 
     #[test]
     fn superpose_recovers_a_known_motion() {

@@ -115,13 +115,7 @@ impl ModePrior {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn helix(n: usize) -> Vec<[f64; 3]> {
-        (0..n).map(|i| {
-            let t = i as f64 * 100f64.to_radians();
-            [2.3 * t.cos(), 2.3 * t.sin(), 1.5 * i as f64]
-        }).collect()
-    }
+    use crate::test_shapes::helix;
 
     #[test]
     fn six_rigid_modes_and_orthonormal_vectors() {

@@ -284,21 +284,13 @@ fn worker(commands: Receiver<Command>, events: Sender<Event>, slot: SnapshotSlot
                 let event = match outcome {
                     Ok(Ok(result)) => Event::Finished { job, result, cancelled },
                     Ok(Err(message)) => Event::Failed { job, message },
-                    Err(panic) => Event::Failed { job, message: format!("the job crashed: {}", panic_message(&panic)) },
+                    Err(panic) => Event::Failed { job, message: format!("the job crashed: {}", crate::error::panic_message(panic.as_ref())) },
                 };
                 let _ = events.send(event);
                 wake();
             }
         }
     }
-}
-
-fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".to_owned())
 }
 
 fn run_job(spec: &JobSpec, ctx: &mut JobContext<'_>) -> Result<JobResult, String> {

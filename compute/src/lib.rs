@@ -24,3 +24,6 @@ pub mod sinkhorn;
 pub mod summary;
 
 pub use error::{FormatError, FormatResult};
+
+#[cfg(test)]
+mod test_shapes;

@@ -102,11 +102,7 @@ impl Structure {
             }
         }))
         .map_err(|panic| {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown reason".to_owned());
+            let what = crate::error::panic_message(panic.as_ref());
             FormatError::invalid(path, format!("not a readable model: the parser gave up ({what})"))
         })?;
         let (pdb, _warnings) = parsed

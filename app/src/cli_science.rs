@@ -46,6 +46,13 @@ pub enum SimulateCommand {
         /// Use the CPU even when a GPU is present.
         #[arg(long)]
         cpu: bool,
+        /// Add Gaussian noise at this signal-to-noise ratio (variance of the map over the box /
+        /// variance of the noise).
+        #[arg(long)]
+        snr: Option<f64>,
+        /// Seed of the noise.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
         #[arg(short, long)]
         output: PathBuf,
     },
@@ -106,6 +113,9 @@ pub enum FitCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Pull a starting model into a map by map-guided diffusion sampling (global Sinkhorn, then
+    /// local density guidance, with an elastic-network prior of the model).
+    Guided(crate::cli_guided::GuidedArgs),
 }
 
 #[derive(Args)]
@@ -146,8 +156,8 @@ fn positive(value: f32, what: &str) -> anyhow::Result<f32> {
 }
 
 pub fn simulate_cmd(command: SimulateCommand) -> anyhow::Result<()> {
-    let (model, resolution, like, apix, box_size, bfactors, cpu, output) = match command {
-        SimulateCommand::Map { model, resolution, like, apix, box_size, bfactors, cpu, output } => (model, resolution, like, apix, box_size, bfactors, cpu, output),
+    let (model, resolution, like, apix, box_size, bfactors, cpu, snr, seed, output) = match command {
+        SimulateCommand::Map { model, resolution, like, apix, box_size, bfactors, cpu, snr, seed, output } => (model, resolution, like, apix, box_size, bfactors, cpu, snr, seed, output),
         particles @ SimulateCommand::Particles { .. } => return simulate_particles_cmd(particles),
     };
     let resolution = positive(resolution, "--resolution")?;
@@ -185,10 +195,23 @@ pub fn simulate_cmd(command: SimulateCommand) -> anyhow::Result<()> {
         },
         None => simulate(&grid, &atoms),
     };
+    let mut values = values;
+    if let Some(snr) = snr {
+        if !(snr.is_finite() && snr > 0.0) {
+            bail!("--snr must be a positive number, got {snr}");
+        }
+        maptools::add_noise(&mut values, snr, seed);
+    }
     let map = DensityMap {
         grid,
         values,
-        meta: MapMeta { labels: vec![format!("cryoforge simulate map: {} at {resolution} A", model.display())], ..MapMeta::default() },
+        meta: MapMeta {
+            labels: vec![match snr {
+                Some(snr) => format!("cryoforge simulate map: {} at {resolution} A, SNR {snr}", model.display()),
+                None => format!("cryoforge simulate map: {} at {resolution} A", model.display()),
+            }],
+            ..MapMeta::default()
+        },
     };
     map.write(&output)?;
     eprintln!(
@@ -340,7 +363,10 @@ pub fn transformed(structure: &Structure, t: &RigidTransform) -> Structure {
 }
 
 pub fn fit_cmd(command: FitCommand) -> anyhow::Result<()> {
-    let FitCommand::Rigid { map, model, resolution, search, seed, output, json } = command;
+    let (map, model, resolution, search, seed, output, json) = match command {
+        FitCommand::Rigid { map, model, resolution, search, seed, output, json } => (map, model, resolution, search, seed, output, json),
+        FitCommand::Guided(args) => return crate::cli_guided::fit_guided_cmd(args),
+    };
     let resolution = positive(resolution, "--resolution")?;
     let density = read_map(&map)?;
     let structure = read_model(&model)?;

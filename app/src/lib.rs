@@ -3,6 +3,7 @@
 //! same code (the UI through egui_kittest).
 
 pub mod cli;
+pub mod cli_guided;
 pub mod cli_science;
 pub mod gui;
 pub mod render_cmd;

@@ -20,6 +20,7 @@ use crate::density::{GaussianAtoms, GaussianOptions};
 use crate::fit::{Placement, RigidFitOptions, RigidFitter};
 use crate::formats::model::Structure;
 use crate::formats::mrc::DensityMap;
+use crate::guided::{GuidedFit, GuidedFitOptions, StepProgress, guided_fit};
 
 pub type JobId = u64;
 
@@ -36,6 +37,9 @@ pub enum JobSpec {
     },
     /// A map tool producing a new map.
     MapTool { map: Arc<DensityMap>, tool: MapTool },
+    /// Map-guided sampling of a model into a map; the denoised estimate streams as coordinates
+    /// of the model's heavy atoms (see [`crate::guided::heavy_atom_model`]).
+    GuidedFit { map: Arc<DensityMap>, model: Arc<Structure>, options: Box<GuidedFitOptions> },
     /// Panics: proves a crashing job becomes a failed event.
     #[cfg(test)]
     Crash,
@@ -88,6 +92,8 @@ impl JobSpec {
             Self::MapTool { tool, .. } => format!("Map: {}", tool.label()),
             Self::RigidFit { search_starts: 0, .. } => "Fit in map (local)".to_owned(),
             Self::RigidFit { search_starts, .. } => format!("Fit in map (global, {search_starts} starts)"),
+            Self::GuidedFit { options, .. } if !options.guidance_enabled => "Guided fit (control: no guidance)".to_owned(),
+            Self::GuidedFit { options, .. } => format!("Guided fit ({} sample(s), {} steps)", options.samples, options.schedule.total_steps()),
             #[cfg(test)]
             Self::Crash => "crash".to_owned(),
         }
@@ -128,6 +134,8 @@ pub enum JobResult {
     Placements { placements: Vec<Placement>, best_model: Arc<Structure> },
     /// A new map and what made it.
     Map { map: Arc<DensityMap>, label: String },
+    /// Ranked samples with their trajectories.
+    GuidedFit(Arc<GuidedFit>),
 }
 
 /// Heavy state of the running job, replaced at every publish; the UI takes the latest.
@@ -298,6 +306,7 @@ fn run_job(spec: &JobSpec, ctx: &mut JobContext<'_>) -> Result<JobResult, String
         JobSpec::RigidFit { map, model, resolution_angstrom, search_starts } => {
             rigid_fit_job(map, model, *resolution_angstrom, *search_starts, ctx)
         }
+        JobSpec::GuidedFit { map, model, options } => guided_fit_job(map, model, options, ctx),
         JobSpec::MapTool { map, tool } => {
             ctx.step(0, Some(1), tool.label(), Vec::new());
             Ok(JobResult::Map { map: Arc::new(tool.apply(map)?), label: tool.label() })
@@ -357,6 +366,30 @@ fn rigid_fit_job(map: &DensityMap, model: &Structure, resolution: f32, starts: u
     let mut best_model = model.clone();
     best_model.frames = vec![transformed_frame(model, &best.transform)];
     Ok(JobResult::Placements { placements, best_model: Arc::new(best_model) })
+}
+
+fn guided_fit_job(map: &DensityMap, model: &Structure, options: &GuidedFitOptions, ctx: &mut JobContext<'_>) -> Result<JobResult, String> {
+    let job = ctx.job;
+    let mut last_publish: Option<std::time::Instant> = None;
+    let total = options.schedule.total_steps() * options.samples.max(1);
+    let mut on_step = |p: &StepProgress<'_>| {
+        // The UI draws at most ~30 frames a second; publishing faster only costs copies.
+        if last_publish.is_none_or(|t| t.elapsed() > Duration::from_millis(30)) {
+            ctx.publish(Snapshot::Coordinates { job, frame: p.denoised.iter().map(|q| q.map(|v| v as f32)).collect() });
+            last_publish = Some(std::time::Instant::now());
+        }
+        let r = p.record;
+        let mut losses = vec![("correlation".to_owned(), r.correlation)];
+        losses.extend(r.sinkhorn.map(|v| ("sinkhorn".to_owned(), v)));
+        losses.extend(r.density_l2.map(|v| ("density L2".to_owned(), v)));
+        let message = format!("sample {}/{}: step {} ({}), σ {:.2} Å, correlation {:.4}", p.sample + 1, p.samples, r.step + 1, r.phase.label(), r.sigma, r.correlation);
+        ctx.step(p.sample * p.total_steps + r.step + 1, Some(total), message, losses)
+    };
+    let fit = guided_fit(model, map, options, &mut on_step)?;
+    if let Some(best) = fit.samples.first() {
+        ctx.publish(Snapshot::Coordinates { job, frame: best.positions.clone() });
+    }
+    Ok(JobResult::GuidedFit(Arc::new(fit)))
 }
 
 fn model_centre(atoms: &GaussianAtoms) -> [f64; 3] {

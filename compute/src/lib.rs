@@ -12,6 +12,7 @@ pub mod fit;
 pub mod formats;
 pub mod geometry;
 pub mod gpu;
+pub mod guided;
 pub mod io;
 pub mod isosurface;
 pub mod jobs;

@@ -20,11 +20,13 @@ pub struct SinkhornOptions {
     pub scaling: f64,
     /// Extra iterations at the final ε (stops early once converged).
     pub final_iterations: usize,
+    /// Converged when no potential moves by more than this × ε in an iteration.
+    pub tolerance: f64,
 }
 
 impl Default for SinkhornOptions {
     fn default() -> Self {
-        Self { blur_angstrom: 1.0, reach_angstrom: Some(10.0), scaling: 0.5, final_iterations: 1000 }
+        Self { blur_angstrom: 1.0, reach_angstrom: Some(10.0), scaling: 0.5, final_iterations: 1000, tolerance: 1e-12 }
     }
 }
 
@@ -77,15 +79,22 @@ fn damping(eps: f64, options: &SinkhornOptions) -> f64 {
     options.reach_angstrom.map_or(1.0, |reach| 1.0 / (1.0 + eps / (reach * reach)))
 }
 
-/// Fixed-point potentials (f on x, g on y) of OT_ε(α, β).
-fn solve(x: &[[f64; 3]], la: &[f64], y: &[[f64; 3]], lb: &[f64], schedule: &[f64], options: &SinkhornOptions) -> (Vec<f64>, Vec<f64>) {
-    let first = schedule[0];
-    let lambda = damping(first, options);
-    let mut f = softmin(first, lambda, x, y, lb, &vec![0.0; y.len()]);
-    let mut g = softmin(first, lambda, y, x, la, &vec![0.0; x.len()]);
+/// Fixed-point potentials (f on x, g on y) of OT_ε(α, β). With `warm` potentials of the right
+/// sizes (from a previous, nearby problem) the ε annealing is skipped.
+fn solve(x: &[[f64; 3]], la: &[f64], y: &[[f64; 3]], lb: &[f64], schedule: &[f64], options: &SinkhornOptions, warm: Option<(Vec<f64>, Vec<f64>)>) -> (Vec<f64>, Vec<f64>) {
     let last = schedule.len() - 1;
+    let (mut f, mut g, annealing) = match warm {
+        Some((f, g)) if f.len() == x.len() && g.len() == y.len() => (f, g, &schedule[..0]),
+        _ => {
+            let first = schedule[0];
+            let lambda = damping(first, options);
+            let f = softmin(first, lambda, x, y, lb, &vec![0.0; y.len()]);
+            let g = softmin(first, lambda, y, x, la, &vec![0.0; x.len()]);
+            (f, g, &schedule[..last])
+        }
+    };
     // Annealing: one symmetric (averaged) update per ε, as in ε-scaling.
-    for &eps in &schedule[..last] {
+    for &eps in annealing {
         let lambda = damping(eps, options);
         let f_new = softmin(eps, lambda, x, y, lb, &g);
         let g_new = softmin(eps, lambda, y, x, la, &f);
@@ -101,7 +110,7 @@ fn solve(x: &[[f64; 3]], la: &[f64], y: &[[f64; 3]], lb: &[f64], schedule: &[f64
         let change = f_new.iter().zip(&f).chain(g_new.iter().zip(&g)).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
         f = f_new;
         g = g_new;
-        if change < 1e-12 * eps.max(1.0) {
+        if change < options.tolerance * eps.max(1.0) {
             break;
         }
     }
@@ -111,6 +120,32 @@ fn solve(x: &[[f64; 3]], la: &[f64], y: &[[f64; 3]], lb: &[f64], schedule: &[f64
     let f_final = softmin(eps, lambda, x, y, lb, &g);
     let g_final = softmin(eps, lambda, y, x, la, &f_final);
     (f_final, g_final)
+}
+
+/// The potential of the symmetric problem OT_ε(α, α) (f = g at the fixed point), by the
+/// averaged update f ← ½(f + softmin(f)), which converges in a few iterations.
+fn solve_symmetric(x: &[[f64; 3]], la: &[f64], schedule: &[f64], options: &SinkhornOptions, warm: Option<Vec<f64>>) -> Vec<f64> {
+    let last = schedule.len() - 1;
+    let (mut f, annealing) = match warm {
+        Some(f) if f.len() == x.len() => (f, &schedule[..0]),
+        _ => (softmin(schedule[0], damping(schedule[0], options), x, x, la, &vec![0.0; x.len()]), &schedule[..last]),
+    };
+    for &eps in annealing {
+        let f_new = softmin(eps, damping(eps, options), x, x, la, &f);
+        f = f.iter().zip(&f_new).map(|(a, b)| 0.5 * (a + b)).collect();
+    }
+    let eps = schedule[last];
+    let lambda = damping(eps, options);
+    for _ in 0..options.final_iterations.max(1) {
+        let f_new: Vec<f64> = softmin(eps, lambda, x, x, la, &f).iter().zip(&f).map(|(a, b)| 0.5 * (a + b)).collect();
+        let change = f_new.iter().zip(&f).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+        f = f_new;
+        if change < options.tolerance * eps.max(1.0) {
+            break;
+        }
+    }
+    // One plain update: the fixed point of softmin itself.
+    softmin(eps, lambda, x, x, la, &f)
 }
 
 /// A weighted cloud and its dual potential.
@@ -162,8 +197,22 @@ fn plan_displacement(alpha: Side<'_>, beta: Side<'_>, eps: f64) -> Vec<[f64; 3]>
         .collect()
 }
 
+/// Dual potentials kept between calls on slowly moving clouds (guided sampling calls the
+/// divergence once per step on atoms that moved a little).
+#[derive(Clone, Debug, Default)]
+pub struct SinkhornWarmStart {
+    ab: Option<(Vec<f64>, Vec<f64>)>,
+    aa: Option<Vec<f64>>,
+    bb: Option<Vec<f64>>,
+}
+
 /// S(α, β) and ∂S/∂x for α = Σ aᵢ δ(xᵢ), β = Σ bⱼ δ(yⱼ) (weights are normalised to sum to 1).
 pub fn sinkhorn_divergence(x: &[[f64; 3]], a: &[f64], y: &[[f64; 3]], b: &[f64], options: &SinkhornOptions) -> SinkhornResult {
+    sinkhorn_divergence_warm(x, a, y, b, options, &mut SinkhornWarmStart::default())
+}
+
+/// [`sinkhorn_divergence`], starting from (and updating) the potentials in `warm`.
+pub fn sinkhorn_divergence_warm(x: &[[f64; 3]], a: &[f64], y: &[[f64; 3]], b: &[f64], options: &SinkhornOptions, warm: &mut SinkhornWarmStart) -> SinkhornResult {
     if x.is_empty() || y.is_empty() {
         return SinkhornResult { divergence: 0.0, gradient: vec![[0.0; 3]; x.len()] };
     }
@@ -175,19 +224,21 @@ pub fn sinkhorn_divergence(x: &[[f64; 3]], a: &[f64], y: &[[f64; 3]], b: &[f64],
     let (la, lb): (Vec<f64>, Vec<f64>) = (a.iter().map(|v| v.ln()).collect(), b.iter().map(|v| v.ln()).collect());
     let schedule = epsilon_schedule(x, y, options);
     let eps = schedule[schedule.len() - 1];
-    let (f_ab, g_ab) = solve(x, &la, y, &lb, &schedule, options);
-    let (f_aa, g_aa) = solve(x, &la, x, &la, &schedule, options);
-    let (f_bb, g_bb) = solve(y, &lb, y, &lb, &schedule, options);
+    let (f_ab, g_ab) = solve(x, &la, y, &lb, &schedule, options, warm.ab.take());
+    let f_aa = solve_symmetric(x, &la, &schedule, options, warm.aa.take());
+    let f_bb = solve_symmetric(y, &lb, &schedule, options, warm.bb.take());
+    let (g_aa, g_bb) = (&f_aa, &f_bb);
     let side = |points, weights, potential| Side { points, weights, potential };
     let ot_ab = dual_value(side(x, &a, &f_ab), side(y, &b, &g_ab), eps, options);
-    let ot_aa = dual_value(side(x, &a, &f_aa), side(x, &a, &g_aa), eps, options);
-    let ot_bb = dual_value(side(y, &b, &f_bb), side(y, &b, &g_bb), eps, options);
+    let ot_aa = dual_value(side(x, &a, &f_aa), side(x, &a, g_aa), eps, options);
+    let ot_bb = dual_value(side(y, &b, &f_bb), side(y, &b, g_bb), eps, options);
     let cross = plan_displacement(side(x, &a, &f_ab), side(y, &b, &g_ab), eps);
     // OT(α, α) depends on x through both arguments; the two halves of the symmetric plan
     // contribute equally, and the ½ in S cancels the 2.
-    let own = plan_displacement(side(x, &a, &f_aa), side(x, &a, &g_aa), eps);
-    let own_t = plan_displacement(side(x, &a, &g_aa), side(x, &a, &f_aa), eps);
-    let gradient = (0..x.len()).map(|i| std::array::from_fn(|k| cross[i][k] - 0.5 * (own[i][k] + own_t[i][k]))).collect();
+    // (f = g for the symmetric problem, so both halves are the same displacement.)
+    let own = plan_displacement(side(x, &a, &f_aa), side(x, &a, g_aa), eps);
+    let gradient = (0..x.len()).map(|i| std::array::from_fn(|k| cross[i][k] - own[i][k])).collect();
+    *warm = SinkhornWarmStart { ab: Some((f_ab, g_ab)), aa: Some(f_aa.clone()), bb: Some(f_bb.clone()) };
     SinkhornResult { divergence: ot_ab - 0.5 * ot_aa - 0.5 * ot_bb, gradient }
 }
 

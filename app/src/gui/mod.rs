@@ -3,6 +3,7 @@
 //! isosurfaces are extracted on the mesher thread, and jobs run on the compute thread, whose
 //! progress and snapshots stream into the viewport.
 
+mod guided_panel;
 mod objects;
 mod panels;
 mod viewport;
@@ -173,6 +174,15 @@ impl CryoforgeApp {
         }
     }
 
+    /// Adds a model made in the app (not read from a file) and selects it.
+    pub fn add_model_object(&mut self, name: String, model: ModelObject) -> ObjectId {
+        let id = self.new_id();
+        self.objects.push(Object { id, name, path: None, visible: true, kind: ObjectKind::Model(model) });
+        self.selected = Some(id);
+        self.scene_dirty = true;
+        id
+    }
+
     fn set_kind(&mut self, id: ObjectId, kind: ObjectKind) {
         if let Some(o) = self.objects.iter_mut().find(|o| o.id == id) {
             o.kind = kind;
@@ -267,6 +277,7 @@ impl CryoforgeApp {
                         }
                         self.preview_placement(model_id, 0);
                     }
+                    JobResult::GuidedFit(fit) => guided_panel::adopt_guided_fit(self, model_id, fit),
                     JobResult::Map { map, label } => {
                         let source = self.jobs.iter().find(|j| j.id == job).map(|j| j.title.clone()).unwrap_or_default();
                         let name = format!("{} ({label})", source.trim_start_matches("Map: "));

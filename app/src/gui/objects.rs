@@ -73,6 +73,9 @@ pub struct ModelObject {
     pub previewed: Option<usize>,
     pub fit_resolution: f32,
     pub fit_search: usize,
+    pub guided_settings: super::guided_panel::GuidedSettings,
+    /// The guided fit that made this object, once finished.
+    pub guided: Option<super::guided_panel::GuidedView>,
 }
 
 impl ModelObject {
@@ -90,6 +93,8 @@ impl ModelObject {
             previewed: None,
             fit_resolution: 5.0,
             fit_search: 0,
+            guided_settings: Default::default(),
+            guided: None,
         }
     }
 

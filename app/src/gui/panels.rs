@@ -379,6 +379,7 @@ fn model_inspector_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId, m
     if let Some(i) = accept {
         accept_placement(app, id, i);
     }
+    super::guided_panel::guided_ui(app, ui, id, maps);
 }
 
 /// Applies a placement to the model for good (all frames), clearing the fit results.

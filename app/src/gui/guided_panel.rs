@@ -1,0 +1,190 @@
+//! The guided-fit section of a model's inspector: start map-guided sampling of the model into an
+//! open map (a new object shows the fit live), then pick any sample, scrub its trajectory with
+//! the frame slider while its loss curves mark the current step, and export any frame.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use cryoforge_compute::formats::model_write::write_structure;
+use cryoforge_compute::guided::{GuidedFit, GuidedFitOptions, ScheduleKind, heavy_atom_model};
+use cryoforge_compute::jobs::JobSpec;
+
+use super::{CryoforgeApp, Object, ObjectId, ObjectKind};
+use crate::view::ColorBy;
+
+/// What the next guided fit of a model will use.
+#[derive(Clone, Debug)]
+pub struct GuidedSettings {
+    pub samples: usize,
+    pub steps: usize,
+    pub experimental: bool,
+    pub guidance: bool,
+}
+
+impl Default for GuidedSettings {
+    fn default() -> Self {
+        Self { samples: 1, steps: 200, experimental: false, guidance: true }
+    }
+}
+
+/// A finished guided fit attached to the model object it made.
+pub struct GuidedView {
+    pub fit: Arc<GuidedFit>,
+    /// Which sample (index into `fit.samples`, best first) is shown.
+    pub sample: usize,
+    /// Show the noisy sample rather than the denoised estimate.
+    pub noisy: bool,
+}
+
+/// Starts a guided fit of model `id` into map `map_id`; the fit streams into a new object.
+pub fn start_guided_fit(app: &mut CryoforgeApp, id: ObjectId, map_id: ObjectId) {
+    let Some(Object { kind: ObjectKind::Model(m), name, .. }) = app.object(id) else { return };
+    let Some(Object { kind: ObjectKind::Map(map), .. }) = app.object(map_id) else { return };
+    let settings = m.guided_settings.clone();
+    let resolution = m.fit_resolution;
+    let kind = if settings.experimental { ScheduleKind::Experimental } else { ScheduleKind::Synthetic };
+    let mut options = GuidedFitOptions::new(resolution, kind);
+    options.schedule = options.schedule.with_total_steps(settings.steps);
+    options.samples = settings.samples.max(1);
+    options.guidance_enabled = settings.guidance;
+    let start = m.model.single_frame(m.frame).unwrap_or_else(|| (*m.model).clone());
+    let heavy = heavy_atom_model(&start, resolution);
+    let spec = JobSpec::GuidedFit { map: map.map.clone(), model: Arc::new(start), options: Box::new(options) };
+    let title = format!("{name} (guided fit)");
+    let mut object = super::ModelObject::new(heavy);
+    object.color_by = ColorBy::Uniform;
+    object.color = [0.95, 0.55, 0.2];
+    object.fit_resolution = resolution;
+    let new_id = app.add_model_object(title, object);
+    app.start_job(spec, Some(new_id));
+}
+
+/// Attaches a finished fit to its object: the object becomes the best sample's trajectory.
+pub fn adopt_guided_fit(app: &mut CryoforgeApp, id: Option<ObjectId>, fit: Arc<GuidedFit>) {
+    let Some(Object { kind: ObjectKind::Model(m), .. }) = id.and_then(|id| app.object_mut(id)) else { return };
+    m.guided = Some(GuidedView { fit, sample: 0, noisy: false });
+    show_sample(m);
+    app.mark_scene_dirty();
+}
+
+fn show_sample(m: &mut super::ModelObject) {
+    let Some(view) = &m.guided else { return };
+    let Some(sample) = view.fit.samples.get(view.sample) else { return };
+    let trajectory = view.fit.trajectory_model(sample, view.noisy);
+    if trajectory.frames.is_empty() {
+        return;
+    }
+    m.frame = trajectory.frames.len() - 1;
+    m.model = Arc::new(trajectory);
+    m.live_coordinates = None;
+    m.playing = false;
+}
+
+/// Settings and start buttons for a new fit, or the results of the last one.
+pub fn guided_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId, maps: &[(ObjectId, String)]) {
+    let Some(Object { kind: ObjectKind::Model(m), .. }) = app.object_mut(id) else { return };
+    ui.separator();
+    ui.label("Guided fit (map-guided sampling)");
+    let mut start = None;
+    if maps.is_empty() {
+        ui.weak("Open a map to fit into.");
+    } else {
+        ui.horizontal(|ui| {
+            ui.add(egui::DragValue::new(&mut m.guided_settings.samples).range(1..=16).prefix("samples: "));
+            ui.add(egui::DragValue::new(&mut m.guided_settings.steps).range(20..=1000).prefix("steps: "));
+        });
+        ui.checkbox(&mut m.guided_settings.experimental, "experimental map (low-pass to the resolution)");
+        ui.checkbox(&mut m.guided_settings.guidance, "map guidance (off: control run)");
+        for (map_id, map_name) in maps {
+            if ui.button(format!("Guided fit into {map_name}")).clicked() {
+                start = Some(*map_id);
+            }
+        }
+    }
+    let mut export = None;
+    if let Some(view) = &mut m.guided {
+        let mut changed = false;
+        ui.label("Samples (best first)");
+        for (rank, s) in view.fit.samples.iter().enumerate() {
+            let moved = s.steps.last().map_or(0.0, |r| r.rmsd_to_start_angstrom);
+            let text = format!("#{} sample {}: cc {:.4}, moved {:.1} Å{}", rank + 1, s.index + 1, s.correlation, moved, if s.complete { "" } else { " (cancelled)" });
+            if ui.selectable_label(view.sample == rank, text).clicked() {
+                view.sample = rank;
+                changed = true;
+            }
+        }
+        changed |= ui.checkbox(&mut view.noisy, "show the noisy sample (not the estimate)").changed();
+        if let Some(sample) = view.fit.samples.get(view.sample) {
+            let step = sample.trajectory.steps.get(m.frame).copied().unwrap_or(0);
+            if let Some(r) = sample.steps.get(step) {
+                ui.monospace(format!("step {}/{} · {} · σ {:.2} Å · cc {:.4}", step + 1, sample.steps.len(), r.phase.label(), r.sigma, r.correlation));
+            }
+            loss_plot_ui(ui, sample, step);
+            ui.label(format!(
+                "bonds rms {:.3} Å (start {:.3}), {} clashes (start {})",
+                sample.geometry.bond_rmsd_angstrom, view.fit.start_geometry.bond_rmsd_angstrom, sample.geometry.clashes, view.fit.start_geometry.clashes
+            ));
+            ui.horizontal(|ui| {
+                if ui.button("Export shown frame").clicked() {
+                    let mut frame = view.fit.model.clone();
+                    frame.frames = vec![m.model.frames[m.frame.min(m.model.frames.len() - 1)].clone()];
+                    export = Some(frame);
+                }
+                if ui.button("Export this sample's final model").clicked() {
+                    export = Some(view.fit.sample_model(sample));
+                }
+            });
+        }
+        if changed {
+            show_sample(m);
+            app.mark_scene_dirty();
+        }
+    }
+    if let Some(model) = export {
+        export_model(app, &model);
+    }
+    if let Some(map_id) = start {
+        start_guided_fit(app, id, map_id);
+    }
+}
+
+fn export_model(app: &mut CryoforgeApp, model: &cryoforge_compute::formats::model::Structure) {
+    if app.export_path.is_empty() {
+        app.message = Some("type a .cif or .pdb path in 'Export to' below first".into());
+        return;
+    }
+    let path = PathBuf::from(&app.export_path);
+    app.message = Some(match write_structure(model, &path) {
+        Ok(()) => format!("wrote {}", path.display()),
+        Err(e) => e.to_string(),
+    });
+}
+
+/// Correlation, Sinkhorn divergence and density L2 over the steps (the last two scaled to the
+/// correlation's range), with the shown step marked.
+fn loss_plot_ui(ui: &mut egui::Ui, sample: &cryoforge_compute::guided::Sample, step: usize) {
+    use egui_plot::{Legend, Line, Plot, PlotPoints, VLine};
+    let correlation: Vec<[f64; 2]> = sample.steps.iter().map(|r| [r.step as f64, r.correlation]).collect();
+    let scaled = |values: Vec<[f64; 2]>| {
+        let max = values.iter().map(|p| p[1]).fold(0.0f64, f64::max).max(1e-12);
+        values.into_iter().map(|p| [p[0], p[1] / max]).collect::<Vec<_>>()
+    };
+    let sinkhorn = scaled(sample.steps.iter().filter_map(|r| r.sinkhorn.map(|v| [r.step as f64, v])).collect());
+    let l2 = scaled(sample.steps.iter().filter_map(|r| r.density_l2.map(|v| [r.step as f64, v])).collect());
+    Plot::new(("guided losses", sample.index))
+        .height(120.0)
+        .legend(Legend::default())
+        .allow_drag(false)
+        .allow_zoom(false)
+        .allow_scroll(false)
+        .show(ui, |plot| {
+            plot.line(Line::new("correlation", PlotPoints::from(correlation)));
+            if !sinkhorn.is_empty() {
+                plot.line(Line::new("Sinkhorn (scaled)", PlotPoints::from(sinkhorn)));
+            }
+            if !l2.is_empty() {
+                plot.line(Line::new("density L2 (scaled)", PlotPoints::from(l2)));
+            }
+            plot.vline(VLine::new("shown step", step as f64));
+        });
+}

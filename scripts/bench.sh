@@ -2,6 +2,7 @@
 # Benchmarks that print cryoforge's speed as a ratio against a peer measured in the same run.
 #   scripts/bench.sh            all benchmarks
 #   scripts/bench.sh density    density simulation vs gemmi (AdK and the 6ZU5 ribosome)
+#   scripts/bench.sh guided     guided fit per sample: AdK and the 30k-atom 7PBL, time and peak memory
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -14,4 +15,8 @@ what="${1:-all}"
 if [ "$what" = all ] || [ "$what" = density ]; then
   echo "== density simulation: cryoforge vs gemmi (gemmi single-threaded, cryoforge on $(nproc) cores)"
   "$CRYOFORGE_PYTHON" benches/density_vs_gemmi.py
+fi
+if [ "$what" = all ] || [ "$what" = guided ]; then
+  echo "== guided fit: seconds per sample and peak memory on $(nproc) cores, against the 60 s per-sample budget"
+  "$CRYOFORGE_PYTHON" benches/guided_fit.py
 fi

@@ -46,8 +46,8 @@ pub struct GuidedArgs {
     /// Run the sampler with no map terms (a control: the result should stay near the start).
     #[arg(long)]
     pub no_guidance: bool,
-    /// Elastic modes of the prior.
-    #[arg(long, default_value_t = 60)]
+    /// Elastic modes of the prior (at most 3 × nodes − 6).
+    #[arg(long, default_value_t = 300)]
     pub modes: usize,
     /// The best sample's trajectory (default: beside the output, `<name>_trajectory.pdb`).
     #[arg(long)]

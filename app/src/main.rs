@@ -16,6 +16,10 @@ struct Args {
     command: Option<Command>,
     /// Files to open in the app (maps, particle stacks, STAR/.cs, PDB/mmCIF models).
     files: Vec<PathBuf>,
+    /// Start a guided fit of the first model into the first map at this resolution (Å) once
+    /// they have loaded.
+    #[arg(long, value_name = "RESOLUTION")]
+    guided_fit: Option<f32>,
 }
 
 #[derive(Subcommand)]
@@ -98,7 +102,7 @@ fn main() -> ExitCode {
         Some(Command::Map(command)) => cli_science::map_cmd(command),
         Some(Command::Reconstruct { particles, output }) => cli_science::reconstruct_cmd(&particles, &output),
         Some(Command::Render { out, files, width, height, threshold }) => render_cmd::render_cmd(&out, &files, width, height, threshold),
-        None => gui::run(args.files),
+        None => gui::run(args.files, args.guided_fit),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

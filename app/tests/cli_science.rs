@@ -135,3 +135,60 @@ fn simulated_particles_reconstruct_into_the_model() {
     let score = json(&["score", "--map", s(&map), "--model", s(&open), "--resolution", "10", "--json"]);
     assert!(score["correlation_about_mean"].as_f64().expect("cc") > 0.7, "{score}");
 }
+
+#[test]
+fn fit_guided_writes_models_trajectories_and_a_report() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let map = dir.path().join("open5.mrc");
+    run(&["simulate", "map", "--model", s(&asset("models/adk_open.pdb")), "--resolution", "5", "-o", s(&map)]);
+    let out = dir.path().join("fit.cif");
+    let summary = json(&[
+        "fit", "guided", "--map", s(&map), "--model", s(&asset("models/adk_closed.pdb")), "--resolution", "5", "--steps", "60",
+        "--samples", "2", "--reference", s(&asset("models/adk_open.pdb")), "-o", s(&out), "--json",
+    ]);
+    let samples = summary["samples"].as_array().expect("samples");
+    assert_eq!(samples.len(), 2);
+    assert!(samples[0]["correlation"].as_f64() >= samples[1]["correlation"].as_f64(), "ranked best first");
+    let start_rmsd = summary["start"]["reference"]["ca_rmsd_angstrom"].as_f64().expect("start rmsd");
+    assert!((start_rmsd - 6.91).abs() < 0.05, "{start_rmsd}");
+    let best_rmsd = samples[0]["reference"]["ca_rmsd_angstrom"].as_f64().expect("rmsd");
+    assert!(best_rmsd < start_rmsd - 1.0, "even a short run moves towards the open state: {best_rmsd}");
+    // Files: best, each sample, each trajectory (one model per step), and the report.
+    let best = Structure::read(&out).expect("best");
+    assert_eq!(best.atoms.len(), 1656, "heavy atoms");
+    for n in [1, 2] {
+        assert!(dir.path().join(format!("fit_sample{n}.cif")).exists());
+        let traj = Structure::read(&dir.path().join(format!("fit_trajectory_sample{n}.pdb"))).expect("trajectory");
+        assert_eq!(traj.frames.len(), 60);
+    }
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("fit_report.json")).expect("report")).expect("JSON");
+    let steps = report["steps"][0]["steps"].as_array().expect("per-step records");
+    assert_eq!(steps.len(), 60);
+    assert!(steps.iter().any(|r| r["sinkhorn"].is_number()) && steps.iter().any(|r| r["density_l2"].is_number()));
+
+    // The control: no guidance, the model stays where it started.
+    let control = json(&[
+        "fit", "guided", "--map", s(&map), "--model", s(&asset("models/adk_closed.pdb")), "--resolution", "5", "--steps", "60",
+        "--no-guidance", "--reference", s(&asset("models/adk_open.pdb")), "-o", s(&dir.path().join("control.cif")), "--json",
+    ]);
+    let moved = control["samples"][0]["rmsd_to_start_angstrom"].as_f64().expect("moved");
+    let still = control["samples"][0]["reference"]["ca_rmsd_angstrom"].as_f64().expect("rmsd");
+    assert!(moved < 3.0 && still > 6.0, "unguided samples stay near the start: moved {moved} Å, {still} Å from the open state");
+    assert!(best_rmsd < still - 2.0, "guidance does the work: {best_rmsd} vs {still}");
+}
+
+#[test]
+fn fit_guided_names_a_bad_resolution_and_a_missing_file() {
+    let out = Command::new(env!("CARGO_BIN_EXE_cryoforge"))
+        .args(["fit", "guided", "--map", "missing.mrc", "--model", s(&asset("models/1ake.pdb")), "--resolution", "-3", "-o", "x.cif"])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--resolution"));
+    let out = Command::new(env!("CARGO_BIN_EXE_cryoforge"))
+        .args(["fit", "guided", "--map", "missing.mrc", "--model", s(&asset("models/1ake.pdb")), "--resolution", "5", "-o", "x.cif"])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.mrc"));
+}

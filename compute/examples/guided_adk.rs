@@ -42,9 +42,14 @@ fn main() {
     options.prior.rigid_rmsd_angstrom = env("GF_RIGID", options.prior.rigid_rmsd_angstrom);
     options.prior.floor_variance_angstrom2 = env("GF_FLOOR", options.prior.floor_variance_angstrom2);
     options.recentre_every = env("GF_RECENTRE", options.recentre_every);
+    let cloud: usize = env("GF_CLOUD", 0);
+    if cloud > 0 { options.guidance.cloud_points = Some(cloud); }
+    options.schedule.local_scale = env("GF_LOCAL", options.schedule.local_scale);
+    options.guidance.blur_angstrom = env("GF_BLUR", options.guidance.blur_angstrom);
+    options.local_blur_per_sigma = env("GF_LBLUR", options.local_blur_per_sigma);
     options.pull_back_gradient = env("GF_PULL", 1) == 1;
     options.restore_residue_geometry = env("GF_RESTORE", 1) == 1;
-    options.schedule = options.schedule.with_total_steps(env("GF_STEPS", 200));
+    options.schedule = options.schedule.clone().with_total_steps(env("GF_STEPS", 200));
     let verbose = env("GF_VERBOSE", 0) == 1;
     if env("GF_PROBE", 0) == 1 {
         use cryoforge_compute::guided::MapGuidance;
@@ -52,7 +57,7 @@ fn main() {
         let (sa, _) = GaussianAtoms::from_structure(&start, 0, GaussianOptions::molmap(res));
         let mut mg = MapGuidance::new(&map, &ga, &options.guidance).expect("guidance");
         let p = |a: &GaussianAtoms| a.positions.iter().map(|q| q.map(f64::from)).collect::<Vec<_>>();
-        println!("S(target) {:.3} S(start) {:.3} L2(target) {:.4} L2(start) {:.4}", mg.global(&p(&ga)).loss, mg.global(&p(&sa)).loss, mg.local(&ga).loss, mg.local(&sa).loss);
+        println!("S(target) {:.3} S(start) {:.3} L2(target) {:.4} L2(start) {:.4}", mg.global(&p(&ga)).loss, mg.global(&p(&sa)).loss, mg.local(&ga, 0.0).loss, mg.local(&sa, 0.0).loss);
     }
     let heavy = cryoforge_compute::guided::heavy_atom_model(&start, res);
     let fit = guided_fit(&start, &map, &options, &mut |p| {
@@ -60,6 +65,14 @@ fn main() {
             let mut m = heavy.clone();
             m.frames = vec![p.denoised.iter().map(|q| q.map(|v| v as f32)).collect()];
             let rmsd = compare(&m, 0, &target).ca_rmsd_angstrom;
+            if p.record.step % 25 == 0 {
+                use cryoforge_compute::compare::{alpha_carbons, superpose};
+                let a: Vec<[f64; 3]> = alpha_carbons(&m, 0).iter().map(|r| r.ca).collect();
+                let b: Vec<[f64; 3]> = alpha_carbons(&target, 0).iter().map(|r| r.ca).collect();
+                let tr = superpose(&a, &b);
+                let dev: Vec<String> = a.iter().zip(&b).map(|(p, q)| { let r = tr.apply(*p); ((r[0]-q[0]).powi(2)+(r[1]-q[1]).powi(2)+(r[2]-q[2]).powi(2)).sqrt() }).collect::<Vec<_>>().chunks(10).map(|c| format!("{:.1}", c.iter().sum::<f64>() / c.len() as f64)).collect();
+                eprintln!("    per-10: {}", dev.join(" "));
+            }
             eprintln!("{:3} {:?} σ {:8.3} scale {:.3} sink {:.3} l2 {:.3} cc {:.4} rmsd0 {:.2} rmsd→target {:.2}", p.record.step, p.record.phase, p.record.sigma, p.record.guidance_scale, p.record.sinkhorn.unwrap_or(0.0), p.record.density_l2.unwrap_or(0.0), p.record.correlation, p.record.rmsd_to_start_angstrom, rmsd);
         }
         true

@@ -20,8 +20,10 @@ use cryoforge_renderer::SceneData;
 use crate::view::{self, AtomStyle};
 pub use objects::{MapObject, ModelObject, Object, ObjectId, ObjectKind, SurfaceStyle};
 
-/// Opens the window with `files` loading; returns when the window closes.
-pub fn run(files: Vec<PathBuf>) -> anyhow::Result<()> {
+/// Opens the window with `files` loading; returns when the window closes. With
+/// `guided_fit_resolution`, a guided fit of the first model into the first map starts as soon as
+/// both have loaded.
+pub fn run(files: Vec<PathBuf>, guided_fit_resolution: Option<f32>) -> anyhow::Result<()> {
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default().with_title("cryoforge").with_inner_size([1280.0, 820.0]).with_drag_and_drop(true),
         ..Default::default()
@@ -37,6 +39,7 @@ pub fn run(files: Vec<PathBuf>) -> anyhow::Result<()> {
             for file in files {
                 app.open(file);
             }
+            app.pending_guided_fit = guided_fit_resolution;
             Ok(Box::new(app))
         }),
     )
@@ -90,6 +93,8 @@ pub struct CryoforgeApp {
     /// Files open when the app last closed.
     pub last_session: Vec<PathBuf>,
     last_tick: Instant,
+    /// Start a guided fit (at this resolution) once a map and a model have loaded.
+    pub pending_guided_fit: Option<f32>,
 }
 
 impl CryoforgeApp {
@@ -115,6 +120,7 @@ impl CryoforgeApp {
             picked_atom: None,
             last_session: Vec::new(),
             last_tick: Instant::now(),
+            pending_guided_fit: None,
         })
     }
 
@@ -172,6 +178,25 @@ impl CryoforgeApp {
         if let Err(e) = spawned {
             self.set_kind(id, ObjectKind::Failed(format!("could not start a loader: {e}")));
         }
+    }
+
+    /// Starts the guided fit asked for on the command line, once its inputs are loaded.
+    pub fn start_pending_guided_fit(&mut self) {
+        let Some(resolution) = self.pending_guided_fit else { return };
+        if self.objects.iter().any(|o| matches!(o.kind, ObjectKind::Loading)) {
+            return;
+        }
+        self.pending_guided_fit = None;
+        let map = self.objects.iter().find(|o| matches!(o.kind, ObjectKind::Map(_))).map(|o| o.id);
+        let model = self.objects.iter().find(|o| matches!(o.kind, ObjectKind::Model(_))).map(|o| o.id);
+        let (Some(map), Some(model)) = (map, model) else {
+            self.message = Some("a guided fit needs a map and a model among the files".into());
+            return;
+        };
+        if let Some(Object { kind: ObjectKind::Model(m), .. }) = self.object_mut(model) {
+            m.fit_resolution = resolution;
+        }
+        guided_panel::start_guided_fit(self, model, map);
     }
 
     /// Adds a model made in the app (not read from a file) and selects it.
@@ -430,6 +455,7 @@ impl eframe::App for CryoforgeApp {
 
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
         self.receive();
+        self.start_pending_guided_fit();
         self.tick();
         let dropped: Vec<PathBuf> = ctx.input(|i| i.raw.dropped_files.iter().map(|f| f.path().to_owned()).filter(|p| !p.as_os_str().is_empty()).collect());
         for path in dropped {

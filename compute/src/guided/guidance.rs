@@ -35,6 +35,38 @@ impl GuidanceOptions {
     }
 }
 
+/// The map convolved with a normalised 3D Gaussian of width `sigma_angstrom` (separable, in
+/// real space, truncated at 3σ, edges clamped).
+pub fn gaussian_blur(map: &DensityMap, sigma_angstrom: f64) -> Vec<f32> {
+    use rayon::prelude::*;
+    let [nx, ny, nz] = map.grid.dims;
+    let mut values = map.values.clone();
+    for axis in 0..3 {
+        let h = f64::from(map.grid.voxel_size_angstrom[axis]);
+        let radius = ((3.0 * sigma_angstrom / h).ceil() as isize).max(1);
+        let kernel: Vec<f32> = (-radius..=radius).map(|i| (-(i as f64 * h).powi(2) / (2.0 * sigma_angstrom * sigma_angstrom)).exp() as f32).collect();
+        let total: f32 = kernel.iter().sum();
+        let kernel: Vec<f32> = kernel.iter().map(|k| k / total).collect();
+        let (n, stride) = match axis {
+            0 => (nx, 1),
+            1 => (ny, nx),
+            _ => (nz, nx * ny),
+        };
+        let source = values.clone();
+        values.par_iter_mut().enumerate().for_each(|(index, v)| {
+            let position = (index / stride) % n;
+            let base = index - position * stride;
+            let mut sum = 0.0f32;
+            for (k, w) in kernel.iter().enumerate() {
+                let j = (position as isize + k as isize - radius).clamp(0, n as isize - 1) as usize;
+                sum += w * source[base + j * stride];
+            }
+            *v = sum;
+        });
+    }
+    values
+}
+
 /// A map prepared for guidance, with the Sinkhorn solver's warm start.
 pub struct MapGuidance {
     pub map: DensityMap,
@@ -109,13 +141,25 @@ impl MapGuidance {
         TermValue { loss: result.divergence, gradient }
     }
 
-    /// Mean squared difference of the z-scored map and the z-scored simulated density.
-    pub fn local(&self, atoms: &GaussianAtoms) -> TermValue {
+    /// Mean squared difference of the z-scored map and the z-scored simulated density, both
+    /// blurred by a further Gaussian of `blur_angstrom` (coarse to fine: a wider basin while
+    /// the sample is still noisy).
+    pub fn local(&self, atoms: &GaussianAtoms, blur_angstrom: f64) -> TermValue {
         let grid = &self.map.grid;
+        let blurred_map;
+        let (z_map, atoms) = if blur_angstrom > 0.05 * f64::from(grid.voxel_size_angstrom[0]) {
+            blurred_map = z_scored(&gaussian_blur(&self.map, blur_angstrom)).0;
+            let b2 = (blur_angstrom * blur_angstrom) as f32;
+            let wider = GaussianAtoms { positions: atoms.positions.clone(), amplitudes: atoms.amplitudes.clone(), sigmas: atoms.sigmas.iter().map(|s| (s * s + b2).sqrt()).collect() };
+            (&blurred_map, std::borrow::Cow::Owned(wider))
+        } else {
+            (&self.z_map, std::borrow::Cow::Borrowed(atoms))
+        };
+        let atoms = atoms.as_ref();
         let simulated = simulate(grid, atoms);
         let (z_sim, _, sd) = z_scored(&simulated);
         let n = z_sim.len().max(1) as f64;
-        let residual: Vec<f64> = z_sim.iter().zip(&self.z_map).map(|(&a, &b)| f64::from(a) - f64::from(b)).collect();
+        let residual: Vec<f64> = z_sim.iter().zip(z_map).map(|(&a, &b)| f64::from(a) - f64::from(b)).collect();
         let loss = residual.iter().map(|r| r * r).sum::<f64>() / n;
         // ∂L/∂sᵥ through the z-score: (2/(n·sd)) (rᵥ − mean r − ẑᵥ · mean(r ẑ)).
         let mean_r = residual.iter().sum::<f64>() / n;
@@ -123,6 +167,7 @@ impl MapGuidance {
         let scale = 2.0 / (n * sd);
         let dloss: Vec<f32> = residual.iter().zip(&z_sim).map(|(r, &z)| (scale * (r - mean_r - f64::from(z) * mean_rz)) as f32).collect();
         let grads = simulate_backward(grid, atoms, &dloss);
+        // (∂/∂position does not depend on the width change, so these are the atoms' gradients.)
         TermValue { loss, gradient: grads.positions.iter().map(|g| g.map(f64::from)).collect() }
     }
 
@@ -152,23 +197,25 @@ mod tests {
         let grid = molmap_grid(&truth.positions, 5.0);
         let map = DensityMap { values: simulate(&grid, &truth), grid, meta: Default::default() };
         let guidance = MapGuidance::new(&map, &truth, &GuidanceOptions::new(5.0)).expect("guidance");
-        let at_truth = guidance.local(&truth);
+        let at_truth = guidance.local(&truth, 0.0);
         assert!(at_truth.loss < 1e-8, "{}", at_truth.loss);
         let mut moved = truth.clone();
         moved.positions[7][0] += 0.8;
         moved.positions[12][2] -= 0.5;
-        let value = guidance.local(&moved);
+        for blur in [0.0, 2.0] {
+        let value = guidance.local(&moved, blur);
         let h = 1e-2f32;
         for (i, k) in [(7, 0), (12, 2), (3, 1)] {
             let mut plus = moved.clone();
             plus.positions[i][k] += h;
             let mut minus = moved.clone();
             minus.positions[i][k] -= h;
-            let fd = (guidance.local(&plus).loss - guidance.local(&minus).loss) / (2.0 * f64::from(h));
+            let fd = (guidance.local(&plus, blur).loss - guidance.local(&minus, blur).loss) / (2.0 * f64::from(h));
             let an = value.gradient[i][k];
-            assert!((fd - an).abs() < 1e-4 + 2e-2 * fd.abs(), "atom {i} axis {k}: fd {fd} analytic {an}");
+            assert!((fd - an).abs() < 1e-4 + 2e-2 * fd.abs(), "blur {blur}, atom {i} axis {k}: fd {fd} analytic {an}");
         }
         assert!(value.gradient[7][0] > 0.0, "moving the displaced atom back lowers the loss");
+        }
     }
 
     #[test]

@@ -41,6 +41,9 @@ pub struct GuidedFitOptions {
     /// Step along ∇ₓₜ L(x̂₀(xₜ)) (the gradient pulled back through the denoiser, as diffusion
     /// posterior sampling does) rather than ∇L(x̂₀).
     pub pull_back_gradient: bool,
+    /// Local guidance compares map and model blurred by this × the step's noise level (Å):
+    /// coarse to fine as the sample sharpens; 0 for the map as it is.
+    pub local_blur_per_sigma: f64,
     /// Put every residue's own geometry back on the final model.
     pub restore_residue_geometry: bool,
     /// Recorded trajectories (noisy and denoised, all samples) are decimated to fit this.
@@ -61,6 +64,7 @@ impl GuidedFitOptions {
             guidance_enabled: true,
             recentre_every: 5,
             pull_back_gradient: true,
+            local_blur_per_sigma: 0.0,
             restore_residue_geometry: true,
             max_trajectory_bytes: 1 << 30,
         }
@@ -257,13 +261,13 @@ impl SampleRun<'_> {
     }
 
     /// The guidance gradient at the denoised estimate, or None outside guided steps.
-    fn guidance_gradient(&mut self, phase: Phase, estimate: &[[f64; 3]]) -> Option<(f64, Vec<[f64; 3]>)> {
+    fn guidance_gradient(&mut self, phase: Phase, estimate: &[[f64; 3]], sigma: f64) -> Option<(f64, Vec<[f64; 3]>)> {
         if !self.options.guidance_enabled {
             return None;
         }
         let value = match phase {
             Phase::Global => self.guidance.global(estimate),
-            Phase::Local => self.guidance.local(&self.gaussians_at(estimate)),
+            Phase::Local => self.guidance.local(&self.gaussians_at(estimate), self.options.local_blur_per_sigma * sigma),
             Phase::WarmUp | Phase::Relax => return None,
         };
         Some((value.loss, value.gradient))
@@ -310,7 +314,7 @@ impl SampleRun<'_> {
             let mut next: Vec<f64> = noisy.iter().zip(&update).map(|(n, u)| n + u).collect();
             let clock = Instant::now();
             if scale > 0.0
-                && let Some((loss, gradient)) = self.guidance_gradient(phase, &estimate)
+                && let Some((loss, gradient)) = self.guidance_gradient(phase, &estimate, sigma_hat)
             {
                 match phase {
                     Phase::Global => record.sinkhorn = Some(loss),

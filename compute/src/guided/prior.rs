@@ -65,7 +65,7 @@ pub struct PriorOptions {
 
 impl Default for PriorOptions {
     fn default() -> Self {
-        Self { modes: 60, max_nodes: 400, cutoff_angstrom: 15.0, elastic_rmsd_angstrom: 3.0, rigid_rmsd_angstrom: 3.0, floor_variance_angstrom2: 0.02 }
+        Self { modes: 300, max_nodes: 400, cutoff_angstrom: 15.0, elastic_rmsd_angstrom: 3.0, rigid_rmsd_angstrom: 3.0, floor_variance_angstrom2: 0.02 }
     }
 }
 

@@ -45,6 +45,7 @@ fn main() {
     let cloud: usize = env("GF_CLOUD", 0);
     if cloud > 0 { options.guidance.cloud_points = Some(cloud); }
     options.schedule.local_scale = env("GF_LOCAL", options.schedule.local_scale);
+    options.guidance.max_sinkhorn_atoms = env("GF_SINKATOMS", options.guidance.max_sinkhorn_atoms);
     options.guidance.blur_angstrom = env("GF_BLUR", options.guidance.blur_angstrom);
     options.local_blur_per_sigma = env("GF_LBLUR", options.local_blur_per_sigma);
     options.pull_back_gradient = env("GF_PULL", 1) == 1;

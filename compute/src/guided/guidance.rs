@@ -31,7 +31,7 @@ pub struct GuidanceOptions {
 
 impl GuidanceOptions {
     pub fn new(resolution_angstrom: f32) -> Self {
-        Self { resolution_angstrom, low_pass: false, blur_angstrom: 1.0, reach_angstrom: 10.0, max_sinkhorn_atoms: 3000, cloud_points: None, seed: 1 }
+        Self { resolution_angstrom, low_pass: false, blur_angstrom: 1.0, reach_angstrom: 10.0, max_sinkhorn_atoms: 600, cloud_points: None, seed: 1 }
     }
 }
 

@@ -15,7 +15,7 @@ mkdir -p "$out"
 
 "$bin" simulate map --model assets/models/adk_open.pdb --resolution 5 -o "$out/adk_open_5A.mrc"
 "$bin" fit rigid --map "$out/adk_open_5A.mrc" --model assets/models/adk_closed.pdb --resolution 5 -o "$out/adk_closed_placed.cif"
-"$bin" fit guided --map "$out/adk_open_5A.mrc" --model "$out/adk_closed_placed.cif" --resolution 5 \
+"$bin" fit guided --map "$out/adk_open_5A.mrc" --model "$out/adk_closed_placed.cif" --resolution 5 --steps 400 \
   --reference assets/models/adk_open.pdb -o "$out/adk_guided.cif"
 "$bin" compare "$out/adk_guided.cif" assets/models/adk_open.pdb
 

@@ -5,12 +5,11 @@
 #   scripts/bench.sh guided     guided fit per sample: AdK and the 30k-atom 7PBL, time and peak memory
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
+# shellcheck source=scripts/build-cli.sh
+source scripts/build-cli.sh
 # shellcheck source=scripts/peers.sh
 source scripts/peers.sh
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cryoforge-target}"
-cargo build -p cryoforge --locked
-export CRYOFORGE_BIN="$CARGO_TARGET_DIR/debug/cryoforge"
+export CRYOFORGE_BIN="$bin"
 what="${1:-all}"
 if [ "$what" = all ] || [ "$what" = density ]; then
   echo "== density simulation: cryoforge vs gemmi (gemmi single-threaded, cryoforge on $(nproc) cores)"

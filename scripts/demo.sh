@@ -6,10 +6,8 @@
 # writes the best model, its trajectory and report, and the scene is rendered to out/demo/scene.png.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cryoforge-target}"
-cargo build -p cryoforge --locked
-bin="$CARGO_TARGET_DIR/debug/cryoforge"
+# shellcheck source=scripts/build-cli.sh
+source scripts/build-cli.sh
 out=out/demo
 mkdir -p "$out"
 

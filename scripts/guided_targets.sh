@@ -5,10 +5,8 @@
 #   scripts/guided_targets.sh [--samples K]     (extra arguments go to `cryoforge fit guided`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cryoforge-target}"
-cargo build -p cryoforge --locked
-bin="$CARGO_TARGET_DIR/debug/cryoforge"
+# shellcheck source=scripts/build-cli.sh
+source scripts/build-cli.sh
 out=out/guided_targets
 mkdir -p "$out"
 models=assets/models

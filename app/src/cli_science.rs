@@ -182,7 +182,7 @@ pub fn simulate_cmd(command: SimulateCommand) -> anyhow::Result<()> {
     // The WGSL kernel only pays off on a real GPU; on software adapters the CPU kernel is as fast.
     let gpu = if cpu { None } else { GpuContext::new(AdapterChoice::HardwareOnly).ok().map(GpuDensity::new) };
     let started = Instant::now();
-    let values = match &gpu {
+    let mut values = match &gpu {
         Some(gpu) => match gpu.simulate(&grid, &atoms) {
             Ok(values) => {
                 eprintln!("on {}", gpu.context().describe());
@@ -195,7 +195,6 @@ pub fn simulate_cmd(command: SimulateCommand) -> anyhow::Result<()> {
         },
         None => simulate(&grid, &atoms),
     };
-    let mut values = values;
     if let Some(snr) = snr {
         if !(snr.is_finite() && snr > 0.0) {
             bail!("--snr must be a positive number, got {snr}");

@@ -177,18 +177,17 @@ fn fit_guided_writes_models_trajectories_and_a_report() {
     assert!(best_rmsd < still - 2.0, "guidance does the work: {best_rmsd} vs {still}");
 }
 
+/// Runs cryoforge expecting failure; returns its error output.
+fn failure(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_cryoforge")).args(args).output().expect("run cryoforge");
+    assert!(!out.status.success(), "cryoforge {args:?} should fail");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 #[test]
 fn fit_guided_names_a_bad_resolution_and_a_missing_file() {
-    let out = Command::new(env!("CARGO_BIN_EXE_cryoforge"))
-        .args(["fit", "guided", "--map", "missing.mrc", "--model", s(&asset("models/1ake.pdb")), "--resolution", "-3", "-o", "x.cif"])
-        .output()
-        .expect("run");
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--resolution"));
-    let out = Command::new(env!("CARGO_BIN_EXE_cryoforge"))
-        .args(["fit", "guided", "--map", "missing.mrc", "--model", s(&asset("models/1ake.pdb")), "--resolution", "5", "-o", "x.cif"])
-        .output()
-        .expect("run");
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.mrc"));
+    let model = asset("models/1ake.pdb");
+    let guided = |resolution: &str| failure(&["fit", "guided", "--map", "missing.mrc", "--model", s(&model), "--resolution", resolution, "-o", "x.cif"]);
+    assert!(guided("-3").contains("--resolution"));
+    assert!(guided("5").contains("missing.mrc"));
 }

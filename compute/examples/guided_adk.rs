@@ -8,7 +8,6 @@ use cryoforge_compute::density::{GaussianAtoms, GaussianOptions, molmap_grid, si
 use cryoforge_compute::formats::model::Structure;
 use cryoforge_compute::formats::mrc::DensityMap;
 use cryoforge_compute::guided::{GuidedFitOptions, ScheduleKind, guided_fit};
-use cryoforge_compute::particle_sim::Rng;
 
 fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -25,12 +24,7 @@ fn main() {
     let mut values = simulate(&grid, &g);
     let snr: f64 = env("GF_SNR", 0.0);
     if snr > 0.0 {
-        let n = values.len() as f64;
-        let mean = values.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
-        let var = values.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / n;
-        let sd = (var / snr).sqrt();
-        let mut rng = Rng::new(99);
-        values.iter_mut().for_each(|v| *v += (sd * rng.normal()) as f32);
+        cryoforge_compute::maptools::add_noise(&mut values, snr, 99);
     }
     let map = DensityMap { values, grid, meta: Default::default() };
     let kind = if env("GF_EXPERIMENTAL", 0) == 1 { ScheduleKind::Experimental } else { ScheduleKind::Synthetic };

@@ -173,10 +173,7 @@ pub fn flip_hand(map: &DensityMap) -> DensityMap {
 
 /// Adds Gaussian noise at signal-to-noise ratio `snr` = var(values) / var(noise), seeded.
 pub fn add_noise(values: &mut [f32], snr: f64, seed: u64) {
-    let n = values.len().max(1) as f64;
-    let mean = values.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
-    let variance = values.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / n;
-    let sd = (variance / snr).sqrt();
+    let sd = f64::from(crate::formats::mrc::Statistics::of(values).rms) / snr.sqrt();
     let mut rng = crate::particle_sim::Rng::new(seed);
     for v in values.iter_mut() {
         *v += (sd * rng.normal()) as f32;

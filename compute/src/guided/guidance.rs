@@ -6,7 +6,7 @@
 //!   simulated from the atoms (the density kernel and its analytic gradient).
 
 use crate::density::{GaussianAtoms, simulate, simulate_backward};
-use crate::formats::mrc::DensityMap;
+use crate::formats::mrc::{DensityMap, Statistics};
 use crate::maptools::low_pass;
 use crate::pointcloud::{PointCloud, default_point_count, map_point_cloud};
 use crate::scores::{VOLUME_PER_HEAVY_ATOM_ANGSTROM3, level_enclosing_volume};
@@ -89,12 +89,11 @@ pub struct TermValue {
     pub gradient: Vec<[f64; 3]>,
 }
 
-fn z_scored(values: &[f32]) -> (Vec<f32>, f64, f64) {
-    let n = values.len().max(1) as f64;
-    let mean = values.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
-    let var = values.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / n;
-    let sd = var.sqrt().max(1e-30);
-    (values.iter().map(|&v| ((f64::from(v) - mean) / sd) as f32).collect(), mean, sd)
+/// (value − mean) / σ, and σ.
+fn z_scored(values: &[f32]) -> (Vec<f32>, f64) {
+    let stats = Statistics::of(values);
+    let (mean, sd) = (f64::from(stats.mean), f64::from(stats.rms).max(1e-30));
+    (values.iter().map(|&v| ((f64::from(v) - mean) / sd) as f32).collect(), sd)
 }
 
 impl MapGuidance {
@@ -120,7 +119,7 @@ impl MapGuidance {
         let stride = atoms.len().div_ceil(options.max_sinkhorn_atoms.max(1)).max(1);
         let sinkhorn_atoms: Vec<usize> = (0..atoms.len()).step_by(stride).collect();
         let sinkhorn_weights = sinkhorn_atoms.iter().map(|&i| f64::from(atoms.amplitudes[i])).collect();
-        let (z_map, _, _) = z_scored(&map.values);
+        let (z_map, _) = z_scored(&map.values);
         let sinkhorn = SinkhornOptions {
             blur_angstrom: options.blur_angstrom,
             reach_angstrom: Some(options.reach_angstrom),
@@ -163,7 +162,7 @@ impl MapGuidance {
         };
         let atoms = atoms.as_ref();
         let simulated = simulate(grid, atoms);
-        let (z_sim, _, sd) = z_scored(&simulated);
+        let (z_sim, sd) = z_scored(&simulated);
         let n = z_sim.len().max(1) as f64;
         let residual: Vec<f64> = z_sim.iter().zip(z_map).map(|(&a, &b)| f64::from(a) - f64::from(b)).collect();
         let loss = residual.iter().map(|r| r * r).sum::<f64>() / n;

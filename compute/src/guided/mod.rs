@@ -83,7 +83,7 @@ pub struct StepRecord {
     /// Sinkhorn divergence (global steps) and z-scored density L2 (local steps).
     pub sinkhorn: Option<f64>,
     pub density_l2: Option<f64>,
-    /// Correlation of the (guided) denoised estimate with the map.
+    /// Correlation of the denoised estimate with the map (the map as guidance sees it).
     pub correlation: f64,
     /// All-atom RMSD of the denoised estimate from the starting model, after superposition, Å.
     pub rmsd_to_start_angstrom: f64,
@@ -159,7 +159,7 @@ pub struct StepProgress<'a> {
     pub samples: usize,
     pub total_steps: usize,
     pub record: &'a StepRecord,
-    /// The guided denoised estimate at this step.
+    /// The denoised estimate at this step.
     pub denoised: &'a [[f64; 3]],
 }
 
@@ -197,11 +197,11 @@ pub fn guided_fit(structure: &Structure, map: &DensityMap, options: &GuidedFitOp
         return Err("the schedule has no steps".into());
     }
     let started = Instant::now();
-    let (atoms, _) = GaussianAtoms::from_structure(structure, 0, GaussianOptions::molmap(resolution));
+    let (atoms, kept) = GaussianAtoms::from_structure(structure, 0, GaussianOptions::molmap(resolution));
     if atoms.len() < 4 {
         return Err(format!("the model has {} heavy atoms; guided fitting needs at least 4", atoms.len()));
     }
-    let model = heavy_atom_model(structure, resolution);
+    let model = Structure { name: structure.name.clone(), atoms: kept.iter().map(|&i| structure.atoms[i].clone()).collect(), frames: vec![atoms.positions.clone()] };
     let start: Vec<[f64; 3]> = atoms.positions.iter().map(|p| p.map(f64::from)).collect();
     let mut guidance = MapGuidance::new(map, &atoms, &options.guidance)?;
     let topology = geometry_check::Topology::of(&start);

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Sourced by the scripts that run the command line (demo, targets, benchmarks): installs what is
+# missing, builds the cryoforge binary into the shared target folder and sets $bin to it.
+scripts/install-deps.sh
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cryoforge-target}"
+cargo build -p cryoforge --locked
+bin="$CARGO_TARGET_DIR/debug/cryoforge"

@@ -3,6 +3,7 @@
 #   scripts/bench.sh            all benchmarks
 #   scripts/bench.sh density    density simulation vs gemmi (AdK and the 6ZU5 ribosome)
 #   scripts/bench.sh guided     guided fit per sample: AdK and the 30k-atom 7PBL, time and peak memory
+#   scripts/bench.sh particles  particle refinement: particles per second for one epoch at 64 and 128 px
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/build-cli.sh
@@ -18,4 +19,8 @@ fi
 if [ "$what" = all ] || [ "$what" = guided ]; then
   echo "== guided fit: seconds per sample and peak memory on $(nproc) cores, against the 60 s per-sample budget"
   "$CRYOFORGE_PYTHON" benches/guided_fit.py
+fi
+if [ "$what" = all ] || [ "$what" = particles ]; then
+  echo "== particle refinement: particles per second for one epoch on $(nproc) cores, against the forward-only projection"
+  "$CRYOFORGE_PYTHON" benches/particle_fit.py
 fi

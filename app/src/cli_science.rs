@@ -16,11 +16,10 @@ use cryoforge_compute::formats::model_write::write_structure;
 use cryoforge_compute::formats::mrc::{DensityMap, MapGrid, MapMeta};
 use cryoforge_compute::maptools;
 use cryoforge_compute::scores::{level_enclosing_fraction, score_map_model};
-use cryoforge_compute::formats::particles::ParticleSet;
-use cryoforge_compute::formats::stack::{ImageRef, ParticleStack, write_stack};
-use cryoforge_compute::formats::star::StarFile;
+use cryoforge_compute::formats::stack::write_stack;
 use cryoforge_compute::particle_sim::{PoseDistribution, SimulationOptions, simulate_particles};
 use cryoforge_compute::reconstruct::back_project;
+use cryoforge_compute::refine::{CENTRE_KEYS, ParticleData, SIMULATION_BLOCK};
 use indicatif::ProgressBar;
 
 #[derive(Subcommand)]
@@ -116,6 +115,9 @@ pub enum FitCommand {
     /// Pull a starting model into a map by map-guided diffusion sampling (global Sinkhorn, then
     /// local density guidance, with an elastic-network prior of the model).
     Guided(crate::cli_guided::GuidedArgs),
+    /// Refine a model against raw particle images with known poses and CTFs (Fourier ring
+    /// correlation of the model's CTF-modulated projections, elastic-network prior).
+    Particles(crate::cli_particles::ParticleFitArgs),
 }
 
 #[derive(Args)]
@@ -224,7 +226,6 @@ pub fn simulate_cmd(command: SimulateCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-const SIMULATION_BLOCK: &str = "cryoforge_simulation";
 
 fn simulate_particles_cmd(command: SimulateCommand) -> anyhow::Result<()> {
     let SimulateCommand::Particles { models, count, box_size, apix, snr, resolution, defocus_min, defocus_max, missing_cone, preferred_view, max_shift, seed, output } = command else {
@@ -268,7 +269,7 @@ fn simulate_particles_cmd(command: SimulateCommand) -> anyhow::Result<()> {
     // Where the box centre sits in the models' frame, so `reconstruct` can place its map on them.
     let mut block = cryoforge_compute::formats::star::StarBlock::new(SIMULATION_BLOCK);
     let centre = sim.centres.first().copied().unwrap_or([0.0; 3]);
-    for (key, value) in ["cryoforgeCentreX", "cryoforgeCentreY", "cryoforgeCentreZ"].iter().zip(centre) {
+    for (key, value) in CENTRE_KEYS.iter().zip(centre) {
         block.pairs.push(((*key).to_owned(), format!("{value:.4}")));
     }
     star.blocks.push(block);
@@ -279,33 +280,18 @@ fn simulate_particles_cmd(command: SimulateCommand) -> anyhow::Result<()> {
 
 /// `cryoforge reconstruct`: back-projection of a particle set into a map.
 pub fn reconstruct_cmd(particles: &Path, output: &Path) -> anyhow::Result<()> {
-    let star = StarFile::read(particles)?;
-    let set = ParticleSet::from_star(particles, &star)?;
-    let group = set.optics.first().context("no optics group")?;
-    let mut images = Vec::with_capacity(set.particles.len());
-    let mut stacks: std::collections::HashMap<String, ParticleStack> = std::collections::HashMap::new();
-    for p in &set.particles {
-        if !stacks.contains_key(&p.image_path) {
-            let reference = ImageRef { index_1based: p.image_index_1based, path: p.image_path.clone() };
-            let path = reference.resolve(particles).with_context(|| format!("{}: stack {} not found", particles.display(), p.image_path))?;
-            stacks.insert(p.image_path.clone(), ParticleStack::open(&path)?);
-        }
-        images.push(stacks[&p.image_path].image(p.image_index_1based - 1)?);
-    }
-    let box_size = group.image_size.or_else(|| stacks.values().next().map(|s| s.box_size()[0])).context("unknown box size")?;
-    let bar = ProgressBar::new(set.particles.len() as u64);
+    let data = ParticleData::read(particles).map_err(anyhow::Error::msg)?;
+    let bar = ProgressBar::new(data.len() as u64);
     let progress = |done: usize| {
         bar.set_position(done as u64);
         true
     };
     // Simulated data say where the box centre was; otherwise centre the map on the origin.
-    let centre = star.block(SIMULATION_BLOCK).map_or([0.0; 3], |b| {
-        ["cryoforgeCentreX", "cryoforgeCentreY", "cryoforgeCentreZ"].map(|k| b.value(k).and_then(|v| v.parse().ok()).unwrap_or(0.0))
-    });
-    let map = back_project(&set, &images, box_size, centre, &progress);
+    let centre = data.centre.unwrap_or([0.0; 3]).map(|c| c as f32);
+    let map = back_project(&data.set, &data.images, data.box_size, centre, &progress);
     bar.finish_and_clear();
     map.write(output)?;
-    eprintln!("back-projected {} particles into {}³ voxels → {}", set.particles.len(), box_size, output.display());
+    eprintln!("back-projected {} particles into {}³ voxels → {}", data.len(), data.box_size, output.display());
     Ok(())
 }
 
@@ -365,6 +351,7 @@ pub fn fit_cmd(command: FitCommand) -> anyhow::Result<()> {
     let (map, model, resolution, search, seed, output, json) = match command {
         FitCommand::Rigid { map, model, resolution, search, seed, output, json } => (map, model, resolution, search, seed, output, json),
         FitCommand::Guided(args) => return crate::cli_guided::fit_guided_cmd(args),
+        FitCommand::Particles(args) => return crate::cli_particles::fit_particles_cmd(args),
     };
     let resolution = positive(resolution, "--resolution")?;
     let density = read_map(&map)?;

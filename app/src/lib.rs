@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod cli_guided;
+pub mod cli_particles;
 pub mod cli_science;
 pub mod gui;
 pub mod render_cmd;

@@ -191,3 +191,46 @@ fn fit_guided_names_a_bad_resolution_and_a_missing_file() {
     assert!(guided("-3").contains("--resolution"));
     assert!(guided("5").contains("missing.mrc"));
 }
+
+#[test]
+fn fit_particles_moves_the_closed_state_towards_the_open_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let star = dir.path().join("open.star");
+    run(&["simulate", "particles", "--model", s(&asset("models/adk_open.pdb")), "--count", "400", "--box", "64", "--apix", "1.5", "--snr", "0.1", "--seed", "2", "-o", s(&star)]);
+    let out = dir.path().join("refined.cif");
+    let summary = json(&[
+        "fit", "particles", "--particles", s(&star), "--model", s(&asset("models/adk_closed.pdb")), "--resolution", "5", "--epochs", "3",
+        "--reference", s(&asset("models/adk_open.pdb")), "-o", s(&out), "--json",
+    ]);
+    let start = summary["start"]["reference"]["ca_rmsd_angstrom"].as_f64().expect("start rmsd");
+    let refined = summary["refined"]["reference"]["ca_rmsd_angstrom"].as_f64().expect("refined rmsd");
+    assert!((start - 6.91).abs() < 0.05, "{start}");
+    assert!(refined < start - 2.0, "three short epochs on 400 noisy particles move the model towards the open state: {start} → {refined} Å");
+    let epochs = summary["epochs"].as_array().expect("epochs");
+    assert_eq!(epochs.len(), 3);
+    let first = epochs[0]["validation_frc"].as_f64().expect("frc");
+    let last = epochs[2]["validation_frc"].as_f64().expect("frc");
+    assert!(last > first, "held-out FRC rises: {first} → {last}");
+    let model = Structure::read(&out).expect("refined model");
+    assert_eq!(model.atoms.len(), 1656, "heavy atoms");
+    assert!(dir.path().join("refined_best.cif").exists());
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("refined_report.json")).expect("report")).expect("JSON");
+    assert_eq!(report["amplitudes"].as_array().map(Vec::len), Some(1656));
+    assert!(report["step_frc"].as_array().is_some_and(|v| v.len() >= 3 * 10));
+}
+
+#[test]
+fn fit_particles_names_missing_files_and_bad_options() {
+    let model = asset("models/1ake.pdb");
+    let err = failure(&["fit", "particles", "--particles", "missing.star", "--model", s(&model), "--resolution", "4", "-o", "x.cif"]);
+    assert!(err.contains("missing.star"), "{err}");
+    let err = failure(&["fit", "particles", "--particles", "missing.star", "--model", s(&model), "--resolution", "0", "-o", "x.cif"]);
+    assert!(err.contains("--resolution"), "{err}");
+    // A STAR file whose stack is absent: the error names the stack.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let star = dir.path().join("p.star");
+    run(&["simulate", "particles", "--model", s(&model), "--count", "5", "--box", "32", "-o", s(&star)]);
+    std::fs::remove_file(dir.path().join("p.mrcs")).expect("remove the stack");
+    let err = failure(&["fit", "particles", "--particles", s(&star), "--model", s(&model), "--resolution", "4", "-o", s(&dir.path().join("x.cif"))]);
+    assert!(err.contains("p.mrcs"), "{err}");
+}

@@ -272,3 +272,64 @@ fn guided_fit_streams_then_scrubs_and_exports_a_frame() {
         _ => unreachable!(),
     }
 }
+
+#[test]
+fn particle_refinement_shows_a_gallery_live_and_exports_the_model() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let star = dir.path().join("p.star");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_cryoforge"))
+        .args(["simulate", "particles", "--model", asset("models/1ake.pdb").to_str().expect("utf-8"), "--count", "160", "--box", "48", "--apix", "2.0", "--snr", "1", "-o"])
+        .arg(&star)
+        .status()
+        .expect("simulate");
+    assert!(status.success());
+    let mut h = harness_of_height(1500.0);
+    h.state_mut().open(asset("models/1ake.pdb"));
+    h.state_mut().open(star);
+    run_until(&mut h, "files to load", loaded);
+    let model = h.state().objects.iter().find(|o| o.name == "1ake.pdb").map(|o| o.id).expect("model");
+    h.state_mut().selected = Some(model);
+    if let Some(ObjectKind::Model(m)) = h.state_mut().object_mut(model).map(|o| &mut o.kind) {
+        m.refine_settings.epochs = 2;
+        m.refine_settings.resolution = 6.0;
+    }
+    h.run_steps(2);
+    h.get_by_label("Refine against p.star").click();
+    let has_gallery = |app: &CryoforgeApp| {
+        app.objects.iter().any(|o| o.name.ends_with("(particle fit)") && matches!(&o.kind, ObjectKind::Model(m) if m.gallery.is_some()))
+    };
+    run_until(&mut h, "the live gallery", |app| has_gallery(app) && app.jobs.iter().any(|j| j.state == JobState::Running));
+    let fitted = h.state().objects.iter().find(|o| o.name.ends_with("(particle fit)")).map(|o| o.id).expect("a live object");
+    h.state_mut().selected = Some(fitted);
+    h.run_steps(3);
+    let running = h.render().expect("render");
+    running.save(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("particles_running.png")).expect("save");
+    run_until(&mut h, "the refinement to finish", |app| app.jobs.iter().any(|j| j.state == JobState::Finished));
+    h.run_steps(3);
+    let atoms = match &h.state().object(fitted).expect("fitted").kind {
+        ObjectKind::Model(m) => {
+            let r = m.refinement.as_ref().expect("the refinement is attached");
+            assert_eq!(r.epochs.len(), 2);
+            assert!(r.epochs[1].validation_frc > 0.2, "the model fits its own particles: {:?}", r.epochs);
+            let gallery = &m.gallery.as_ref().expect("gallery").gallery;
+            assert_eq!(gallery.pairs.len(), 4);
+            // The final gallery's projections look like their particles.
+            for (_, image, projection) in &gallery.pairs {
+                let cc = cryoforge_compute::scores::correlation(image, projection, true, None);
+                assert!(cc > 0.3, "projection against its particle: cc {cc}");
+            }
+            r.refined.atoms.len()
+        }
+        _ => unreachable!(),
+    };
+    h.get_by_label("Export refined model");
+    let finished = h.render().expect("render");
+    finished.save(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("particles_finished.png")).expect("save");
+    let out = dir.path().join("refined.cif");
+    h.state_mut().export_path = out.display().to_string();
+    h.run_steps(1);
+    h.get_by_label("Export refined model").click();
+    h.run_steps(2);
+    let written = Structure::read(&out).unwrap_or_else(|e| panic!("the refined model reads back ({e}); app says {:?}", h.state().message));
+    assert_eq!(written.frames[0].len(), atoms);
+}

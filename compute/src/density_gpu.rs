@@ -2,14 +2,12 @@
 //! and gradient, computed on a wgpu device. Tested against the CPU kernel on llvmpipe; used for
 //! real work only on a hardware GPU (see [`crate::gpu`]).
 
-use wgpu::util::DeviceExt as _;
 
 use crate::density::{CUTOFF_SIGMAS, GaussianAtoms, GaussianGradients};
 use crate::formats::mrc::MapGrid;
-use crate::gpu::GpuContext;
+use crate::gpu::{GpuContext, dispatch_size, f32_bytes, u32_bytes};
 
 const SHADER: &str = include_str!("../../shaders/density.wgsl");
-const WORKGROUP: u32 = 64;
 
 /// Mirrors `Params` in density.wgsl (keep in sync): five rows of 16 bytes.
 struct DensityParams {
@@ -43,21 +41,6 @@ impl DensityParams {
     }
 }
 
-fn f32_bytes(values: &[f32]) -> Vec<u8> {
-    values.iter().flat_map(|v| v.to_le_bytes()).collect()
-}
-
-fn u32_bytes(values: &[u32]) -> Vec<u8> {
-    values.iter().flat_map(|v| v.to_le_bytes()).collect()
-}
-
-/// Workgroup counts for `n` invocations, folded into 2D when x alone would exceed the limit.
-fn dispatch_size(n: usize) -> (u32, u32, u32) {
-    let groups = (n as u32).div_ceil(WORKGROUP).max(1);
-    let x = groups.min(65_535);
-    (x, groups.div_ceil(x), x * WORKGROUP)
-}
-
 /// Compiled density pipelines on one device.
 pub struct GpuDensity {
     context: GpuContext,
@@ -71,18 +54,8 @@ impl GpuDensity {
             label: Some("density.wgsl"),
             source: wgpu::ShaderSource::Wgsl(SHADER.into()),
         });
-        let pipeline = |entry: &str| {
-            context.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(entry),
-                layout: None,
-                module: &module,
-                entry_point: Some(entry),
-                compilation_options: Default::default(),
-                cache: None,
-            })
-        };
-        let forward = pipeline("simulate_voxels");
-        let backward = pipeline("backward_atoms");
+        let forward = context.pipeline(&module, "simulate_voxels");
+        let backward = context.pipeline(&module, "backward_atoms");
         Self { context, forward, backward }
     }
 
@@ -104,58 +77,9 @@ impl GpuDensity {
         }
     }
 
-    fn storage(&self, label: &str, bytes: &[u8], writable: bool) -> wgpu::Buffer {
-        // wgpu refuses zero-sized bindings: pad empty inputs to one word.
-        let contents: &[u8] = if bytes.is_empty() { &[0u8; 4] } else { bytes };
-        let usage = if writable { wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC } else { wgpu::BufferUsages::STORAGE };
-        self.context.device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some(label), contents, usage })
-    }
-
     fn atom_buffers(&self, atoms: &GaussianAtoms) -> (wgpu::Buffer, wgpu::Buffer) {
         let packed: Vec<f32> = atoms.positions.iter().zip(&atoms.amplitudes).flat_map(|(p, &a)| [p[0], p[1], p[2], a]).collect();
-        (self.storage("atoms", &f32_bytes(&packed), false), self.storage("sigmas", &f32_bytes(&atoms.sigmas), false))
-    }
-
-    fn run(&self, pipeline: &wgpu::ComputePipeline, entries: &[(u32, &wgpu::Buffer)], invocations: usize) {
-        let layout = pipeline.get_bind_group_layout(0);
-        let entries: Vec<wgpu::BindGroupEntry<'_>> =
-            entries.iter().map(|&(binding, buffer)| wgpu::BindGroupEntry { binding, resource: buffer.as_entire_binding() }).collect();
-        let bind_group = self.context.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &layout, entries: &entries });
-        let mut encoder = self.context.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
-        {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
-            pass.set_pipeline(pipeline);
-            pass.set_bind_group(0, &bind_group, &[]);
-            let (x, y, _) = dispatch_size(invocations);
-            pass.dispatch_workgroups(x, y, 1);
-        }
-        self.context.queue.submit([encoder.finish()]);
-    }
-
-    /// Copies `buffer` back to the CPU as f32.
-    fn read_back(&self, buffer: &wgpu::Buffer, count: usize) -> Result<Vec<f32>, String> {
-        let bytes = (count.max(1) * 4) as u64;
-        let staging = self.context.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("readback"),
-            size: bytes,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        let mut encoder = self.context.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
-        encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, bytes);
-        self.context.queue.submit([encoder.finish()]);
-        let slice = staging.slice(..);
-        let (tx, rx) = std::sync::mpsc::channel();
-        slice.map_async(wgpu::MapMode::Read, move |r| {
-            let _ = tx.send(r);
-        });
-        self.context.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| e.to_string())?;
-        rx.recv().map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
-        let view = slice.get_mapped_range().map_err(|e| e.to_string())?;
-        let values = view.chunks_exact(4).take(count).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-        drop(view);
-        staging.unmap();
-        Ok(values)
+        (self.context.storage("atoms", &f32_bytes(&packed), false), self.context.storage("sigmas", &f32_bytes(&atoms.sigmas), false))
     }
 
     /// Sums the Gaussians onto `grid` (values x fastest), as [`crate::density::simulate`].
@@ -165,18 +89,18 @@ impl GpuDensity {
         let (_, _, row_stride) = dispatch_size(voxels);
         let params = self.params(grid, atoms, row_stride, &cells);
         let device = &self.context.device;
-        let uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some("params"), contents: &params.to_bytes(), usage: wgpu::BufferUsages::UNIFORM });
+        let uniform = self.context.uniform(&params.to_bytes());
         let (atom_buffer, sigma_buffer) = self.atom_buffers(atoms);
-        let start = self.storage("cell_start", &u32_bytes(&cells.start), false);
-        let members = self.storage("cell_atoms", &u32_bytes(&cells.atoms), false);
+        let start = self.context.storage("cell_start", &u32_bytes(&cells.start), false);
+        let members = self.context.storage("cell_atoms", &u32_bytes(&cells.atoms), false);
         let values = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("values"),
             size: (voxels.max(1) * 4) as u64,
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
             mapped_at_creation: false,
         });
-        self.run(&self.forward, &[(0, &uniform), (1, &atom_buffer), (2, &sigma_buffer), (3, &start), (4, &members), (5, &values)], voxels);
-        self.read_back(&values, voxels)
+        self.context.run(&self.forward, &[(0, &uniform), (1, &atom_buffer), (2, &sigma_buffer), (3, &start), (4, &members), (5, &values)], voxels);
+        self.context.read_back(&values, voxels)
     }
 
     /// Back-propagates ∂L/∂value to the atoms, as [`crate::density::simulate_backward`].
@@ -185,15 +109,14 @@ impl GpuDensity {
         let (_, _, row_stride) = dispatch_size(n);
         let cells = CellList::empty();
         let params = self.params(grid, atoms, row_stride, &cells);
-        let device = &self.context.device;
-        let uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some("params"), contents: &params.to_bytes(), usage: wgpu::BufferUsages::UNIFORM });
+        let uniform = self.context.uniform(&params.to_bytes());
         let (atom_buffer, sigma_buffer) = self.atom_buffers(atoms);
-        let dloss = self.storage("dloss_dmap", &f32_bytes(dloss_dmap), false);
-        let grad_atoms = self.storage("grad_atoms", &vec![0u8; n * 16], true);
-        let grad_sigmas = self.storage("grad_sigmas", &vec![0u8; n * 4], true);
-        self.run(&self.backward, &[(0, &uniform), (6, &atom_buffer), (7, &sigma_buffer), (8, &dloss), (9, &grad_atoms), (10, &grad_sigmas)], n);
-        let packed = self.read_back(&grad_atoms, n * 4)?;
-        let sigmas = self.read_back(&grad_sigmas, n)?;
+        let dloss = self.context.storage("dloss_dmap", &f32_bytes(dloss_dmap), false);
+        let grad_atoms = self.context.storage("grad_atoms", &vec![0u8; n * 16], true);
+        let grad_sigmas = self.context.storage("grad_sigmas", &vec![0u8; n * 4], true);
+        self.context.run(&self.backward, &[(0, &uniform), (6, &atom_buffer), (7, &sigma_buffer), (8, &dloss), (9, &grad_atoms), (10, &grad_sigmas)], n);
+        let packed = self.context.read_back(&grad_atoms, n * 4)?;
+        let sigmas = self.context.read_back(&grad_sigmas, n)?;
         Ok(GaussianGradients {
             positions: packed.chunks_exact(4).map(|c| [c[0], c[1], c[2]]).collect(),
             amplitudes: packed.chunks_exact(4).map(|c| c[3]).collect(),

@@ -21,6 +21,7 @@ use crate::fit::{Placement, RigidFitOptions, RigidFitter};
 use crate::formats::model::Structure;
 use crate::formats::mrc::DensityMap;
 use crate::guided::{GuidedFit, GuidedFitOptions, StepProgress, guided_fit};
+use crate::refine::{Gallery, ParticleData, RefineOptions, RefineProgress, Refinement, refine_particles};
 
 pub type JobId = u64;
 
@@ -40,6 +41,9 @@ pub enum JobSpec {
     /// Map-guided sampling of a model into a map; the denoised estimate streams as coordinates
     /// of the model's heavy atoms (see [`crate::guided::heavy_atom_model`]).
     GuidedFit { map: Arc<DensityMap>, model: Arc<Structure>, options: Box<GuidedFitOptions> },
+    /// Particle-driven refinement of a model against the particles of a STAR/.cs file; the model
+    /// streams as coordinates of its heavy atoms, with a gallery of particles and projections.
+    ParticleFit { particles: std::path::PathBuf, model: Arc<Structure>, centre: Option<[f64; 3]>, options: Box<RefineOptions> },
     /// Panics: proves a crashing job becomes a failed event.
     #[cfg(test)]
     Crash,
@@ -93,6 +97,7 @@ impl JobSpec {
             Self::RigidFit { search_starts: 0, .. } => "Fit in map (local)".to_owned(),
             Self::RigidFit { search_starts, .. } => format!("Fit in map (global, {search_starts} starts)"),
             Self::GuidedFit { options, .. } if !options.guidance_enabled => "Guided fit (control: no guidance)".to_owned(),
+            Self::ParticleFit { options, .. } => format!("Particle refinement ({} epochs, batch {})", options.epochs, options.batch),
             Self::GuidedFit { options, .. } => format!("Guided fit ({} sample(s), {} steps)", options.samples, options.schedule.total_steps()),
             #[cfg(test)]
             Self::Crash => "crash".to_owned(),
@@ -136,6 +141,8 @@ pub enum JobResult {
     Map { map: Arc<DensityMap>, label: String },
     /// Ranked samples with their trajectories.
     GuidedFit(Arc<GuidedFit>),
+    /// A refined model (the model so far when cancelled).
+    ParticleFit(Arc<Refinement>),
 }
 
 /// Heavy state of the running job, replaced at every publish; the UI takes the latest.
@@ -143,6 +150,8 @@ pub enum JobResult {
 pub enum Snapshot {
     /// Current coordinates of a model being moved.
     Coordinates { job: JobId, frame: Vec<[f32; 3]> },
+    /// Coordinates of a model refined against particles, with the latest gallery.
+    Particles { job: JobId, frame: Vec<[f32; 3]>, gallery: Option<Arc<Gallery>> },
 }
 
 /// The latest-value slot.
@@ -307,6 +316,7 @@ fn run_job(spec: &JobSpec, ctx: &mut JobContext<'_>) -> Result<JobResult, String
             rigid_fit_job(map, model, *resolution_angstrom, *search_starts, ctx)
         }
         JobSpec::GuidedFit { map, model, options } => guided_fit_job(map, model, options, ctx),
+        JobSpec::ParticleFit { particles, model, centre, options } => particle_fit_job(particles, model, *centre, options, ctx),
         JobSpec::MapTool { map, tool } => {
             ctx.step(0, Some(1), tool.label(), Vec::new());
             Ok(JobResult::Map { map: Arc::new(tool.apply(map)?), label: tool.label() })
@@ -390,6 +400,49 @@ fn guided_fit_job(map: &DensityMap, model: &Structure, options: &GuidedFitOption
         ctx.publish(Snapshot::Coordinates { job, frame: best.positions.clone() });
     }
     Ok(JobResult::GuidedFit(Arc::new(fit)))
+}
+
+/// Particles shown in the gallery: spread over the set.
+const GALLERY_SIZE: usize = 4;
+
+fn particle_fit_job(path: &std::path::Path, model: &Structure, centre: Option<[f64; 3]>, options: &RefineOptions, ctx: &mut JobContext<'_>) -> Result<JobResult, String> {
+    let job = ctx.job;
+    ctx.step(0, None, format!("reading {}", path.display()), Vec::new());
+    let data = ParticleData::read(path)?;
+    let centre = centre.or(data.centre).unwrap_or_else(|| {
+        let frame = model.frames.first().map(Vec::as_slice).unwrap_or_default();
+        let n = frame.len().max(1) as f64;
+        std::array::from_fn(|k| frame.iter().map(|p| f64::from(p[k])).sum::<f64>() / n)
+    });
+    let shown: Vec<usize> = (0..GALLERY_SIZE).map(|i| i * data.len() / GALLERY_SIZE).collect();
+    let total = options.epochs * data.len().div_ceil(options.batch.max(1));
+    let mut last_publish: Option<std::time::Instant> = None;
+    let mut last_gallery: Option<std::time::Instant> = None;
+    let mut gallery: Option<Arc<Gallery>> = None;
+    let mut on_step = |p: &RefineProgress<'_>| {
+        if last_gallery.is_none_or(|t| t.elapsed() > Duration::from_millis(700)) {
+            gallery = Some(Arc::new(Gallery::of(&data, &shown, p.positions, p.amplitudes, p.widths, centre)));
+            last_gallery = Some(std::time::Instant::now());
+        }
+        if last_publish.is_none_or(|t| t.elapsed() > Duration::from_millis(30)) {
+            ctx.publish(Snapshot::Particles { job, frame: p.positions.iter().map(|q| q.map(|v| v as f32)).collect(), gallery: gallery.clone() });
+            last_publish = Some(std::time::Instant::now());
+        }
+        let mut losses = vec![("FRC".to_owned(), p.frc)];
+        losses.extend(p.validation_frc.map(|v| ("held-out FRC".to_owned(), v)));
+        let message = match p.validation_frc {
+            Some(v) => format!("epoch {}/{} done: held-out FRC {v:.4}", p.epoch + 1, p.epochs),
+            None => format!("epoch {}/{}: step {}/{}, limit {:.1} Å, FRC {:.4}", p.epoch + 1, p.epochs, p.step + 1, p.steps_per_epoch, p.resolution_angstrom, p.frc),
+        };
+        ctx.step((p.epoch * p.steps_per_epoch + p.step.min(p.steps_per_epoch.saturating_sub(1)) + 1).min(total), Some(total), message, losses)
+    };
+    let device = crate::refine::Device::flex();
+    let refinement = refine_particles(model, &data, centre, options, &device, &mut on_step)?;
+    let frame = refinement.refined.frames[0].clone();
+    let last: Vec<[f64; 3]> = frame.iter().map(|p| p.map(f64::from)).collect();
+    let final_gallery = Gallery::of(&data, &shown, &last, &refinement.amplitudes, &refinement.widths, centre);
+    ctx.publish(Snapshot::Particles { job, frame, gallery: Some(Arc::new(final_gallery)) });
+    Ok(JobResult::ParticleFit(Arc::new(refinement)))
 }
 
 fn model_centre(atoms: &GaussianAtoms) -> [f64; 3] {

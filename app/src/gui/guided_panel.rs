@@ -148,7 +148,7 @@ pub fn guided_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId, maps: 
     }
 }
 
-fn export_model(app: &mut CryoforgeApp, model: &cryoforge_compute::formats::model::Structure) {
+pub fn export_model(app: &mut CryoforgeApp, model: &cryoforge_compute::formats::model::Structure) {
     if app.export_path.is_empty() {
         app.message = Some("type a .cif or .pdb path in 'Export to' below first".into());
         return;

@@ -5,6 +5,7 @@
 
 mod guided_panel;
 mod objects;
+mod particle_panel;
 mod panels;
 mod viewport;
 
@@ -243,7 +244,7 @@ impl CryoforgeApp {
         id
     }
 
-    fn receive(&mut self) {
+    fn receive(&mut self, ctx: &egui::Context) {
         while let Ok((id, result)) = self.loads_rx.try_recv() {
             let kind = match result {
                 Ok(objects::Loaded::Map(m)) => {
@@ -266,11 +267,18 @@ impl CryoforgeApp {
         while let Ok(event) = self.compute.events.try_recv() {
             self.on_event(event);
         }
-        if let Some(Snapshot::Coordinates { job, frame }) = self.compute.snapshots.take() {
+        if let Some(snapshot) = self.compute.snapshots.take() {
+            let (job, frame, gallery) = match snapshot {
+                Snapshot::Coordinates { job, frame } => (job, frame, None),
+                Snapshot::Particles { job, frame, gallery } => (job, frame, gallery),
+            };
             let model = self.jobs.iter().find(|j| j.id == job).and_then(|j| j.model);
             if let Some(Object { kind: ObjectKind::Model(m), .. }) = model.and_then(|id| self.objects.iter_mut().find(|o| o.id == id))
                 && frame.len() == m.model.atoms.len() {
                     m.live_coordinates = Some(frame);
+                    if let Some(gallery) = gallery {
+                        particle_panel::receive_gallery(ctx, m, gallery);
+                    }
                     self.scene_dirty = true;
                 }
         }
@@ -303,6 +311,7 @@ impl CryoforgeApp {
                         self.preview_placement(model_id, 0);
                     }
                     JobResult::GuidedFit(fit) => guided_panel::adopt_guided_fit(self, model_id, fit),
+                    JobResult::ParticleFit(refinement) => particle_panel::adopt_refinement(self, model_id, refinement),
                     JobResult::Map { map, label } => {
                         let source = self.jobs.iter().find(|j| j.id == job).map(|j| j.title.clone()).unwrap_or_default();
                         let name = format!("{} ({label})", source.trim_start_matches("Map: "));
@@ -454,7 +463,7 @@ impl eframe::App for CryoforgeApp {
     }
 
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
-        self.receive();
+        self.receive(ctx);
         self.start_pending_guided_fit();
         self.tick();
         let dropped: Vec<PathBuf> = ctx.input(|i| i.raw.dropped_files.iter().map(|f| f.path().to_owned()).filter(|p| !p.as_os_str().is_empty()).collect());

@@ -76,6 +76,11 @@ pub struct ModelObject {
     pub guided_settings: super::guided_panel::GuidedSettings,
     /// The guided fit that made this object, once finished.
     pub guided: Option<super::guided_panel::GuidedView>,
+    pub refine_settings: super::particle_panel::RefineSettings,
+    /// Particle images beside this model's projections, while and after it is refined.
+    pub gallery: Option<super::particle_panel::GalleryView>,
+    /// The particle refinement that made this object, once finished.
+    pub refinement: Option<std::sync::Arc<cryoforge_compute::refine::Refinement>>,
 }
 
 impl ModelObject {
@@ -95,6 +100,9 @@ impl ModelObject {
             fit_search: 0,
             guided_settings: Default::default(),
             guided: None,
+            refine_settings: Default::default(),
+            gallery: None,
+            refinement: None,
         }
     }
 

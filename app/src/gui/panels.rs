@@ -380,6 +380,7 @@ fn model_inspector_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId, m
         accept_placement(app, id, i);
     }
     super::guided_panel::guided_ui(app, ui, id, maps);
+    super::particle_panel::particle_ui(app, ui, id);
 }
 
 /// Applies a placement to the model for good (all frames), clearing the fit results.

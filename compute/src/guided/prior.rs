@@ -204,6 +204,12 @@ impl ElasticPrior {
         &self.mean
     }
 
+    /// The basis (columns 3N long, unit norm; the 6 rigid motions first) and each column's
+    /// prior variance (Å²).
+    pub fn modes(&self) -> (&[Vec<f64>], &[f64]) {
+        (&self.basis, &self.variances)
+    }
+
     pub fn node_count(&self) -> usize {
         self.nodes
     }

@@ -24,8 +24,10 @@ pub struct ParticleFitArgs {
     /// Final resolution (Å): the FRC loss uses rings up to 1/resolution.
     #[arg(long)]
     pub resolution: f64,
-    #[arg(long, default_value_t = 10)]
-    pub epochs: usize,
+    /// Epochs (default: the published 10, or more for small sets so there are at least 600
+    /// optimisation steps).
+    #[arg(long)]
+    pub epochs: Option<usize>,
     #[arg(long, default_value_t = 32)]
     pub batch: usize,
     /// Where the box centre sits in the model's frame, "x,y,z" in Å (default: from the STAR file
@@ -69,15 +71,15 @@ fn centroid(structure: &Structure) -> [f64; 3] {
     std::array::from_fn(|k| frame.iter().map(|p| f64::from(p[k])).sum::<f64>() / n)
 }
 
-pub fn options_from(args: &ParticleFitArgs) -> anyhow::Result<RefineOptions> {
+/// Options for `particles` particles.
+pub fn options_from(args: &ParticleFitArgs, particles: usize) -> anyhow::Result<RefineOptions> {
     if !(args.resolution.is_finite() && args.resolution > 0.0) {
         bail!("--resolution must be a positive number, got {}", args.resolution);
     }
-    if args.epochs == 0 || args.batch == 0 {
+    if args.epochs == Some(0) || args.batch == 0 {
         bail!("--epochs and --batch must be at least 1");
     }
     let mut options = RefineOptions::new(args.resolution);
-    options.epochs = args.epochs;
     options.batch = args.batch;
     options.seed = args.seed;
     options.prior.modes = args.modes;
@@ -87,16 +89,19 @@ pub fn options_from(args: &ParticleFitArgs) -> anyhow::Result<RefineOptions> {
     if let Some(r) = args.start_resolution {
         options.start_resolution_angstrom = r.max(args.resolution);
     }
+    options.epochs = args.epochs.unwrap_or_else(|| RefineOptions::auto_epochs(particles, options.batch, options.validation_particles));
     Ok(options)
 }
 
 pub fn fit_particles_cmd(args: ParticleFitArgs) -> anyhow::Result<()> {
-    let options = options_from(&args)?;
+    // Bad options fail before the particles are read.
+    options_from(&args, 1)?;
     let mut data = ParticleData::read(&args.particles).map_err(anyhow::Error::msg)?;
     if let Some(n) = args.max_particles {
         data.images.truncate(n);
         data.set.particles.truncate(n);
     }
+    let options = options_from(&args, data.len())?;
     let structure = Structure::read(&args.model)?;
     let reference = args.reference.as_deref().map(Structure::read).transpose()?;
     let centre = match (&args.centre, data.centre) {
@@ -104,7 +109,7 @@ pub fn fit_particles_cmd(args: ParticleFitArgs) -> anyhow::Result<()> {
         (None, Some(c)) => c,
         (None, None) => centroid(&structure),
     };
-    let device = cryoforge_compute::refine::Device::flex();
+    let device = cryoforge_compute::refine::training_device();
     let bar = ProgressBar::new((options.epochs * data.len().div_ceil(options.batch)) as u64);
     bar.set_style(ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} steps ({eta})").unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> "));
     let mut on_step = |p: &RefineProgress<'_>| {

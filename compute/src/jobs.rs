@@ -97,6 +97,7 @@ impl JobSpec {
             Self::RigidFit { search_starts: 0, .. } => "Fit in map (local)".to_owned(),
             Self::RigidFit { search_starts, .. } => format!("Fit in map (global, {search_starts} starts)"),
             Self::GuidedFit { options, .. } if !options.guidance_enabled => "Guided fit (control: no guidance)".to_owned(),
+            Self::ParticleFit { options, .. } if options.epochs == 0 => format!("Particle refinement (auto epochs, batch {})", options.batch),
             Self::ParticleFit { options, .. } => format!("Particle refinement ({} epochs, batch {})", options.epochs, options.batch),
             Self::GuidedFit { options, .. } => format!("Guided fit ({} sample(s), {} steps)", options.samples, options.schedule.total_steps()),
             #[cfg(test)]
@@ -409,6 +410,11 @@ fn particle_fit_job(path: &std::path::Path, model: &Structure, centre: Option<[f
     let job = ctx.job;
     ctx.step(0, None, format!("reading {}", path.display()), Vec::new());
     let data = ParticleData::read(path)?;
+    let mut options = options.clone();
+    if options.epochs == 0 {
+        options.epochs = RefineOptions::auto_epochs(data.len(), options.batch, options.validation_particles);
+    }
+    let options = &options;
     let centre = centre.or(data.centre).unwrap_or_else(|| {
         let frame = model.frames.first().map(Vec::as_slice).unwrap_or_default();
         let n = frame.len().max(1) as f64;
@@ -436,7 +442,7 @@ fn particle_fit_job(path: &std::path::Path, model: &Structure, centre: Option<[f
         };
         ctx.step((p.epoch * p.steps_per_epoch + p.step.min(p.steps_per_epoch.saturating_sub(1)) + 1).min(total), Some(total), message, losses)
     };
-    let device = crate::refine::Device::flex();
+    let device = crate::refine::training_device();
     let refinement = refine_particles(model, &data, centre, options, &device, &mut on_step)?;
     let frame = refinement.refined.frames[0].clone();
     let last: Vec<[f64; 3]> = frame.iter().map(|p| p.map(f64::from)).collect();

@@ -17,13 +17,14 @@ use crate::view::ColorBy;
 #[derive(Clone, Debug)]
 pub struct RefineSettings {
     pub resolution: f64,
+    /// 0: automatic (see [`RefineOptions::auto_epochs`]), decided when the particles are read.
     pub epochs: usize,
     pub batch: usize,
 }
 
 impl Default for RefineSettings {
     fn default() -> Self {
-        Self { resolution: 4.0, epochs: 10, batch: 32 }
+        Self { resolution: 4.0, epochs: 0, batch: 32 }
     }
 }
 
@@ -49,7 +50,7 @@ pub fn start_particle_fit(app: &mut CryoforgeApp, id: ObjectId, particles: std::
     let Some(Object { kind: ObjectKind::Model(m), name, .. }) = app.object(id) else { return };
     let settings = m.refine_settings.clone();
     let mut options = RefineOptions::new(settings.resolution);
-    options.epochs = settings.epochs.max(1);
+    options.epochs = settings.epochs;
     options.batch = settings.batch.max(1);
     let start = m.model.single_frame(m.frame).unwrap_or_else(|| (*m.model).clone());
     let heavy = heavy_atom_model(&start, settings.resolution as f32);
@@ -101,7 +102,12 @@ pub fn particle_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId) {
     } else {
         ui.horizontal(|ui| {
             ui.add(egui::DragValue::new(&mut m.refine_settings.resolution).range(2.0..=30.0).speed(0.1).prefix("resolution: ").suffix(" Å"));
-            ui.add(egui::DragValue::new(&mut m.refine_settings.epochs).range(1..=200).prefix("epochs: "));
+            ui.add(
+                egui::DragValue::new(&mut m.refine_settings.epochs)
+                    .range(0..=500)
+                    .prefix("epochs: ")
+                    .custom_formatter(|v, _| if v < 0.5 { "auto".to_owned() } else { format!("{v:.0}") }),
+            );
             ui.add(egui::DragValue::new(&mut m.refine_settings.batch).range(1..=512).prefix("batch: "));
         });
         for (path, name) in &files {

@@ -33,6 +33,16 @@ use crate::particle_sim::Rng;
 pub use burn::tensor::Device;
 pub use forward::{Batch, ForwardModel};
 
+/// The device refinement trains on: burn's wgpu backend on a hardware GPU when cryoforge is built
+/// with the `burn-wgpu` feature (and `CRYOFORGE_GPU` is not `0`), otherwise Flex on the CPU.
+pub fn training_device() -> Device {
+    #[cfg(feature = "burn-wgpu")]
+    if crate::gpu::hardware_gpu_possible() && std::env::var("CRYOFORGE_GPU").map_or(true, |v| v != "0") {
+        return Device::wgpu(burn::tensor::DeviceKind::DefaultDevice);
+    }
+    Device::flex()
+}
+
 /// The STAR block where the simulator records the box centre in the model's frame.
 pub const SIMULATION_BLOCK: &str = "cryoforge_simulation";
 pub const CENTRE_KEYS: [&str; 3] = ["cryoforgeCentreX", "cryoforgeCentreY", "cryoforgeCentreZ"];
@@ -146,7 +156,19 @@ pub struct RefineOptions {
     pub seed: u64,
 }
 
+/// Fewest optimisation steps the automatic epoch count allows: small particle sets get more
+/// epochs (500 particles at batch 32 need ~43), large ones the published 10.
+pub const AUTO_MIN_STEPS: usize = 600;
+
 impl RefineOptions {
+    /// The published 10 epochs, or more when a small set would give fewer than
+    /// [`AUTO_MIN_STEPS`] steps.
+    pub fn auto_epochs(particles: usize, batch: usize, validation_particles: usize) -> usize {
+        let held = validation_particles.min(particles / 5);
+        let steps_per_epoch = particles.saturating_sub(held).div_ceil(batch.max(1)).max(1);
+        AUTO_MIN_STEPS.div_ceil(steps_per_epoch).max(10)
+    }
+
     pub fn new(resolution_angstrom: f64) -> Self {
         Self {
             resolution_angstrom,

@@ -46,6 +46,9 @@ pub struct GuidedArgs {
     /// Run the sampler with no map terms (a control: the result should stay near the start).
     #[arg(long)]
     pub no_guidance: bool,
+    /// Weight of the soft repulsion between atoms that were apart in the start (0: none).
+    #[arg(long, default_value_t = 0.05)]
+    pub clash_weight: f64,
     /// Elastic modes of the prior (at most 3 × nodes − 6).
     #[arg(long, default_value_t = 300)]
     pub modes: usize,
@@ -92,6 +95,7 @@ pub fn options_from(args: &GuidedArgs) -> anyhow::Result<GuidedFitOptions> {
     options.seed = args.seed;
     options.guidance_enabled = !args.no_guidance;
     options.prior.modes = args.modes;
+    options.clash_weight = args.clash_weight.max(0.0);
     Ok(options)
 }
 

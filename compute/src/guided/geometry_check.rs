@@ -86,6 +86,32 @@ impl Topology {
         Self { bonds, excluded }
     }
 
+    /// A soft repulsion between atoms closer than their target t = min(`contact`, start distance
+    /// − 0.1 Å): E = Σ (t − d)² over such pairs (bonded and 1–3 pairs excluded), and ∂E/∂x. Pairs
+    /// already in contact in the start keep their start distance as the floor.
+    pub fn repulsion(&self, start: &[[f64; 3]], positions: &[[f64; 3]], contact: f64) -> (f64, Vec<[f64; 3]>) {
+        let mut gradient = vec![[0.0; 3]; positions.len()];
+        let mut energy = 0.0;
+        for (i, j, d) in close_pairs(positions, contact) {
+            if self.excluded.contains(&(i, j)) || d <= 1e-9 {
+                continue;
+            }
+            let target = contact.min(distance(&start[i], &start[j]) - 0.1);
+            if d >= target {
+                continue;
+            }
+            energy += (target - d).powi(2);
+            // ∂E/∂x_i = −2(t − d)·(x_i − x_j)/d.
+            let f = -2.0 * (target - d) / d;
+            for k in 0..3 {
+                let g = f * (positions[i][k] - positions[j][k]);
+                gradient[i][k] += g;
+                gradient[j][k] -= g;
+            }
+        }
+        (energy, gradient)
+    }
+
     pub fn check(&self, positions: &[[f64; 3]]) -> GeometryReport {
         let mut sum2 = 0.0;
         let mut max = 0.0f64;
@@ -126,5 +152,20 @@ mod tests {
         assert_eq!(report.bonds_off_by_0_2_angstrom, 1);
         assert!(report.bond_max_deviation_angstrom > 0.3);
         assert_eq!(report.clashes, 1, "{report:?}");
+
+        // Only the new contact repels, and its gradient matches finite differences.
+        let (energy, gradient) = topology.repulsion(&start, &moved, 3.0);
+        assert!(energy > 0.0);
+        assert!(gradient[0].iter().all(|g| *g == 0.0), "bonded neighbours do not repel");
+        let h = 1e-6;
+        for k in 0..3 {
+            let mut plus = moved.clone();
+            plus[10][k] += h;
+            let mut minus = moved.clone();
+            minus[10][k] -= h;
+            let fd = (topology.repulsion(&start, &plus, 3.0).0 - topology.repulsion(&start, &minus, 3.0).0) / (2.0 * h);
+            assert!((fd - gradient[10][k]).abs() < 1e-5, "axis {k}: {fd} vs {}", gradient[10][k]);
+        }
+        assert_eq!(topology.repulsion(&start, &start, 3.0).0, 0.0, "the start repels nothing");
     }
 }

@@ -48,6 +48,17 @@ pub struct GuidedFitOptions {
     pub restore_residue_geometry: bool,
     /// Recorded trajectories (noisy and denoised, all samples) are decimated to fit this.
     pub max_trajectory_bytes: usize,
+    /// Weight of a soft repulsion (see [`geometry_check::Topology::repulsion`]) added to the unit
+    /// guidance gradient in guided steps; 0 for none.
+    #[serde(default)]
+    pub clash_weight: f64,
+    /// Atoms that were not in contact in the start repel below this distance (Å).
+    #[serde(default = "default_contact")]
+    pub contact_angstrom: f64,
+}
+
+fn default_contact() -> f64 {
+    3.0
 }
 
 impl GuidedFitOptions {
@@ -67,6 +78,8 @@ impl GuidedFitOptions {
             local_blur_per_sigma: 0.0,
             restore_residue_geometry: true,
             max_trajectory_bytes: 1 << 30,
+            clash_weight: 0.05,
+            contact_angstrom: default_contact(),
         }
     }
 }
@@ -320,7 +333,18 @@ impl SampleRun<'_> {
                     Phase::Global => record.sinkhorn = Some(loss),
                     _ => record.density_l2 = Some(loss),
                 }
-                let flat: Vec<f64> = gradient.iter().flatten().copied().collect();
+                let mut flat: Vec<f64> = gradient.iter().flatten().copied().collect();
+                if self.options.clash_weight > 0.0 {
+                    // The map's push at unit size, plus the repulsion at its own scale (Å).
+                    let g = norm(&flat);
+                    if g > 0.0 {
+                        flat.iter_mut().for_each(|v| *v /= g);
+                    }
+                    let (_, repulsion) = topology.repulsion(self.start, &estimate, self.options.contact_angstrom);
+                    for (v, r) in flat.iter_mut().zip(repulsion.iter().flatten()) {
+                        *v += self.options.clash_weight * r;
+                    }
+                }
                 let flat = if self.options.pull_back_gradient { prior.pull_back(&flat, sigma_hat) } else { flat };
                 let g_norm = norm(&flat);
                 if g_norm > 0.0 && g_norm.is_finite() {

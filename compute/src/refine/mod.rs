@@ -334,10 +334,47 @@ impl ModeBasis {
     }
 }
 
-fn quadratic_outside(x: Tensor<1>, (lo, hi): (f64, f64)) -> Tensor<1> {
-    let below = (x.clone().neg().add_scalar(lo as f32)).clamp_min(0.0).square();
-    let above = x.sub_scalar(hi as f32).clamp_min(0.0).square();
-    (below + above).sum()
+/// ∂(mean FRC)/∂parameters of one piece of a batch, and that mean.
+struct FrcGradients {
+    mean_frc: f64,
+    q: Vec<f64>,
+    amplitudes: Vec<f64>,
+    widths: Vec<f64>,
+}
+
+/// What every piece of a step reads.
+struct StepState<'a> {
+    forward: &'a ForwardModel,
+    data: &'a ParticleData,
+    basis: &'a ModeBasis,
+    q: &'a [f64],
+    amplitudes: &'a [f64],
+    widths: &'a [f64],
+    centre: [f64; 3],
+    device: &'a Device,
+}
+
+impl StepState<'_> {
+    fn gradients(&self, indices: &[usize]) -> FrcGradients {
+        let autodiff = self.device.clone().autodiff();
+        let batch = make_batch(self.forward, self.data, indices);
+        let q_t = tensor1(self.q, &autodiff).require_grad();
+        let a_t = tensor1(self.amplitudes, &autodiff).require_grad();
+        let w_t = tensor1(self.widths, &autodiff).require_grad();
+        let basis = ModeBasis { mean: Vec::new(), scaled: self.basis.scaled.clone().autodiff(), mean_t: self.basis.mean_t.clone().autodiff(), count: self.basis.count };
+        let n_atoms = self.amplitudes.len();
+        let centre = Tensor::<1>::from_data(TensorData::new(self.centre.map(|c| c as f32).to_vec(), [3]), &autodiff);
+        let pos = basis.positions(q_t.clone()).reshape([n_atoms, 3]) - centre.unsqueeze_dim::<2>(0);
+        let mean_frc = self.forward.frc(self.forward.project(pos, a_t.clone(), w_t.clone(), &batch), &batch).mean();
+        let grads = mean_frc.backward();
+        let read = |t: &Tensor<1>, n: usize| t.grad(&grads).map(to_vec).unwrap_or_else(|| vec![0.0; n]);
+        FrcGradients {
+            q: read(&q_t, self.q.len()),
+            amplitudes: read(&a_t, n_atoms),
+            widths: read(&w_t, n_atoms),
+            mean_frc: f64::from(mean_frc.inner().into_scalar::<f32>()),
+        }
+    }
 }
 
 fn points(flat: &[f64]) -> Vec<[f64; 3]> {
@@ -429,24 +466,34 @@ pub fn refine_particles(structure: &Structure, data: &ParticleData, centre: [f64
         shuffle(&mut train, &mut rng);
         let mut epoch_frc = 0.0;
         for (step, chunk) in train.chunks(options.batch).enumerate() {
-            let batch = make_batch(&forward, data, chunk);
-            let q_t = tensor1(&q, &device.clone().autodiff()).require_grad();
-            let a_t = tensor1(&amplitudes, &device.clone().autodiff()).require_grad();
-            let w_t = tensor1(&widths, &device.clone().autodiff()).require_grad();
-            let autodiff_basis = ModeBasis { mean: Vec::new(), scaled: basis.scaled.clone().autodiff(), mean_t: basis.mean_t.clone().autodiff(), count: basis.count };
-            let flat = autodiff_basis.positions(q_t.clone());
-            let centre_t = Tensor::<1>::from_data(TensorData::new(centre.map(|c| c as f32).to_vec(), [3]), &device.clone().autodiff());
-            let pos = flat.reshape([n_atoms, 3]) - centre_t.unsqueeze_dim::<2>(0);
-            let frc = forward.frc(forward.project(pos, a_t.clone(), w_t.clone(), &batch), &batch);
-            let mean_frc = frc.mean();
-            let penalty = quadratic_outside(a_t.clone(), options.amplitude_bounds) + quadratic_outside(w_t.clone(), options.width_bounds);
-            let prior_term = q_t.clone().square().sum().mul_scalar(0.5 * options.prior_weight as f32);
-            let loss = mean_frc.clone().neg() + penalty.mul_scalar((options.bound_penalty / n_atoms as f64) as f32) + prior_term;
-            let grads = loss.backward();
-            let frc_value = f64::from(mean_frc.inner().into_scalar::<f32>());
-            let gq = q_t.grad(&grads).map(to_vec).unwrap_or_else(|| vec![0.0; q.len()]);
-            let ga = a_t.grad(&grads).map(to_vec).unwrap_or_else(|| vec![0.0; n_atoms]);
-            let gw = w_t.grad(&grads).map(to_vec).unwrap_or_else(|| vec![0.0; n_atoms]);
+            // The batch is split across threads (one autodiff graph each; burn's CPU kernels use
+            // little more than one core on graphs this size), and their gradients combined.
+            let parts = rayon::current_num_threads().clamp(1, chunk.len());
+            let pieces: Vec<&[usize]> = chunk.chunks(chunk.len().div_ceil(parts)).collect();
+            let state = StepState { forward: &forward, data, basis: &basis, q: &q, amplitudes: &amplitudes, widths: &widths, centre, device };
+            let results: Vec<FrcGradients> = if pieces.len() > 1 {
+                std::thread::scope(|scope| {
+                    let handles: Vec<_> = pieces.iter().map(|piece| scope.spawn(|| state.gradients(piece))).collect();
+                    handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+                })
+            } else {
+                vec![state.gradients(chunk)]
+            };
+            let mut gq: Vec<f64> = q.iter().map(|v| options.prior_weight * v).collect();
+            let penalty = |x: f64, (lo, hi): (f64, f64)| options.bound_penalty / n_atoms as f64 * (2.0 * (x - hi).max(0.0) - 2.0 * (lo - x).max(0.0));
+            let mut ga: Vec<f64> = amplitudes.iter().map(|&a| penalty(a, options.amplitude_bounds)).collect();
+            let mut gw: Vec<f64> = widths.iter().map(|&w| penalty(w, options.width_bounds)).collect();
+            let mut frc_value = 0.0;
+            for (piece, r) in pieces.iter().zip(&results) {
+                // −mean FRC of the batch = Σ over pieces of (piece size / batch size) × −mean of the piece.
+                let share = piece.len() as f64 / chunk.len() as f64;
+                frc_value += share * r.mean_frc;
+                for (total, part) in [(&mut gq, &r.q), (&mut ga, &r.amplitudes), (&mut gw, &r.widths)] {
+                    for (t, g) in total.iter_mut().zip(part) {
+                        *t -= share * g;
+                    }
+                }
+            }
             adam_q.step(&mut q, &gq, options.lr_structure);
             adam_a.step(&mut amplitudes, &ga, options.lr_amplitude);
             adam_w.step(&mut widths, &gw, options.lr_width);

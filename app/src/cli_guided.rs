@@ -67,13 +67,13 @@ pub struct GuidedArgs {
 }
 
 /// `<dir>/<stem><suffix>.<ext>` beside `path`.
-fn beside(path: &Path, suffix: &str, extension: &str) -> PathBuf {
+pub fn beside(path: &Path, suffix: &str, extension: &str) -> PathBuf {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let stem = name.trim_end_matches(".gz").rsplit_once('.').map_or(name.as_str(), |(s, _)| s).to_owned();
     path.with_file_name(format!("{stem}{suffix}.{extension}"))
 }
 
-fn extension_of(path: &Path) -> &'static str {
+pub fn extension_of(path: &Path) -> &'static str {
     let name = path.to_string_lossy().to_ascii_lowercase();
     if name.ends_with(".pdb") || name.ends_with(".pdb.gz") { "pdb" } else { "cif" }
 }

@@ -2,7 +2,7 @@
 //! with known poses and CTFs. Writes the refined model, the best one seen (by held-out FRC), and
 //! a JSON report with the loss per step and per epoch.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::bail;
 use clap::Args;
@@ -12,6 +12,8 @@ use cryoforge_compute::formats::model_write::write_structure;
 use cryoforge_compute::io::write_atomically;
 use cryoforge_compute::refine::{ParticleData, RefineOptions, RefineProgress, refine_particles};
 use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::cli_guided::{beside, extension_of};
 
 #[derive(Args)]
 pub struct ParticleFitArgs {
@@ -56,13 +58,6 @@ pub struct ParticleFitArgs {
     pub output: PathBuf,
     #[arg(long)]
     pub json: bool,
-}
-
-/// `<dir>/<stem><suffix>.<ext>` beside `path`.
-fn beside(path: &Path, suffix: &str, extension: &str) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let stem = name.trim_end_matches(".gz").rsplit_once('.').map_or(name.as_str(), |(s, _)| s).to_owned();
-    path.with_file_name(format!("{stem}{suffix}.{extension}"))
 }
 
 fn centroid(structure: &Structure) -> [f64; 3] {
@@ -125,7 +120,7 @@ pub fn fit_particles_cmd(args: ParticleFitArgs) -> anyhow::Result<()> {
     bar.finish_and_clear();
 
     write_structure(&refinement.refined, &args.output)?;
-    let extension = if args.output.to_string_lossy().to_ascii_lowercase().contains(".pdb") { "pdb" } else { "cif" };
+    let extension = extension_of(&args.output);
     let best_path = beside(&args.output, "_best", extension);
     write_structure(&refinement.best, &best_path)?;
     let against = |model: &Structure| reference.as_ref().map(|r| compare(model, 0, r));

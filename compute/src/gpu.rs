@@ -168,3 +168,20 @@ pub fn f32_bytes(values: &[f32]) -> Vec<u8> {
 pub fn u32_bytes(values: &[u32]) -> Vec<u8> {
     values.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
+
+/// For tests of WGSL kernels: a device (hardware or llvmpipe), or None when there is none and
+/// `CRYOFORGE_REQUIRE_GPU_ADAPTER` is unset (the test then skips; with it set, it fails).
+#[cfg(test)]
+pub fn test_context() -> Option<GpuContext> {
+    match GpuContext::new(AdapterChoice::AllowSoftware) {
+        Ok(c) => {
+            eprintln!("adapter: {}", c.describe());
+            Some(c)
+        }
+        Err(why) => {
+            assert!(std::env::var("CRYOFORGE_REQUIRE_GPU_ADAPTER").is_err(), "no adapter: {why}");
+            eprintln!("skipped: {why}");
+            None
+        }
+    }
+}

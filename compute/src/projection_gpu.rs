@@ -125,22 +125,13 @@ mod tests {
 
     use super::*;
     use crate::geometry::relion_matrix;
-    use crate::gpu::AdapterChoice;
     use crate::refine::{Device, ForwardModel};
 
     /// The WGSL projection and its gradient agree with the burn forward model and autodiff.
     #[test]
     fn wgsl_projection_and_gradient_match_burn() {
-        let context = match GpuContext::new(AdapterChoice::AllowSoftware) {
-            Ok(c) => c,
-            Err(why) => {
-                assert!(std::env::var("CRYOFORGE_REQUIRE_GPU_ADAPTER").is_err(), "no adapter: {why}");
-                eprintln!("skipped: {why}");
-                return;
-            }
-        };
+        let Some(context) = crate::gpu::test_context() else { return };
         let gpu = GpuProjector::new(context);
-        eprintln!("adapter: {}", gpu.context().describe());
         let mut seed = 11u32;
         let mut rand = || {
             seed = seed.wrapping_mul(1664525).wrapping_add(1013904223);

@@ -6,7 +6,6 @@
 use rayon::prelude::*;
 use rustfft::FftPlanner;
 
-use crate::ctf::CtfParams;
 use crate::formats::mrc::{DensityMap, MapGrid, MapMeta};
 use crate::formats::particles::ParticleSet;
 use crate::geometry::relion_matrix;
@@ -25,24 +24,15 @@ pub fn back_project(set: &ParticleSet, images: &[Vec<f32>], box_size: usize, cen
         .particles
         .par_chunks(chunk)
         .zip(images.par_chunks(chunk))
-        .map(|(particles, images)| {
+        .enumerate()
+        .map(|(c, (particles, images))| {
             let mut volume = vec![0f32; n * n * n];
             let mut planner = FftPlanner::new();
-            for (p, image) in particles.iter().zip(images) {
+            for (k, (p, image)) in particles.iter().zip(images).enumerate() {
                 if !on_progress(done.load(std::sync::atomic::Ordering::Relaxed)) {
                     break;
                 }
-                let optics = &set.optics[p.optics];
-                let ctf = CtfParams {
-                    voltage_kv: optics.voltage_kv,
-                    spherical_aberration_mm: optics.spherical_aberration_mm,
-                    amplitude_contrast: optics.amplitude_contrast,
-                    defocus_u_angstrom: p.defocus_u_angstrom,
-                    defocus_v_angstrom: p.defocus_v_angstrom,
-                    defocus_angle_deg: p.defocus_angle_deg,
-                    phase_shift_deg: p.phase_shift_deg,
-                    b_factor: 0.0,
-                };
+                let ctf = set.ctf(c * chunk + k);
                 let mut flipped = image.clone();
                 apply_ctf(&mut flipped, n, pixel, &ctf, true, &mut planner);
                 let a = relion_matrix(p.euler_deg[0], p.euler_deg[1], p.euler_deg[2]);

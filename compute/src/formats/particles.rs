@@ -56,6 +56,24 @@ pub struct ParticleSet {
     pub particles: Vec<Particle>,
 }
 
+impl ParticleSet {
+    /// Particle `i`'s CTF (its defocus with its optics group's microscope).
+    pub fn ctf(&self, i: usize) -> crate::ctf::CtfParams {
+        let p = &self.particles[i];
+        let optics = &self.optics[p.optics];
+        crate::ctf::CtfParams {
+            voltage_kv: optics.voltage_kv,
+            spherical_aberration_mm: optics.spherical_aberration_mm,
+            amplitude_contrast: optics.amplitude_contrast,
+            defocus_u_angstrom: p.defocus_u_angstrom,
+            defocus_v_angstrom: p.defocus_v_angstrom,
+            defocus_angle_deg: p.defocus_angle_deg,
+            phase_shift_deg: p.phase_shift_deg,
+            b_factor: 0.0,
+        }
+    }
+}
+
 /// The block holding particles: `data_particles` (3.1+) or the first table with image names.
 pub fn particle_block(star: &StarFile) -> Option<&StarBlock> {
     star.block("particles").filter(|b| b.table().is_some()).or_else(|| {

@@ -101,9 +101,9 @@ impl ForwardModel {
         let half = n / 2 + 1;
         let mut rot = Vec::with_capacity(b * 6);
         for a in rotations {
-            for k in 0..3 {
-                rot.push(a[0][k] as f32);
-                rot.push(a[1][k] as f32);
+            for (x, y) in a[0].iter().zip(&a[1]) {
+                rot.push(*x as f32);
+                rot.push(*y as f32);
             }
         }
         let centre = (n / 2) as f64;
@@ -252,7 +252,7 @@ mod tests {
         let origin = [0.5, 0.25];
         let mut target = atoms.clone();
         for (i, p) in target.positions.iter_mut().enumerate() {
-            p[(i % 3) as usize] += 0.8;
+            p[i % 3] += 0.8;
         }
         let mut image = project(&target, [0.0; 3], &rotation, origin, n, apix);
         let mut planner = rustfft::FftPlanner::new();

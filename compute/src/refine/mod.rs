@@ -111,18 +111,7 @@ impl ParticleData {
     /// Particle `i`'s RELION matrix, origin in pixels and CTF.
     pub fn view(&self, i: usize) -> (Mat3, [f64; 2], CtfParams) {
         let p = &self.set.particles[i];
-        let optics = &self.set.optics[p.optics];
-        let ctf = CtfParams {
-            voltage_kv: optics.voltage_kv,
-            spherical_aberration_mm: optics.spherical_aberration_mm,
-            amplitude_contrast: optics.amplitude_contrast,
-            defocus_u_angstrom: p.defocus_u_angstrom,
-            defocus_v_angstrom: p.defocus_v_angstrom,
-            defocus_angle_deg: p.defocus_angle_deg,
-            phase_shift_deg: p.phase_shift_deg,
-            b_factor: 0.0,
-        };
-        (relion_matrix(p.euler_deg[0], p.euler_deg[1], p.euler_deg[2]), p.shift_angstrom.map(|s| s / self.pixel_size), ctf)
+        (relion_matrix(p.euler_deg[0], p.euler_deg[1], p.euler_deg[2]), p.shift_angstrom.map(|s| s / self.pixel_size), self.set.ctf(i))
     }
 }
 
@@ -355,6 +344,20 @@ struct StepState<'a> {
 }
 
 impl StepState<'_> {
+    /// Mean FRC of `indices` at the forward model's ring limit, without gradients.
+    fn score(&self, indices: &[usize], batch: usize) -> f64 {
+        let n = self.amplitudes.len();
+        let centre = Tensor::<1>::from_data(TensorData::new(self.centre.map(|c| c as f32).to_vec(), [3]), self.device);
+        let mut total = 0.0;
+        for chunk in indices.chunks(batch.max(1)) {
+            let b = make_batch(self.forward, self.data, chunk);
+            let pos = self.basis.positions(tensor1(self.q, self.device)).reshape([n, 3]) - centre.clone().unsqueeze_dim::<2>(0);
+            let frc = self.forward.frc(self.forward.project(pos, tensor1(self.amplitudes, self.device), tensor1(self.widths, self.device), &b), &b);
+            total += f64::from(frc.sum().into_scalar::<f32>());
+        }
+        total / (indices.len().max(1) * self.forward.ring_count) as f64
+    }
+
     fn gradients(&self, indices: &[usize]) -> FrcGradients {
         let autodiff = self.device.clone().autodiff();
         let batch = make_batch(self.forward, self.data, indices);
@@ -379,21 +382,6 @@ impl StepState<'_> {
 
 fn points(flat: &[f64]) -> Vec<[f64; 3]> {
     flat.chunks_exact(3).map(|c| [c[0], c[1], c[2]]).collect()
-}
-
-/// Mean FRC of `indices` at the forward model's ring limit, without gradients.
-fn score(forward: &ForwardModel, data: &ParticleData, indices: &[usize], positions: &[f64], amplitudes: &[f64], widths: &[f64], centre: [f64; 3], batch: usize) -> f64 {
-    let device = &forward.device;
-    let n = positions.len() / 3;
-    let relative: Vec<f64> = positions.iter().enumerate().map(|(i, v)| v - centre[i % 3]).collect();
-    let mut total = 0.0;
-    for chunk in indices.chunks(batch.max(1)) {
-        let b = make_batch(forward, data, chunk);
-        let pos = tensor1(&relative, device).reshape([n, 3]);
-        let frc = forward.frc(forward.project(pos, tensor1(amplitudes, device), tensor1(widths, device), &b), &b);
-        total += f64::from(frc.sum().into_scalar::<f32>());
-    }
-    total / (indices.len().max(1) * forward.ring_count) as f64
 }
 
 fn make_batch(forward: &ForwardModel, data: &ParticleData, indices: &[usize]) -> Batch {
@@ -521,7 +509,7 @@ pub fn refine_particles(structure: &Structure, data: &ParticleData, centre: [f64
                 break 'epochs;
             }
         }
-        let validation_frc = if validation.is_empty() { epoch_frc / steps_per_epoch as f64 } else { score(&final_model, data, &validation, &positions, &amplitudes, &widths, centre, options.batch) };
+        let validation_frc = if validation.is_empty() { epoch_frc / steps_per_epoch as f64 } else { StepState { forward: &final_model, data, basis: &basis, q: &q, amplitudes: &amplitudes, widths: &widths, centre, device }.score(&validation, options.batch) };
         if validation_frc > best.0 {
             best = (validation_frc, positions.clone(), epoch);
         }

@@ -34,8 +34,9 @@ pub struct ParticleFitArgs {
     pub batch: usize,
     /// Where the box centre sits in the model's frame, "x,y,z" in Å (default: from the STAR file
     /// if the simulator wrote it, else the model's centroid).
-    #[arg(long, value_delimiter = ',', num_args = 3)]
-    pub centre: Option<Vec<f64>>,
+    /// (write `--centre=-3.7,9.6,14.4` when the first value is negative).
+    #[arg(long, value_parser = parse_centre, allow_hyphen_values = true)]
+    pub centre: Option<[f64; 3]>,
     /// Use only the first N particles.
     #[arg(long)]
     pub max_particles: Option<usize>,
@@ -58,6 +59,14 @@ pub struct ParticleFitArgs {
     pub output: PathBuf,
     #[arg(long)]
     pub json: bool,
+}
+
+fn parse_centre(text: &str) -> Result<[f64; 3], String> {
+    let values: Vec<f64> = text.split(',').map(|v| v.trim().parse::<f64>().map_err(|e| format!("{v:?}: {e}"))).collect::<Result<_, _>>()?;
+    match values.as_slice() {
+        [x, y, z] if values.iter().all(|v| v.is_finite()) => Ok([*x, *y, *z]),
+        _ => Err(format!("expected three finite numbers x,y,z in Å, got {text:?}")),
+    }
 }
 
 fn centroid(structure: &Structure) -> [f64; 3] {
@@ -100,7 +109,7 @@ pub fn fit_particles_cmd(args: ParticleFitArgs) -> anyhow::Result<()> {
     let structure = Structure::read(&args.model)?;
     let reference = args.reference.as_deref().map(Structure::read).transpose()?;
     let centre = match (&args.centre, data.centre) {
-        (Some(c), _) => [c[0], c[1], c[2]],
+        (Some(c), _) => *c,
         (None, Some(c)) => c,
         (None, None) => centroid(&structure),
     };

@@ -217,6 +217,17 @@ fn fit_particles_moves_the_closed_state_towards_the_open_one() {
     let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("refined_report.json")).expect("report")).expect("JSON");
     assert_eq!(report["amplitudes"].as_array().map(Vec::len), Some(1656));
     assert_eq!(report["step_frc"].as_array().map(Vec::len), Some(3 * 42), "one FRC per step: 336 training particles in batches of 8");
+
+    // The same particles as cryoSPARC .cs (which has no simulation block) with the centre given.
+    let cs = dir.path().join("open.cs");
+    run(&["convert", s(&star), s(&cs)]);
+    let centre = summary["centre"].as_array().expect("centre").iter().map(|v| v.as_f64().expect("number").to_string()).collect::<Vec<_>>().join(",");
+    let from_cs = json(&[
+        "fit", "particles", "--particles", s(&cs), &format!("--centre={centre}"), "--model", s(&asset("models/adk_closed.pdb")), "--resolution", "5",
+        "--epochs", "1", "--batch", "8", "--reference", s(&asset("models/adk_open.pdb")), "-o", s(&dir.path().join("cs.cif")), "--json",
+    ]);
+    let moved = from_cs["refined"]["reference"]["ca_rmsd_angstrom"].as_f64().expect("rmsd");
+    assert!(moved < start - 0.5, "one epoch from the .cs file moves the model too: {moved}");
 }
 
 #[test]
@@ -226,6 +237,8 @@ fn fit_particles_names_missing_files_and_bad_options() {
     assert!(err.contains("missing.star"), "{err}");
     let err = failure(&["fit", "particles", "--particles", "missing.star", "--model", s(&model), "--resolution", "0", "-o", "x.cif"]);
     assert!(err.contains("--resolution"), "{err}");
+    let err = failure(&["fit", "particles", "--particles", "missing.star", "--model", s(&model), "--resolution", "4", "--centre", "1,2", "-o", "x.cif"]);
+    assert!(err.contains("three finite numbers"), "{err}");
     // A STAR file whose stack is absent: the error names the stack.
     let dir = tempfile::tempdir().expect("tempdir");
     let star = dir.path().join("p.star");

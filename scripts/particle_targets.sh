@@ -3,7 +3,8 @@
 # (4AKE; 64 px, 1.5 Å/px, SNR 0.1, CTF), refinement started from the closed state (1AKE) as it
 # sits in the same frame (Cα RMSD 6.91 Å). For each data set it prints the refined model's Cα
 # RMSD to 4AKE and, as the baseline, a guided fit into the map back-projected from the same
-# particles (`cryoforge reconstruct`, then `fit guided --schedule experimental`).
+# particles (`cryoforge reconstruct`, then `fit guided --schedule experimental`, with the clash
+# weight the recorded baseline numbers were measured with).
 #   scripts/particle_targets.sh [--epochs E]     (extra arguments go to `cryoforge fit particles`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,7 +39,7 @@ run() { # label file-name count [simulate options…] -- [fit options…]
     --reference "$models/adk_open.pdb" -o "$out/${name}_refined.cif" --json "$@" 2>/dev/null | summary "$label" particles
   "$bin" reconstruct --particles "$out/$name.star" -o "$out/${name}_backprojected.mrc" 2>/dev/null
   "$bin" fit guided --map "$out/${name}_backprojected.mrc" --model "$models/adk_closed.pdb" --resolution 8 \
-    --schedule experimental --steps 400 --samples 3 --reference "$models/adk_open.pdb" \
+    --schedule experimental --steps 400 --samples 3 --clash-weight 0.05 --reference "$models/adk_open.pdb" \
     -o "$out/${name}_guided.cif" --json 2>/dev/null | summary "$label" guided
 }
 run "2000 particles, full coverage" full2000 2000 -- "$@"

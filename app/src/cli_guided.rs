@@ -47,7 +47,7 @@ pub struct GuidedArgs {
     #[arg(long)]
     pub no_guidance: bool,
     /// Weight of the soft repulsion between atoms that were apart in the start (0: none).
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = 0.03)]
     pub clash_weight: f64,
     /// Elastic modes of the prior (at most 3 × nodes − 6).
     #[arg(long, default_value_t = 300)]

@@ -78,7 +78,7 @@ impl GuidedFitOptions {
             local_blur_per_sigma: 0.0,
             restore_residue_geometry: true,
             max_trajectory_bytes: 1 << 30,
-            clash_weight: 0.05,
+            clash_weight: 0.03,
             contact_angstrom: default_contact(),
         }
     }

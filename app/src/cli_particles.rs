@@ -69,12 +69,6 @@ fn parse_centre(text: &str) -> Result<[f64; 3], String> {
     }
 }
 
-fn centroid(structure: &Structure) -> [f64; 3] {
-    let frame = structure.frames.first().map(Vec::as_slice).unwrap_or_default();
-    let n = frame.len().max(1) as f64;
-    std::array::from_fn(|k| frame.iter().map(|p| f64::from(p[k])).sum::<f64>() / n)
-}
-
 /// Options for `particles` particles.
 pub fn options_from(args: &ParticleFitArgs, particles: usize) -> anyhow::Result<RefineOptions> {
     if !(args.resolution.is_finite() && args.resolution > 0.0) {
@@ -111,7 +105,7 @@ pub fn fit_particles_cmd(args: ParticleFitArgs) -> anyhow::Result<()> {
     let centre = match (&args.centre, data.centre) {
         (Some(c), _) => *c,
         (None, Some(c)) => c,
-        (None, None) => centroid(&structure),
+        (None, None) => cryoforge_compute::refine::centroid(&structure),
     };
     let device = cryoforge_compute::refine::training_device();
     let bar = ProgressBar::new((options.epochs * data.len().div_ceil(options.batch)) as u64);

@@ -415,11 +415,7 @@ fn particle_fit_job(path: &std::path::Path, model: &Structure, centre: Option<[f
         options.epochs = RefineOptions::auto_epochs(data.len(), options.batch, options.validation_particles);
     }
     let options = &options;
-    let centre = centre.or(data.centre).unwrap_or_else(|| {
-        let frame = model.frames.first().map(Vec::as_slice).unwrap_or_default();
-        let n = frame.len().max(1) as f64;
-        std::array::from_fn(|k| frame.iter().map(|p| f64::from(p[k])).sum::<f64>() / n)
-    });
+    let centre = centre.or(data.centre).unwrap_or_else(|| crate::refine::centroid(model));
     let shown: Vec<usize> = (0..GALLERY_SIZE).map(|i| i * data.len() / GALLERY_SIZE).collect();
     let total = options.epochs * data.len().div_ceil(options.batch.max(1));
     let mut last_publish: Option<std::time::Instant> = None;

@@ -43,6 +43,13 @@ pub fn training_device() -> Device {
     Device::flex()
 }
 
+/// The centroid of a model's first frame: the box centre when nothing else says where it is.
+pub fn centroid(structure: &Structure) -> [f64; 3] {
+    let frame = structure.frames.first().map(Vec::as_slice).unwrap_or_default();
+    let n = frame.len().max(1) as f64;
+    std::array::from_fn(|k| frame.iter().map(|p| f64::from(p[k])).sum::<f64>() / n)
+}
+
 /// The STAR block where the simulator records the box centre in the model's frame.
 pub const SIMULATION_BLOCK: &str = "cryoforge_simulation";
 pub const CENTRE_KEYS: [&str; 3] = ["cryoforgeCentreX", "cryoforgeCentreY", "cryoforgeCentreZ"];
@@ -348,11 +355,13 @@ impl StepState<'_> {
     fn score(&self, indices: &[usize], batch: usize) -> f64 {
         let n = self.amplitudes.len();
         let centre = Tensor::<1>::from_data(TensorData::new(self.centre.map(|c| c as f32).to_vec(), [3]), self.device);
+        // The model is the same for every chunk: place it once.
+        let pos = self.basis.positions(tensor1(self.q, self.device)).reshape([n, 3]) - centre.unsqueeze_dim::<2>(0);
+        let (amplitudes, widths) = (tensor1(self.amplitudes, self.device), tensor1(self.widths, self.device));
         let mut total = 0.0;
         for chunk in indices.chunks(batch.max(1)) {
             let b = make_batch(self.forward, self.data, chunk);
-            let pos = self.basis.positions(tensor1(self.q, self.device)).reshape([n, 3]) - centre.clone().unsqueeze_dim::<2>(0);
-            let frc = self.forward.frc(self.forward.project(pos, tensor1(self.amplitudes, self.device), tensor1(self.widths, self.device), &b), &b);
+            let frc = self.forward.frc(self.forward.project(pos.clone(), amplitudes.clone(), widths.clone(), &b), &b);
             total += f64::from(frc.sum().into_scalar::<f32>());
         }
         total / (indices.len().max(1) * self.forward.ring_count) as f64

@@ -1,7 +1,7 @@
 //! The `cryoforge` binary: with no subcommand it opens the desktop app (files given as arguments
 //! open in it); subcommands run the same work from the command line.
 
-use cryoforge::{cli, cli_science, gui, render_cmd};
+use cryoforge::{cli, cli_hetero, cli_science, gui, render_cmd};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -88,6 +88,9 @@ enum Command {
     /// Map tools: threshold, dust, crop, resample, lowpass, flip, zscore.
     #[command(subcommand)]
     Map(cli_science::MapCommand),
+    /// Heterogeneity: train a latent model on particles, analyse its latent space, export subsets.
+    #[command(subcommand)]
+    Hetero(cli_hetero::HeteroCommand),
 }
 
 fn main() -> ExitCode {
@@ -100,6 +103,7 @@ fn main() -> ExitCode {
         Some(Command::Compare { model, reference, json }) => cli_science::compare_cmd(&model, &reference, json),
         Some(Command::Fit(command)) => cli_science::fit_cmd(command),
         Some(Command::Map(command)) => cli_science::map_cmd(command),
+        Some(Command::Hetero(command)) => cli_hetero::hetero_cmd(command),
         Some(Command::Reconstruct { particles, output }) => cli_science::reconstruct_cmd(&particles, &output),
         Some(Command::Render { out, files, width, height, threshold }) => render_cmd::render_cmd(&out, &files, width, height, threshold),
         None => gui::run(args.files, args.guided_fit),

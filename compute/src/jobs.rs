@@ -21,6 +21,8 @@ use crate::fit::{Placement, RigidFitOptions, RigidFitter};
 use crate::formats::model::Structure;
 use crate::formats::mrc::DensityMap;
 use crate::guided::{GuidedFit, GuidedFitOptions, StepProgress, guided_fit};
+use crate::hetero::explore::{AnalyzeOptions, Exploration};
+use crate::hetero::{HeteroOptions, HeteroProgress, Trained, train};
 use crate::refine::{Gallery, ParticleData, RefineOptions, RefineProgress, Refinement, refine_particles};
 
 pub type JobId = u64;
@@ -44,6 +46,13 @@ pub enum JobSpec {
     /// Particle-driven refinement of a model against the particles of a STAR/.cs file; the model
     /// streams as coordinates of its heavy atoms, with a gallery of particles and projections.
     ParticleFit { particles: std::path::PathBuf, model: Arc<Structure>, centre: Option<[f64; 3]>, options: Box<RefineOptions> },
+    /// Heterogeneity: train the latent model on a particle set into a run directory (resuming
+    /// it if it holds a checkpoint), then analyse the latents.
+    HeteroTrain { particles: std::path::PathBuf, run: std::path::PathBuf, options: Box<HeteroOptions>, analyze: Box<AnalyzeOptions> },
+    /// Analyse a trained run again (other clusters) and load it.
+    HeteroAnalyze { run: std::path::PathBuf, analyze: Box<AnalyzeOptions> },
+    /// Decode the volume at a latent point of a trained run.
+    HeteroVolume { run: std::path::PathBuf, z: Vec<f32>, label: String },
     /// Panics: proves a crashing job becomes a failed event.
     #[cfg(test)]
     Crash,
@@ -97,6 +106,9 @@ impl JobSpec {
             Self::RigidFit { search_starts: 0, .. } => "Fit in map (local)".to_owned(),
             Self::RigidFit { search_starts, .. } => format!("Fit in map (global, {search_starts} starts)"),
             Self::GuidedFit { options, .. } if !options.guidance_enabled => "Guided fit (control: no guidance)".to_owned(),
+            Self::HeteroTrain { options, .. } => format!("Heterogeneity training (zdim {}, {} epochs)", options.zdim, options.epochs),
+            Self::HeteroAnalyze { analyze, .. } => format!("Heterogeneity analysis ({} clusters)", analyze.clusters),
+            Self::HeteroVolume { label, .. } => format!("Volume at {label}"),
             Self::ParticleFit { options, .. } if options.epochs == 0 => format!("Particle refinement (auto epochs, batch {})", options.batch),
             Self::ParticleFit { options, .. } => format!("Particle refinement ({} epochs, batch {})", options.epochs, options.batch),
             Self::GuidedFit { options, .. } => format!("Guided fit ({} sample(s), {} steps)", options.samples, options.schedule.total_steps()),
@@ -144,6 +156,8 @@ pub enum JobResult {
     GuidedFit(Arc<GuidedFit>),
     /// A refined model (the model so far when cancelled).
     ParticleFit(Arc<Refinement>),
+    /// A trained and analysed heterogeneity run.
+    Hetero(Arc<Exploration>),
 }
 
 /// Heavy state of the running job, replaced at every publish; the UI takes the latest.
@@ -318,6 +332,13 @@ fn run_job(spec: &JobSpec, ctx: &mut JobContext<'_>) -> Result<JobResult, String
         }
         JobSpec::GuidedFit { map, model, options } => guided_fit_job(map, model, options, ctx),
         JobSpec::ParticleFit { particles, model, centre, options } => particle_fit_job(particles, model, *centre, options, ctx),
+        JobSpec::HeteroTrain { particles, run, options, analyze } => hetero_train_job(particles, run, options, analyze, ctx),
+        JobSpec::HeteroAnalyze { run, analyze } => hetero_analyze_job(run, analyze, ctx),
+        JobSpec::HeteroVolume { run, z, label } => {
+            ctx.step(0, Some(1), format!("decoding {label}"), Vec::new());
+            let trained = Trained::load(run)?;
+            Ok(JobResult::Map { map: Arc::new(trained.volume(z)), label: label.clone() })
+        }
         JobSpec::MapTool { map, tool } => {
             ctx.step(0, Some(1), tool.label(), Vec::new());
             Ok(JobResult::Map { map: Arc::new(tool.apply(map)?), label: tool.label() })
@@ -325,6 +346,35 @@ fn run_job(spec: &JobSpec, ctx: &mut JobContext<'_>) -> Result<JobResult, String
         #[cfg(test)]
         JobSpec::Crash => panic!("deliberate crash"),
     }
+}
+
+fn hetero_train_job(particles: &std::path::Path, run: &std::path::Path, options: &HeteroOptions, analyze: &AnalyzeOptions, ctx: &mut JobContext<'_>) -> Result<JobResult, String> {
+    let mut on_step = |p: &HeteroProgress| {
+        if p.loss.is_nan() {
+            return ctx.step(p.step, Some(p.steps_per_epoch), format!("reading particles {}/{}", p.step, p.steps_per_epoch), Vec::new());
+        }
+        let total = p.epochs * p.steps_per_epoch;
+        let step = p.epoch * p.steps_per_epoch + p.step.min(p.steps_per_epoch);
+        let message = match p.epoch_loss {
+            Some(mean) => format!("epoch {}/{} done, mean loss {mean:.4} (checkpoint saved)", p.epoch + 1, p.epochs),
+            None => format!("epoch {}/{}, loss {:.4}", p.epoch + 1, p.epochs, p.loss),
+        };
+        ctx.step(step, Some(total), message, vec![("loss".into(), p.loss)])
+    };
+    let outcome = train(particles, run, options, true, &mut on_step)?;
+    if outcome.cancelled && outcome.state.epochs_done == 0 {
+        return Err("cancelled before the first epoch finished: nothing to analyse".into());
+    }
+    hetero_analyze_job(run, analyze, ctx)
+}
+
+fn hetero_analyze_job(run: &std::path::Path, analyze: &AnalyzeOptions, ctx: &mut JobContext<'_>) -> Result<JobResult, String> {
+    ctx.step(0, None, "analysing latents".into(), Vec::new());
+    let events = std::cell::RefCell::new(ctx);
+    crate::hetero::explore::analyze(run, analyze, &|what: &str| {
+        events.borrow_mut().step(0, None, format!("analysis: {what}"), Vec::new());
+    })?;
+    Ok(JobResult::Hetero(Arc::new(Exploration::load(run)?)))
 }
 
 fn transformed_frame(model: &Structure, t: &RigidTransform) -> Vec<[f32; 3]> {

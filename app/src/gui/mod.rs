@@ -4,6 +4,7 @@
 //! progress and snapshots stream into the viewport.
 
 mod guided_panel;
+pub mod hetero_panel;
 mod objects;
 mod particle_panel;
 mod panels;
@@ -96,6 +97,9 @@ pub struct CryoforgeApp {
     last_tick: Instant,
     /// Start a guided fit (at this resolution) once a map and a model have loaded.
     pub pending_guided_fit: Option<f32>,
+    /// Settings of the next heterogeneity run, and the loaded run's latent space.
+    pub hetero_settings: hetero_panel::HeteroSettings,
+    pub latent: Option<hetero_panel::LatentView>,
 }
 
 impl CryoforgeApp {
@@ -122,6 +126,8 @@ impl CryoforgeApp {
             last_session: Vec::new(),
             last_tick: Instant::now(),
             pending_guided_fit: None,
+            hetero_settings: hetero_panel::HeteroSettings::default(),
+            latent: None,
         })
     }
 
@@ -312,6 +318,7 @@ impl CryoforgeApp {
                     }
                     JobResult::GuidedFit(fit) => guided_panel::adopt_guided_fit(self, model_id, fit),
                     JobResult::ParticleFit(refinement) => particle_panel::adopt_refinement(self, model_id, refinement),
+                    JobResult::Hetero(exploration) => self.latent = Some(hetero_panel::LatentView::new(exploration)),
                     JobResult::Map { map, label } => {
                         let source = self.jobs.iter().find(|j| j.id == job).map(|j| j.title.clone()).unwrap_or_default();
                         let name = format!("{} ({label})", source.trim_start_matches("Map: "));
@@ -489,6 +496,7 @@ impl eframe::App for CryoforgeApp {
         egui::Panel::bottom("jobs").resizable(true).default_size(170.0).min_size(110.0).show(ui, |ui| panels::jobs_ui(self, ui));
         egui::Panel::left("data").resizable(true).default_size(230.0).show(ui, |ui| panels::data_ui(self, ui));
         egui::Panel::right("inspector").resizable(true).default_size(300.0).show(ui, |ui| panels::inspector_ui(self, ui));
+        hetero_panel::latent_window(self, ui.ctx());
         egui::CentralPanel::no_frame().show(ui, |ui| {
             let hover = self.viewport.ui(ui, render_state, &self.objects);
             if hover.clicked

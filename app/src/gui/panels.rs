@@ -215,7 +215,13 @@ pub fn inspector_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui) {
         match &mut app.objects[index].kind {
             ObjectKind::Loading => { ui.spinner(); }
             ObjectKind::Failed(why) => { ui.colored_label(ui.visuals().error_fg_color, why.as_str()); }
-            ObjectKind::Info(summary) => { ui.monospace(summary.to_string()); }
+            ObjectKind::Info(summary) => {
+                ui.monospace(summary.to_string());
+                let particle_file = matches!(summary.kind, cryoforge_compute::formats::FileKind::Star | cryoforge_compute::formats::FileKind::Cs);
+                if let (true, Some(path)) = (particle_file, app.objects[index].path.clone()) {
+                    super::hetero_panel::particle_file_ui(app, ui, &path);
+                }
+            }
             ObjectKind::Map(_) => map_inspector_ui(app, ui, id),
             ObjectKind::Model(_) => model_inspector_ui(app, ui, id, &maps),
         }

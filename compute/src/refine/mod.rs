@@ -67,43 +67,10 @@ pub struct ParticleData {
 impl ParticleData {
     /// Reads a RELION STAR or cryoSPARC `.cs` file and every image it references.
     pub fn read(path: &Path) -> Result<Self, String> {
-        let name = path.display();
-        let is_cs = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("cs"));
-        let (set, centre) = if is_cs {
-            let cs = CsFile::read(path).map_err(|e| format!("{name}: {e}"))?;
-            (ParticleSet::from_cs(path, &cs).map_err(|e| format!("{name}: {e}"))?, None)
-        } else {
-            let star = StarFile::read(path).map_err(|e| format!("{name}: {e}"))?;
-            let centre = star.block(SIMULATION_BLOCK).and_then(|b| {
-                let values: Vec<f64> = CENTRE_KEYS.iter().filter_map(|k| b.value(k).and_then(|v| v.parse().ok())).collect();
-                (values.len() == 3).then(|| [values[0], values[1], values[2]])
-            });
-            (ParticleSet::from_star(path, &star).map_err(|e| format!("{name}: {e}"))?, centre)
-        };
-        if set.particles.is_empty() {
-            return Err(format!("{name}: no particles"));
-        }
-        let mut stacks: std::collections::HashMap<String, ParticleStack> = std::collections::HashMap::new();
-        let mut images = Vec::with_capacity(set.particles.len());
-        for p in &set.particles {
-            if !stacks.contains_key(&p.image_path) {
-                let reference = ImageRef { index_1based: p.image_index_1based, path: p.image_path.clone() };
-                let stack_path: PathBuf = reference.resolve(path).ok_or_else(|| format!("{name}: stack {} not found", p.image_path))?;
-                let stack = ParticleStack::open(&stack_path).map_err(|e| format!("{}: {e}", stack_path.display()))?;
-                stacks.insert(p.image_path.clone(), stack);
-            }
-            let stack = &stacks[&p.image_path];
-            images.push(stack.image(p.image_index_1based - 1).map_err(|e| format!("{}: image {}: {e}", stack.path().display(), p.image_index_1based))?);
-        }
-        let first = stacks.values().next().map(|s| s.box_size()).unwrap_or([0, 0]);
-        if first[0] != first[1] || first[0] < 8 {
-            return Err(format!("{name}: images must be square and at least 8 px, got {}×{}", first[0], first[1]));
-        }
-        let box_size = set.optics.first().and_then(|o| o.image_size).unwrap_or(first[0]);
-        if box_size != first[0] {
-            return Err(format!("{name}: optics table says {box_size} px, the stack holds {} px images", first[0]));
-        }
-        let pixel_size = set.optics.first().map_or(1.0, |o| o.pixel_size_angstrom);
+        let (set, centre) = read_particle_metadata(path)?;
+        let stacks = StackReader::open(path, &set)?;
+        let images = (0..set.particles.len()).map(|i| stacks.image(&set, i)).collect::<Result<Vec<_>, _>>()?;
+        let (box_size, pixel_size) = stacks.geometry(path, &set)?;
         Ok(Self { set, images, box_size, pixel_size, centre })
     }
 
@@ -119,6 +86,74 @@ impl ParticleData {
     pub fn view(&self, i: usize) -> (Mat3, [f64; 2], CtfParams) {
         let p = &self.set.particles[i];
         (relion_matrix(p.euler_deg[0], p.euler_deg[1], p.euler_deg[2]), p.shift_angstrom.map(|s| s / self.pixel_size), self.set.ctf(i))
+    }
+}
+
+/// Reads a RELION STAR or cryoSPARC `.cs` particle file without its images: the particles and,
+/// for simulated data, where the box centre sits in the model's frame.
+pub fn read_particle_metadata(path: &Path) -> Result<(ParticleSet, Option<[f64; 3]>), String> {
+    let name = path.display();
+    let is_cs = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("cs"));
+    let (set, centre) = if is_cs {
+        let cs = CsFile::read(path).map_err(|e| format!("{name}: {e}"))?;
+        (ParticleSet::from_cs(path, &cs).map_err(|e| format!("{name}: {e}"))?, None)
+    } else {
+        let star = StarFile::read(path).map_err(|e| format!("{name}: {e}"))?;
+        let centre = star.block(SIMULATION_BLOCK).and_then(|b| {
+            let values: Vec<f64> = CENTRE_KEYS.iter().filter_map(|k| b.value(k).and_then(|v| v.parse().ok())).collect();
+            (values.len() == 3).then(|| [values[0], values[1], values[2]])
+        });
+        (ParticleSet::from_star(path, &star).map_err(|e| format!("{name}: {e}"))?, centre)
+    };
+    if set.particles.is_empty() {
+        return Err(format!("{name}: no particles"));
+    }
+    Ok((set, centre))
+}
+
+/// The stacks a particle file references, opened once and read image by image on demand, so
+/// sets larger than memory can stream.
+pub struct StackReader {
+    stacks: std::collections::HashMap<String, ParticleStack>,
+}
+
+impl StackReader {
+    /// Opens every stack `set` references (paths resolved beside `metadata_path`).
+    pub fn open(metadata_path: &Path, set: &ParticleSet) -> Result<Self, String> {
+        let mut stacks = std::collections::HashMap::new();
+        for p in &set.particles {
+            if !stacks.contains_key(&p.image_path) {
+                let reference = ImageRef { index_1based: p.image_index_1based, path: p.image_path.clone() };
+                let stack_path: PathBuf = reference.resolve(metadata_path).ok_or_else(|| format!("{}: stack {} not found", metadata_path.display(), p.image_path))?;
+                let stack = ParticleStack::open(&stack_path).map_err(|e| format!("{}: {e}", stack_path.display()))?;
+                stacks.insert(p.image_path.clone(), stack);
+            }
+        }
+        Ok(Self { stacks })
+    }
+
+    /// Particle `i`'s image, x fastest.
+    pub fn image(&self, set: &ParticleSet, i: usize) -> Result<Vec<f32>, String> {
+        let p = &set.particles[i];
+        let stack = &self.stacks[&p.image_path];
+        stack.image(p.image_index_1based - 1).map_err(|e| format!("{}: image {}: {e}", stack.path().display(), p.image_index_1based))
+    }
+
+    /// Box size and pixel size, checked against the optics table.
+    pub fn geometry(&self, metadata_path: &Path, set: &ParticleSet) -> Result<(usize, f64), String> {
+        let name = metadata_path.display();
+        let first = set.particles.first().map(|p| self.stacks[&p.image_path].box_size()).unwrap_or([0, 0]);
+        if first[0] != first[1] || first[0] < 8 {
+            return Err(format!("{name}: images must be square and at least 8 px, got {}×{}", first[0], first[1]));
+        }
+        if let Some(other) = self.stacks.values().find(|s| s.box_size() != first) {
+            return Err(format!("{}: {}×{} px images, but other stacks hold {}×{} px", other.path().display(), other.box_size()[0], other.box_size()[1], first[0], first[1]));
+        }
+        let box_size = set.optics.first().and_then(|o| o.image_size).unwrap_or(first[0]);
+        if box_size != first[0] {
+            return Err(format!("{name}: optics table says {box_size} px, the stack holds {} px images", first[0]));
+        }
+        Ok((box_size, set.optics.first().map_or(1.0, |o| o.pixel_size_angstrom)))
     }
 }
 
@@ -406,6 +441,7 @@ fn make_batch(forward: &ForwardModel, data: &ParticleData, indices: &[usize]) ->
 /// sits in the model's frame. `on_step` is called after every step and stops the run when it
 /// returns false; the model reached so far is kept.
 pub fn refine_particles(structure: &Structure, data: &ParticleData, centre: [f64; 3], options: &RefineOptions, device: &Device, on_step: &mut dyn FnMut(&RefineProgress<'_>) -> bool) -> Result<Refinement, String> {
+    crate::tune_allocator();
     let started = Instant::now();
     if !(options.resolution_angstrom.is_finite() && options.resolution_angstrom > 0.0) {
         return Err(format!("resolution must be positive, got {}", options.resolution_angstrom));

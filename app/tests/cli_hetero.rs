@@ -1,0 +1,106 @@
+//! `cryoforge hetero` end to end: simulate a two-protein mixture, train, resume, analyse, and
+//! export subsets that keep every column.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use cryoforge_compute::formats::cs::CsFile;
+use cryoforge_compute::formats::star::StarFile;
+
+fn asset(relative: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../assets").join(relative)
+}
+
+fn cryoforge(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cryoforge")).args(args).output().expect("run cryoforge")
+}
+
+fn run(args: &[&str]) -> Output {
+    let out = cryoforge(args);
+    assert!(out.status.success(), "cryoforge {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+fn failure(args: &[&str]) -> String {
+    let out = cryoforge(args);
+    assert!(!out.status.success(), "cryoforge {args:?} should fail");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+fn particle_rows(star: &Path) -> usize {
+    let file = StarFile::read(star).expect("STAR");
+    file.block("particles").and_then(|b| b.table()).map_or(0, |t| t.row_count())
+}
+
+#[test]
+fn hetero_separates_two_proteins_resumes_and_exports_subsets() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let star = dir.path().join("mix.star");
+    run(&[
+        "simulate", "particles", "--model", s(&asset("models/1ake.pdb")), "--model", s(&asset("models/gemmi_1orc.pdb")), "--count", "600", "--box", "48",
+        "--apix", "2.0", "--snr", "0.5", "--seed", "3", "-o", s(&star),
+    ]);
+    let run_dir = dir.path().join("run");
+    let train = |epochs: &str, resume: bool| {
+        let mut args = vec!["hetero", "train", "--particles", s(&star), "--zdim", "4", "--epochs", epochs, "--downsample", "24", "--batch", "16", "--lr", "5e-4", "-o", s(&run_dir)];
+        if resume {
+            args.push("--resume");
+        }
+        run(&args);
+    };
+    train("2", false);
+    let state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run_dir.join("state.json")).expect("state")).expect("JSON");
+    assert_eq!(state["epochs_done"], 2);
+    assert!(run_dir.join("weights.bpk").exists() && run_dir.join("optimizer.bpk").exists() && run_dir.join("z.npy").exists());
+    // Resume to 6 epochs: the loss history continues, it does not restart.
+    train("6", true);
+    let state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run_dir.join("state.json")).expect("state")).expect("JSON");
+    let losses: Vec<f64> = state["epoch_loss"].as_array().expect("losses").iter().map(|v| v.as_f64().expect("number")).collect();
+    assert_eq!(losses.len(), 6, "{losses:?}");
+    assert!(losses[5] < losses[0], "the loss falls over training: {losses:?}");
+
+    let out = run(&["hetero", "analyze", s(&run_dir), "--clusters", "2", "--traversal", "2", "--json"]);
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let ari = summary["truth"]["ari"].as_f64().expect("ARI against the simulator's model index");
+    let ami = summary["truth"]["ami"].as_f64().expect("AMI");
+    assert!(ari > 0.9 && ami > 0.8, "AdK and Cro particles fall into separate clusters: ARI {ari}, AMI {ami}");
+    let analysis = run_dir.join("analysis");
+    for file in ["umap.png", "pca.png", "umap_truth.png", "labels.txt", "umap.npy", "cluster_0.mrc", "cluster_1.mrc", "pc1_0.mrc", "pc2_1.mrc"] {
+        assert!(analysis.join(file).exists(), "{file}");
+    }
+    let sizes: Vec<u64> = summary["clusters"].as_array().expect("clusters").iter().map(|c| c["size"].as_u64().expect("size")).collect();
+    assert_eq!(sizes.iter().sum::<u64>(), 600);
+
+    // Cluster 0 as STAR: its rows, every original column, the optics table, one true model.
+    let subset = dir.path().join("subset.star");
+    run(&["hetero", "export", s(&run_dir), "--clusters", "0", "-o", s(&subset)]);
+    assert_eq!(particle_rows(&subset) as u64, sizes[0]);
+    let original = StarFile::read(&star).expect("STAR");
+    let exported = StarFile::read(&subset).expect("STAR");
+    let columns = |f: &StarFile| f.block("particles").and_then(|b| b.table()).map(|t| t.columns.clone()).unwrap_or_default();
+    assert_eq!(columns(&exported), columns(&original));
+    assert_eq!(exported.block("optics").and_then(|b| b.table()), original.block("optics").and_then(|b| b.table()));
+    let table = exported.block("particles").and_then(|b| b.table()).expect("table");
+    let truth = table.column_f64(&subset, "cryoforgeModelIndex").expect("numbers").expect("column kept");
+    let majority = truth.iter().filter(|&&t| t == truth[0]).count();
+    assert!(majority as f64 > 0.95 * truth.len() as f64, "a cluster holds one protein");
+    // The exported file reads as particles with their images.
+    run(&["info", s(&subset)]);
+    run(&["reconstruct", "--particles", s(&subset), "-o", s(&dir.path().join("cluster0.mrc"))]);
+
+    // A selection file to cryoSPARC .cs.
+    let selection = dir.path().join("pick.txt");
+    std::fs::write(&selection, "0\n5\n7\n").expect("write");
+    let cs = dir.path().join("pick.cs");
+    run(&["hetero", "export", s(&run_dir), "--selection", s(&selection), "-o", s(&cs)]);
+    assert_eq!(CsFile::read(&cs).expect(".cs").rows, 3);
+
+    // Clear errors.
+    assert!(failure(&["hetero", "export", s(&run_dir), "--clusters", "9", "-o", s(&subset)]).contains("cluster 9"));
+    assert!(failure(&["hetero", "analyze", s(&dir.path().join("nothing"))]).contains("nothing"));
+    assert!(failure(&["hetero", "train", "--particles", "missing.star", "-o", s(&run_dir)]).contains("missing.star"));
+}

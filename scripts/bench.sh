@@ -4,6 +4,7 @@
 #   scripts/bench.sh density    density simulation vs gemmi (AdK and the 6ZU5 ribosome)
 #   scripts/bench.sh guided     guided fit per sample: AdK and the 30k-atom 7PBL, time and peak memory
 #   scripts/bench.sh particles  particle refinement: particles per second for one epoch at 64 and 128 px
+#   scripts/bench.sh hetero     heterogeneity: training particles/s per epoch at 64 px; UMAP of 10⁵ and 10⁶ points vs umap-learn
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/build-cli.sh
@@ -23,4 +24,12 @@ fi
 if [ "$what" = all ] || [ "$what" = particles ]; then
   echo "== particle refinement: particles per second for one epoch on $(nproc) cores, against the forward-only projection"
   "$CRYOFORGE_PYTHON" benches/particle_fit.py
+fi
+if [ "$what" = all ] || [ "$what" = hetero ]; then
+  if ! "$CRYOFORGE_PYTHON" -c 'import umap' >/dev/null 2>&1; then
+    echo "installing umap-learn (the UMAP peer) into the benchmark venv"
+    "$(dirname "$CRYOFORGE_PYTHON")/pip" install -q --disable-pip-version-check umap-learn
+  fi
+  echo "== heterogeneity: training throughput on $(nproc) cores, and UMAP time against umap-learn"
+  "$CRYOFORGE_PYTHON" benches/hetero.py all "${@:2}"
 fi

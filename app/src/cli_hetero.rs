@@ -66,6 +66,14 @@ pub struct TrainArgs {
     /// Train on images downsampled (in Fourier space) to this many pixels.
     #[arg(long, default_value_t = 64)]
     pub downsample: usize,
+    /// The encoder sees the CTF-multiplied image low-passed to this resolution (Å; default: all
+    /// frequencies of the training size).
+    #[arg(long)]
+    pub encoder_resolution: Option<f64>,
+    /// Pose-aware encoder: correlate each particle's Fourier slice with this many learned 3D
+    /// templates at its known pose (0: the encoder sees the image only).
+    #[arg(long, default_value_t = 0)]
+    pub templates: usize,
     /// Decoder hidden layers and width.
     #[arg(long, default_value_t = 3)]
     pub layers: usize,
@@ -145,6 +153,8 @@ fn train_cmd(args: TrainArgs) -> anyhow::Result<()> {
         learning_rate: args.lr,
         beta: args.beta,
         image_size: args.downsample,
+        encoder_resolution: args.encoder_resolution,
+        templates: args.templates,
         decoder_layers: args.layers,
         decoder_width: args.width,
         lazy: args.lazy,

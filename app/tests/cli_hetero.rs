@@ -99,6 +99,12 @@ fn hetero_separates_two_proteins_resumes_and_exports_subsets() {
     run(&["hetero", "export", s(&run_dir), "--selection", s(&selection), "-o", s(&cs)]);
     assert_eq!(CsFile::read(&cs).expect(".cs").rows, 3);
 
+    // Lazy loading (images read from the stack batch by batch) trains the same way.
+    let lazy = dir.path().join("lazy");
+    run(&["hetero", "train", "--particles", s(&star), "--zdim", "4", "--epochs", "1", "--downsample", "24", "--lazy", "--max-particles", "100", "-o", s(&lazy)]);
+    let z = std::fs::read(lazy.join("z.npy")).expect("latents");
+    assert_eq!(z.len(), 128 + 100 * 4 * 4, "a 100 × 4 float32 array after the 128-byte header");
+
     // Clear errors.
     assert!(failure(&["hetero", "export", s(&run_dir), "--clusters", "9", "-o", s(&subset)]).contains("cluster 9"));
     assert!(failure(&["hetero", "analyze", s(&dir.path().join("nothing"))]).contains("nothing"));

@@ -303,6 +303,7 @@ fn latent_ui(view: &mut LatentView, ui: &mut egui::Ui) -> Vec<Action> {
     }
     let Some(texture) = &view.texture else { return actions };
     let response = ui.add(egui::Image::new(texture).fit_to_exact_size(egui::vec2(side, side)).sense(egui::Sense::click_and_drag()));
+    response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, "Latent scatter"));
     let rect = response.rect;
     let bounds = view.bounds;
     let to_data = |pos: egui::Pos2| from_pixel([pos.x - rect.left(), pos.y - rect.top()], &bounds, size[0], size[1]);

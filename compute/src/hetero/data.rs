@@ -42,6 +42,8 @@ pub struct HeteroData {
     pub points: Vec<[i32; 2]>,
     pub image_scale: f32,
     pub spectrum_scale: f32,
+    /// The encoder sees frequencies up to this (Å); None: all kept.
+    pub encoder_resolution: Option<f64>,
     reader: StackReader,
     cache: Option<Vec<Prepared>>,
 }
@@ -81,8 +83,10 @@ fn fft2(data: &mut [Complex32], n: usize, inverse: bool, planner: &mut FftPlanne
 }
 
 /// Prepares one image: `origin_px` is RELION's origin, so the particle's centre sits at pixel
-/// box/2 − origin. Returns the image (unscaled) and spectrum on `points` (unscaled).
-pub fn prepare_image(image: &[f32], box_size: usize, image_size: usize, origin_px: [f64; 2], points: &[[i32; 2]], planner: &mut FftPlanner<f32>) -> Prepared {
+/// box/2 − origin. Returns the image (unscaled) and spectrum on `points` (unscaled). The
+/// encoder's image is the spectrum times `encoder_filter(kx, ky)` (the particle's CTF and a
+/// low-pass: a matched filter, so particles of one state look alike whatever their defocus).
+pub fn prepare_image(image: &[f32], box_size: usize, image_size: usize, origin_px: [f64; 2], points: &[[i32; 2]], encoder_filter: &dyn Fn(i32, i32) -> f32, planner: &mut FftPlanner<f32>) -> Prepared {
     let (b, d) = (box_size, image_size);
     let mut full: Vec<Complex32> = image.iter().map(|&v| Complex32::new(v, 0.0)).collect();
     fft2(&mut full, b, false, planner);
@@ -108,7 +112,7 @@ pub fn prepare_image(image: &[f32], box_size: usize, image_size: usize, origin_p
     for ky in -r + 1..r {
         for kx in -r + 1..r {
             let sign = if (kx + ky).rem_euclid(2) == 0 { 1.0 } else { -1.0 };
-            small[ky.rem_euclid(d as i32) as usize * d + kx.rem_euclid(d as i32) as usize] = at(kx, ky) * sign;
+            small[ky.rem_euclid(d as i32) as usize * d + kx.rem_euclid(d as i32) as usize] = at(kx, ky) * (sign * encoder_filter(kx, ky));
         }
     }
     fft2(&mut small, d, true, planner);
@@ -131,7 +135,7 @@ impl HeteroData {
     /// Opens a STAR/.cs set and prepares it at `image_size` px (rounded down to even, at most
     /// the box). `lazy` forces reading from the stacks per batch; otherwise that happens only
     /// when the prepared set would exceed [`CACHE_BUDGET_BYTES`]. `max_particles` keeps the first N.
-    pub fn open(path: &Path, image_size: usize, lazy: bool, max_particles: Option<usize>, progress: &mut dyn FnMut(usize, usize) -> bool) -> Result<Self, String> {
+    pub fn open(path: &Path, image_size: usize, encoder_resolution: Option<f64>, lazy: bool, max_particles: Option<usize>, progress: &mut dyn FnMut(usize, usize) -> bool) -> Result<Self, String> {
         let (mut set, centre) = read_particle_metadata(path)?;
         if let Some(n) = max_particles {
             set.particles.truncate(n.max(1));
@@ -140,7 +144,7 @@ impl HeteroData {
         let (box_size, pixel_size) = reader.geometry(path, &set)?;
         let image_size = (image_size.min(box_size) / 2 * 2).max(8);
         let points = half_disk(image_size);
-        let mut data = Self { path: path.to_owned(), set, centre, box_size, pixel_size, image_size, points, image_scale: 1.0, spectrum_scale: 1.0, reader, cache: None };
+        let mut data = Self { path: path.to_owned(), set, centre, box_size, pixel_size, image_size, points, image_scale: 1.0, spectrum_scale: 1.0, encoder_resolution, reader, cache: None };
         // Scales from the first particles.
         let sample: Vec<usize> = (0..data.len().min(500)).collect();
         let prepared = data.prepare(&sample)?;
@@ -190,7 +194,14 @@ impl HeteroData {
             .zip(images)
             .map_init(FftPlanner::new, |planner, (&i, image)| {
                 let origin = self.set.particles[i].shift_angstrom.map(|s| s / self.pixel_size);
-                let mut p = prepare_image(&image, self.box_size, self.image_size, origin, &self.points, planner);
+                let ctf = self.set.ctf(i);
+                let freq = 1.0 / (self.box_size as f64 * self.pixel_size);
+                let limit = self.encoder_resolution.map_or(f64::INFINITY, |r| 1.0 / r);
+                let filter = |kx: i32, ky: i32| {
+                    let (fx, fy) = (f64::from(kx) * freq, f64::from(ky) * freq);
+                    if fx.hypot(fy) > limit { 0.0 } else { ctf.value(fx, fy) as f32 }
+                };
+                let mut p = prepare_image(&image, self.box_size, self.image_size, origin, &self.points, &filter, planner);
                 p.image.iter_mut().for_each(|v| *v *= is);
                 p.spectrum.iter_mut().for_each(|v| *v *= ss);
                 p
@@ -280,9 +291,9 @@ mod tests {
         };
         let points = half_disk(16);
         let mut planner = FftPlanner::new();
-        let centred = prepare_image(&blob(16.0, 16.0), b, 16, [0.0, 0.0], &points, &mut planner);
+        let centred = prepare_image(&blob(16.0, 16.0), b, 16, [0.0, 0.0], &points, &|_, _| 1.0, &mut planner);
         let origin = [-2.0, 3.0];
-        let moved = prepare_image(&blob(16.0 - origin[0], 16.0 - origin[1]), b, 16, origin, &points, &mut planner);
+        let moved = prepare_image(&blob(16.0 - origin[0], 16.0 - origin[1]), b, 16, origin, &points, &|_, _| 1.0, &mut planner);
         for (a, m) in centred.spectrum.iter().zip(&moved.spectrum) {
             assert!((a - m).abs() < 1e-5, "{a} vs {m}");
         }

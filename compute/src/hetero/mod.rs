@@ -44,6 +44,10 @@ pub struct HeteroOptions {
     pub beta: Option<f64>,
     /// Training image size (px): particles are downsampled in Fourier space to this.
     pub image_size: usize,
+    /// The encoder sees the CTF-multiplied image low-passed to this resolution (Å); None keeps
+    /// every frequency of the training size.
+    #[serde(default)]
+    pub encoder_resolution: Option<f64>,
     /// Decoder hidden layers and width (3 × 256).
     pub decoder_layers: usize,
     pub decoder_width: usize,
@@ -51,6 +55,9 @@ pub struct HeteroOptions {
     pub encoder_width: usize,
     /// A numbered checkpoint every this many epochs (the latest is always kept).
     pub checkpoint_every: usize,
+    /// Learned 3D templates of the pose-aware encoder (0: image only, as cryoDRGN).
+    #[serde(default)]
+    pub templates: usize,
     /// Read particles from their stacks per batch instead of holding them.
     pub lazy: bool,
     pub max_particles: Option<usize>,
@@ -66,11 +73,13 @@ impl Default for HeteroOptions {
             learning_rate: 1e-4,
             beta: None,
             image_size: 64,
+            encoder_resolution: None,
             decoder_layers: 3,
             decoder_width: 256,
             encoder_layers: 3,
             encoder_width: 256,
             checkpoint_every: 5,
+            templates: 0,
             lazy: false,
             max_particles: None,
             seed: 1,
@@ -102,6 +111,7 @@ impl HeteroOptions {
             encoder_width: self.encoder_width,
             decoder_layers: self.decoder_layers,
             decoder_width: self.decoder_width,
+            templates: self.templates,
             ..NetworkShape::new(image_size, self.zdim)
         }
     }
@@ -318,12 +328,12 @@ fn inverse_fft3(grid: &mut [Complex32], d: usize) {
 /// Latent means of particles `indices` (all when None), row-major [N, zdim].
 pub fn embed(network: &Network, data: &HeteroData, on_chunk: &mut dyn FnMut(usize) -> bool) -> Result<Vec<f32>, String> {
     let device = network.device();
-    let d2 = data.image_size * data.image_size;
+    let _ = device;
     let mut out = Vec::with_capacity(data.len() * network.shape.zdim);
     let all: Vec<usize> = (0..data.len()).collect();
     for chunk in all.chunks(256) {
-        let images = data.images(chunk)?;
-        let (mean, _) = network.encode(Tensor::from_data(TensorData::new(images, [chunk.len(), d2]), &device));
+        let batch = data.batch(chunk)?;
+        let (mean, _) = network.encode(&batch, None);
         out.extend(mean.into_data().try_to_vec::<f32>().map_err(|e| format!("{e:?}"))?);
         if !on_chunk(out.len() / network.shape.zdim) {
             return Err("cancelled".into());
@@ -355,7 +365,7 @@ pub fn train(particles: &Path, run: &Path, options: &HeteroOptions, resume: bool
         (options.clone(), RunState::default())
     };
     let mut reading = |done: usize, total: usize| on_step(&HeteroProgress { epoch: 0, epochs: options.epochs, step: done, steps_per_epoch: total, loss: f64::NAN, epoch_loss: None });
-    let data = HeteroData::open(particles, options.image_size, options.lazy, options.max_particles, &mut reading)?;
+    let data = HeteroData::open(particles, options.image_size, options.encoder_resolution, options.lazy, options.max_particles, &mut reading)?;
     let shape = options.shape(data.image_size);
     let particles_abs = std::fs::canonicalize(particles).unwrap_or_else(|_| particles.to_owned());
     let config = RunConfig {
@@ -451,7 +461,11 @@ fn batch_gradients(network: &Network, data: &HeteroData, indices: &[usize], nois
             .chunks(part)
             .zip(noise.chunks(part * zdim))
             .map(|(part, noise)| {
-                let network = network.clone();
+                // Each part gets its own autodiff graph (`fork`): graphs that share parameter
+                // nodes merge, and the first backward would consume the other's tape.
+                let mut network = network.clone();
+                let device = network.device();
+                network.net = network.net.fork(&device);
                 scope.spawn(move || -> Result<(GradientsParams, f64), String> {
                     let batch = data.batch(part)?;
                     let share = part.len() as f64 / total;

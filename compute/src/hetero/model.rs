@@ -31,12 +31,16 @@ pub struct NetworkShape {
     pub feature_sigma: f64,
     /// Seed of the Fourier-feature matrix (regenerated on load, never trained).
     pub feature_seed: u64,
+    /// Learned 3D templates the pose-aware encoder correlates each particle's Fourier slice with
+    /// (0: the encoder sees the image only, as cryoDRGN's).
+    #[serde(default)]
+    pub templates: usize,
 }
 
 impl NetworkShape {
     /// SCIENCE.md §4: decoder 3 × 256 with LayerNorm, 64 Gaussian features with σ 0.5.
     pub fn new(image_size: usize, zdim: usize) -> Self {
-        Self { image_size, zdim, encoder_layers: 3, encoder_width: 256, decoder_layers: 3, decoder_width: 256, features: 64, feature_sigma: 0.5, feature_seed: 7 }
+        Self { image_size, zdim, encoder_layers: 3, encoder_width: 256, decoder_layers: 3, decoder_width: 256, features: 64, feature_sigma: 0.5, feature_seed: 7, templates: 0 }
     }
 }
 
@@ -45,6 +49,16 @@ pub struct Encoder {
     layers: Vec<Linear>,
     norms: Vec<LayerNorm>,
     head: Linear,
+    /// The pose-aware part: learned 3D functions of frequency (an MLP on the Fourier features),
+    /// real and imaginary part per template.
+    templates: Option<Templates>,
+}
+
+#[derive(Module, Debug)]
+pub struct Templates {
+    hidden: Linear,
+    norm: LayerNorm,
+    out: Linear,
 }
 
 #[derive(Module, Debug)]
@@ -102,12 +116,18 @@ fn linear(input: usize, output: usize, device: &Device) -> Linear {
 impl Network {
     pub fn new(shape: &NetworkShape, device: &Device) -> Self {
         let ew = shape.encoder_width;
-        let mut enc_layers = vec![linear(shape.image_size * shape.image_size, ew, device)];
+        let mut enc_layers = vec![linear(shape.image_size * shape.image_size + shape.templates, ew, device)];
+        let templates = (shape.templates > 0).then(|| Templates {
+            hidden: linear(2 * shape.features, ew, device),
+            norm: LayerNormConfig::new(ew).init(device),
+            out: linear(ew, 2 * shape.templates, device),
+        });
         enc_layers.extend((1..shape.encoder_layers).map(|_| linear(ew, ew, device)));
         let encoder = Encoder {
             norms: (0..shape.encoder_layers).map(|_| LayerNormConfig::new(ew).init(device)).collect(),
             layers: enc_layers,
             head: linear(ew, 2 * shape.zdim, device),
+            templates,
         };
         let dw = shape.decoder_width;
         let decoder = Decoder {
@@ -131,27 +151,54 @@ impl Network {
         self.features.device()
     }
 
-    /// Latent mean and log-variance, each [B, zdim].
-    pub fn encode(&self, images: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+    /// Latent mean and log-variance, each [B, zdim], of a batch. With templates, the encoder
+    /// also sees the correlation of each particle's CTF-weighted spectrum with every learned 3D
+    /// template on the particle's central slice (the known pose): template matching it can learn.
+    pub fn encode(&self, batch: &BatchInput, encoded: Option<Tensor<2>>) -> (Tensor<2>, Tensor<2>) {
+        let device = self.device();
+        let (b, p) = (batch.size, batch.points);
+        let d2 = self.shape.image_size * self.shape.image_size;
+        let t2 = |v: &[f32], shape: [usize; 2]| Tensor::<2>::from_data(TensorData::new(v.to_vec(), shape), &device);
         let enc = &self.net.encoder;
-        let mut h = images;
+        let mut h = t2(&batch.images, [b, d2]);
+        if let Some(templates) = &enc.templates {
+            let t = self.shape.templates;
+            let encoded = encoded.unwrap_or_else(|| self.fourier_features(t2(&batch.coords, [b * p, 3])));
+            let phi = templates.out.forward(relu(templates.norm.forward(templates.hidden.forward(encoded)))).reshape([b, p, 2 * t]);
+            let weight = |values: &[f32], signed: bool| {
+                let v: Vec<f32> = values.iter().zip(&batch.ctf).zip(&batch.signs).map(|((v, c), s)| v * c * if signed { *s } else { 1.0 }).collect();
+                Tensor::<3>::from_data(TensorData::new(v, [b, 1, p]), &device)
+            };
+            let phi_re = phi.clone().slice([0..b, 0..p, 0..t]);
+            let phi_im = phi.slice([0..b, 0..p, t..2 * t]);
+            let scores = (weight(&batch.target_re, false).matmul(phi_re) + weight(&batch.target_im, true).matmul(phi_im)).reshape([b, t]).div_scalar((p as f64).sqrt());
+            h = Tensor::cat(vec![h, scores], 1);
+        }
         for (layer, norm) in enc.layers.iter().zip(&enc.norms) {
             h = relu(norm.forward(layer.forward(h)));
         }
         let out = enc.head.forward(h);
-        let [b, _] = out.dims();
         let z = self.shape.zdim;
         let mean = out.clone().slice([0..b, 0..z]);
         let logvar = out.slice([0..b, z..2 * z]).clamp(-10.0, 10.0);
         (mean, logvar)
     }
 
+    /// sin and cos of the Gaussian Fourier features of coordinates [N, 3]: [N, 2·features].
+    pub fn fourier_features(&self, coords: Tensor<2>) -> Tensor<2> {
+        let phase = coords.matmul(self.features.clone());
+        Tensor::cat(vec![phase.clone().sin(), phase.cos()], 1)
+    }
+
     /// The decoder at `coords` ([B·P, 3], canonical half) for latents `z` ([B, zdim]):
     /// (real, imaginary) of the canonical point, each [B, P].
     pub fn decode(&self, coords: Tensor<2>, z: Tensor<2>, batch: usize, points: usize) -> (Tensor<2>, Tensor<2>) {
+        self.decode_features(self.fourier_features(coords), z, batch, points)
+    }
+
+    /// The decoder on already encoded coordinates ([`Self::fourier_features`]).
+    pub fn decode_features(&self, encoded: Tensor<2>, z: Tensor<2>, batch: usize, points: usize) -> (Tensor<2>, Tensor<2>) {
         let dec = &self.net.decoder;
-        let phase = coords.matmul(self.features.clone());
-        let encoded = Tensor::cat(vec![phase.clone().sin(), phase.cos()], 1);
         let width = self.shape.decoder_width;
         let from_z = dec.from_latent.forward(z).reshape([batch, 1, width]);
         let mut h = dec.from_features.forward(encoded).reshape([batch, points, width]) + from_z;
@@ -171,12 +218,12 @@ impl Network {
     pub fn loss(&self, batch: &BatchInput, noise: &[f32], beta: f64) -> (Tensor<1>, Tensor<1>) {
         let device = self.device();
         let (b, p) = (batch.size, batch.points);
-        let d2 = self.shape.image_size * self.shape.image_size;
         let t2 = |v: &[f32], shape: [usize; 2]| Tensor::<2>::from_data(TensorData::new(v.to_vec(), shape), &device);
-        let (mean, logvar) = self.encode(t2(&batch.images, [b, d2]));
+        let encoded = self.fourier_features(t2(&batch.coords, [b * p, 3]));
+        let (mean, logvar) = self.encode(batch, Some(encoded.clone()));
         let eps = t2(noise, [b, self.shape.zdim]);
         let z = mean.clone() + eps * logvar.clone().mul_scalar(0.5).exp();
-        let (re, im) = self.decode(t2(&batch.coords, [b * p, 3]), z, b, p);
+        let (re, im) = self.decode_features(encoded, z, b, p);
         let ctf = t2(&batch.ctf, [b, p]);
         let im = im * t2(&batch.signs, [b, p]);
         let dr = re * ctf.clone() - t2(&batch.target_re, [b, p]);
@@ -214,12 +261,17 @@ mod tests {
     fn shapes_flow_through_encoder_and_decoder() {
         let device = Device::flex();
         let shape = NetworkShape { encoder_width: 16, decoder_width: 16, features: 8, ..NetworkShape::new(8, 3) };
-        let net = Network::new(&shape, &device);
-        let (mean, logvar) = net.encode(Tensor::zeros([2, 64], &device));
-        assert_eq!(mean.dims(), [2, 3]);
-        assert_eq!(logvar.dims(), [2, 3]);
-        let (re, im) = net.decode(Tensor::zeros([2 * 5, 3], &device), mean, 2, 5);
-        assert_eq!(re.dims(), [2, 5]);
-        assert_eq!(im.dims(), [2, 5]);
+        let batch = BatchInput { size: 2, points: 5, images: vec![0.0; 128], coords: vec![0.1; 30], signs: vec![1.0; 10], ctf: vec![1.0; 10], target_re: vec![0.5; 10], target_im: vec![0.5; 10] };
+        for templates in [0, 4] {
+            let net = Network::new(&NetworkShape { templates, ..shape.clone() }, &device);
+            let (mean, logvar) = net.encode(&batch, None);
+            assert_eq!(mean.dims(), [2, 3]);
+            assert_eq!(logvar.dims(), [2, 3]);
+            let (re, im) = net.decode(Tensor::zeros([2 * 5, 3], &device), mean, 2, 5);
+            assert_eq!(re.dims(), [2, 5]);
+            assert_eq!(im.dims(), [2, 5]);
+            let (loss, _) = net.loss(&batch, &[0.0; 6], 0.1);
+            assert!(loss.into_data().try_to_vec::<f32>().expect("loss")[0].is_finite());
+        }
     }
 }

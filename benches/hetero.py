@@ -1,0 +1,85 @@
+"""Heterogeneity explorer benchmarks, each against a peer measured in the same run.
+
+1. Training throughput: particles per second for one epoch of `cryoforge hetero train` (encoder,
+   decoder 3×256, CTF, loss, backward and Adam on burn's Flex backend) on 1,000 AdK particles of
+   64 px, trained at 64 px and downsampled to 32 px; the reference is the simulator's forward
+   projection with CTF of the same particles (no network, no gradient).
+2. UMAP time for 10⁵ and 10⁶ points (8-D latents: a 5-component Gaussian mixture), against
+   umap-learn (the reference implementation: pynndescent + numba) on the same data and settings
+   (15 neighbours, 200 epochs). umap-learn at 10⁶ points runs only with --peer-million (it takes
+   tens of minutes on 2 cores).
+Uses the binary in $CRYOFORGE_BIN."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+BIN = os.environ["CRYOFORGE_BIN"]
+MODELS = os.path.join(os.path.dirname(__file__), "..", "assets", "models")
+
+
+def run(args):
+    start = time.perf_counter()
+    done = subprocess.run([BIN, *args], capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        sys.exit(f"cryoforge {' '.join(args)} failed:\n{done.stderr}")
+    return done.stdout, seconds
+
+
+def training(tmp):
+    star = os.path.join(tmp, "adk.star")
+    count = 1000
+    _, simulate_seconds = run(["simulate", "particles", "--model", os.path.join(MODELS, "adk_dims_trajectory.pdb.gz"), "--count", str(count),
+                               "--box", "64", "--apix", "1.5", "--snr", "0.1", "-o", star])
+    peer = count / simulate_seconds
+    for size in (64, 32):
+        out = os.path.join(tmp, f"run{size}")
+        run(["hetero", "train", "--particles", star, "--epochs", "1", "--downsample", str(size), "-o", out])
+        with open(os.path.join(out, "state.json")) as f:
+            rate = json.load(f)["particles_per_second"][0]
+        print(f"train at {size:>3} px (from 64 px, zdim 8, batch 16): {rate:7.1f} particles/s per epoch"
+              f"  | simulator projection+CTF {peer:8.1f} particles/s  (training/forward = {rate / peer:.3f}×)")
+
+
+def umap_peer(data, epochs):
+    import umap  # noqa: PLC0415 (optional peer)
+    start = time.perf_counter()
+    umap.UMAP(n_neighbors=15, n_components=2, min_dist=0.1, n_epochs=epochs, random_state=None).fit_transform(data)
+    return time.perf_counter() - start
+
+
+def umaps(tmp, peer_million):
+    rng = np.random.default_rng(1)
+    try:
+        import umap  # noqa: F401, PLC0415
+        have_peer = True
+    except ImportError:
+        have_peer = False
+    for n in (100_000, 1_000_000):
+        centres = rng.normal(scale=4.0, size=(5, 8))
+        data = (centres[rng.integers(0, 5, size=n)] + rng.normal(size=(n, 8))).astype(np.float32)
+        path = os.path.join(tmp, f"z{n}.npy")
+        np.save(path, data)
+        _, seconds = run(["hetero", "umap", path, "--epochs", "200", "-o", os.path.join(tmp, f"u{n}.npy")])
+        line = f"UMAP of {n:>9,} points × 8: cryoforge {seconds:7.1f} s"
+        if have_peer and (n < 1_000_000 or peer_million):
+            ps = umap_peer(data, 200)
+            line += f"  | umap-learn {ps:7.1f} s  (umap-learn/cryoforge = {ps / seconds:.2f}×)"
+        elif not have_peer:
+            line += "  | umap-learn not installed"
+        else:
+            line += "  | umap-learn not run at 10⁶ (add --peer-million)"
+        print(line, flush=True)
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    what = sys.argv[1] if len(sys.argv) > 1 else "all"
+    if what in ("all", "train"):
+        training(tmp)
+    if what in ("all", "umap"):
+        umaps(tmp, "--peer-million" in sys.argv)

@@ -108,7 +108,7 @@ impl JobSpec {
             Self::GuidedFit { options, .. } if !options.guidance_enabled => "Guided fit (control: no guidance)".to_owned(),
             Self::HeteroTrain { options, .. } => format!("Heterogeneity training (zdim {}, {} epochs)", options.zdim, options.epochs),
             Self::HeteroAnalyze { analyze, .. } => format!("Heterogeneity analysis ({} clusters)", analyze.clusters),
-            Self::HeteroVolume { label, .. } => format!("Volume at {label}"),
+            Self::HeteroVolume { .. } => "Latent volume".to_owned(),
             Self::ParticleFit { options, .. } if options.epochs == 0 => format!("Particle refinement (auto epochs, batch {})", options.batch),
             Self::ParticleFit { options, .. } => format!("Particle refinement ({} epochs, batch {})", options.epochs, options.batch),
             Self::GuidedFit { options, .. } => format!("Guided fit ({} sample(s), {} steps)", options.samples, options.schedule.total_steps()),

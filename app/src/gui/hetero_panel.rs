@@ -239,7 +239,7 @@ pub fn latent_window(app: &mut CryoforgeApp, ctx: &egui::Context) {
     let Some(view) = &mut app.latent else { return };
     let mut open = view.open;
     let mut actions = Vec::new();
-    egui::Window::new("Latent space").open(&mut open).default_size([460.0, 640.0]).resizable(true).show(ctx, |ui| {
+    egui::Window::new("Latent space").open(&mut open).default_pos([250.0, 40.0]).default_size([460.0, 640.0]).resizable(true).show(ctx, |ui| {
         actions = latent_ui(view, ui);
     });
     view.open = open;
@@ -318,7 +318,7 @@ fn latent_ui(view: &mut LatentView, ui: &mut egui::Ui) -> Vec<Action> {
                 && let Some(i) = view.nearest(to_data(pos))
             {
                 view.clicked = Some(i);
-                actions.push(Action::Volume { z: e.latent(i).to_vec(), label: format!("particle {} (cluster {})", i + 1, e.labels[i]) });
+                actions.push(Action::Volume { z: e.latent(i).to_vec(), label: format!("particle {}, cluster {}", i + 1, e.labels[i]) });
             }
         }
         Tool::Lasso | Tool::Rectangle => {
@@ -359,7 +359,11 @@ fn latent_ui(view: &mut LatentView, ui: &mut egui::Ui) -> Vec<Action> {
     egui::Grid::new("clusters").striped(true).show(ui, |ui| {
         for c in &e.summary.clusters {
             let [r, g, b] = cluster_colour(c.index);
-            ui.colored_label(egui::Color32::from_rgb(r, g, b), format!("● cluster {}", c.index));
+            ui.horizontal(|ui| {
+                let (swatch, _) = ui.allocate_exact_size(egui::vec2(10.0, 10.0), egui::Sense::hover());
+                ui.painter().circle_filled(swatch.center(), 5.0, egui::Color32::from_rgb(r, g, b));
+                ui.label(format!("cluster {}", c.index));
+            });
             ui.label(format!("{} particles", c.size));
             if ui.small_button("Volume").clicked() {
                 actions.push(Action::OpenFile(dir.join(&c.volume)));

@@ -43,7 +43,13 @@ def training(tmp):
         with open(os.path.join(out, "state.json")) as f:
             rate = json.load(f)["particles_per_second"][0]
         print(f"train at {size:>3} px (from 64 px, zdim 8, batch 16): {rate:7.1f} particles/s per epoch"
-              f"  | simulator projection+CTF {peer:8.1f} particles/s  (training/forward = {rate / peer:.3f}×)")
+              f"  | simulator projection+CTF {peer:8.1f} particles/s  (training/forward = {rate / peer:.3f}×)", flush=True)
+        if size == 64:
+            stdout, _ = run(["hetero", "analyze", out, "--clusters", "2", "--traversal", "5", "--json"])
+            summary = json.loads(stdout)
+            volumes = len(summary["clusters"]) + len(summary["traversal_volumes"])
+            print(f"  volumes at 64³: {volumes} decoded in one analysis of {summary['seconds_total']:.1f} s "
+                  f"(≤ {summary['seconds_total'] / volumes:.2f} s per volume, PCA/UMAP/GMM included)", flush=True)
 
 
 def umap_peer(data, epochs):

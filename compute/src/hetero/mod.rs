@@ -280,12 +280,18 @@ impl Trained {
         let z_tensor = Tensor::<2>::from_data(TensorData::new(z.to_vec(), [1, z.len()]), &device);
         let mut grid = vec![Complex32::default(); d * d * d];
         let index = |p: [i32; 3]| -> usize { p[0].rem_euclid(d as i32) as usize + d * (p[1].rem_euclid(d as i32) as usize + d * p[2].rem_euclid(d as i32) as usize) };
-        for chunk in canonical_points.chunks(8192) {
-            let coords: Vec<f32> = chunk.iter().flat_map(|p| p.map(|v| v as f32 / d as f32)).collect();
-            let coords = Tensor::<2>::from_data(TensorData::new(coords, [chunk.len(), 3]), &device);
-            let (re, im) = self.network.decode(coords, z_tensor.clone(), 1, chunk.len());
-            let re = re.into_data().try_to_vec::<f32>().unwrap_or_default();
-            let im = im.into_data().try_to_vec::<f32>().unwrap_or_default();
+        // Chunks in parallel (inference graphs are independent), then placed in the grid.
+        use rayon::prelude::*;
+        let decoded: Vec<(Vec<f32>, Vec<f32>)> = canonical_points
+            .par_chunks(4096)
+            .map(|chunk| {
+                let coords: Vec<f32> = chunk.iter().flat_map(|p| p.map(|v| v as f32 / d as f32)).collect();
+                let coords = Tensor::<2>::from_data(TensorData::new(coords, [chunk.len(), 3]), &device);
+                let (re, im) = self.network.decode(coords, z_tensor.clone(), 1, chunk.len());
+                (re.into_data().try_to_vec::<f32>().unwrap_or_default(), im.into_data().try_to_vec::<f32>().unwrap_or_default())
+            })
+            .collect();
+        for (chunk, (re, im)) in canonical_points.chunks(4096).zip(decoded) {
             for ((p, re), im) in chunk.iter().zip(re).zip(im) {
                 // The particle's centre at voxel 0 → shift to the box centre: (−1)^(i+j+l).
                 let sign = if (p[0] + p[1] + p[2]).rem_euclid(2) == 0 { 1.0 } else { -1.0 };

@@ -48,12 +48,16 @@ pub struct AnalyzeOptions {
     pub traversal_volumes: usize,
     /// A numeric column of the particle table holding the true state, for the measures.
     pub truth_column: Option<String>,
+    /// After clustering, move each particle to the cluster whose decoded volume explains its
+    /// image best (rounds of decoder-likelihood reassignment; 0: the clusters stay as fitted).
+    #[serde(default)]
+    pub reassign_rounds: usize,
     pub seed: u64,
 }
 
 impl Default for AnalyzeOptions {
     fn default() -> Self {
-        Self { clusters: 5, method: ClusterMethod::Gmm, space: None, traversal_volumes: 10, truth_column: Some(TRUTH_COLUMN.to_owned()), seed: 1 }
+        Self { clusters: 5, method: ClusterMethod::Gmm, space: None, traversal_volumes: 10, truth_column: Some(TRUTH_COLUMN.to_owned()), reassign_rounds: 0, seed: 1 }
     }
 }
 
@@ -75,6 +79,9 @@ pub struct TruthScores {
     /// |Spearman| of the first principal component and of the first UMAP axis with the truth.
     pub spearman_pc1: f64,
     pub spearman_umap1: f64,
+    /// ARI and AMI of the fitted clusters before decoder-likelihood reassignment, when it ran.
+    #[serde(default)]
+    pub before_reassignment: Option<[f64; 2]>,
 }
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -188,9 +195,14 @@ pub fn analyze(run: &Path, options: &AnalyzeOptions, progress: &dyn Fn(&str)) ->
         }
     };
     progress("clustering");
-    let labels = match options.method {
+    let fitted = match options.method {
         ClusterMethod::Gmm => gmm(points, dim, options.clusters, options.seed).labels,
         ClusterMethod::KMeans => kmeans(points, dim, options.clusters, options.seed, 5).0,
+    };
+    let labels = if options.reassign_rounds > 0 {
+        reassign(&trained, &latents, zdim, &fitted, options.reassign_rounds, progress)?
+    } else {
+        fitted.clone()
     };
     let text: String = labels.iter().map(|l| format!("{l}\n")).collect();
     write_atomic(&dir.join(LABELS_FILE), text.as_bytes())?;
@@ -224,6 +236,7 @@ pub fn analyze(run: &Path, options: &AnalyzeOptions, progress: &dyn Fn(&str)) ->
                 ami: adjusted_mutual_information(&labels, &truth_labels),
                 spearman_pc1: spearman(&pc1, &t).abs(),
                 spearman_umap1: spearman(&u1, &t).abs(),
+                before_reassignment: (options.reassign_rounds > 0).then(|| [adjusted_rand_index(&fitted, &truth_labels), adjusted_mutual_information(&fitted, &truth_labels)]),
             }
         }),
         None => None,
@@ -232,6 +245,63 @@ pub fn analyze(run: &Path, options: &AnalyzeOptions, progress: &dyn Fn(&str)) ->
     let text = serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?;
     write_atomic(&dir.join(SUMMARY_FILE), text.as_bytes())?;
     Ok(summary)
+}
+
+/// Decoder-likelihood reassignment (a 3D classification seeded by the clusters): each cluster's
+/// volume is the decoder at the mean latent of its members; every particle moves to the cluster
+/// whose CTF-modulated central slice at the particle's pose is nearest its image (squared error
+/// over the training frequencies). Repeated `rounds` times with the means recomputed.
+fn reassign(trained: &Trained, latents: &[f32], zdim: usize, labels: &[usize], rounds: usize, progress: &dyn Fn(&str)) -> Result<Vec<usize>, String> {
+    use burn::tensor::{Tensor, TensorData};
+    use rayon::prelude::*;
+    let config = &trained.config;
+    let data = super::HeteroData::open(&config.particles, config.shape.image_size, config.options.encoder_resolution, config.options.lazy, Some(config.particle_count), &mut |_, _| true)?;
+    let n = labels.len().min(data.len());
+    let k = labels.iter().copied().max().map_or(0, |m| m + 1);
+    let mut labels = labels[..n].to_vec();
+    let network = &trained.network;
+    let device = network.device();
+    for round in 0..rounds {
+        progress(&format!("reassignment round {} of {rounds}", round + 1));
+        let centres: Vec<Vec<f32>> = (0..k)
+            .map(|c| {
+                let members: Vec<usize> = (0..n).filter(|&i| labels[i] == c).collect();
+                (0..zdim).map(|d| members.iter().map(|&i| latents[i * zdim + d]).sum::<f32>() / members.len().max(1) as f32).collect()
+            })
+            .collect();
+        let all: Vec<usize> = (0..n).collect();
+        let assigned: Vec<Result<Vec<usize>, String>> = all
+            .par_chunks(64)
+            .map(|chunk| {
+                let batch = data.batch(chunk)?;
+                let (b, p) = (batch.size, batch.points);
+                let t2 = |v: &[f32], shape: [usize; 2]| Tensor::<2>::from_data(TensorData::new(v.to_vec(), shape), &device);
+                let encoded = network.fourier_features(t2(&batch.coords, [b * p, 3]));
+                let ctf = t2(&batch.ctf, [b, p]);
+                let signs = t2(&batch.signs, [b, p]);
+                let (tre, tim) = (t2(&batch.target_re, [b, p]), t2(&batch.target_im, [b, p]));
+                let mut errors = vec![vec![0f32; k]; b];
+                for (c, centre) in centres.iter().enumerate() {
+                    let z: Vec<f32> = (0..b).flat_map(|_| centre.iter().copied()).collect();
+                    let (re, im) = network.decode_features(encoded.clone(), t2(&z, [b, zdim]), b, p);
+                    let dr = re * ctf.clone() - tre.clone();
+                    let di = im * signs.clone() * ctf.clone() - tim.clone();
+                    let e = (dr.clone() * dr + di.clone() * di).sum_dim(1).into_data().try_to_vec::<f32>().map_err(|e| format!("{e:?}"))?;
+                    for (row, v) in errors.iter_mut().zip(e) {
+                        row[c] = v;
+                    }
+                }
+                Ok(errors.iter().map(|row| (0..k).min_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap_or(0)).collect())
+            })
+            .collect();
+        let next: Vec<usize> = assigned.into_iter().collect::<Result<Vec<_>, _>>()?.into_iter().flatten().collect();
+        let changed = next.iter().zip(&labels).filter(|(a, b)| a != b).count();
+        labels = next;
+        if changed == 0 {
+            break;
+        }
+    }
+    Ok(labels)
 }
 
 fn dist(a: &[f32], b: &[f32]) -> f32 {

@@ -55,8 +55,24 @@ def training(tmp):
 def umap_peer(data, epochs):
     import umap  # noqa: PLC0415 (optional peer)
     start = time.perf_counter()
-    umap.UMAP(n_neighbors=15, n_components=2, min_dist=0.1, n_epochs=epochs, random_state=None).fit_transform(data)
-    return time.perf_counter() - start
+    layout = umap.UMAP(n_neighbors=15, n_components=2, min_dist=0.1, n_epochs=epochs, random_state=None).fit_transform(data)
+    return time.perf_counter() - start, layout
+
+
+def quality(data, layout, labels):
+    """How well a layout keeps the data's structure: the fraction of each sampled point's 15
+    nearest neighbours in the data that are among its 15 nearest in the layout, and the ARI of
+    k-means (5) on the layout against the mixture component each point was drawn from."""
+    from sklearn.cluster import KMeans  # noqa: PLC0415 (umap-learn brings scikit-learn)
+    from sklearn.metrics import adjusted_rand_score  # noqa: PLC0415
+    from sklearn.neighbors import NearestNeighbors  # noqa: PLC0415
+    rng = np.random.default_rng(2)
+    sample = rng.choice(len(data), size=2000, replace=False)
+    high = NearestNeighbors(n_neighbors=16).fit(data).kneighbors(data[sample], return_distance=False)[:, 1:]
+    low = NearestNeighbors(n_neighbors=16).fit(layout).kneighbors(layout[sample], return_distance=False)[:, 1:]
+    kept = np.mean([len(set(h) & set(l)) / 15 for h, l in zip(high, low)])
+    ari = adjusted_rand_score(labels, KMeans(5, n_init=3, random_state=0).fit_predict(layout))
+    return f"15-NN kept {kept:.3f}, k-means ARI {ari:.3f}"
 
 
 def umaps(tmp, peer_million):
@@ -68,14 +84,17 @@ def umaps(tmp, peer_million):
         have_peer = False
     for n in (100_000, 1_000_000):
         centres = rng.normal(scale=4.0, size=(5, 8))
-        data = (centres[rng.integers(0, 5, size=n)] + rng.normal(size=(n, 8))).astype(np.float32)
+        labels = rng.integers(0, 5, size=n)
+        data = (centres[labels] + rng.normal(size=(n, 8))).astype(np.float32)
         path = os.path.join(tmp, f"z{n}.npy")
         np.save(path, data)
         _, seconds = run(["hetero", "umap", path, "--epochs", "200", "-o", os.path.join(tmp, f"u{n}.npy")])
         line = f"UMAP of {n:>9,} points × 8: cryoforge {seconds:7.1f} s"
+        if have_peer:
+            line += f" ({quality(data, np.load(os.path.join(tmp, f'u{n}.npy')), labels)})"
         if have_peer and (n < 1_000_000 or peer_million):
-            ps = umap_peer(data, 200)
-            line += f"  | umap-learn {ps:7.1f} s  (umap-learn/cryoforge = {ps / seconds:.2f}×)"
+            ps, layout = umap_peer(data, 200)
+            line += f"  | umap-learn {ps:7.1f} s ({quality(data, layout, labels)})  (umap-learn/cryoforge = {ps / seconds:.2f}×)"
         elif not have_peer:
             line += "  | umap-learn not installed"
         else:

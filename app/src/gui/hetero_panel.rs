@@ -22,6 +22,10 @@ pub struct HeteroSettings {
     pub epochs: usize,
     pub image_size: usize,
     pub clusters: usize,
+    /// Pose-aware encoder templates (0: image only).
+    pub templates: usize,
+    /// Rounds of decoder-likelihood reassignment after clustering.
+    pub reassign: usize,
     /// The run directory ("" = beside the particle file).
     pub run: String,
 }
@@ -29,7 +33,7 @@ pub struct HeteroSettings {
 impl Default for HeteroSettings {
     fn default() -> Self {
         let o = HeteroOptions::default();
-        Self { zdim: o.zdim, epochs: o.epochs, image_size: o.image_size, clusters: AnalyzeOptions::default().clusters, run: String::new() }
+        Self { zdim: o.zdim, epochs: o.epochs, image_size: o.image_size, clusters: AnalyzeOptions::default().clusters, templates: o.templates, reassign: 0, run: String::new() }
     }
 }
 
@@ -200,7 +204,13 @@ pub fn particle_file_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, path: &Path) 
         ui.add(egui::DragValue::new(&mut settings.epochs).range(1..=500).prefix("epochs: "));
         ui.add(egui::DragValue::new(&mut settings.image_size).range(16..=256).prefix("train at: ").suffix(" px"));
     });
-    ui.add(egui::DragValue::new(&mut settings.clusters).range(1..=50).prefix("clusters: "));
+    ui.horizontal(|ui| {
+        ui.add(egui::DragValue::new(&mut settings.templates).range(0..=256).prefix("encoder templates: "))
+            .on_hover_text("Pose-aware encoder: correlations of each particle's slice with learned 3D templates (0: image only)");
+        ui.add(egui::DragValue::new(&mut settings.clusters).range(1..=50).prefix("clusters: "));
+        ui.add(egui::DragValue::new(&mut settings.reassign).range(0..=10).prefix("reassign: "))
+            .on_hover_text("Rounds of moving each particle to the cluster volume that explains its image best");
+    });
     let run = if settings.run.is_empty() { default_run_dir(path) } else { PathBuf::from(&settings.run) };
     ui.horizontal(|ui| {
         ui.label("Run folder");
@@ -209,8 +219,8 @@ pub fn particle_file_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, path: &Path) 
             settings.run = text;
         }
     });
-    let analyze = AnalyzeOptions { clusters: settings.clusters.max(1), ..AnalyzeOptions::default() };
-    let options = HeteroOptions { zdim: settings.zdim, epochs: settings.epochs, image_size: settings.image_size, ..HeteroOptions::default() };
+    let analyze = AnalyzeOptions { clusters: settings.clusters.max(1), reassign_rounds: settings.reassign, ..AnalyzeOptions::default() };
+    let options = HeteroOptions { zdim: settings.zdim, epochs: settings.epochs, image_size: settings.image_size, templates: settings.templates, ..HeteroOptions::default() };
     let has_checkpoint = run.join(cryoforge_compute::hetero::STATE_FILE).exists();
     let has_analysis = run.join(ANALYSIS_DIR).join(SUMMARY_FILE).exists();
     let mut spec = None;

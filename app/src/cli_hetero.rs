@@ -255,7 +255,7 @@ fn write_plots(exploration: &Exploration, dir: &Path, truth: &str) -> anyhow::Re
     };
     save("umap.png", &exploration.umap, &by_cluster)?;
     save("pca.png", &exploration.pca, &by_cluster)?;
-    let config: RunConfig = serde_json::from_str(&std::fs::read_to_string(exploration.run.join(cryoforge_compute::hetero::CONFIG_FILE))?)?;
+    let config = RunConfig::read(&exploration.run).map_err(anyhow::Error::msg)?;
     if let Some(values) = particle_column(&config.particles, truth, exploration.len()).map_err(anyhow::Error::msg)? {
         let (lo, hi) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
         let colours: Vec<[u8; 3]> = values.iter().map(|&v| value_colour(((v - lo) / (hi - lo).max(1e-12)) as f32)).collect();
@@ -265,10 +265,7 @@ fn write_plots(exploration: &Exploration, dir: &Path, truth: &str) -> anyhow::Re
 }
 
 fn export_cmd(args: ExportArgs) -> anyhow::Result<()> {
-    let config: RunConfig = {
-        let path = args.run.join(cryoforge_compute::hetero::CONFIG_FILE);
-        serde_json::from_str(&std::fs::read_to_string(&path).with_context(|| format!("{}: not a hetero run directory", args.run.display()))?).with_context(|| path.display().to_string())?
-    };
+    let config = RunConfig::read(&args.run).map_err(anyhow::Error::msg)?;
     let rows: Vec<usize> = match (&args.selection, args.clusters.is_empty()) {
         (Some(file), true) => read_labels(file).map_err(anyhow::Error::msg)?,
         (None, false) => {

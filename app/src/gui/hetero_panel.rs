@@ -79,8 +79,7 @@ pub struct LatentView {
 
 /// The particle file a run was trained on.
 fn particles_of(exploration: &Exploration) -> Option<PathBuf> {
-    let text = std::fs::read_to_string(exploration.run.join(cryoforge_compute::hetero::CONFIG_FILE)).ok()?;
-    serde_json::from_str::<cryoforge_compute::hetero::RunConfig>(&text).ok().map(|c| c.particles)
+    cryoforge_compute::hetero::RunConfig::read(&exploration.run).ok().map(|c| c.particles)
 }
 
 impl LatentView {
@@ -167,8 +166,10 @@ impl LatentView {
 
     /// Selects the points inside a polygon of the layout (replacing the selection).
     pub fn select_polygon(&mut self, polygon: &[[f32; 2]]) {
-        let points = self.exploration.umap.clone();
-        let points = if self.layout == Layout::Umap { points } else { self.exploration.pca.clone() };
+        let points = match self.layout {
+            Layout::Umap => &self.exploration.umap,
+            Layout::Pca => &self.exploration.pca,
+        };
         for (i, s) in self.selected.iter_mut().enumerate() {
             *s = inside_polygon([points[2 * i], points[2 * i + 1]], polygon);
         }
@@ -303,9 +304,10 @@ fn latent_ui(view: &mut LatentView, ui: &mut egui::Ui) -> Vec<Action> {
     // The plot.
     let side = ui.available_width().clamp(200.0, 900.0);
     let size = [side as usize, side as usize];
-    view.bounds = bounds_of(view.points());
     let key = (view.layout, view.colouring.clone(), view.selection_count(), size);
     if view.texture_key.as_ref() != Some(&key) {
+        // Bounds, colours and the image only change with the layout, colouring or selection.
+        view.bounds = bounds_of(view.points());
         let pixels = rasterise(view.points(), &view.colours(), size[0], size[1], Some(view.bounds), &ScatterStyle::default());
         let image = egui::ColorImage::from_rgba_unmultiplied(size, &pixels);
         view.texture = Some(ui.ctx().load_texture("latent scatter", image, egui::TextureOptions::LINEAR));

@@ -241,19 +241,7 @@ impl CsFile {
             descr.join(", "),
             self.rows
         );
-        let (version, prefix) = if dict.len() + 11 < 65536 { (1u8, 10) } else { (2u8, 12) };
-        let total = (prefix + dict.len() + 1).div_ceil(64) * 64;
-        let mut header = dict.into_bytes();
-        header.resize(total - prefix - 1, b' ');
-        header.push(b'\n');
-        w.write_all(MAGIC)?;
-        w.write_all(&[version, 0])?;
-        if version == 1 {
-            w.write_all(&(header.len() as u16).to_le_bytes())?;
-        } else {
-            w.write_all(&(header.len() as u32).to_le_bytes())?;
-        }
-        w.write_all(&header)?;
+        w.write_all(&crate::formats::npy_header::encode_header(&dict))?;
         w.write_all(&self.data)
     }
 

@@ -189,3 +189,23 @@ mod tests {
         assert!(parse_literal("{'a': ").is_err());
     }
 }
+
+/// The bytes that open an `.npy` file whose header dict is `dict`: the magic string, the version
+/// (1, or 2 when the header needs a 32-bit length), the length, and the dict padded with spaces
+/// and a newline to a multiple of 64 bytes, as numpy writes it.
+pub fn encode_header(dict: &str) -> Vec<u8> {
+    let (version, prefix) = if dict.len() + 11 < 65536 { (1u8, 10) } else { (2u8, 12) };
+    let total = (prefix + dict.len() + 1).div_ceil(64) * 64;
+    let mut header = dict.as_bytes().to_vec();
+    header.resize(total - prefix - 1, b' ');
+    header.push(b'\n');
+    let mut out = b"\x93NUMPY".to_vec();
+    out.extend_from_slice(&[version, 0]);
+    if version == 1 {
+        out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    } else {
+        out.extend_from_slice(&(header.len() as u32).to_le_bytes());
+    }
+    out.extend_from_slice(&header);
+    out
+}

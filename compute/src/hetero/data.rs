@@ -8,7 +8,6 @@
 //! stacks batch by batch (lazy loading).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use rayon::prelude::*;
 use rustfft::FftPlanner;
@@ -253,15 +252,7 @@ impl HeteroData {
         }
         Ok(input)
     }
-
-    /// Encoder inputs only, [B, image_size²], for embedding.
-    pub fn images(&self, indices: &[usize]) -> Result<Vec<f32>, String> {
-        Ok(self.prepared(indices)?.into_iter().flat_map(|p| p.image).collect())
-    }
 }
-
-/// A shared handle, so the GUI and the job can hold the same prepared set.
-pub type SharedData = Arc<HeteroData>;
 
 #[cfg(test)]
 mod tests {

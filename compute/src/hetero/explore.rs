@@ -352,12 +352,12 @@ pub fn export_subset(source: &Path, rows: &[usize], output: &Path) -> Result<usi
         return Err("the selection is empty: nothing to export".into());
     }
     let name = source.display();
-    let tmp = output.with_extension(format!("{}.tmp", output.extension().and_then(|e| e.to_str()).unwrap_or("")));
+    // STAR and .cs writers go through a temporary file and a rename themselves.
     let written = match (is_cs(source), is_cs(output)) {
         (true, true) => {
             let cs = CsFile::read(source).map_err(|e| format!("{name}: {e}"))?;
             check_rows(&rows, cs.rows, source)?;
-            cs.select_rows(&rows).write(&tmp).map_err(|e| e.to_string())
+            cs.select_rows(&rows).write(output).map_err(|e| e.to_string())
         }
         (false, false) => {
             let mut star = StarFile::read(source).map_err(|e| format!("{name}: {e}"))?;
@@ -369,7 +369,7 @@ pub fn export_subset(source: &Path, rows: &[usize], output: &Path) -> Result<usi
             // Stack references stay relative to the source: write absolute ones when the output
             // lives elsewhere.
             absolutise_images(table, source, output);
-            star.write(&tmp).map_err(|e| e.to_string())
+            star.write(output).map_err(|e| e.to_string())
         }
         (source_cs, _) => {
             let set = if source_cs {
@@ -389,11 +389,10 @@ pub fn export_subset(source: &Path, rows: &[usize], output: &Path) -> Result<usi
                     }
                 }
             }
-            if source_cs { subset.to_star().write(&tmp) } else { subset.to_cs().write(&tmp) }.map_err(|e| e.to_string())
+            if source_cs { subset.to_star().write(output) } else { subset.to_cs().write(output) }.map_err(|e| e.to_string())
         }
     };
     written.map_err(|e| format!("{}: {e}", output.display()))?;
-    std::fs::rename(&tmp, output).map_err(|e| format!("{}: {e}", output.display()))?;
     Ok(rows.len())
 }
 

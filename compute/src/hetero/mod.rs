@@ -133,6 +133,13 @@ pub struct RunConfig {
     pub centre: Option<[f64; 3]>,
 }
 
+impl RunConfig {
+    /// The `config.json` of run folder `run`.
+    pub fn read(run: &Path) -> Result<Self, String> {
+        read_json(&run.join(CONFIG_FILE)).map_err(|e| format!("{e} (not a `hetero train` run folder?)"))
+    }
+}
+
 /// What `state.json` holds: progress of the run.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RunState {
@@ -161,11 +168,9 @@ pub const WEIGHTS_FILE: &str = "weights.bpk";
 pub const OPTIMIZER_FILE: &str = "optimizer.bpk";
 pub const LATENTS_FILE: &str = "z.npy";
 
-/// Writes `bytes` to `path` through a temporary file and a rename.
+/// Writes `bytes` to `path` through a temporary file and a rename ([`crate::io::write_atomically`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    let tmp = path.with_extension(format!("{}.tmp", path.extension().and_then(|e| e.to_str()).unwrap_or("")));
-    std::fs::write(&tmp, bytes).map_err(|e| format!("{}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+    crate::io::write_atomically(path, |w| w.write_all(bytes)).map_err(|e| e.to_string())
 }
 
 fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), String> {
@@ -182,14 +187,8 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, String> {
 pub fn write_npy(path: &Path, values: &[f32], shape: &[usize]) -> Result<(), String> {
     let dims = shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ");
     let dims = if shape.len() == 1 { format!("{dims},") } else { dims };
-    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({dims}), }}");
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    bytes.extend_from_slice(header.as_bytes());
+    let mut bytes = crate::formats::npy_header::encode_header(&format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({dims}), }}"));
+    bytes.reserve(4 * values.len());
     for v in values {
         bytes.extend_from_slice(&v.to_le_bytes());
     }
@@ -232,7 +231,7 @@ pub struct Trained {
 impl Trained {
     /// Loads a run's latest weights onto the inference device.
     pub fn load(run: &Path) -> Result<Self, String> {
-        let config: RunConfig = read_json(&run.join(CONFIG_FILE))?;
+        let config = RunConfig::read(run)?;
         let device = Device::flex();
         let network = Network::new(&config.shape, &device);
         let weights = run.join(WEIGHTS_FILE);
@@ -333,8 +332,6 @@ fn inverse_fft3(grid: &mut [Complex32], d: usize) {
 
 /// Latent means of particles `indices` (all when None), row-major [N, zdim].
 pub fn embed(network: &Network, data: &HeteroData, on_chunk: &mut dyn FnMut(usize) -> bool) -> Result<Vec<f32>, String> {
-    let device = network.device();
-    let _ = device;
     let mut out = Vec::with_capacity(data.len() * network.shape.zdim);
     let all: Vec<usize> = (0..data.len()).collect();
     for chunk in all.chunks(256) {

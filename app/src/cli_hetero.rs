@@ -113,11 +113,11 @@ pub struct AnalyzeArgs {
     /// A numeric particle column with the true state, to score against (ARI, AMI, Spearman).
     #[arg(long, default_value = "cryoforgeModelIndex")]
     pub truth: String,
-    /// Rounds of decoder-likelihood reassignment after clustering: each particle moves to the
-    /// cluster whose decoded volume explains its image best (a 3D classification seeded by the
-    /// clusters). 0 keeps the fitted clusters.
-    #[arg(long, default_value_t = 0)]
-    pub reassign: usize,
+    /// Rounds of 3D classification after clustering, seeded by the clusters: each cluster is
+    /// reconstructed from its particles at full size (up to 128 px) with the known poses, and each
+    /// particle moves to the reconstruction that explains its image best. 0 keeps the fitted clusters.
+    #[arg(long, visible_alias = "reassign", default_value_t = 0)]
+    pub classify: usize,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     #[arg(long)]
@@ -214,10 +214,14 @@ fn analyze_cmd(args: AnalyzeArgs) -> anyhow::Result<()> {
     if args.clusters < 1 {
         bail!("--clusters must be at least 1");
     }
-    let options = AnalyzeOptions { clusters: args.clusters, method, space, traversal_volumes: args.traversal, truth_column: Some(args.truth.clone()), reassign_rounds: args.reassign, seed: args.seed };
+    let options = AnalyzeOptions { clusters: args.clusters, method, space, traversal_volumes: args.traversal, truth_column: Some(args.truth.clone()), classify_rounds: args.classify, seed: args.seed };
     let spinner = ProgressBar::new_spinner();
     spinner.enable_steady_tick(std::time::Duration::from_millis(120));
-    let summary = analyze(&args.run, &options, &|what: &str| spinner.set_message(what.to_owned())).map_err(anyhow::Error::msg)?;
+    let summary = analyze(&args.run, &options, &|what: &str| {
+        spinner.set_message(what.to_owned());
+        true
+    })
+    .map_err(anyhow::Error::msg)?;
     spinner.finish_and_clear();
     let exploration = Exploration::load(&args.run).map_err(anyhow::Error::msg)?;
     let dir = args.run.join(ANALYSIS_DIR);
@@ -232,8 +236,8 @@ fn analyze_cmd(args: AnalyzeArgs) -> anyhow::Result<()> {
     }
     if let Some(t) = &summary.truth {
         println!("against {}: ARI {:.4}  AMI {:.4}  |Spearman| PC1 {:.4}  UMAP1 {:.4}", t.column, t.ari, t.ami, t.spearman_pc1, t.spearman_umap1);
-        if let Some([ari, ami]) = t.before_reassignment {
-            println!("  (the fitted clusters before reassignment: ARI {ari:.4}  AMI {ami:.4})");
+        if let Some([ari, ami]) = t.before_classification {
+            println!("  (the fitted clusters before 3D classification: ARI {ari:.4}  AMI {ami:.4})");
         }
     }
     println!("UMAP {:.1} s, all {:.1} s → {}", summary.seconds_umap, summary.seconds_total, dir.display());

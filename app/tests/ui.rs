@@ -370,7 +370,11 @@ fn heterogeneity_trains_shows_the_latent_space_decodes_a_point_and_exports_a_sel
         let view = h.state().latent.as_ref().expect("latent view");
         assert_eq!(view.exploration.len(), 300);
         assert_eq!(view.exploration.summary.clusters.len(), 2);
+        assert!(view.drawn_on_gpu(), "the scatter is drawn by the wgpu point pipeline");
     }
+    // The points are on screen: cluster 1's orange splats (nothing else in the window is orange).
+    let orange = shown.pixels().filter(|p| p[0] > 200 && (90..200).contains(&p[1]) && p[2] < 130).count();
+    assert!(orange > 30, "{orange} orange pixels: cluster 1's points are not drawn");
     // A click on the scatter decodes the nearest particle's volume into a new map.
     let maps = |app: &CryoforgeApp| app.objects.iter().filter(|o| matches!(o.kind, ObjectKind::Map(_))).count();
     h.get_by_label("Latent scatter").click();

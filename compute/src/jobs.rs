@@ -371,9 +371,7 @@ fn hetero_train_job(particles: &std::path::Path, run: &std::path::Path, options:
 fn hetero_analyze_job(run: &std::path::Path, analyze: &AnalyzeOptions, ctx: &mut JobContext<'_>) -> Result<JobResult, String> {
     ctx.step(0, None, "analysing latents".into(), Vec::new());
     let events = std::cell::RefCell::new(ctx);
-    crate::hetero::explore::analyze(run, analyze, &|what: &str| {
-        events.borrow_mut().step(0, None, format!("analysis: {what}"), Vec::new());
-    })?;
+    crate::hetero::explore::analyze(run, analyze, &|what: &str| events.borrow_mut().step(0, None, format!("analysis: {what}"), Vec::new()))?;
     Ok(JobResult::Hetero(Arc::new(Exploration::load(run)?)))
 }
 

@@ -1,6 +1,7 @@
 //! The heterogeneity explorer in the app: a section in a particle file's inspector trains the
-//! latent model (or loads a finished run), and a "Latent space" window beside the viewport shows
-//! every particle as a point of the UMAP (or PCA) of its latent, coloured by cluster, by local
+//! latent model (or loads a finished run), and a "Latent space" panel docked beside the viewport
+//! shows every particle as a point of the UMAP (or PCA) of its latent (GPU point splats through
+//! wgpu; a CPU-rasterised image where there is no wgpu renderer), coloured by cluster, by local
 //! density or by a numeric particle column. Clicking a point decodes its volume into the
 //! viewport; lasso or rectangle select points; clusters are listed with their sizes and volumes;
 //! the selection exports as STAR/.cs that keep every original column.
@@ -11,6 +12,7 @@ use std::sync::Arc;
 use cryoforge_compute::hetero::HeteroOptions;
 use cryoforge_compute::hetero::explore::{ANALYSIS_DIR, AnalyzeOptions, Exploration, SUMMARY_FILE, export_subset, particle_column};
 use cryoforge_compute::jobs::JobSpec;
+use cryoforge_renderer::{PointsRenderer, PointsView};
 
 use super::CryoforgeApp;
 use crate::scatter::{Bounds, ScatterStyle, bounds_of, cluster_colour, from_pixel, inside_polygon, rasterise, to_pixel, value_colour};
@@ -24,8 +26,8 @@ pub struct HeteroSettings {
     pub clusters: usize,
     /// Pose-aware encoder templates (0: image only).
     pub templates: usize,
-    /// Rounds of decoder-likelihood reassignment after clustering.
-    pub reassign: usize,
+    /// Rounds of 3D classification after clustering, seeded by the clusters.
+    pub classify: usize,
     /// The run directory ("" = beside the particle file).
     pub run: String,
 }
@@ -33,7 +35,7 @@ pub struct HeteroSettings {
 impl Default for HeteroSettings {
     fn default() -> Self {
         let o = HeteroOptions::default();
-        Self { zdim: o.zdim, epochs: o.epochs, image_size: o.image_size, clusters: AnalyzeOptions::default().clusters, templates: o.templates, reassign: 0, run: String::new() }
+        Self { zdim: o.zdim, epochs: o.epochs, image_size: o.image_size, clusters: AnalyzeOptions::default().clusters, templates: o.templates, classify: 0, run: String::new() }
     }
 }
 
@@ -71,10 +73,18 @@ pub struct LatentView {
     pub open: bool,
     texture: Option<egui::TextureHandle>,
     texture_key: Option<(Layout, Colouring, usize, [usize; 2])>,
+    /// The GPU scatter (point splats drawn by wgpu) when the window has a wgpu renderer.
+    gpu: Option<GpuScatter>,
     bounds: Bounds,
     drag: Vec<[f32; 2]>,
     /// The particle whose volume was asked for last.
     pub clicked: Option<usize>,
+}
+
+/// The points drawn on the GPU and the texture the UI shows them through.
+struct GpuScatter {
+    renderer: PointsRenderer,
+    texture: Option<egui::TextureId>,
 }
 
 /// The particle file a run was trained on.
@@ -99,7 +109,12 @@ impl LatentView {
         }
         let export_path = exploration.run.join("selection.star").display().to_string();
         let bounds = bounds_of(&exploration.umap);
-        Self { exploration, layout: Layout::Umap, colouring: Colouring::Cluster, tool: Tool::Click, selected: vec![false; n], columns, export_path, open: true, texture: None, texture_key: None, bounds, drag: Vec::new(), clicked: None }
+        Self { exploration, layout: Layout::Umap, colouring: Colouring::Cluster, tool: Tool::Click, selected: vec![false; n], columns, export_path, open: true, texture: None, texture_key: None, gpu: None, bounds, drag: Vec::new(), clicked: None }
+    }
+
+    /// Whether the scatter was last drawn by the GPU point pipeline (not the CPU fallback).
+    pub fn drawn_on_gpu(&self) -> bool {
+        self.gpu.as_ref().is_some_and(|g| g.texture.is_some())
     }
 
     fn points(&self) -> &[f32] {
@@ -209,8 +224,8 @@ pub fn particle_file_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, path: &Path) 
         ui.add(egui::DragValue::new(&mut settings.templates).range(0..=256).prefix("encoder templates: "))
             .on_hover_text("Pose-aware encoder: correlations of each particle's slice with learned 3D templates (0: image only)");
         ui.add(egui::DragValue::new(&mut settings.clusters).range(1..=50).prefix("clusters: "));
-        ui.add(egui::DragValue::new(&mut settings.reassign).range(0..=10).prefix("reassign: "))
-            .on_hover_text("Rounds of moving each particle to the cluster volume that explains its image best");
+        ui.add(egui::DragValue::new(&mut settings.classify).range(0..=50).prefix("3D classification rounds: "))
+            .on_hover_text("After clustering: rounds of 3D classification with the known poses, seeded by the clusters (each cluster reconstructed from its particles at full size; each particle moved to the reconstruction that explains its image best). 0: keep the fitted clusters");
     });
     let run = if settings.run.is_empty() { default_run_dir(path) } else { PathBuf::from(&settings.run) };
     ui.horizontal(|ui| {
@@ -220,7 +235,7 @@ pub fn particle_file_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, path: &Path) 
             settings.run = text;
         }
     });
-    let analyze = AnalyzeOptions { clusters: settings.clusters.max(1), reassign_rounds: settings.reassign, ..AnalyzeOptions::default() };
+    let analyze = AnalyzeOptions { clusters: settings.clusters.max(1), classify_rounds: settings.classify, ..AnalyzeOptions::default() };
     let options = HeteroOptions { zdim: settings.zdim, epochs: settings.epochs, image_size: settings.image_size, templates: settings.templates, ..HeteroOptions::default() };
     let has_checkpoint = run.join(cryoforge_compute::hetero::STATE_FILE).exists();
     let has_analysis = run.join(ANALYSIS_DIR).join(SUMMARY_FILE).exists();
@@ -245,15 +260,26 @@ pub fn particle_file_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, path: &Path) 
     }
 }
 
-/// The "Latent space" window, when a run is loaded.
-pub fn latent_window(app: &mut CryoforgeApp, ctx: &egui::Context) {
+/// The "Latent space" panel, docked between the viewport and the inspector when a run is loaded.
+pub fn latent_panel(app: &mut CryoforgeApp, ui: &mut egui::Ui, render_state: Option<&eframe::egui_wgpu::RenderState>) {
     let Some(view) = &mut app.latent else { return };
-    let mut open = view.open;
+    if !view.open {
+        return;
+    }
     let mut actions = Vec::new();
-    egui::Window::new("Latent space").open(&mut open).default_pos([250.0, 40.0]).default_size([460.0, 640.0]).resizable(true).show(ctx, |ui| {
-        actions = latent_ui(view, ui);
+    egui::Panel::right("latent space").resizable(true).default_size(440.0).min_size(260.0).show(ui, |ui| {
+        ui.horizontal(|ui| {
+            ui.strong("Latent space");
+            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                if ui.button("Close").on_hover_text("Hide the latent space (reopen it from the particle file's Heterogeneity section)").clicked() {
+                    view.open = false;
+                }
+            });
+        });
+        egui::ScrollArea::vertical().show(ui, |ui| {
+            actions = latent_ui(view, ui, render_state);
+        });
     });
-    view.open = open;
     let run = view.exploration.run.clone();
     for action in actions {
         match action {
@@ -266,13 +292,43 @@ pub fn latent_window(app: &mut CryoforgeApp, ctx: &egui::Context) {
     }
 }
 
+/// Draws the scatter with wgpu into the view's GPU target (selected points last, on top) and
+/// registers it with egui.
+fn draw_on_gpu(view: &mut LatentView, rs: &eframe::egui_wgpu::RenderState, size: [u32; 2]) {
+    let colours = view.colours();
+    let points = view.points();
+    let n = points.len() / 2;
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by_key(|&i| view.selected.get(i).copied().unwrap_or(false));
+    let positions: Vec<[f32; 2]> = order.iter().map(|&i| [points[2 * i], points[2 * i + 1]]).collect();
+    let rgba: Vec<[u8; 4]> = order.iter().map(|&i| {
+        let [r, g, b] = colours[i];
+        [r, g, b, 255]
+    }).collect();
+    let gpu = view.gpu.get_or_insert_with(|| GpuScatter { renderer: PointsRenderer::new(&rs.device), texture: None });
+    gpu.renderer.set_points(&rs.device, &positions, &rgba);
+    // Larger, more transparent splats when there are few points; one-pixel dots for millions.
+    let (radius_px, alpha) = if n > 200_000 { (1.2, 0.35) } else if n > 20_000 { (2.0, 0.5) } else { (3.0, 0.8) };
+    let b = view.bounds;
+    let style = PointsView { bounds: [b[0], b[2], b[1], b[3]], radius_px, alpha, background: [0.97, 0.97, 0.97, 1.0] };
+    let recreated = gpu.renderer.render(&rs.device, &rs.queue, &style, size);
+    if let Some(texture_view) = gpu.renderer.color_view() {
+        let mut egui_renderer = rs.renderer.write();
+        match gpu.texture {
+            Some(id) if recreated => egui_renderer.update_egui_texture_from_wgpu_texture(&rs.device, texture_view, wgpu::FilterMode::Linear, id),
+            Some(_) => {}
+            None => gpu.texture = Some(egui_renderer.register_native_texture(&rs.device, texture_view, wgpu::FilterMode::Linear)),
+        }
+    }
+}
+
 enum Action {
     Volume { z: Vec<f32>, label: String },
     OpenFile(PathBuf),
     Message(String),
 }
 
-fn latent_ui(view: &mut LatentView, ui: &mut egui::Ui) -> Vec<Action> {
+fn latent_ui(view: &mut LatentView, ui: &mut egui::Ui, render_state: Option<&eframe::egui_wgpu::RenderState>) -> Vec<Action> {
     let mut actions = Vec::new();
     let e = view.exploration.clone();
     ui.label(format!("{} particles, zdim {}, {} clusters", e.len(), e.zdim, e.summary.clusters.len()));
@@ -308,13 +364,24 @@ fn latent_ui(view: &mut LatentView, ui: &mut egui::Ui) -> Vec<Action> {
     if view.texture_key.as_ref() != Some(&key) {
         // Bounds, colours and the image only change with the layout, colouring or selection.
         view.bounds = bounds_of(view.points());
-        let pixels = rasterise(view.points(), &view.colours(), size[0], size[1], Some(view.bounds), &ScatterStyle::default());
-        let image = egui::ColorImage::from_rgba_unmultiplied(size, &pixels);
-        view.texture = Some(ui.ctx().load_texture("latent scatter", image, egui::TextureOptions::LINEAR));
+        let pixels_per_point = ui.ctx().pixels_per_point();
+        match render_state {
+            // GPU point splats: the points are uploaded and drawn in one instanced call.
+            Some(rs) => draw_on_gpu(view, rs, [(side * pixels_per_point).round() as u32; 2]),
+            None => {
+                let pixels = rasterise(view.points(), &view.colours(), size[0], size[1], Some(view.bounds), &ScatterStyle::default());
+                let image = egui::ColorImage::from_rgba_unmultiplied(size, &pixels);
+                view.texture = Some(ui.ctx().load_texture("latent scatter", image, egui::TextureOptions::LINEAR));
+            }
+        }
         view.texture_key = Some(key);
     }
-    let Some(texture) = &view.texture else { return actions };
-    let response = ui.add(egui::Image::new(texture).fit_to_exact_size(egui::vec2(side, side)).sense(egui::Sense::click_and_drag()));
+    let texture_id = match (&view.gpu, &view.texture) {
+        (Some(GpuScatter { texture: Some(id), .. }), _) => *id,
+        (_, Some(texture)) => texture.id(),
+        _ => return actions,
+    };
+    let response = ui.add(egui::Image::new((texture_id, egui::vec2(side, side))).sense(egui::Sense::click_and_drag()));
     response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, "Latent scatter"));
     let rect = response.rect;
     let bounds = view.bounds;

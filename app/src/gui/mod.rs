@@ -496,7 +496,7 @@ impl eframe::App for CryoforgeApp {
         egui::Panel::bottom("jobs").resizable(true).default_size(170.0).min_size(110.0).show(ui, |ui| panels::jobs_ui(self, ui));
         egui::Panel::left("data").resizable(true).default_size(230.0).show(ui, |ui| panels::data_ui(self, ui));
         egui::Panel::right("inspector").resizable(true).default_size(300.0).show(ui, |ui| panels::inspector_ui(self, ui));
-        hetero_panel::latent_window(self, ui.ctx());
+        hetero_panel::latent_panel(self, ui, render_state);
         egui::CentralPanel::no_frame().show(ui, |ui| {
             let hover = self.viewport.ui(ui, render_state, &self.objects);
             if hover.clicked

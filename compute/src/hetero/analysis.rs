@@ -401,7 +401,7 @@ fn split_tree(data: &[f32], dim: usize, members: Vec<u32>, leaf: usize, rng: &mu
     let (mut left, mut right): (Vec<u32>, Vec<u32>) = (Vec::new(), Vec::new());
     for &m in &members {
         let side: f32 = normal.iter().zip(row(m)).map(|(n, v)| n * v).sum::<f32>() - offset;
-        if side < 0.0 || (side == 0.0 && rng.next_u64() % 2 == 0) { left.push(m) } else { right.push(m) }
+        if side < 0.0 || (side == 0.0 && rng.next_u64().is_multiple_of(2)) { left.push(m) } else { right.push(m) }
     }
     if left.is_empty() || right.is_empty() {
         // Duplicates: split arbitrarily.

@@ -208,7 +208,7 @@ impl HeteroData {
             .collect())
     }
 
-    fn prepared(&self, indices: &[usize]) -> Result<Vec<Prepared>, String> {
+    pub(super) fn prepared(&self, indices: &[usize]) -> Result<Vec<Prepared>, String> {
         match &self.cache {
             Some(cache) => Ok(indices.iter().map(|&i| cache[i].clone()).collect()),
             None => self.prepare(indices),

@@ -13,6 +13,7 @@ use crate::formats::cs::CsFile;
 use crate::formats::particles::particle_block;
 use crate::formats::star::{StarBlock, StarFile};
 
+use super::classify::classify;
 use super::analysis::{Pca, UmapOptions, adjusted_mutual_information, adjusted_rand_index, gmm, kmeans, pca, spearman, umap};
 use super::{Trained, read_npy, write_atomic, write_npy};
 
@@ -48,16 +49,18 @@ pub struct AnalyzeOptions {
     pub traversal_volumes: usize,
     /// A numeric column of the particle table holding the true state, for the measures.
     pub truth_column: Option<String>,
-    /// After clustering, move each particle to the cluster whose decoded volume explains its
-    /// image best (rounds of decoder-likelihood reassignment; 0: the clusters stay as fitted).
-    #[serde(default)]
-    pub reassign_rounds: usize,
+    /// After clustering, rounds of 3D classification with the known poses, seeded by the
+    /// clusters ([`super::classify`]): each cluster is reconstructed from its particles at the
+    /// full particle size and each particle moves to the reconstruction that explains its image
+    /// best (0: the clusters stay as fitted).
+    #[serde(default, alias = "reassign_rounds")]
+    pub classify_rounds: usize,
     pub seed: u64,
 }
 
 impl Default for AnalyzeOptions {
     fn default() -> Self {
-        Self { clusters: 5, method: ClusterMethod::Gmm, space: None, traversal_volumes: 10, truth_column: Some(TRUTH_COLUMN.to_owned()), reassign_rounds: 0, seed: 1 }
+        Self { clusters: 5, method: ClusterMethod::Gmm, space: None, traversal_volumes: 10, truth_column: Some(TRUTH_COLUMN.to_owned()), classify_rounds: 0, seed: 1 }
     }
 }
 
@@ -79,9 +82,9 @@ pub struct TruthScores {
     /// |Spearman| of the first principal component and of the first UMAP axis with the truth.
     pub spearman_pc1: f64,
     pub spearman_umap1: f64,
-    /// ARI and AMI of the fitted clusters before decoder-likelihood reassignment, when it ran.
-    #[serde(default)]
-    pub before_reassignment: Option<[f64; 2]>,
+    /// ARI and AMI of the fitted clusters before the 3D classification, when it ran.
+    #[serde(default, alias = "before_reassignment")]
+    pub before_classification: Option<[f64; 2]>,
 }
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -94,6 +97,9 @@ pub struct AnalysisSummary {
     pub pca_variance: Vec<f64>,
     pub traversal_volumes: Vec<String>,
     pub truth: Option<TruthScores>,
+    /// Particles whose class changed in each round of 3D classification (empty when it did not run).
+    #[serde(default)]
+    pub classification_moves: Vec<usize>,
     pub seconds_umap: f64,
     pub seconds_total: f64,
 }
@@ -164,9 +170,27 @@ pub fn particle_column(path: &Path, name: &str, count: usize) -> Result<Option<V
     }))
 }
 
-/// Analyses a trained run. `progress` hears what is being done.
-pub fn analyze(run: &Path, options: &AnalyzeOptions, progress: &dyn Fn(&str)) -> Result<AnalysisSummary, String> {
+/// Largest image size the 3D classification works at (particles of larger boxes are cropped in
+/// Fourier space to it).
+pub const CLASSIFY_MAX_SIZE: usize = 128;
+
+/// Analyses a trained run. `progress` hears what is being done and returns false to stop: the
+/// analysis then ends with an error at the next stage and leaves the files written so far.
+pub fn analyze(run: &Path, options: &AnalyzeOptions, progress: &dyn Fn(&str) -> bool) -> Result<AnalysisSummary, String> {
     let started = std::time::Instant::now();
+    let stopped = std::cell::Cell::new(false);
+    let say = |what: &str| -> Result<(), String> {
+        if stopped.get() || !progress(what) {
+            stopped.set(true);
+            return Err("analysis cancelled".into());
+        }
+        Ok(())
+    };
+    let hear = |what: &str| {
+        if !progress(what) {
+            stopped.set(true);
+        }
+    };
     let trained = Trained::load(run)?;
     let (latents, zdim) = Trained::latents(run)?;
     let n = latents.len() / zdim.max(1);
@@ -175,34 +199,41 @@ pub fn analyze(run: &Path, options: &AnalyzeOptions, progress: &dyn Fn(&str)) ->
     }
     let dir = run.join(ANALYSIS_DIR);
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    progress("PCA");
+    say("PCA")?;
     let principal = pca(&latents, zdim, zdim.min(10));
     let two: Vec<f32> = (0..n).flat_map(|i| [principal.projections[i * principal.components], if principal.components > 1 { principal.projections[i * principal.components + 1] } else { 0.0 }]).collect();
     write_npy(&dir.join("pca.npy"), &two, &[n, 2])?;
-    progress("UMAP");
+    say("UMAP")?;
     let umap_started = std::time::Instant::now();
-    let layout = umap(&latents, zdim, &UmapOptions { seed: options.seed, ..UmapOptions::default() }, progress);
+    let layout = umap(&latents, zdim, &UmapOptions { seed: options.seed, ..UmapOptions::default() }, &hear);
     let seconds_umap = umap_started.elapsed().as_secs_f64();
+    say("UMAP done")?;
     write_npy(&dir.join("umap.npy"), &layout, &[n, 2])?;
     let space = options.space.unwrap_or(if zdim <= 16 { ClusterSpace::Latent } else { ClusterSpace::Umap(16) });
     let reduced_store;
     let (points, dim): (&[f32], usize) = match space {
         ClusterSpace::Latent => (&latents, zdim),
         ClusterSpace::Umap(d) => {
-            progress("UMAP for clustering");
-            reduced_store = umap(&latents, zdim, &UmapOptions { components: d, min_dist: 0.0, seed: options.seed, ..UmapOptions::default() }, progress);
+            say("UMAP for clustering")?;
+            reduced_store = umap(&latents, zdim, &UmapOptions { components: d, min_dist: 0.0, seed: options.seed, ..UmapOptions::default() }, &hear);
             (&reduced_store, d)
         }
     };
-    progress("clustering");
+    say("clustering")?;
     let fitted = match options.method {
         ClusterMethod::Gmm => gmm(points, dim, options.clusters, options.seed).labels,
         ClusterMethod::KMeans => kmeans(points, dim, options.clusters, options.seed, 5).0,
     };
-    let labels = if options.reassign_rounds > 0 {
-        reassign(&trained, &latents, zdim, &fitted, options.reassign_rounds, progress)?
+    let mut classification_moves = Vec::new();
+    let (labels, class_volumes) = if options.classify_rounds > 0 {
+        let config = &trained.config;
+        let data = super::HeteroData::open(&config.particles, CLASSIFY_MAX_SIZE, None, config.options.lazy, Some(n), &mut |done, total| progress(&format!("3D classification: reading particles {done}/{total}")))?;
+        let rounds = options.classify_rounds;
+        let result = classify(&data, &fitted, rounds, &|round, moved| progress(&format!("3D classification: round {round} of {rounds}, {moved} particles moved")))?;
+        classification_moves = result.changes;
+        (result.labels, Some(result.volumes))
     } else {
-        fitted.clone()
+        (fitted.clone(), None)
     };
     let text: String = labels.iter().map(|l| format!("{l}\n")).collect();
     write_atomic(&dir.join(LABELS_FILE), text.as_bytes())?;
@@ -219,12 +250,18 @@ pub fn analyze(run: &Path, options: &AnalyzeOptions, progress: &dyn Fn(&str)) ->
             .copied()
             .min_by(|&a, &b| dist(&latents[a * zdim..(a + 1) * zdim], &mean).total_cmp(&dist(&latents[b * zdim..(b + 1) * zdim], &mean)))
             .unwrap_or(0);
-        progress(&format!("volume of cluster {c}"));
+        say(&format!("volume of cluster {c}"))?;
         let name = format!("cluster_{c}.mrc");
-        trained.volume(&latents[representative * zdim..(representative + 1) * zdim]).write(&dir.join(&name)).map_err(|e| e.to_string())?;
+        // After a 3D classification the class's reconstruction is its volume; otherwise the
+        // decoder's at the representative latent.
+        let volume = match &class_volumes {
+            Some(volumes) => volumes[c].clone(),
+            None => trained.volume(&latents[representative * zdim..(representative + 1) * zdim]),
+        };
+        volume.write(&dir.join(&name)).map_err(|e| e.to_string())?;
         clusters.push(ClusterSummary { index: c, size: members.len(), representative, volume: name });
     }
-    let traversal_volumes = traversal(&trained, &principal, options.traversal_volumes, &dir, progress)?;
+    let traversal_volumes = traversal(&trained, &principal, options.traversal_volumes, &dir, &say)?;
     let truth = match &options.truth_column {
         Some(column) => particle_column(&trained.config.particles, column, n)?.filter(|t| t.len() == n).map(|t| {
             let truth_labels = relabel(&t);
@@ -236,72 +273,15 @@ pub fn analyze(run: &Path, options: &AnalyzeOptions, progress: &dyn Fn(&str)) ->
                 ami: adjusted_mutual_information(&labels, &truth_labels),
                 spearman_pc1: spearman(&pc1, &t).abs(),
                 spearman_umap1: spearman(&u1, &t).abs(),
-                before_reassignment: (options.reassign_rounds > 0).then(|| [adjusted_rand_index(&fitted, &truth_labels), adjusted_mutual_information(&fitted, &truth_labels)]),
+                before_classification: (options.classify_rounds > 0).then(|| [adjusted_rand_index(&fitted, &truth_labels), adjusted_mutual_information(&fitted, &truth_labels)]),
             }
         }),
         None => None,
     };
-    let summary = AnalysisSummary { particles: n, zdim, options: options.clone(), space, clusters, pca_variance: principal.variances.clone(), traversal_volumes, truth, seconds_umap, seconds_total: started.elapsed().as_secs_f64() };
+    let summary = AnalysisSummary { particles: n, zdim, options: options.clone(), space, clusters, pca_variance: principal.variances.clone(), traversal_volumes, truth, classification_moves, seconds_umap, seconds_total: started.elapsed().as_secs_f64() };
     let text = serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?;
     write_atomic(&dir.join(SUMMARY_FILE), text.as_bytes())?;
     Ok(summary)
-}
-
-/// Decoder-likelihood reassignment (a 3D classification seeded by the clusters): each cluster's
-/// volume is the decoder at the mean latent of its members; every particle moves to the cluster
-/// whose CTF-modulated central slice at the particle's pose is nearest its image (squared error
-/// over the training frequencies). Repeated `rounds` times with the means recomputed.
-fn reassign(trained: &Trained, latents: &[f32], zdim: usize, labels: &[usize], rounds: usize, progress: &dyn Fn(&str)) -> Result<Vec<usize>, String> {
-    use burn::tensor::{Tensor, TensorData};
-    use rayon::prelude::*;
-    let config = &trained.config;
-    let data = super::HeteroData::open(&config.particles, config.shape.image_size, config.options.encoder_resolution, config.options.lazy, Some(config.particle_count), &mut |_, _| true)?;
-    let n = labels.len().min(data.len());
-    let k = labels.iter().copied().max().map_or(0, |m| m + 1);
-    let mut labels = labels[..n].to_vec();
-    let network = &trained.network;
-    let device = network.device();
-    for round in 0..rounds {
-        progress(&format!("reassignment round {} of {rounds}", round + 1));
-        let centres: Vec<Vec<f32>> = (0..k)
-            .map(|c| {
-                let members: Vec<usize> = (0..n).filter(|&i| labels[i] == c).collect();
-                (0..zdim).map(|d| members.iter().map(|&i| latents[i * zdim + d]).sum::<f32>() / members.len().max(1) as f32).collect()
-            })
-            .collect();
-        let all: Vec<usize> = (0..n).collect();
-        let assigned: Vec<Result<Vec<usize>, String>> = all
-            .par_chunks(64)
-            .map(|chunk| {
-                let batch = data.batch(chunk)?;
-                let (b, p) = (batch.size, batch.points);
-                let t2 = |v: &[f32], shape: [usize; 2]| Tensor::<2>::from_data(TensorData::new(v.to_vec(), shape), &device);
-                let encoded = network.fourier_features(t2(&batch.coords, [b * p, 3]));
-                let ctf = t2(&batch.ctf, [b, p]);
-                let signs = t2(&batch.signs, [b, p]);
-                let (tre, tim) = (t2(&batch.target_re, [b, p]), t2(&batch.target_im, [b, p]));
-                let mut errors = vec![vec![0f32; k]; b];
-                for (c, centre) in centres.iter().enumerate() {
-                    let z: Vec<f32> = (0..b).flat_map(|_| centre.iter().copied()).collect();
-                    let (re, im) = network.decode_features(encoded.clone(), t2(&z, [b, zdim]), b, p);
-                    let dr = re * ctf.clone() - tre.clone();
-                    let di = im * signs.clone() * ctf.clone() - tim.clone();
-                    let e = (dr.clone() * dr + di.clone() * di).sum_dim(1).into_data().try_to_vec::<f32>().map_err(|e| format!("{e:?}"))?;
-                    for (row, v) in errors.iter_mut().zip(e) {
-                        row[c] = v;
-                    }
-                }
-                Ok(errors.iter().map(|row| (0..k).min_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap_or(0)).collect())
-            })
-            .collect();
-        let next: Vec<usize> = assigned.into_iter().collect::<Result<Vec<_>, _>>()?.into_iter().flatten().collect();
-        let changed = next.iter().zip(&labels).filter(|(a, b)| a != b).count();
-        labels = next;
-        if changed == 0 {
-            break;
-        }
-    }
-    Ok(labels)
 }
 
 fn dist(a: &[f32], b: &[f32]) -> f32 {
@@ -317,7 +297,7 @@ fn relabel(values: &[f64]) -> Vec<usize> {
 }
 
 /// Volumes at evenly spaced points along PC1 and PC2, from the 5th to the 95th percentile.
-fn traversal(trained: &Trained, principal: &Pca, count: usize, dir: &Path, progress: &dyn Fn(&str)) -> Result<Vec<String>, String> {
+fn traversal(trained: &Trained, principal: &Pca, count: usize, dir: &Path, say: &dyn Fn(&str) -> Result<(), String>) -> Result<Vec<String>, String> {
     let mut names = Vec::new();
     if count == 0 {
         return Ok(names);
@@ -331,7 +311,7 @@ fn traversal(trained: &Trained, principal: &Pca, count: usize, dir: &Path, progr
             let t = if count == 1 { 0.5 } else { j as f64 / (count - 1) as f64 };
             let mut coordinates = vec![0.0; axis + 1];
             coordinates[axis] = lo + t * (hi - lo);
-            progress(&format!("volume {} along PC{}", j + 1, axis + 1));
+            say(&format!("volume {} along PC{}", j + 1, axis + 1))?;
             let name = format!("pc{}_{j}.mrc", axis + 1);
             trained.volume(&principal.point(&coordinates)).write(&dir.join(&name)).map_err(|e| e.to_string())?;
             names.push(name);
@@ -383,10 +363,10 @@ pub fn export_subset(source: &Path, rows: &[usize], output: &Path) -> Result<usi
             let dir = source.parent().unwrap_or(Path::new("."));
             for p in &mut subset.particles {
                 let reference = crate::formats::stack::ImageRef { index_1based: p.image_index_1based, path: p.image_path.clone() };
-                if let Some(resolved) = reference.resolve(source) {
-                    if output.parent() != Some(dir) {
-                        p.image_path = std::fs::canonicalize(&resolved).unwrap_or(resolved).display().to_string();
-                    }
+                if let Some(resolved) = reference.resolve(source)
+                    && output.parent() != Some(dir)
+                {
+                    p.image_path = std::fs::canonicalize(&resolved).unwrap_or(resolved).display().to_string();
                 }
             }
             if source_cs { subset.to_star().write(output) } else { subset.to_cs().write(output) }.map_err(|e| e.to_string())

@@ -13,6 +13,7 @@
 //! crash leaves the last checkpoint whole and `train` with `resume` continues from it.
 
 pub mod analysis;
+pub mod classify;
 pub mod data;
 pub mod explore;
 pub mod model;
@@ -23,7 +24,6 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor, TensorData};
-use rustfft::FftPlanner;
 use rustfft::num_complex::Complex32;
 
 use crate::formats::mrc::{DensityMap, MapGrid};
@@ -298,35 +298,12 @@ impl Trained {
                 grid[index(p.map(|v| -v))] = Complex32::new(re, -im) * sign;
             }
         }
-        inverse_fft3(&mut grid, d);
+        crate::scores::fft3_in_place([d; 3], &mut grid, true);
         let values: Vec<f32> = grid.iter().map(|v| v.re).collect();
         let voxel = self.voxel_size() as f32;
         let centre = self.config.centre.unwrap_or([0.0; 3]);
         let first = centre.map(|c| c as f32 - voxel * (d / 2) as f32);
         DensityMap { grid: MapGrid::new([d; 3], [voxel; 3], first), values, meta: Default::default() }
-    }
-}
-
-fn inverse_fft3(grid: &mut [Complex32], d: usize) {
-    let fft = FftPlanner::new().plan_fft_inverse(d);
-    for line in grid.chunks_exact_mut(d) {
-        fft.process(line);
-    }
-    let mut line = vec![Complex32::default(); d];
-    for axis_stride in [d, d * d] {
-        for start in 0..d * d * d {
-            // Start of each line along this axis: the index with that axis' coordinate 0.
-            if (start / axis_stride) % d != 0 {
-                continue;
-            }
-            for (k, v) in line.iter_mut().enumerate() {
-                *v = grid[start + k * axis_stride];
-            }
-            fft.process(&mut line);
-            for (k, v) in line.iter().enumerate() {
-                grid[start + k * axis_stride] = *v;
-            }
-        }
     }
 }
 

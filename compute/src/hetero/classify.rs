@@ -1,0 +1,439 @@
+//! 3D classification with known poses, seeded by latent clusters: the expectation–maximisation
+//! of RELION's 3D classification.
+//!
+//! Each round
+//! 1. reconstructs every class in Fourier space from its particles, each weighted by its share
+//!    in the class: each particle's spectrum, re-centred, is inserted at its pose with trilinear
+//!    weights, Σ CTF·F / (Σ CTF² + λ). λ per shell is a Wiener term from the Fourier shell
+//!    correlation of two half-set reconstructions: λ = ⟨Σ CTF²⟩ / (T·SSNR), SSNR = 2·FSC/(1 − FSC),
+//!    with RELION's T = 4 for classification, divided by the fraction of the box inside the mask
+//!    (only that fraction of the noise remains after masking);
+//! 2. masks each reconstruction by its own envelope (15 Å low-pass, soft threshold), so that
+//!    noise outside the particle takes no part in the comparison;
+//! 3. scores every particle against every class: Σ |F − CTF·V(k)|² / σ²(shell) − ln(class
+//!    fraction), the noise power σ² per shell measured from the previous round's residuals. A
+//!    particle is compared with its own classes *without its own contribution* (leave one out);
+//!    otherwise its noise, inside the reference, holds it where it is. Its shares for the next
+//!    round are the posterior probabilities exp(−score), normalised (soft assignment), once
+//!    rounds of hard assignment to the best class (which break the symmetry of poor seeds) have
+//!    settled to fewer than 0.5 % of particles moving.
+//!
+//! All frequencies below Nyquist of the particle box (or of `image_size` when smaller) take part,
+//! which is what lets it separate states that a latent space learned at a coarser size mixes.
+
+use rayon::prelude::*;
+use rustfft::num_complex::Complex32;
+
+use crate::formats::mrc::{DensityMap, MapGrid};
+use crate::scores::fft3_in_place;
+
+use super::data::HeteroData;
+
+/// The result of [`classify`].
+pub struct Classification {
+    pub labels: Vec<usize>,
+    /// Particles that changed class, per round.
+    pub changes: Vec<usize>,
+    /// The class reconstructions of the final labels, masked by their envelopes (empty classes:
+    /// all zero).
+    pub volumes: Vec<DensityMap>,
+}
+
+/// Fourier sums of one reconstruction: Σ w·CTF·F and Σ w·CTF² on the full D³ grid.
+#[derive(Clone)]
+struct Sums {
+    num: Vec<Complex32>,
+    den: Vec<f32>,
+}
+
+impl Sums {
+    fn new(d: usize) -> Self {
+        Self { num: vec![Complex32::default(); d * d * d], den: vec![0.0; d * d * d] }
+    }
+
+    fn add(&mut self, other: &Self) {
+        self.num.iter_mut().zip(&other.num).for_each(|(a, b)| *a += b);
+        self.den.iter_mut().zip(&other.den).for_each(|(a, b)| *a += b);
+    }
+}
+
+/// Trilinear corners of a point in voxel units: (grid index, weight).
+fn corners(p: [f32; 3], d: usize) -> [(usize, f32); 8] {
+    let base = p.map(f32::floor);
+    let frac = [p[0] - base[0], p[1] - base[1], p[2] - base[2]];
+    let b = base.map(|v| v as i32);
+    let wrap = |v: i32| v.rem_euclid(d as i32) as usize;
+    std::array::from_fn(|c| {
+        let (dx, dy, dz) = (c & 1, (c >> 1) & 1, (c >> 2) & 1);
+        let w = (if dx == 1 { frac[0] } else { 1.0 - frac[0] }) * (if dy == 1 { frac[1] } else { 1.0 - frac[1] }) * (if dz == 1 { frac[2] } else { 1.0 - frac[2] });
+        (wrap(b[0] + dx as i32) + d * (wrap(b[1] + dy as i32) + d * wrap(b[2] + dz as i32)), w)
+    })
+}
+
+/// One particle's frequencies: the 3D position of each half-disk point (voxel units), its CTF,
+/// its observed value and its shell.
+struct ParticlePoints {
+    positions: Vec<[f32; 3]>,
+    ctf: Vec<f32>,
+    values: Vec<Complex32>,
+}
+
+fn particle_points(data: &HeteroData, i: usize, spectrum: &[f32], pad: usize) -> ParticlePoints {
+    let a = data.rotation(i);
+    let ctf = data.set.ctf(i);
+    let freq = 1.0 / (data.box_size as f64 * data.pixel_size);
+    let p = data.points.len();
+    let mut out = ParticlePoints { positions: Vec::with_capacity(p), ctf: Vec::with_capacity(p), values: Vec::with_capacity(p) };
+    for (j, &[kx, ky]) in data.points.iter().enumerate() {
+        let (x, y) = (f64::from(kx), f64::from(ky));
+        out.positions.push(std::array::from_fn(|k| ((x * a[0][k] + y * a[1][k]) * pad as f64) as f32));
+        out.ctf.push(ctf.value(x * freq, y * freq) as f32);
+        out.values.push(Complex32::new(spectrum[j], spectrum[p + j]));
+    }
+    out
+}
+
+/// Shell of each half-disk point (rounded radius).
+fn point_shells(data: &HeteroData) -> Vec<usize> {
+    data.points.iter().map(|&[kx, ky]| f64::from(kx).hypot(f64::from(ky)).round() as usize).collect()
+}
+
+/// Shell of every voxel of the G³ grid (G = pad·D): the rounded radius of its signed frequency
+/// in units of the images' frequency step.
+fn voxel_shells(g: usize, pad: usize) -> Vec<usize> {
+    let signed = |v: usize| if v >= g / 2 { v as i64 - g as i64 } else { v as i64 };
+    (0..g * g * g)
+        .map(|i| {
+            let (x, y, z) = (signed(i % g), signed((i / g) % g), signed(i / (g * g)));
+            (((x * x + y * y + z * z) as f64).sqrt() / pad as f64).round() as usize
+        })
+        .collect()
+}
+
+/// The Fourier grid is oversampled this many times (the references are zero-padded in real
+/// space, as in RELION), so trilinear interpolation between its voxels stays accurate to Nyquist.
+/// Boxes above 64 px are not padded, to bound memory (10 grids of (2·128)³ would be 2 GB a thread).
+fn padding(d: usize) -> usize {
+    if d <= 64 { 2 } else { 1 }
+}
+
+/// A particle's share in each class it may belong to: (class, weight), weights summing to 1.
+type Shares = Vec<(usize, f32)>;
+
+/// One chunk's assignment: each particle's shares, and the residual power and point count per
+/// shell (for the noise estimate).
+type ChunkAssignment = (Vec<Shares>, Vec<f64>, Vec<f64>);
+
+/// Sums for every class and half (index 2·class + half), each particle inserted into its classes
+/// with its weights.
+fn reconstruct_sums(data: &HeteroData, shares: &[Shares], k: usize) -> Result<Vec<Sums>, String> {
+    let pad = padding(data.image_size);
+    let d = pad * data.image_size;
+    let n = shares.len();
+    let all: Vec<usize> = (0..n).collect();
+    let threads = rayon::current_num_threads().max(1);
+    let parts: Vec<Result<Vec<Sums>, String>> = all
+        .par_chunks(n.div_ceil(threads).max(1))
+        .map(|part| {
+            let mut sums = vec![Sums::new(d); 2 * k];
+            for chunk in part.chunks(256) {
+                let prepared = data.prepared(chunk)?;
+                for (&i, prep) in chunk.iter().zip(&prepared) {
+                    let points = particle_points(data, i, &prep.spectrum, pad);
+                    for &(class, share) in &shares[i] {
+                        let target = &mut sums[2 * class + i % 2];
+                        for ((pos, &c), &v) in points.positions.iter().zip(&points.ctf).zip(&points.values) {
+                            for (index, w) in corners(*pos, d) {
+                                target.num[index] += v * (share * w * c);
+                                target.den[index] += share * w * c * c;
+                            }
+                        }
+                    }
+                }
+            }
+            Ok(sums)
+        })
+        .collect();
+    let mut total: Option<Vec<Sums>> = None;
+    for part in parts {
+        let part = part?;
+        match &mut total {
+            None => total = Some(part),
+            Some(t) => t.iter_mut().zip(&part).for_each(|(a, b)| a.add(b)),
+        }
+    }
+    let mut total = total.unwrap_or_else(|| vec![Sums::new(d); 2 * k]);
+    // Hermitian symmetry: only one of each ±k pair was inserted.
+    for sums in &mut total {
+        let mirror = |i: usize| -> usize {
+            let (x, y, z) = (i % d, (i / d) % d, i / (d * d));
+            (d - x) % d + d * ((d - y) % d + d * ((d - z) % d))
+        };
+        let num = sums.num.clone();
+        let den = sums.den.clone();
+        for i in 0..num.len() {
+            let m = mirror(i);
+            sums.num[i] = num[i] + num[m].conj();
+            sums.den[i] = den[i] + den[m];
+        }
+    }
+    Ok(total)
+}
+
+/// A class reconstruction: the summed halves and the Wiener term λ per shell, so a particle can
+/// be compared with the reconstruction from every particle but itself.
+struct ClassVolume {
+    sums: Sums,
+    /// λ per shell (voxels beyond Nyquist: infinite, so they stay zero).
+    lambda: Vec<f32>,
+    /// Σ·CTF·F / (Σ CTF² + λ), the reconstruction from all members, masked by its envelope.
+    grid: Vec<Complex32>,
+    /// The fraction of the box the envelope keeps.
+    mask_mean: f32,
+}
+
+/// RELION's regularisation parameter T for 3D classification (`--tau2_fudge 4`): the data are
+/// trusted T times more than the FSC's signal-to-noise says.
+const TAU2_FUDGE: f64 = 4.0;
+
+/// Resolution (Å) of the envelope that masks the references.
+const ENVELOPE_RESOLUTION: f64 = 15.0;
+
+/// A soft envelope of the reference in `grid` (Fourier, centre at voxel 0), in real space on
+/// the same wrapped grid: the reference low-passed to 15 Å, ramping from 0 at 5 % of its maximum
+/// to 1 at 15 %, inside the sphere of the box (RELION's solvent mask, made automatically).
+fn envelope(grid: &[Complex32], d: usize, pixel: f64, radius: f64) -> Vec<f32> {
+    let r0 = d as f64 * pixel / ENVELOPE_RESOLUTION;
+    let signed = |v: usize| if v >= d / 2 { v as f64 - d as f64 } else { v as f64 };
+    let r2 = |i: usize| signed(i % d).powi(2) + signed((i / d) % d).powi(2) + signed(i / (d * d)).powi(2);
+    let mut low: Vec<Complex32> = grid.iter().enumerate().map(|(i, v)| v * (-(r2(i) / (r0 * r0))).exp() as f32).collect();
+    fft3_in_place([d; 3], &mut low, true);
+    let peak = low.iter().map(|v| v.re).fold(0f32, f32::max).max(f32::MIN_POSITIVE);
+    let radius2 = radius.powi(2);
+    low.iter().enumerate().map(|(i, l)| if r2(i) < radius2 { ((l.re / peak - 0.05) / 0.10).clamp(0.0, 1.0) } else { 0.0 }).collect()
+}
+
+/// `grid` multiplied in real space by `mask` (both on the wrapped grid).
+fn apply_mask(grid: &[Complex32], mask: &[f32], d: usize) -> Vec<Complex32> {
+    let mut real = grid.to_vec();
+    fft3_in_place([d; 3], &mut real, true);
+    let n = (d * d * d) as f32;
+    for (v, m) in real.iter_mut().zip(mask) {
+        *v = Complex32::new(v.re * m / n, 0.0);
+    }
+    fft3_in_place([d; 3], &mut real, false);
+    real
+}
+
+/// The Wiener-filtered class volume from its two half sums: λ per shell from the half-set FSC.
+fn wiener(half: &[Sums], shells: &[usize], d: usize, pixel: f64) -> ClassVolume {
+    let g = padding(d) * d;
+    let count = d / 2 + 1;
+    let mut mean_den = vec![[0f64; 3]; count];
+    let mut voxels = vec![0f64; count];
+    for (i, &s) in shells.iter().enumerate() {
+        if s < count {
+            mean_den[s][0] += f64::from(half[0].den[i]);
+            mean_den[s][1] += f64::from(half[1].den[i]);
+            mean_den[s][2] += f64::from(half[0].den[i] + half[1].den[i]);
+            voxels[s] += 1.0;
+        }
+    }
+    for (m, v) in mean_den.iter_mut().zip(&voxels) {
+        m.iter_mut().for_each(|x| *x /= v.max(1.0));
+    }
+    // FSC of the two halves, each lightly regularised.
+    let mut cross = vec![0f64; count];
+    let mut power = vec![[0f64; 2]; count];
+    for (i, &s) in shells.iter().enumerate() {
+        if s >= count {
+            continue;
+        }
+        let v: [Complex32; 2] = std::array::from_fn(|h| half[h].num[i] / (half[h].den[i] + (1e-3 * mean_den[s][h]) as f32 + f32::MIN_POSITIVE));
+        cross[s] += f64::from((v[0] * v[1].conj()).re);
+        power[s][0] += f64::from(v[0].norm_sqr());
+        power[s][1] += f64::from(v[1].norm_sqr());
+    }
+    let fsc: Vec<f64> = (0..count).map(|s| if power[s][0] > 0.0 && power[s][1] > 0.0 { cross[s] / (power[s][0] * power[s][1]).sqrt() } else { 0.0 }).collect();
+    let lambda_at = |t: f64| -> Vec<f32> {
+        (0..=shells.iter().copied().max().unwrap_or(0))
+            .map(|s| {
+                if s >= d / 2 {
+                    return f32::INFINITY;
+                }
+                let f = fsc[s].clamp(1e-3, 0.999);
+                let ssnr = 2.0 * f / (1.0 - f) * t;
+                (mean_den[s][2] / ssnr) as f32 + f32::MIN_POSITIVE
+            })
+            .collect()
+    };
+    let mut sums = half[0].clone();
+    sums.add(&half[1]);
+    let ratio = |lambda: &[f32]| -> Vec<Complex32> { shells.iter().enumerate().map(|(i, &s)| sums.num[i] / (sums.den[i] + lambda[s])).collect() };
+    // The envelope from the Wiener reconstruction; then the filter again for what lies inside it.
+    // The FSC above measured signal against the noise of the whole box, but only the fraction
+    // `mask_mean` of that noise remains after masking, so the SSNR inside is 1/mask_mean times
+    // larger (RELION's regularisation parameter T, here measured rather than chosen).
+    let mask = envelope(&ratio(&lambda_at(1.0)), g, pixel, d as f64 / 2.0 - 2.0);
+    let mask_mean = (mask.iter().map(|&m| f64::from(m)).sum::<f64>() / mask.len() as f64).max(1e-3);
+    let lambda = lambda_at(TAU2_FUDGE / mask_mean);
+    let grid = apply_mask(&ratio(&lambda), &mask, g);
+    let mask_mean = mask_mean as f32;
+    ClassVolume { sums, lambda, grid, mask_mean }
+}
+
+/// 3D classification of `data` from `initial` labels (0…k−1), for up to `rounds` rounds (it
+/// stops early when no particle's most likely class changes). The labels returned are each
+/// particle's most likely class. `progress(round, changed)` after each round
+/// returns false to stop (an error: the labels of a stopped classification are not kept).
+pub fn classify(data: &HeteroData, initial: &[usize], rounds: usize, progress: &dyn Fn(usize, usize) -> bool) -> Result<Classification, String> {
+    let n = initial.len().min(data.len());
+    let k = initial[..n].iter().copied().max().map_or(0, |m| m + 1);
+    if k == 0 {
+        return Err("no particles to classify".into());
+    }
+    let d = data.image_size;
+    let pad = padding(d);
+    let g = pad * d;
+    let pixel = data.training_pixel_size();
+    let vshells = voxel_shells(g, pad);
+    let pshells = point_shells(data);
+    let shell_count = d / 2 + 1;
+    let mut labels = initial[..n].to_vec();
+    let mut shares: Vec<Shares> = labels.iter().map(|&l| vec![(l, 1.0)]).collect();
+    // Hard assignment first: from poor seeds every class starts as nearly the same mixture, each
+    // particle's posterior is then close to its prior, and soft shares would stay at that
+    // symmetric point; winner-takes-all lets the classes' small differences grow.
+    let mut soft = false;
+    let mut inverse_noise = vec![1f32; shell_count];
+    let mut changes = Vec::new();
+    let all: Vec<usize> = (0..n).collect();
+    for round in 0..rounds {
+        let sums = reconstruct_sums(data, &shares, k)?;
+        let classes: Vec<ClassVolume> = (0..k).map(|c| wiener(&sums[2 * c..2 * c + 2], &vshells, d, pixel)).collect();
+        let mut sizes = vec![0f32; k];
+        for share in &shares {
+            for &(class, w) in share {
+                sizes[class] += w;
+            }
+        }
+        let log_prior: Vec<f32> = sizes.iter().map(|&s| (s.max(1.0) / n as f32).ln()).collect();
+        // Assign; gather the residual power per shell of the chosen class.
+        let assigned: Vec<Result<ChunkAssignment, String>> = all
+            .par_chunks(256)
+            .map(|chunk| {
+                let prepared = data.prepared(chunk)?;
+                let mut next = Vec::with_capacity(chunk.len());
+                let mut residual = vec![0f64; shell_count];
+                let mut counts = vec![0f64; shell_count];
+                let mut per_class = vec![vec![0f32; shell_count]; k];
+                for (&i, prep) in chunk.iter().zip(&prepared) {
+                    let points = particle_points(data, i, &prep.spectrum, pad);
+                    per_class.iter_mut().for_each(|row| row.iter_mut().for_each(|v| *v = 0.0));
+                    let own = &shares[i];
+                    for (j, (pos, (&c, &v))) in points.positions.iter().zip(points.ctf.iter().zip(&points.values)).enumerate() {
+                        let cs = corners(*pos, g);
+                        for (class, volume) in classes.iter().enumerate() {
+                            let mut model: Complex32 = cs.iter().map(|&(index, w)| volume.grid[index] * w).sum();
+                            if let Some(&(_, share)) = own.iter().find(|(c, _)| *c == class) {
+                                // Leave this particle out of its own class: otherwise its noise,
+                                // inside the reference, holds it where it is. The mask spreads
+                                // the particle's own term over neighbouring voxels and keeps
+                                // about its mean of it at the point.
+                                let own_term: Complex32 = cs
+                                    .iter()
+                                    .map(|&(index, w)| {
+                                        let (num, den, lambda) = (volume.sums.num[index], volume.sums.den[index], volume.lambda[vshells[index]]);
+                                        let without = (num - v * (share * w * c)) / ((den - share * w * c * c).max(0.0) + lambda);
+                                        (num / (den + lambda) - without) * w
+                                    })
+                                    .sum();
+                                model -= own_term * volume.mask_mean;
+                            }
+                            per_class[class][pshells[j]] += (v - model * c).norm_sqr();
+                        }
+                    }
+                    let score = |class: usize| -> f32 { per_class[class].iter().zip(&inverse_noise).map(|(e, w)| e * w).sum::<f32>() - log_prior[class] };
+                    let scores: Vec<f32> = (0..k).map(score).collect();
+                    let best = (0..k).min_by(|&a, &b| scores[a].total_cmp(&scores[b])).unwrap_or(0);
+                    if !soft {
+                        next.push(vec![(best, 1.0)]);
+                    } else {
+                        let weights: Vec<f32> = scores.iter().map(|s| (scores[best] - s).exp()).collect();
+                        let kept: Vec<(usize, f32)> = weights.iter().copied().enumerate().filter(|(_, w)| *w > 1e-3).collect();
+                        let total: f32 = kept.iter().map(|(_, w)| w).sum();
+                        next.push(kept.into_iter().map(|(c, w)| (c, w / total)).collect());
+                    }
+                    for (s, e) in per_class[best].iter().enumerate() {
+                        residual[s] += f64::from(*e);
+                    }
+                    for &s in &pshells {
+                        counts[s] += 1.0;
+                    }
+                }
+                Ok((next, residual, counts))
+            })
+            .collect();
+        let mut next = Vec::with_capacity(n);
+        let mut residual = vec![0f64; shell_count];
+        let mut counts = vec![0f64; shell_count];
+        for part in assigned {
+            let (labels_part, r, c) = part?;
+            next.extend(labels_part);
+            residual.iter_mut().zip(r).for_each(|(a, b)| *a += b);
+            counts.iter_mut().zip(c).for_each(|(a, b)| *a += b);
+        }
+        // σ² per shell: mean residual power of a frequency there.
+        for s in 0..shell_count {
+            if counts[s] > 0.0 && residual[s] > 0.0 {
+                inverse_noise[s] = (counts[s] / residual[s]) as f32;
+            }
+        }
+        let next_labels: Vec<usize> = next.iter().map(|s| s.iter().max_by(|a, b| a.1.total_cmp(&b.1)).map_or(0, |m| m.0)).collect();
+        let changed = next_labels.iter().zip(&labels).filter(|(a, b)| a != b).count();
+        labels = next_labels;
+        shares = next;
+        changes.push(changed);
+        if !progress(round + 1, changed) {
+            return Err("cancelled".into());
+        }
+        if !soft && changed * 200 <= n {
+            // Hard assignment has settled (fewer than 0.5 % moved): refine with soft shares.
+            soft = true;
+        } else if changed == 0 {
+            break;
+        }
+    }
+    // Final volumes from the final labels.
+    let hard: Vec<Shares> = labels.iter().map(|&l| vec![(l, 1.0)]).collect();
+    let sums = reconstruct_sums(data, &hard, k)?;
+    let volumes = (0..k).map(|c| to_map(data, wiener(&sums[2 * c..2 * c + 2], &vshells, d, pixel).grid)).collect();
+    Ok(Classification { labels, changes, volumes })
+}
+
+/// A Fourier grid (particle centre at voxel 0, oversampled by [`padding`]) as a real map of the
+/// images' size, centred where the particles were.
+fn to_map(data: &HeteroData, mut grid: Vec<Complex32>) -> DensityMap {
+    let d = data.image_size;
+    let g = padding(d) * d;
+    for (i, v) in grid.iter_mut().enumerate() {
+        if (i % g + (i / g) % g + i / (g * g)) % 2 == 1 {
+            *v = -*v;
+        }
+    }
+    fft3_in_place([g; 3], &mut grid, true);
+    let offset = (g - d) / 2;
+    let scale = 1.0 / (d * d * d) as f32;
+    let mut values = Vec::with_capacity(d * d * d);
+    for z in 0..d {
+        for y in 0..d {
+            for x in 0..d {
+                values.push(grid[(x + offset) + g * ((y + offset) + g * (z + offset))].re * scale);
+            }
+        }
+    }
+    let voxel = data.training_pixel_size() as f32;
+    let centre = data.centre.unwrap_or([0.0; 3]);
+    let first = centre.map(|c| c as f32 - voxel * (d / 2) as f32);
+    DensityMap { grid: MapGrid::new([d; 3], [voxel; 3], first), values, meta: Default::default() }
+}

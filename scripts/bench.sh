@@ -4,7 +4,8 @@
 #   scripts/bench.sh density    density simulation vs gemmi (AdK and the 6ZU5 ribosome)
 #   scripts/bench.sh guided     guided fit per sample: AdK and the 30k-atom 7PBL, time and peak memory
 #   scripts/bench.sh particles  particle refinement: particles per second for one epoch at 64 and 128 px
-#   scripts/bench.sh hetero     heterogeneity: training particles/s per epoch at 64 px; UMAP of 10⁵ and 10⁶ points vs umap-learn
+#   scripts/bench.sh hetero     heterogeneity: training particles/s per epoch at 64 px; UMAP of 10⁵ and 10⁶ points vs umap-learn;
+#                               the latent scatter's GPU point splats vs the CPU rasteriser
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/build-cli.sh
@@ -32,4 +33,6 @@ if [ "$what" = all ] || [ "$what" = hetero ]; then
   fi
   echo "== heterogeneity: training throughput on $(nproc) cores, and UMAP time against umap-learn"
   "$CRYOFORGE_PYTHON" benches/hetero.py all "${@:2}"
+  echo "== latent scatter: GPU point splats (the adapter wgpu finds) against the CPU rasteriser, same points"
+  cargo run --quiet --locked -p cryoforge --example scatter_timing
 fi

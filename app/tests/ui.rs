@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use cryoforge::gui::hetero_panel::ScatterDevice;
 use cryoforge::gui::{CryoforgeApp, JobState, ObjectKind};
 use cryoforge_compute::density::{GaussianAtoms, GaussianOptions, molmap_grid, simulate};
 use cryoforge_compute::formats::model::Structure;
@@ -362,6 +363,8 @@ fn heterogeneity_trains_shows_the_latent_space_decodes_a_point_and_exports_a_sel
     h.get_by_label("Train").click();
     run_until(&mut h, "training to report progress", |app| app.jobs.iter().any(|j| j.state == JobState::Running && !j.history.is_empty()));
     run_until(&mut h, "the latent space", |app| app.latent.is_some());
+    // The GPU point pipeline even on llvmpipe, where Auto would pick the CPU rasteriser.
+    h.state_mut().latent.as_mut().expect("latent view").scatter_device = ScatterDevice::Gpu;
     assert!(run.join("weights.bpk").exists() && run.join("analysis").join("umap.npy").exists());
     h.run_steps(3);
     let shown = h.render().expect("render");

@@ -95,6 +95,12 @@ impl PointsRenderer {
         self.target.as_ref().map(|t| &t.1)
     }
 
+    /// Copies the last render back as tightly packed RGBA8 (sRGB) rows.
+    pub fn read_pixels(&self, device: &wgpu::Device, queue: &wgpu::Queue) -> Result<(u32, u32, Vec<u8>), String> {
+        let (texture, _, size) = self.target.as_ref().ok_or("nothing rendered yet")?;
+        crate::scene::read_texture(device, queue, texture, *size)
+    }
+
     /// Renders into the offscreen target of `size` pixels; returns true if the target texture
     /// is new (the caller must re-register it with the UI).
     pub fn render(&mut self, device: &wgpu::Device, queue: &wgpu::Queue, view: &PointsView, size: [u32; 2]) -> bool {

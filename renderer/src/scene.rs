@@ -341,39 +341,44 @@ impl SceneRenderer {
 
     /// Copies the last render back as tightly packed RGBA8 (sRGB) rows.
     pub fn read_pixels(&self, device: &wgpu::Device, queue: &wgpu::Queue) -> Result<(u32, u32, Vec<u8>), String> {
-        let (texture, _, _, [width, height]) = self.target.as_ref().ok_or("nothing rendered yet")?;
-        let padded_row = (width * 4).div_ceil(256) * 256;
-        let buffer = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("readback"),
-            size: u64::from(padded_row * height),
-            usage: wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::MAP_READ,
-            mapped_at_creation: false,
-        });
-        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("readback") });
-        encoder.copy_texture_to_buffer(
-            texture.as_image_copy(),
-            wgpu::TexelCopyBufferInfo {
-                buffer: &buffer,
-                layout: wgpu::TexelCopyBufferLayout { offset: 0, bytes_per_row: Some(padded_row), rows_per_image: Some(*height) },
-            },
-            wgpu::Extent3d { width: *width, height: *height, depth_or_array_layers: 1 },
-        );
-        queue.submit([encoder.finish()]);
-        let slice = buffer.slice(..);
-        let (tx, rx) = std::sync::mpsc::channel();
-        slice.map_async(wgpu::MapMode::Read, move |r| {
-            let _ = tx.send(r);
-        });
-        device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| e.to_string())?;
-        rx.recv().map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
-        let view = slice.get_mapped_range().map_err(|e| e.to_string())?;
-        let mut pixels = Vec::with_capacity((width * height * 4) as usize);
-        for row in 0..*height {
-            let start = (row * padded_row) as usize;
-            pixels.extend_from_slice(&view[start..start + (*width * 4) as usize]);
-        }
-        drop(view);
-        buffer.unmap();
-        Ok((*width, *height, pixels))
+        let (texture, _, _, size) = self.target.as_ref().ok_or("nothing rendered yet")?;
+        read_texture(device, queue, texture, *size)
     }
+}
+
+/// Copies an RGBA8 texture of `size` back as tightly packed rows (waits for the GPU).
+pub fn read_texture(device: &wgpu::Device, queue: &wgpu::Queue, texture: &wgpu::Texture, [width, height]: [u32; 2]) -> Result<(u32, u32, Vec<u8>), String> {
+    let padded_row = (width * 4).div_ceil(256) * 256;
+    let buffer = device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("readback"),
+        size: u64::from(padded_row * height),
+        usage: wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::MAP_READ,
+        mapped_at_creation: false,
+    });
+    let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("readback") });
+    encoder.copy_texture_to_buffer(
+        texture.as_image_copy(),
+        wgpu::TexelCopyBufferInfo {
+            buffer: &buffer,
+            layout: wgpu::TexelCopyBufferLayout { offset: 0, bytes_per_row: Some(padded_row), rows_per_image: Some(height) },
+        },
+        wgpu::Extent3d { width, height, depth_or_array_layers: 1 },
+    );
+    queue.submit([encoder.finish()]);
+    let slice = buffer.slice(..);
+    let (tx, rx) = std::sync::mpsc::channel();
+    slice.map_async(wgpu::MapMode::Read, move |r| {
+        let _ = tx.send(r);
+    });
+    device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| e.to_string())?;
+    rx.recv().map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
+    let view = slice.get_mapped_range().map_err(|e| e.to_string())?;
+    let mut pixels = Vec::with_capacity((width * height * 4) as usize);
+    for row in 0..height {
+        let start = (row * padded_row) as usize;
+        pixels.extend_from_slice(&view[start..start + (width * 4) as usize]);
+    }
+    drop(view);
+    buffer.unmap();
+    Ok((width, height, pixels))
 }

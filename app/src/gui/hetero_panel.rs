@@ -30,12 +30,14 @@ pub struct HeteroSettings {
     pub classify: usize,
     /// The run directory ("" = beside the particle file).
     pub run: String,
+    /// The run folder whose saved options the fields were last filled from.
+    pub loaded_from: Option<PathBuf>,
 }
 
 impl Default for HeteroSettings {
     fn default() -> Self {
         let o = HeteroOptions::default();
-        Self { zdim: o.zdim, epochs: o.epochs, image_size: o.image_size, clusters: AnalyzeOptions::default().clusters, templates: o.templates, classify: 0, run: String::new() }
+        Self { zdim: o.zdim, epochs: o.epochs, image_size: o.image_size, clusters: AnalyzeOptions::default().clusters, templates: o.templates, classify: 0, run: String::new(), loaded_from: None }
     }
 }
 
@@ -72,13 +74,25 @@ pub struct LatentView {
     pub export_path: String,
     pub open: bool,
     texture: Option<egui::TextureHandle>,
-    texture_key: Option<(Layout, Colouring, usize, [usize; 2])>,
-    /// The GPU scatter (point splats drawn by wgpu) when the window has a wgpu renderer.
+    texture_key: Option<(Layout, Colouring, usize, [usize; 2], ScatterDevice)>,
+    /// Where the scatter is drawn.
+    pub scatter_device: ScatterDevice,
+    /// The GPU scatter (point splats drawn by wgpu), once drawn there.
     gpu: Option<GpuScatter>,
     bounds: Bounds,
     drag: Vec<[f32; 2]>,
     /// The particle whose volume was asked for last.
     pub clicked: Option<usize>,
+}
+
+/// Where the latent scatter is drawn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScatterDevice {
+    /// GPU point splats on a hardware GPU; the CPU rasteriser on a software adapter (llvmpipe),
+    /// where it is 10–25× faster (`scripts/bench.sh hetero`) — the policy of the compute kernels.
+    Auto,
+    Gpu,
+    Cpu,
 }
 
 /// The points drawn on the GPU and the texture the UI shows them through.
@@ -109,7 +123,7 @@ impl LatentView {
         }
         let export_path = exploration.run.join("selection.star").display().to_string();
         let bounds = bounds_of(&exploration.umap);
-        Self { exploration, layout: Layout::Umap, colouring: Colouring::Cluster, tool: Tool::Click, selected: vec![false; n], columns, export_path, open: true, texture: None, texture_key: None, gpu: None, bounds, drag: Vec::new(), clicked: None }
+        Self { exploration, layout: Layout::Umap, colouring: Colouring::Cluster, tool: Tool::Click, selected: vec![false; n], columns, export_path, open: true, texture: None, texture_key: None, scatter_device: ScatterDevice::Auto, gpu: None, bounds, drag: Vec::new(), clicked: None }
     }
 
     /// Whether the scatter was last drawn by the GPU point pipeline (not the CPU fallback).
@@ -215,6 +229,15 @@ pub fn particle_file_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, path: &Path) 
     ui.separator();
     ui.label("Heterogeneity (latent model of the particles' states)");
     let settings = &mut app.hetero_settings;
+    // A folder that already holds a run shows that run's options (resuming keeps them).
+    let run = if settings.run.is_empty() { default_run_dir(path) } else { PathBuf::from(&settings.run) };
+    if settings.loaded_from.as_ref() != Some(&run) {
+        if let Ok(config) = cryoforge_compute::hetero::RunConfig::read(&run) {
+            let o = &config.options;
+            (settings.zdim, settings.epochs, settings.image_size, settings.templates) = (o.zdim, o.epochs, o.image_size, o.templates);
+        }
+        settings.loaded_from = Some(run.clone());
+    }
     ui.horizontal(|ui| {
         ui.add(egui::DragValue::new(&mut settings.zdim).range(1..=256).prefix("zdim: "));
         ui.add(egui::DragValue::new(&mut settings.epochs).range(1..=500).prefix("epochs: "));
@@ -227,7 +250,6 @@ pub fn particle_file_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, path: &Path) 
         ui.add(egui::DragValue::new(&mut settings.classify).range(0..=50).prefix("3D classification rounds: "))
             .on_hover_text("After clustering: rounds of 3D classification with the known poses, seeded by the clusters (each cluster reconstructed from its particles at full size; each particle moved to the reconstruction that explains its image best). 0: keep the fitted clusters");
     });
-    let run = if settings.run.is_empty() { default_run_dir(path) } else { PathBuf::from(&settings.run) };
     ui.horizontal(|ui| {
         ui.label("Run folder");
         let mut text = run.display().to_string();
@@ -360,15 +382,22 @@ fn latent_ui(view: &mut LatentView, ui: &mut egui::Ui, render_state: Option<&efr
     // The plot.
     let side = ui.available_width().clamp(200.0, 900.0);
     let size = [side as usize, side as usize];
-    let key = (view.layout, view.colouring.clone(), view.selection_count(), size);
+    let key = (view.layout, view.colouring.clone(), view.selection_count(), size, view.scatter_device);
     if view.texture_key.as_ref() != Some(&key) {
         // Bounds, colours and the image only change with the layout, colouring or selection.
         view.bounds = bounds_of(view.points());
         let pixels_per_point = ui.ctx().pixels_per_point();
-        match render_state {
+        let hardware = |rs: &eframe::egui_wgpu::RenderState| !matches!(rs.adapter.get_info().device_type, wgpu::DeviceType::Cpu | wgpu::DeviceType::Other);
+        let gpu = render_state.filter(|rs| match view.scatter_device {
+            ScatterDevice::Auto => hardware(rs),
+            ScatterDevice::Gpu => true,
+            ScatterDevice::Cpu => false,
+        });
+        match gpu {
             // GPU point splats: the points are uploaded and drawn in one instanced call.
             Some(rs) => draw_on_gpu(view, rs, [(side * pixels_per_point).round() as u32; 2]),
             None => {
+                view.gpu = None;
                 let pixels = rasterise(view.points(), &view.colours(), size[0], size[1], Some(view.bounds), &ScatterStyle::default());
                 let image = egui::ColorImage::from_rgba_unmultiplied(size, &pixels);
                 view.texture = Some(ui.ctx().load_texture("latent scatter", image, egui::TextureOptions::LINEAR));

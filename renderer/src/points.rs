@@ -4,7 +4,7 @@
 
 use wgpu::util::DeviceExt as _;
 
-use crate::scene::COLOR_FORMAT;
+use crate::scene::{COLOR_FORMAT, cleared, colour_target, read_texture};
 
 /// Bytes of the `View` uniform in points.wgsl.
 const VIEW_BYTES: u64 = 32;
@@ -98,7 +98,7 @@ impl PointsRenderer {
     /// Copies the last render back as tightly packed RGBA8 (sRGB) rows.
     pub fn read_pixels(&self, device: &wgpu::Device, queue: &wgpu::Queue) -> Result<(u32, u32, Vec<u8>), String> {
         let (texture, _, size) = self.target.as_ref().ok_or("nothing rendered yet")?;
-        crate::scene::read_texture(device, queue, texture, *size)
+        read_texture(device, queue, texture, *size)
     }
 
     /// Renders into the offscreen target of `size` pixels; returns true if the target texture
@@ -107,16 +107,7 @@ impl PointsRenderer {
         let size = [size[0].clamp(1, 8192), size[1].clamp(1, 8192)];
         let recreated = self.target.as_ref().is_none_or(|t| t.2 != size);
         if recreated {
-            let texture = device.create_texture(&wgpu::TextureDescriptor {
-                label: Some("points colour"),
-                size: wgpu::Extent3d { width: size[0], height: size[1], depth_or_array_layers: 1 },
-                mip_level_count: 1,
-                sample_count: 1,
-                dimension: wgpu::TextureDimension::D2,
-                format: COLOR_FORMAT,
-                usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_SRC,
-                view_formats: &[],
-            });
+            let texture = colour_target(device, "points colour", size);
             let texture_view = texture.create_view(&Default::default());
             self.target = Some((texture, texture_view, size));
         }
@@ -130,15 +121,9 @@ impl PointsRenderer {
         let Some((_, target, _)) = &self.target else { return recreated };
         let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("points") });
         {
-            let [r, g, b, a] = view.background.map(f64::from);
             let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
                 label: Some("points"),
-                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                    view: target,
-                    depth_slice: None,
-                    resolve_target: None,
-                    ops: wgpu::Operations { load: wgpu::LoadOp::Clear(wgpu::Color { r, g, b, a }), store: wgpu::StoreOp::Store },
-                })],
+                color_attachments: &[Some(cleared(target, view.background))],
                 depth_stencil_attachment: None,
                 timestamp_writes: None,
                 occlusion_query_set: None,

@@ -261,16 +261,7 @@ impl SceneRenderer {
             return false;
         }
         let extent = wgpu::Extent3d { width: size[0], height: size[1], depth_or_array_layers: 1 };
-        let color = device.create_texture(&wgpu::TextureDescriptor {
-            label: Some("scene colour"),
-            size: extent,
-            mip_level_count: 1,
-            sample_count: 1,
-            dimension: wgpu::TextureDimension::D2,
-            format: COLOR_FORMAT,
-            usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_SRC,
-            view_formats: &[],
-        });
+        let color = colour_target(device, "scene colour", size);
         let depth = device.create_texture(&wgpu::TextureDescriptor {
             label: Some("scene depth"),
             size: extent,
@@ -296,15 +287,9 @@ impl SceneRenderer {
         let Some((_, color_view, depth_view, _)) = &self.target else { return recreated };
         let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("scene") });
         {
-            let [r, g, b, a] = self.background.map(f64::from);
             let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
                 label: Some("scene"),
-                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                    view: color_view,
-                    depth_slice: None,
-                    resolve_target: None,
-                    ops: wgpu::Operations { load: wgpu::LoadOp::Clear(wgpu::Color { r, g, b, a }), store: wgpu::StoreOp::Store },
-                })],
+                color_attachments: &[Some(cleared(color_view, self.background))],
                 depth_stencil_attachment: Some(wgpu::RenderPassDepthStencilAttachment {
                     view: depth_view,
                     depth_ops: Some(wgpu::Operations { load: wgpu::LoadOp::Clear(1.0), store: wgpu::StoreOp::Store }),
@@ -381,4 +366,29 @@ pub fn read_texture(device: &wgpu::Device, queue: &wgpu::Queue, texture: &wgpu::
     drop(view);
     buffer.unmap();
     Ok((width, height, pixels))
+}
+
+/// An offscreen colour target the UI can show (texture binding) and tests can read (copy source).
+pub(crate) fn colour_target(device: &wgpu::Device, label: &str, [width, height]: [u32; 2]) -> wgpu::Texture {
+    device.create_texture(&wgpu::TextureDescriptor {
+        label: Some(label),
+        size: wgpu::Extent3d { width, height, depth_or_array_layers: 1 },
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format: COLOR_FORMAT,
+        usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_SRC,
+        view_formats: &[],
+    })
+}
+
+/// A colour attachment cleared to `background` and stored.
+pub(crate) fn cleared(view: &wgpu::TextureView, background: [f32; 4]) -> wgpu::RenderPassColorAttachment<'_> {
+    let [r, g, b, a] = background.map(f64::from);
+    wgpu::RenderPassColorAttachment {
+        view,
+        depth_slice: None,
+        resolve_target: None,
+        ops: wgpu::Operations { load: wgpu::LoadOp::Clear(wgpu::Color { r, g, b, a }), store: wgpu::StoreOp::Store },
+    }
 }

@@ -34,6 +34,9 @@ pub struct Classification {
     pub labels: Vec<usize>,
     /// Particles that changed class, per round.
     pub changes: Vec<usize>,
+    /// Σ over particles of |F − CTF·V|² against their best class in the last round: lower is a
+    /// better explanation of the images (comparable between classifications of the same data).
+    pub residual: f64,
     /// The class reconstructions of the final labels, masked by their envelopes (empty classes:
     /// all zero).
     pub volumes: Vec<DensityMap>,
@@ -307,6 +310,7 @@ pub fn classify(data: &HeteroData, initial: &[usize], rounds: usize, progress: &
     let mut soft = false;
     let mut inverse_noise = vec![1f32; shell_count];
     let mut changes = Vec::new();
+    let mut total_residual = f64::INFINITY;
     let all: Vec<usize> = (0..n).collect();
     for round in 0..rounds {
         let sums = reconstruct_sums(data, &shares, k)?;
@@ -383,6 +387,7 @@ pub fn classify(data: &HeteroData, initial: &[usize], rounds: usize, progress: &
             residual.iter_mut().zip(r).for_each(|(a, b)| *a += b);
             counts.iter_mut().zip(c).for_each(|(a, b)| *a += b);
         }
+        total_residual = residual.iter().sum();
         // σ² per shell: mean residual power of a frequency there.
         for s in 0..shell_count {
             if counts[s] > 0.0 && residual[s] > 0.0 {
@@ -408,7 +413,7 @@ pub fn classify(data: &HeteroData, initial: &[usize], rounds: usize, progress: &
     let hard: Vec<Shares> = labels.iter().map(|&l| vec![(l, 1.0)]).collect();
     let sums = reconstruct_sums(data, &hard, k)?;
     let volumes = (0..k).map(|c| to_map(data, wiener(&sums[2 * c..2 * c + 2], &vshells, d, pixel).grid)).collect();
-    Ok(Classification { labels, changes, volumes })
+    Ok(Classification { labels, changes, residual: total_residual, volumes })
 }
 
 /// A Fourier grid (particle centre at voxel 0, oversampled by [`padding`]) as a real map of the

@@ -1,7 +1,8 @@
 //! A trained run, analysed and cut into subsets: PCA and UMAP of the latents, clusters (GMM or
-//! k-means) with one volume per cluster, volumes along the principal axes, measures against a
-//! ground-truth column when the particle file has one, and particle subsets written back as
-//! STAR or `.cs` that keep every original column, the optics table and the image references.
+//! k-means) with one volume per cluster, optionally refined by a 3D classification seeded by
+//! them ([`super::classify`]), volumes along the principal axes, measures against a ground-truth
+//! column when the particle file has one, and particle subsets written back as STAR or `.cs`
+//! that keep every original column, the optics table and the image references.
 //!
 //! `analyze` writes `RUN/analysis/`: `pca.npy` and `umap.npy` ([N, 2]), `labels.txt` (one
 //! 0-based cluster per particle), `analysis.json` ([`AnalysisSummary`]), `cluster_<i>.mrc` and
@@ -174,6 +175,10 @@ pub fn particle_column(path: &Path, name: &str, count: usize) -> Result<Option<V
 /// Fourier space to it).
 pub const CLASSIFY_MAX_SIZE: usize = 128;
 
+/// Split-and-merge attempts after a 3D classification that left one class under half the mean
+/// size.
+const SPLIT_ATTEMPTS: usize = 2;
+
 /// Analyses a trained run. `progress` hears what is being done and returns false to stop: the
 /// analysis then ends with an error at the next stage and leaves the files written so far.
 pub fn analyze(run: &Path, options: &AnalyzeOptions, progress: &dyn Fn(&str) -> bool) -> Result<AnalysisSummary, String> {
@@ -229,9 +234,34 @@ pub fn analyze(run: &Path, options: &AnalyzeOptions, progress: &dyn Fn(&str) -> 
         let config = &trained.config;
         let data = super::HeteroData::open(&config.particles, CLASSIFY_MAX_SIZE, None, config.options.lazy, Some(n), &mut |done, total| progress(&format!("3D classification: reading particles {done}/{total}")))?;
         let rounds = options.classify_rounds;
-        let result = classify(&data, &fitted, rounds, &|round, moved| progress(&format!("3D classification: round {round} of {rounds}, {moved} particles moved")))?;
-        classification_moves = result.changes;
-        (result.labels, Some(result.volumes))
+        let mut best = classify(&data, &fitted, rounds, &|round, moved| progress(&format!("3D classification: round {round} of {rounds}, {moved} particles moved")))?;
+        classification_moves = best.changes.clone();
+        // Split and merge (Ueda et al. 2000): EM can settle with two states in one class and a
+        // small class of leftovers. Then the leftovers join the largest class, which is split in
+        // two by 2-means in the clustering space, and the classification runs again; the result
+        // is kept if it explains the images better.
+        for attempt in 1..=SPLIT_ATTEMPTS {
+            let k = best.volumes.len();
+            let sizes: Vec<usize> = (0..k).map(|c| best.labels.iter().filter(|&&l| l == c).count()).collect();
+            let (Some(small), Some(large)) = ((0..k).min_by_key(|&c| sizes[c]), (0..k).max_by_key(|&c| sizes[c])) else { break };
+            if k < 2 || sizes[small] * 2 * k >= n {
+                break;
+            }
+            let members: Vec<usize> = (0..n).filter(|&i| best.labels[i] == small || best.labels[i] == large).collect();
+            let rows: Vec<f32> = members.iter().flat_map(|&i| points[i * dim..(i + 1) * dim].iter().copied()).collect();
+            let (halves, _) = kmeans(&rows, dim, 2, options.seed + attempt as u64, 5);
+            let mut seeds = best.labels.clone();
+            for (&i, &h) in members.iter().zip(&halves) {
+                seeds[i] = if h == 0 { large } else { small };
+            }
+            let candidate = classify(&data, &seeds, rounds, &|round, moved| progress(&format!("3D classification (split {attempt}): round {round} of {rounds}, {moved} particles moved")))?;
+            if candidate.residual >= best.residual {
+                break;
+            }
+            classification_moves.extend(&candidate.changes);
+            best = candidate;
+        }
+        (best.labels, Some(best.volumes))
     } else {
         (fitted.clone(), None)
     };

@@ -10,7 +10,7 @@
 # The recipes: continuous zdim 8, 10 epochs, lr 5e-4, trained at 32 px (about 4 min on 2 cores);
 # compositional zdim 128, 10 epochs, lr 5e-4, trained at 24 px with 32 pose-aware encoder
 # templates (about 10 min), GMM clusters on a 16-D UMAP, then 3D classification seeded by them
-# at the full 64 px (`--classify 20`, about 2 min).
+# at the full 64 px (`--classify 20`, 2–4 min).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/build-cli.sh

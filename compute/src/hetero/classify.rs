@@ -5,11 +5,10 @@
 //! 1. reconstructs every class in Fourier space from its particles, each weighted by its share
 //!    in the class: each particle's spectrum, re-centred, is inserted at its pose with trilinear
 //!    weights, Σ CTF·F / (Σ CTF² + λ). λ per shell is a Wiener term from the Fourier shell
-//!    correlation of two half-set reconstructions: λ = ⟨Σ CTF²⟩ / (T·SSNR), SSNR = 2·FSC/(1 − FSC),
-//!    with RELION's T = 4 for classification, divided by the fraction of the box inside the mask
-//!    (only that fraction of the noise remains after masking);
+//!    correlation of two half-set reconstructions inside the class's envelope:
+//!    λ = ⟨Σ CTF²⟩ / (T·SSNR), SSNR = 2·FSC/(1 − FSC), with RELION's T = 4 for classification;
 //! 2. masks each reconstruction by its own envelope (15 Å low-pass, soft threshold), so that
-//!    noise outside the particle takes no part in the comparison;
+//!    noise outside the particle takes no part in the comparison (nor in the FSC above);
 //! 3. scores every particle against every class: Σ |F − CTF·V(k)|² / σ²(shell) − ln(class
 //!    fraction), the noise power σ² per shell measured from the previous round's residuals. A
 //!    particle is compared with its own classes *without its own contribution* (leave one out);
@@ -228,6 +227,20 @@ fn apply_mask(grid: &[Complex32], mask: &[f32], d: usize) -> Vec<Complex32> {
     real
 }
 
+/// Fourier shell correlation of two grids, per shell below `count`.
+fn shell_correlation(a: &[Complex32], b: &[Complex32], shells: &[usize], count: usize) -> Vec<f64> {
+    let mut cross = vec![0f64; count];
+    let mut power = vec![[0f64; 2]; count];
+    for ((x, y), &s) in a.iter().zip(b).zip(shells) {
+        if s < count {
+            cross[s] += f64::from((x * y.conj()).re);
+            power[s][0] += f64::from(x.norm_sqr());
+            power[s][1] += f64::from(y.norm_sqr());
+        }
+    }
+    (0..count).map(|s| if power[s][0] > 0.0 && power[s][1] > 0.0 { cross[s] / (power[s][0] * power[s][1]).sqrt() } else { 0.0 }).collect()
+}
+
 /// The Wiener-filtered class volume from its two half sums: λ per shell from the half-set FSC.
 fn wiener(half: &[Sums], shells: &[usize], d: usize, pixel: f64) -> ClassVolume {
     let g = padding(d) * d;
@@ -246,19 +259,11 @@ fn wiener(half: &[Sums], shells: &[usize], d: usize, pixel: f64) -> ClassVolume 
         m.iter_mut().for_each(|x| *x /= v.max(1.0));
     }
     // FSC of the two halves, each lightly regularised.
-    let mut cross = vec![0f64; count];
-    let mut power = vec![[0f64; 2]; count];
-    for (i, &s) in shells.iter().enumerate() {
-        if s >= count {
-            continue;
-        }
-        let v: [Complex32; 2] = std::array::from_fn(|h| half[h].num[i] / (half[h].den[i] + (1e-3 * mean_den[s][h]) as f32 + f32::MIN_POSITIVE));
-        cross[s] += f64::from((v[0] * v[1].conj()).re);
-        power[s][0] += f64::from(v[0].norm_sqr());
-        power[s][1] += f64::from(v[1].norm_sqr());
-    }
-    let fsc: Vec<f64> = (0..count).map(|s| if power[s][0] > 0.0 && power[s][1] > 0.0 { cross[s] / (power[s][0] * power[s][1]).sqrt() } else { 0.0 }).collect();
-    let lambda_at = |t: f64| -> Vec<f32> {
+    let raw_halves: Vec<Vec<Complex32>> = (0..2)
+        .map(|h| shells.iter().enumerate().map(|(i, &s)| if s < count { half[h].num[i] / (half[h].den[i] + (1e-3 * mean_den[s][h]) as f32 + f32::MIN_POSITIVE) } else { Complex32::default() }).collect())
+        .collect();
+    let box_fsc = shell_correlation(&raw_halves[0], &raw_halves[1], shells, count);
+    let lambda_from = |fsc: &[f64], t: f64| -> Vec<f32> {
         (0..=shells.iter().copied().max().unwrap_or(0))
             .map(|s| {
                 if s >= d / 2 {
@@ -273,15 +278,14 @@ fn wiener(half: &[Sums], shells: &[usize], d: usize, pixel: f64) -> ClassVolume 
     let mut sums = half[0].clone();
     sums.add(&half[1]);
     let ratio = |lambda: &[f32]| -> Vec<Complex32> { shells.iter().enumerate().map(|(i, &s)| sums.num[i] / (sums.den[i] + lambda[s])).collect() };
-    // The envelope from the Wiener reconstruction; then the filter again for what lies inside it.
-    // The FSC above measured signal against the noise of the whole box, but only the fraction
-    // `mask_mean` of that noise remains after masking, so the SSNR inside is 1/mask_mean times
-    // larger (RELION's regularisation parameter T, here measured rather than chosen).
-    let mask = envelope(&ratio(&lambda_at(1.0)), g, pixel, d as f64 / 2.0 - 2.0);
-    let mask_mean = (mask.iter().map(|&m| f64::from(m)).sum::<f64>() / mask.len() as f64).max(1e-3);
-    let lambda = lambda_at(TAU2_FUDGE / mask_mean);
+    // The envelope from the Wiener reconstruction with the box's FSC; then the FSC again between
+    // the half maps inside the envelope (noise outside the particle no longer lowers it), and
+    // the filter from that with RELION's T.
+    let mask = envelope(&ratio(&lambda_from(&box_fsc, 1.0)), g, pixel, d as f64 / 2.0 - 2.0);
+    let mask_mean = (mask.iter().map(|&m| f64::from(m)).sum::<f64>() / mask.len() as f64).max(1e-3) as f32;
+    let masked_halves: Vec<Vec<Complex32>> = raw_halves.iter().map(|h| apply_mask(h, &mask, g)).collect();
+    let lambda = lambda_from(&shell_correlation(&masked_halves[0], &masked_halves[1], shells, count), TAU2_FUDGE);
     let grid = apply_mask(&ratio(&lambda), &mask, g);
-    let mask_mean = mask_mean as f32;
     ClassVolume { sums, lambda, grid, mask_mean }
 }
 

@@ -237,20 +237,31 @@ pub fn analyze(run: &Path, options: &AnalyzeOptions, progress: &dyn Fn(&str) -> 
         let mut best = classify(&data, &fitted, rounds, &|round, moved| progress(&format!("3D classification: round {round} of {rounds}, {moved} particles moved")))?;
         classification_moves = best.changes.clone();
         // Split and merge (Ueda et al. 2000): EM can settle with two states in one class and a
-        // small class of leftovers. Then the leftovers join the largest class, which is split in
-        // two by 2-means in the clustering space, and the classification runs again; the result
-        // is kept if it explains the images better.
+        // small class of leftovers (or a fragment of a state split off). Then the small class's
+        // particles join the classes whose centres are nearest them in the clustering space, the
+        // largest class is split in two there by 2-means, and the classification runs again; the
+        // result is kept if it explains the images better.
         for attempt in 1..=SPLIT_ATTEMPTS {
             let k = best.volumes.len();
             let sizes: Vec<usize> = (0..k).map(|c| best.labels.iter().filter(|&&l| l == c).count()).collect();
             let (Some(small), Some(large)) = ((0..k).min_by_key(|&c| sizes[c]), (0..k).max_by_key(|&c| sizes[c])) else { break };
-            if k < 2 || sizes[small] * 2 * k >= n {
+            if k < 3 || sizes[small] * 2 * k >= n {
                 break;
             }
-            let members: Vec<usize> = (0..n).filter(|&i| best.labels[i] == small || best.labels[i] == large).collect();
+            let centres: Vec<Vec<f32>> = (0..k)
+                .map(|c| {
+                    let members: Vec<usize> = (0..n).filter(|&i| best.labels[i] == c).collect();
+                    (0..dim).map(|d| members.iter().map(|&i| points[i * dim + d]).sum::<f32>() / members.len().max(1) as f32).collect()
+                })
+                .collect();
+            let mut seeds = best.labels.clone();
+            for i in (0..n).filter(|&i| best.labels[i] == small) {
+                let row = &points[i * dim..(i + 1) * dim];
+                seeds[i] = (0..k).filter(|&c| c != small).min_by(|&a, &b| dist(row, &centres[a]).total_cmp(&dist(row, &centres[b]))).unwrap_or(large);
+            }
+            let members: Vec<usize> = (0..n).filter(|&i| best.labels[i] == large).collect();
             let rows: Vec<f32> = members.iter().flat_map(|&i| points[i * dim..(i + 1) * dim].iter().copied()).collect();
             let (halves, _) = kmeans(&rows, dim, 2, options.seed + attempt as u64, 5);
-            let mut seeds = best.labels.clone();
             for (&i, &h) in members.iter().zip(&halves) {
                 seeds[i] = if h == 0 { large } else { small };
             }

@@ -234,44 +234,7 @@ pub fn analyze(run: &Path, options: &AnalyzeOptions, progress: &dyn Fn(&str) -> 
         let config = &trained.config;
         let data = super::HeteroData::open(&config.particles, CLASSIFY_MAX_SIZE, None, config.options.lazy, Some(n), &mut |done, total| progress(&format!("3D classification: reading particles {done}/{total}")))?;
         let rounds = options.classify_rounds;
-        let mut best = classify(&data, &fitted, rounds, &|round, moved| progress(&format!("3D classification: round {round} of {rounds}, {moved} particles moved")))?;
-        classification_moves = best.changes.clone();
-        // Split and merge (Ueda et al. 2000): EM can settle with two states in one class and a
-        // small class of leftovers (or a fragment of a state split off). Then the small class's
-        // particles join the classes whose centres are nearest them in the clustering space, the
-        // largest class is split in two there by 2-means, and the classification runs again; the
-        // result is kept if it explains the images better.
-        for attempt in 1..=SPLIT_ATTEMPTS {
-            let k = best.volumes.len();
-            let sizes: Vec<usize> = (0..k).map(|c| best.labels.iter().filter(|&&l| l == c).count()).collect();
-            let (Some(small), Some(large)) = ((0..k).min_by_key(|&c| sizes[c]), (0..k).max_by_key(|&c| sizes[c])) else { break };
-            if k < 3 || sizes[small] * 2 * k >= n {
-                break;
-            }
-            let centres: Vec<Vec<f32>> = (0..k)
-                .map(|c| {
-                    let members: Vec<usize> = (0..n).filter(|&i| best.labels[i] == c).collect();
-                    (0..dim).map(|d| members.iter().map(|&i| points[i * dim + d]).sum::<f32>() / members.len().max(1) as f32).collect()
-                })
-                .collect();
-            let mut seeds = best.labels.clone();
-            for i in (0..n).filter(|&i| best.labels[i] == small) {
-                let row = &points[i * dim..(i + 1) * dim];
-                seeds[i] = (0..k).filter(|&c| c != small).min_by(|&a, &b| dist(row, &centres[a]).total_cmp(&dist(row, &centres[b]))).unwrap_or(large);
-            }
-            let members: Vec<usize> = (0..n).filter(|&i| best.labels[i] == large).collect();
-            let rows: Vec<f32> = members.iter().flat_map(|&i| points[i * dim..(i + 1) * dim].iter().copied()).collect();
-            let (halves, _) = kmeans(&rows, dim, 2, options.seed + attempt as u64, 5);
-            for (&i, &h) in members.iter().zip(&halves) {
-                seeds[i] = if h == 0 { large } else { small };
-            }
-            let candidate = classify(&data, &seeds, rounds, &|round, moved| progress(&format!("3D classification (split {attempt}): round {round} of {rounds}, {moved} particles moved")))?;
-            if candidate.residual >= best.residual {
-                break;
-            }
-            classification_moves.extend(&candidate.changes);
-            best = candidate;
-        }
+        let best = classify_with_splits(&data, &fitted, points, dim, rounds, options.seed, &mut classification_moves, progress)?;
         (best.labels, Some(best.volumes))
     } else {
         (fitted.clone(), None)
@@ -323,6 +286,51 @@ pub fn analyze(run: &Path, options: &AnalyzeOptions, progress: &dyn Fn(&str) -> 
     let text = serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?;
     write_atomic(&dir.join(SUMMARY_FILE), text.as_bytes())?;
     Ok(summary)
+}
+
+/// [`classify`] from `seeds`, then split and merge (Ueda et al. 2000): EM can settle with two
+/// states in one class and a small class of leftovers (or a fragment of a state split off). Then
+/// the small class's particles join the classes whose centres are nearest them in the clustering
+/// space (`points`, [N, dim]), the largest class is split in two there by 2-means, and the
+/// classification runs again; the result is kept if it explains the images better. Particles
+/// moved per round of every kept run are appended to `moves`.
+#[allow(clippy::too_many_arguments)]
+pub fn classify_with_splits(data: &super::HeteroData, seeds: &[usize], points: &[f32], dim: usize, rounds: usize, seed: u64, moves: &mut Vec<usize>, progress: &dyn Fn(&str) -> bool) -> Result<super::classify::Classification, String> {
+    let n = seeds.len();
+    let mut best = classify(data, seeds, rounds, &|round, moved| progress(&format!("3D classification: round {round} of {rounds}, {moved} particles moved")))?;
+    moves.extend(&best.changes);
+    for attempt in 1..=SPLIT_ATTEMPTS {
+        let k = best.volumes.len();
+        let sizes: Vec<usize> = (0..k).map(|c| best.labels.iter().filter(|&&l| l == c).count()).collect();
+        let (Some(small), Some(large)) = ((0..k).min_by_key(|&c| sizes[c]), (0..k).max_by_key(|&c| sizes[c])) else { break };
+        if k < 3 || sizes[small] * 2 * k >= n {
+            break;
+        }
+        let centres: Vec<Vec<f32>> = (0..k)
+            .map(|c| {
+                let members: Vec<usize> = (0..n).filter(|&i| best.labels[i] == c).collect();
+                (0..dim).map(|d| members.iter().map(|&i| points[i * dim + d]).sum::<f32>() / members.len().max(1) as f32).collect()
+            })
+            .collect();
+        let mut next = best.labels.clone();
+        for i in (0..n).filter(|&i| best.labels[i] == small) {
+            let row = &points[i * dim..(i + 1) * dim];
+            next[i] = (0..k).filter(|&c| c != small).min_by(|&a, &b| dist(row, &centres[a]).total_cmp(&dist(row, &centres[b]))).unwrap_or(large);
+        }
+        let members: Vec<usize> = (0..n).filter(|&i| best.labels[i] == large).collect();
+        let rows: Vec<f32> = members.iter().flat_map(|&i| points[i * dim..(i + 1) * dim].iter().copied()).collect();
+        let (halves, _) = kmeans(&rows, dim, 2, seed + attempt as u64, 5);
+        for (&i, &h) in members.iter().zip(&halves) {
+            next[i] = if h == 0 { large } else { small };
+        }
+        let candidate = classify(data, &next, rounds, &|round, moved| progress(&format!("3D classification (split {attempt}): round {round} of {rounds}, {moved} particles moved")))?;
+        if candidate.residual >= best.residual {
+            break;
+        }
+        moves.extend(&candidate.changes);
+        best = candidate;
+    }
+    Ok(best)
 }
 
 fn dist(a: &[f32], b: &[f32]) -> f32 {

@@ -12,7 +12,11 @@ use cryoforge_renderer::{PointsRenderer, PointsView};
 
 fn main() {
     let sizes: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
-    let sizes = if sizes.is_empty() { vec![100_000, 1_000_000] } else { sizes };
+    let sizes = if sizes.is_empty() {
+        vec![100_000, 1_000_000]
+    } else {
+        sizes
+    };
     let context = match GpuContext::new(AdapterChoice::AllowSoftware) {
         Ok(c) => c,
         Err(e) => {
@@ -40,14 +44,26 @@ fn main() {
         let repeats = if n > 300_000 { 3 } else { 10 };
         let started = Instant::now();
         for _ in 0..repeats {
-            std::hint::black_box(rasterise(&points, &colours, side, side, Some(bounds), &ScatterStyle::default()));
+            std::hint::black_box(rasterise(
+                &points,
+                &colours,
+                side,
+                side,
+                Some(bounds),
+                &ScatterStyle::default(),
+            ));
         }
         let cpu = started.elapsed().as_secs_f64() / f64::from(repeats);
         // GPU: upload once (on a change of layout or colouring), then frames (on a resize or a
         // change of selection), each waited for.
         let positions: Vec<[f32; 2]> = points.chunks_exact(2).map(|p| [p[0], p[1]]).collect();
         let rgba: Vec<[u8; 4]> = colours.iter().map(|&[r, g, b]| [r, g, b, 255]).collect();
-        let view = PointsView { bounds: [bounds[0], bounds[2], bounds[1], bounds[3]], radius_px: 1.2, alpha: 0.35, background: [0.97, 0.97, 0.97, 1.0] };
+        let view = PointsView {
+            bounds: [bounds[0], bounds[2], bounds[1], bounds[3]],
+            radius_px: 1.2,
+            alpha: 0.35,
+            background: [0.97, 0.97, 0.97, 1.0],
+        };
         let started = Instant::now();
         renderer.set_points(&context.device, &positions, &rgba);
         renderer.render(&context.device, &context.queue, &view, [side as u32; 2]);
@@ -59,7 +75,10 @@ fn main() {
             let _ = context.device.poll(wgpu::PollType::wait_indefinitely());
         }
         let frame = started.elapsed().as_secs_f64() / f64::from(repeats);
-        let drawn = renderer.read_pixels(&context.device, &context.queue).map(|(_, _, p)| p.chunks_exact(4).filter(|c| c[0] < 200 || c[2] < 200).count()).unwrap_or(0);
+        let drawn = renderer
+            .read_pixels(&context.device, &context.queue)
+            .map(|(_, _, p)| p.chunks_exact(4).filter(|c| c[0] < 200 || c[2] < 200).count())
+            .unwrap_or(0);
         println!(
             "{n:>9} points at {side}²: GPU splats {:7.1} ms a frame ({:7.1} ms with the upload), CPU raster {:7.1} ms  (CPU/GPU frame = {:.2}×; {drawn} pixels drawn)",
             frame * 1e3,

@@ -61,9 +61,7 @@ pub fn info(files: &[std::path::PathBuf], json: bool) -> anyhow::Result<()> {
 }
 
 pub fn convert(input: &Path, output: &Path) -> anyhow::Result<()> {
-    let kind_of = |p: &Path| {
-        FileKind::from_path(p).with_context(|| format!("{}: unknown file type", p.display()))
-    };
+    let kind_of = |p: &Path| FileKind::from_path(p).with_context(|| format!("{}: unknown file type", p.display()));
     let (from, to) = (kind_of(input)?, kind_of(output)?);
     let bar = read_bar(input);
     let progress = |bytes: u64| bar.set_position(bytes);
@@ -76,7 +74,12 @@ pub fn convert(input: &Path, output: &Path) -> anyhow::Result<()> {
             let result = write_structure(&structure, output);
             writing.finish_and_clear();
             result?;
-            eprintln!("wrote {} atoms × {} model(s) to {}", structure.atoms.len(), structure.frame_count(), output.display());
+            eprintln!(
+                "wrote {} atoms × {} model(s) to {}",
+                structure.atoms.len(),
+                structure.frame_count(),
+                output.display()
+            );
         }
         (FileKind::Map, FileKind::Map) => {
             let map = DensityMap::read_with_progress(input, progress)?;

@@ -68,14 +68,25 @@ pub struct GuidedArgs {
 
 /// `<dir>/<stem><suffix>.<ext>` beside `path`.
 pub fn beside(path: &Path, suffix: &str, extension: &str) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let stem = name.trim_end_matches(".gz").rsplit_once('.').map_or(name.as_str(), |(s, _)| s).to_owned();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = name
+        .trim_end_matches(".gz")
+        .rsplit_once('.')
+        .map_or(name.as_str(), |(s, _)| s)
+        .to_owned();
     path.with_file_name(format!("{stem}{suffix}.{extension}"))
 }
 
 pub fn extension_of(path: &Path) -> &'static str {
     let name = path.to_string_lossy().to_ascii_lowercase();
-    if name.ends_with(".pdb") || name.ends_with(".pdb.gz") { "pdb" } else { "cif" }
+    if name.ends_with(".pdb") || name.ends_with(".pdb.gz") {
+        "pdb"
+    } else {
+        "cif"
+    }
 }
 
 pub fn options_from(args: &GuidedArgs) -> anyhow::Result<GuidedFitOptions> {
@@ -99,7 +110,13 @@ pub fn options_from(args: &GuidedArgs) -> anyhow::Result<GuidedFitOptions> {
     Ok(options)
 }
 
-fn sample_summary(fit: &GuidedFit, sample: &Sample, map: &DensityMap, resolution: f32, reference: Option<&Structure>) -> serde_json::Value {
+fn sample_summary(
+    fit: &GuidedFit,
+    sample: &Sample,
+    map: &DensityMap,
+    resolution: f32,
+    reference: Option<&Structure>,
+) -> serde_json::Value {
     let model = fit.sample_model(sample);
     let (atoms, _) = GaussianAtoms::from_structure(&model, 0, GaussianOptions::molmap(resolution));
     let scores = score_map_model(map, &atoms, resolution, None);
@@ -124,19 +141,33 @@ pub fn fit_guided_cmd(args: GuidedArgs) -> anyhow::Result<()> {
     let reference = args.reference.as_deref().map(Structure::read).transpose()?;
     let steps = options.schedule.total_steps();
     let bar = ProgressBar::new((steps * options.samples) as u64);
-    bar.set_style(ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} steps ({eta})").unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> "));
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} steps ({eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
     let mut on_step = |p: &cryoforge_compute::guided::StepProgress<'_>| {
         bar.set_position((p.sample * p.total_steps + p.record.step + 1) as u64);
-        bar.set_message(format!("sample {}/{} {} cc {:.4}", p.sample + 1, p.samples, p.record.phase.label(), p.record.correlation));
+        bar.set_message(format!(
+            "sample {}/{} {} cc {:.4}",
+            p.sample + 1,
+            p.samples,
+            p.record.phase.label(),
+            p.record.correlation
+        ));
         true
     };
-    let fit = guided_fit(&structure, &map, &options, &mut on_step).map_err(|e| anyhow::anyhow!("{}: {e}", args.model.display()))?;
+    let fit = guided_fit(&structure, &map, &options, &mut on_step)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.model.display()))?;
     bar.finish_and_clear();
     let best = fit.samples.first().context("the fit produced no sample")?;
 
     write_structure(&fit.sample_model(best), &args.output)?;
     let extension = extension_of(&args.output);
-    let trajectory_path = args.trajectory.clone().unwrap_or_else(|| beside(&args.output, "_trajectory", "pdb"));
+    let trajectory_path = args
+        .trajectory
+        .clone()
+        .unwrap_or_else(|| beside(&args.output, "_trajectory", "pdb"));
     let mut files = serde_json::Map::new();
     files.insert("best".into(), args.output.display().to_string().into());
     files.insert("best_trajectory".into(), trajectory_path.display().to_string().into());
@@ -151,7 +182,11 @@ pub fn fit_guided_cmd(args: GuidedArgs) -> anyhow::Result<()> {
         files.insert(format!("sample{n}_trajectory"), traj.display().to_string().into());
     }
 
-    let summaries: Vec<serde_json::Value> = fit.samples.iter().map(|s| sample_summary(&fit, s, &map, args.resolution, reference.as_ref())).collect();
+    let summaries: Vec<serde_json::Value> = fit
+        .samples
+        .iter()
+        .map(|s| sample_summary(&fit, s, &map, args.resolution, reference.as_ref()))
+        .collect();
     let start_reference = reference.as_ref().map(|r| compare(&fit.model, 0, r));
     let summary = serde_json::json!({
         "map": args.map, "model": args.model, "resolution_angstrom": args.resolution,
@@ -162,31 +197,64 @@ pub fn fit_guided_cmd(args: GuidedArgs) -> anyhow::Result<()> {
     });
     let mut report = summary.clone();
     report["options"] = serde_json::to_value(&options)?;
-    report["steps"] = serde_json::to_value(fit.samples.iter().map(|s| serde_json::json!({"sample": s.index + 1, "steps": s.steps})).collect::<Vec<_>>())?;
+    report["steps"] = serde_json::to_value(
+        fit.samples
+            .iter()
+            .map(|s| serde_json::json!({"sample": s.index + 1, "steps": s.steps}))
+            .collect::<Vec<_>>(),
+    )?;
     let report_path = beside(&args.output, "_report", "json");
-    write_atomically(&report_path, |w| serde_json::to_writer_pretty(w, &report).map_err(std::io::Error::other))?;
+    write_atomically(&report_path, |w| {
+        serde_json::to_writer_pretty(w, &report).map_err(std::io::Error::other)
+    })?;
 
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
         return Ok(());
     }
-    println!("{} heavy atoms, {}; map point cloud {} points", fit.model.atoms.len(), fit.prior, fit.cloud_points);
-    println!("start: correlation {:.4}, bonds rms {:.3} Å, {} clashes", fit.start_correlation, fit.start_geometry.bond_rmsd_angstrom, fit.start_geometry.clashes);
+    println!(
+        "{} heavy atoms, {}; map point cloud {} points",
+        fit.model.atoms.len(),
+        fit.prior,
+        fit.cloud_points
+    );
+    println!(
+        "start: correlation {:.4}, bonds rms {:.3} Å, {} clashes",
+        fit.start_correlation, fit.start_geometry.bond_rmsd_angstrom, fit.start_geometry.clashes
+    );
     if let Some(c) = &start_reference {
-        println!("       Cα RMSD to reference {:.3} Å, TM {:.3}", c.ca_rmsd_angstrom, c.tm_score);
+        println!(
+            "       Cα RMSD to reference {:.3} Å, TM {:.3}",
+            c.ca_rmsd_angstrom, c.tm_score
+        );
     }
     for (rank, s) in fit.samples.iter().enumerate() {
         let mut line = format!(
             "#{} sample {} (seed {}): correlation {:.4}, moved {:.2} Å, bonds rms {:.3} Å (max {:.2}), {} clashes, {:.1} s",
-            rank + 1, s.index + 1, s.seed, s.correlation, s.steps.last().map_or(0.0, |r| r.rmsd_to_start_angstrom),
-            s.geometry.bond_rmsd_angstrom, s.geometry.bond_max_deviation_angstrom, s.geometry.clashes, s.seconds
+            rank + 1,
+            s.index + 1,
+            s.seed,
+            s.correlation,
+            s.steps.last().map_or(0.0, |r| r.rmsd_to_start_angstrom),
+            s.geometry.bond_rmsd_angstrom,
+            s.geometry.bond_max_deviation_angstrom,
+            s.geometry.clashes,
+            s.seconds
         );
         if let Some(r) = &reference {
             let c = compare(&fit.sample_model(s), 0, r);
-            line += &format!("; Cα RMSD to reference {:.3} Å, TM {:.3}", c.ca_rmsd_angstrom, c.tm_score);
+            line += &format!(
+                "; Cα RMSD to reference {:.3} Å, TM {:.3}",
+                c.ca_rmsd_angstrom, c.tm_score
+            );
         }
         println!("{line}");
     }
-    eprintln!("wrote {} (best), samples and trajectories beside it, report {} ({:.1} s)", args.output.display(), report_path.display(), fit.seconds);
+    eprintln!(
+        "wrote {} (best), samples and trajectories beside it, report {} ({:.1} s)",
+        args.output.display(),
+        report_path.display(),
+        fit.seconds
+    );
     Ok(())
 }

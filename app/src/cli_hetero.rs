@@ -7,8 +7,11 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use cryoforge_compute::hetero::explore::{ANALYSIS_DIR, AnalyzeOptions, ClusterMethod, ClusterSpace, Exploration, LABELS_FILE, analyze, export_subset, particle_column, read_labels};
 use cryoforge_compute::hetero::analysis::{UmapOptions, umap};
+use cryoforge_compute::hetero::explore::{
+    ANALYSIS_DIR, AnalyzeOptions, ClusterMethod, ClusterSpace, Exploration, LABELS_FILE, analyze, export_subset,
+    particle_column, read_labels,
+};
 use cryoforge_compute::hetero::{HeteroOptions, HeteroProgress, RunConfig, read_npy, train, write_npy};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -170,7 +173,10 @@ fn train_cmd(args: TrainArgs) -> anyhow::Result<()> {
     options.validate().map_err(anyhow::Error::msg)?;
     let started = Instant::now();
     let bar = ProgressBar::new(0);
-    bar.set_style(ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {elapsed}").unwrap_or_else(|_| ProgressStyle::default_bar()));
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
     let mut on_step = |p: &HeteroProgress| {
         if p.epoch_loss.is_some() {
             bar.println(format!("epoch {}/{}: loss {:.5}", p.epoch + 1, p.epochs, p.loss));
@@ -185,7 +191,8 @@ fn train_cmd(args: TrainArgs) -> anyhow::Result<()> {
         }
         true
     };
-    let outcome = train(&args.particles, &args.output, &options, args.resume, &mut on_step).map_err(anyhow::Error::msg)?;
+    let outcome =
+        train(&args.particles, &args.output, &options, args.resume, &mut on_step).map_err(anyhow::Error::msg)?;
     bar.finish_and_clear();
     let state = &outcome.state;
     let rate = state.particles_per_second.iter().sum::<f64>() / state.particles_per_second.len().max(1) as f64;
@@ -214,7 +221,15 @@ fn analyze_cmd(args: AnalyzeArgs) -> anyhow::Result<()> {
     if args.clusters < 1 {
         bail!("--clusters must be at least 1");
     }
-    let options = AnalyzeOptions { clusters: args.clusters, method, space, traversal_volumes: args.traversal, truth_column: Some(args.truth.clone()), classify_rounds: args.classify, seed: args.seed };
+    let options = AnalyzeOptions {
+        clusters: args.clusters,
+        method,
+        space,
+        traversal_volumes: args.traversal,
+        truth_column: Some(args.truth.clone()),
+        classify_rounds: args.classify,
+        seed: args.seed,
+    };
     let spinner = ProgressBar::new_spinner();
     spinner.enable_steady_tick(std::time::Duration::from_millis(120));
     let summary = analyze(&args.run, &options, &|what: &str| {
@@ -230,17 +245,33 @@ fn analyze_cmd(args: AnalyzeArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&summary)?);
         return Ok(());
     }
-    println!("{} particles, zdim {}; clusters ({:?} on {:?}):", summary.particles, summary.zdim, summary.options.method, summary.space);
+    println!(
+        "{} particles, zdim {}; clusters ({:?} on {:?}):",
+        summary.particles, summary.zdim, summary.options.method, summary.space
+    );
     for c in &summary.clusters {
-        println!("  cluster {}: {} particles, volume {}", c.index, c.size, dir.join(&c.volume).display());
+        println!(
+            "  cluster {}: {} particles, volume {}",
+            c.index,
+            c.size,
+            dir.join(&c.volume).display()
+        );
     }
     if let Some(t) = &summary.truth {
-        println!("against {}: ARI {:.4}  AMI {:.4}  |Spearman| PC1 {:.4}  UMAP1 {:.4}", t.column, t.ari, t.ami, t.spearman_pc1, t.spearman_umap1);
+        println!(
+            "against {}: ARI {:.4}  AMI {:.4}  |Spearman| PC1 {:.4}  UMAP1 {:.4}",
+            t.column, t.ari, t.ami, t.spearman_pc1, t.spearman_umap1
+        );
         if let Some([ari, ami]) = t.before_classification {
             println!("  (the fitted clusters before 3D classification: ARI {ari:.4}  AMI {ami:.4})");
         }
     }
-    println!("UMAP {:.1} s, all {:.1} s → {}", summary.seconds_umap, summary.seconds_total, dir.display());
+    println!(
+        "UMAP {:.1} s, all {:.1} s → {}",
+        summary.seconds_umap,
+        summary.seconds_total,
+        dir.display()
+    );
     Ok(())
 }
 
@@ -253,7 +284,10 @@ fn write_plots(exploration: &Exploration, dir: &Path, truth: &str) -> anyhow::Re
         let pixels = rasterise(points, colours, w, h, None, &style);
         let path = dir.join(name);
         let tmp = dir.join(format!(".{name}.tmp.png"));
-        image::RgbaImage::from_raw(w as u32, h as u32, pixels).context("plot size")?.save(&tmp).with_context(|| tmp.display().to_string())?;
+        image::RgbaImage::from_raw(w as u32, h as u32, pixels)
+            .context("plot size")?
+            .save(&tmp)
+            .with_context(|| tmp.display().to_string())?;
         std::fs::rename(&tmp, &path).with_context(|| path.display().to_string())?;
         Ok(())
     };
@@ -261,8 +295,13 @@ fn write_plots(exploration: &Exploration, dir: &Path, truth: &str) -> anyhow::Re
     save("pca.png", &exploration.pca, &by_cluster)?;
     let config = RunConfig::read(&exploration.run).map_err(anyhow::Error::msg)?;
     if let Some(values) = particle_column(&config.particles, truth, exploration.len()).map_err(anyhow::Error::msg)? {
-        let (lo, hi) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
-        let colours: Vec<[u8; 3]> = values.iter().map(|&v| value_colour(((v - lo) / (hi - lo).max(1e-12)) as f32)).collect();
+        let (lo, hi) = values
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+        let colours: Vec<[u8; 3]> = values
+            .iter()
+            .map(|&v| value_colour(((v - lo) / (hi - lo).max(1e-12)) as f32))
+            .collect();
         save("umap_truth.png", &exploration.umap, &colours)?;
     }
     Ok(())
@@ -274,36 +313,64 @@ fn export_cmd(args: ExportArgs) -> anyhow::Result<()> {
         (Some(file), true) => read_labels(file).map_err(anyhow::Error::msg)?,
         (None, false) => {
             let labels_path = args.run.join(ANALYSIS_DIR).join(LABELS_FILE);
-            let labels = read_labels(&labels_path).map_err(|e| anyhow::anyhow!("{e} (run `cryoforge hetero analyze` first)"))?;
+            let labels =
+                read_labels(&labels_path).map_err(|e| anyhow::anyhow!("{e} (run `cryoforge hetero analyze` first)"))?;
             let k = labels.iter().copied().max().map_or(0, |m| m + 1);
             if let Some(bad) = args.clusters.iter().find(|&&c| c >= k) {
-                bail!("cluster {bad} does not exist: the analysis has clusters 0–{}", k.saturating_sub(1));
+                bail!(
+                    "cluster {bad} does not exist: the analysis has clusters 0–{}",
+                    k.saturating_sub(1)
+                );
             }
-            (0..labels.len()).filter(|&i| args.clusters.contains(&labels[i])).collect()
+            (0..labels.len())
+                .filter(|&i| args.clusters.contains(&labels[i]))
+                .collect()
         }
         _ => bail!("give either --clusters or --selection"),
     };
     if let Some(&bad) = rows.iter().find(|&&r| r >= config.particle_count) {
-        bail!("particle {bad} selected, but the run has {} particles", config.particle_count);
+        bail!(
+            "particle {bad} selected, but the run has {} particles",
+            config.particle_count
+        );
     }
     let written = export_subset(&config.particles, &rows, &args.output).map_err(anyhow::Error::msg)?;
-    eprintln!("wrote {written} of {} particles → {}", config.particle_count, args.output.display());
+    eprintln!(
+        "wrote {written} of {} particles → {}",
+        config.particle_count,
+        args.output.display()
+    );
     Ok(())
 }
 
 fn umap_cmd(args: UmapArgs) -> anyhow::Result<()> {
     let (values, rows, cols) = read_npy(&args.input).map_err(anyhow::Error::msg)?;
     if rows < 3 || args.neighbours < 2 || args.components < 1 {
-        bail!("UMAP needs at least 3 points, --neighbours ≥ 2 and --components ≥ 1 ({} has {rows})", args.input.display());
+        bail!(
+            "UMAP needs at least 3 points, --neighbours ≥ 2 and --components ≥ 1 ({} has {rows})",
+            args.input.display()
+        );
     }
-    let options = UmapOptions { neighbours: args.neighbours, components: args.components, min_dist: args.min_dist, epochs: args.epochs, seed: args.seed, ..UmapOptions::default() };
+    let options = UmapOptions {
+        neighbours: args.neighbours,
+        components: args.components,
+        min_dist: args.min_dist,
+        epochs: args.epochs,
+        seed: args.seed,
+        ..UmapOptions::default()
+    };
     let started = Instant::now();
     let spinner = ProgressBar::new_spinner();
     spinner.enable_steady_tick(std::time::Duration::from_millis(120));
-    let layout = umap(&values, cols, &options, &|what: &str| spinner.set_message(what.to_owned()));
+    let layout = umap(&values, cols, &options, &|what: &str| {
+        spinner.set_message(what.to_owned())
+    });
     spinner.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
     write_npy(&args.output, &layout, &[rows, options.components]).map_err(anyhow::Error::msg)?;
-    eprintln!("UMAP of {rows} points × {cols} dimensions in {seconds:.2} s → {}", args.output.display());
+    eprintln!(
+        "UMAP of {rows} points × {cols} dimensions in {seconds:.2} s → {}",
+        args.output.display()
+    );
     Ok(())
 }

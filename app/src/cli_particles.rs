@@ -62,7 +62,10 @@ pub struct ParticleFitArgs {
 }
 
 fn parse_centre(text: &str) -> Result<[f64; 3], String> {
-    let values: Vec<f64> = text.split(',').map(|v| v.trim().parse::<f64>().map_err(|e| format!("{v:?}: {e}"))).collect::<Result<_, _>>()?;
+    let values: Vec<f64> = text
+        .split(',')
+        .map(|v| v.trim().parse::<f64>().map_err(|e| format!("{v:?}: {e}")))
+        .collect::<Result<_, _>>()?;
     match values.as_slice() {
         [x, y, z] if values.iter().all(|v| v.is_finite()) => Ok([*x, *y, *z]),
         _ => Err(format!("expected three finite numbers x,y,z in Å, got {text:?}")),
@@ -87,7 +90,9 @@ pub fn options_from(args: &ParticleFitArgs, particles: usize) -> anyhow::Result<
     if let Some(r) = args.start_resolution {
         options.start_resolution_angstrom = r.max(args.resolution);
     }
-    options.epochs = args.epochs.unwrap_or_else(|| RefineOptions::auto_epochs(particles, options.batch, options.validation_particles));
+    options.epochs = args
+        .epochs
+        .unwrap_or_else(|| RefineOptions::auto_epochs(particles, options.batch, options.validation_particles));
     Ok(options)
 }
 
@@ -109,17 +114,28 @@ pub fn fit_particles_cmd(args: ParticleFitArgs) -> anyhow::Result<()> {
     };
     let device = cryoforge_compute::refine::training_device();
     let bar = ProgressBar::new((options.epochs * data.len().div_ceil(options.batch)) as u64);
-    bar.set_style(ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} steps ({eta})").unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> "));
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} steps ({eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
     let mut on_step = |p: &RefineProgress<'_>| {
         if let Some(v) = p.validation_frc {
-            bar.println(format!("epoch {}/{}: limit {:.1} Å, mean FRC {:.4}, held-out FRC {v:.4}", p.epoch + 1, p.epochs, p.resolution_angstrom, p.frc));
+            bar.println(format!(
+                "epoch {}/{}: limit {:.1} Å, mean FRC {:.4}, held-out FRC {v:.4}",
+                p.epoch + 1,
+                p.epochs,
+                p.resolution_angstrom,
+                p.frc
+            ));
         } else {
             bar.set_position((p.epoch * p.steps_per_epoch + p.step + 1) as u64);
             bar.set_message(format!("epoch {}/{} FRC {:.4}", p.epoch + 1, p.epochs, p.frc));
         }
         true
     };
-    let refinement = refine_particles(&structure, &data, centre, &options, &device, &mut on_step).map_err(|e| anyhow::anyhow!("{}: {e}", args.model.display()))?;
+    let refinement = refine_particles(&structure, &data, centre, &options, &device, &mut on_step)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.model.display()))?;
     bar.finish_and_clear();
 
     write_structure(&refinement.refined, &args.output)?;
@@ -143,18 +159,46 @@ pub fn fit_particles_cmd(args: ParticleFitArgs) -> anyhow::Result<()> {
     report["amplitudes"] = serde_json::to_value(&refinement.amplitudes)?;
     report["widths"] = serde_json::to_value(&refinement.widths)?;
     let report_path = beside(&args.output, "_report", "json");
-    write_atomically(&report_path, |w| serde_json::to_writer_pretty(w, &report).map_err(std::io::Error::other))?;
+    write_atomically(&report_path, |w| {
+        serde_json::to_writer_pretty(w, &report).map_err(std::io::Error::other)
+    })?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
         return Ok(());
     }
-    println!("{} particles of {} px, {} heavy atoms, {}", data.len(), data.box_size, refinement.refined.atoms.len(), refinement.describe_prior);
+    println!(
+        "{} particles of {} px, {} heavy atoms, {}",
+        data.len(),
+        data.box_size,
+        refinement.refined.atoms.len(),
+        refinement.describe_prior
+    );
     if let Some(last) = refinement.epochs.last() {
-        println!("final epoch: mean FRC {:.4}, held-out FRC {:.4} at {:.1} Å; best epoch {}", last.mean_frc, last.validation_frc, options.resolution_angstrom, refinement.best_epoch + 1);
+        println!(
+            "final epoch: mean FRC {:.4}, held-out FRC {:.4} at {:.1} Å; best epoch {}",
+            last.mean_frc,
+            last.validation_frc,
+            options.resolution_angstrom,
+            refinement.best_epoch + 1
+        );
     }
-    if let (Some(s), Some(r), Some(b)) = (against(&refinement.start), against(&refinement.refined), against(&refinement.best)) {
-        println!("Cα RMSD to reference: start {:.3} Å → refined {:.3} Å (TM {:.3}); best-by-validation {:.3} Å", s.ca_rmsd_angstrom, r.ca_rmsd_angstrom, r.tm_score, b.ca_rmsd_angstrom);
+    if let (Some(s), Some(r), Some(b)) = (
+        against(&refinement.start),
+        against(&refinement.refined),
+        against(&refinement.best),
+    ) {
+        println!(
+            "Cα RMSD to reference: start {:.3} Å → refined {:.3} Å (TM {:.3}); best-by-validation {:.3} Å",
+            s.ca_rmsd_angstrom, r.ca_rmsd_angstrom, r.tm_score, b.ca_rmsd_angstrom
+        );
     }
-    eprintln!("wrote {} and {}, report {} ({:.1} s, {:.0} particles/s)", args.output.display(), best_path.display(), report_path.display(), refinement.seconds, refinement.particles_per_second);
+    eprintln!(
+        "wrote {} and {}, report {} ({:.1} s, {:.0} particles/s)",
+        args.output.display(),
+        best_path.display(),
+        report_path.display(),
+        refinement.seconds,
+        refinement.particles_per_second
+    );
     Ok(())
 }

@@ -9,17 +9,17 @@ use clap::{Args, Subcommand};
 use cryoforge_compute::compare::{RigidTransform, compare};
 use cryoforge_compute::density::{GaussianAtoms, GaussianOptions, molmap_grid, simulate};
 use cryoforge_compute::density_gpu::GpuDensity;
-use cryoforge_compute::gpu::{AdapterChoice, GpuContext};
 use cryoforge_compute::fit::{RigidFitOptions, RigidFitter};
 use cryoforge_compute::formats::model::Structure;
 use cryoforge_compute::formats::model_write::write_structure;
 use cryoforge_compute::formats::mrc::{DensityMap, MapGrid, MapMeta};
-use cryoforge_compute::maptools;
-use cryoforge_compute::scores::{level_enclosing_fraction, score_map_model};
 use cryoforge_compute::formats::stack::write_stack;
+use cryoforge_compute::gpu::{AdapterChoice, GpuContext};
+use cryoforge_compute::maptools;
 use cryoforge_compute::particle_sim::{PoseDistribution, SimulationOptions, simulate_particles};
 use cryoforge_compute::reconstruct::back_project;
 use cryoforge_compute::refine::{CENTRE_KEYS, ParticleData, SIMULATION_BLOCK};
+use cryoforge_compute::scores::{level_enclosing_fraction, score_map_model};
 use indicatif::ProgressBar;
 
 #[derive(Subcommand)]
@@ -130,19 +130,56 @@ pub struct MapIo {
 #[derive(Subcommand)]
 pub enum MapCommand {
     /// Set values below LEVEL to zero.
-    Threshold { #[command(flatten)] io: MapIo, #[arg(long)] level: f32 },
+    Threshold {
+        #[command(flatten)]
+        io: MapIo,
+        #[arg(long)]
+        level: f32,
+    },
     /// Remove connected blobs above LEVEL smaller than a volume (Å³).
-    Dust { #[command(flatten)] io: MapIo, #[arg(long)] level: f32, #[arg(long, default_value_t = 1000.0)] min_volume: f32 },
+    Dust {
+        #[command(flatten)]
+        io: MapIo,
+        #[arg(long)]
+        level: f32,
+        #[arg(long, default_value_t = 1000.0)]
+        min_volume: f32,
+    },
     /// Crop to the region above LEVEL (default: the level enclosing 1% of voxels) plus padding (Å).
-    Crop { #[command(flatten)] io: MapIo, #[arg(long)] level: Option<f32>, #[arg(long, default_value_t = 5.0)] padding: f32 },
+    Crop {
+        #[command(flatten)]
+        io: MapIo,
+        #[arg(long)]
+        level: Option<f32>,
+        #[arg(long, default_value_t = 5.0)]
+        padding: f32,
+    },
     /// Resample to a new voxel size (Å), optionally a new box (voxels).
-    Resample { #[command(flatten)] io: MapIo, #[arg(long)] apix: f32, #[arg(long = "box")] box_size: Option<usize> },
+    Resample {
+        #[command(flatten)]
+        io: MapIo,
+        #[arg(long)]
+        apix: f32,
+        #[arg(long = "box")]
+        box_size: Option<usize>,
+    },
     /// Fourier low-pass to a resolution (Å).
-    Lowpass { #[command(flatten)] io: MapIo, #[arg(long)] resolution: f32 },
+    Lowpass {
+        #[command(flatten)]
+        io: MapIo,
+        #[arg(long)]
+        resolution: f32,
+    },
     /// Flip the hand (mirror z).
-    Flip { #[command(flatten)] io: MapIo },
+    Flip {
+        #[command(flatten)]
+        io: MapIo,
+    },
     /// Normalise to mean 0, standard deviation 1.
-    Zscore { #[command(flatten)] io: MapIo },
+    Zscore {
+        #[command(flatten)]
+        io: MapIo,
+    },
 }
 
 fn read_model(path: &Path) -> anyhow::Result<Structure> {
@@ -154,17 +191,37 @@ fn read_map(path: &Path) -> anyhow::Result<DensityMap> {
 }
 
 fn positive(value: f32, what: &str) -> anyhow::Result<f32> {
-    if value.is_finite() && value > 0.0 { Ok(value) } else { bail!("{what} must be a positive number, got {value}") }
+    if value.is_finite() && value > 0.0 {
+        Ok(value)
+    } else {
+        bail!("{what} must be a positive number, got {value}")
+    }
 }
 
 pub fn simulate_cmd(command: SimulateCommand) -> anyhow::Result<()> {
     let (model, resolution, like, apix, box_size, bfactors, cpu, snr, seed, output) = match command {
-        SimulateCommand::Map { model, resolution, like, apix, box_size, bfactors, cpu, snr, seed, output } => (model, resolution, like, apix, box_size, bfactors, cpu, snr, seed, output),
+        SimulateCommand::Map {
+            model,
+            resolution,
+            like,
+            apix,
+            box_size,
+            bfactors,
+            cpu,
+            snr,
+            seed,
+            output,
+        } => (
+            model, resolution, like, apix, box_size, bfactors, cpu, snr, seed, output,
+        ),
         particles @ SimulateCommand::Particles { .. } => return simulate_particles_cmd(particles),
     };
     let resolution = positive(resolution, "--resolution")?;
     let structure = read_model(&model)?;
-    let options = GaussianOptions { use_b_factors: bfactors, ..GaussianOptions::molmap(resolution) };
+    let options = GaussianOptions {
+        use_b_factors: bfactors,
+        ..GaussianOptions::molmap(resolution)
+    };
     let (atoms, _) = GaussianAtoms::from_structure(&structure, 0, options);
     let grid = match (like, apix, box_size) {
         (Some(like), _, _) => DensityMap::read(&like)?.grid,
@@ -173,16 +230,24 @@ pub fn simulate_cmd(command: SimulateCommand) -> anyhow::Result<()> {
             let apix = positive(apix.unwrap_or(resolution / 3.0), "--apix")?;
             let auto = molmap_grid(&atoms.positions, resolution);
             let n = box_size.unwrap_or_else(|| {
-                let extent = (0..3).map(|a| auto.dims[a] as f32 * auto.voxel_size_angstrom[a]).fold(0.0, f32::max);
+                let extent = (0..3)
+                    .map(|a| auto.dims[a] as f32 * auto.voxel_size_angstrom[a])
+                    .fold(0.0, f32::max);
                 (extent / apix).ceil() as usize
             });
-            let centre: [f32; 3] = std::array::from_fn(|a| auto.first_voxel_angstrom()[a] + 0.5 * (auto.dims[a] - 1) as f32 * auto.voxel_size_angstrom[a]);
+            let centre: [f32; 3] = std::array::from_fn(|a| {
+                auto.first_voxel_angstrom()[a] + 0.5 * (auto.dims[a] - 1) as f32 * auto.voxel_size_angstrom[a]
+            });
             let first = centre.map(|c| c - 0.5 * (n - 1) as f32 * apix);
             MapGrid::new([n; 3], [apix; 3], first)
         }
     };
     // The WGSL kernel only pays off on a real GPU; on software adapters the CPU kernel is as fast.
-    let gpu = if cpu { None } else { GpuContext::new(AdapterChoice::HardwareOnly).ok().map(GpuDensity::new) };
+    let gpu = if cpu {
+        None
+    } else {
+        GpuContext::new(AdapterChoice::HardwareOnly).ok().map(GpuDensity::new)
+    };
     let started = Instant::now();
     let mut values = match &gpu {
         Some(gpu) => match gpu.simulate(&grid, &atoms) {
@@ -208,7 +273,10 @@ pub fn simulate_cmd(command: SimulateCommand) -> anyhow::Result<()> {
         values,
         meta: MapMeta {
             labels: vec![match snr {
-                Some(snr) => format!("cryoforge simulate map: {} at {resolution} A, SNR {snr}", model.display()),
+                Some(snr) => format!(
+                    "cryoforge simulate map: {} at {resolution} A, SNR {snr}",
+                    model.display()
+                ),
                 None => format!("cryoforge simulate map: {} at {resolution} A", model.display()),
             }],
             ..MapMeta::default()
@@ -226,16 +294,33 @@ pub fn simulate_cmd(command: SimulateCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-
 fn simulate_particles_cmd(command: SimulateCommand) -> anyhow::Result<()> {
-    let SimulateCommand::Particles { models, count, box_size, apix, snr, resolution, defocus_min, defocus_max, missing_cone, preferred_view, max_shift, seed, output } = command else {
+    let SimulateCommand::Particles {
+        models,
+        count,
+        box_size,
+        apix,
+        snr,
+        resolution,
+        defocus_min,
+        defocus_max,
+        missing_cone,
+        preferred_view,
+        max_shift,
+        seed,
+        output,
+    } = command
+    else {
         return Ok(());
     };
     let positive = |v: f64| v.is_finite() && v > 0.0;
     if box_size < 8 || !positive(apix) || !positive(resolution) {
         bail!("--box must be at least 8 and --apix, --resolution positive");
     }
-    let structures = models.iter().map(|m| read_model(m)).collect::<anyhow::Result<Vec<_>>>()?;
+    let structures = models
+        .iter()
+        .map(|m| read_model(m))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let poses = match (missing_cone, preferred_view) {
         (Some(half_angle_deg), _) => PoseDistribution::MissingCone { half_angle_deg },
         (_, Some(spread_deg)) => PoseDistribution::PreferredView { spread_deg },
@@ -254,7 +339,10 @@ fn simulate_particles_cmd(command: SimulateCommand) -> anyhow::Result<()> {
         ..SimulationOptions::default()
     };
     let stack_path = output.with_extension("mrcs");
-    let stack_name = stack_path.file_name().map(|n| n.to_string_lossy().into_owned()).context("output needs a file name")?;
+    let stack_name = stack_path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .context("output needs a file name")?;
     let started = Instant::now();
     let spinner = ProgressBar::new_spinner();
     spinner.enable_steady_tick(Duration::from_millis(120));
@@ -274,7 +362,12 @@ fn simulate_particles_cmd(command: SimulateCommand) -> anyhow::Result<()> {
     }
     star.blocks.push(block);
     star.write(&output)?;
-    eprintln!("wrote {count} particles of {box_size}² px at {apix} Å/px to {} and {} ({:.1} s)", stack_path.display(), output.display(), started.elapsed().as_secs_f64());
+    eprintln!(
+        "wrote {count} particles of {box_size}² px at {apix} Å/px to {} and {} ({:.1} s)",
+        stack_path.display(),
+        output.display(),
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
@@ -291,7 +384,12 @@ pub fn reconstruct_cmd(particles: &Path, output: &Path) -> anyhow::Result<()> {
     let map = back_project(&data.set, &data.images, data.box_size, centre, &progress);
     bar.finish_and_clear();
     map.write(output)?;
-    eprintln!("back-projected {} particles into {}³ voxels → {}", data.len(), data.box_size, output.display());
+    eprintln!(
+        "back-projected {} particles into {}³ voxels → {}",
+        data.len(),
+        data.box_size,
+        output.display()
+    );
     Ok(())
 }
 
@@ -310,7 +408,12 @@ pub fn score_cmd(map: &Path, model: &Path, resolution: f32, contour: Option<f32>
     println!("correlation inside envelope {:.4}", s.correlation_inside_envelope);
     println!("overlap                    {:.4e}", s.overlap);
     println!("mean map value at atoms    {:.4}", s.mean_map_value_at_atoms);
-    println!("atoms inside contour {:.4}  {:.1}% of {}", s.contour_level, 100.0 * s.fraction_atoms_inside_contour, s.atoms_scored);
+    println!(
+        "atoms inside contour {:.4}  {:.1}% of {}",
+        s.contour_level,
+        100.0 * s.fraction_atoms_inside_contour,
+        s.atoms_scored
+    );
     match s.fsc_resolution_angstrom {
         Some(r) => println!("map-model FSC = 0.5 at      {r:.2} Å"),
         None => println!("map-model FSC stays above 0.5 to Nyquist"),
@@ -323,12 +426,20 @@ pub fn compare_cmd(model: &Path, reference: &Path, json: bool) -> anyhow::Result
     let r = read_model(reference)?;
     let c = compare(&m, 0, &r);
     if c.matched_residues < 3 {
-        bail!("only {} residues of {} match {}: nothing to compare", c.matched_residues, model.display(), reference.display());
+        bail!(
+            "only {} residues of {} match {}: nothing to compare",
+            c.matched_residues,
+            model.display(),
+            reference.display()
+        );
     }
     if json {
         println!("{}", serde_json::to_string_pretty(&c)?);
     } else {
-        println!("matched Cα    {} of {} (reference {}), by {:?}", c.matched_residues, c.model_residues, c.reference_residues, c.match_method);
+        println!(
+            "matched Cα    {} of {} (reference {}), by {:?}",
+            c.matched_residues, c.model_residues, c.reference_residues, c.match_method
+        );
         println!("Cα RMSD       {:.3} Å", c.ca_rmsd_angstrom);
         println!("TM-score      {:.4}", c.tm_score);
         println!("lDDT (Cα)     {:.4}", c.lddt_ca);
@@ -349,7 +460,15 @@ pub fn transformed(structure: &Structure, t: &RigidTransform) -> Structure {
 
 pub fn fit_cmd(command: FitCommand) -> anyhow::Result<()> {
     let (map, model, resolution, search, seed, output, json) = match command {
-        FitCommand::Rigid { map, model, resolution, search, seed, output, json } => (map, model, resolution, search, seed, output, json),
+        FitCommand::Rigid {
+            map,
+            model,
+            resolution,
+            search,
+            seed,
+            output,
+            json,
+        } => (map, model, resolution, search, seed, output, json),
         FitCommand::Guided(args) => return crate::cli_guided::fit_guided_cmd(args),
         FitCommand::Particles(args) => return crate::cli_particles::fit_particles_cmd(args),
     };
@@ -376,22 +495,41 @@ pub fn fit_cmd(command: FitCommand) -> anyhow::Result<()> {
     let best = placements.first().context("the fit produced no placement")?;
     write_structure(&transformed(&structure, &best.transform), &output)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({
-            "output": output, "seconds": started.elapsed().as_secs_f64(), "placements": placements,
-        }))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "output": output, "seconds": started.elapsed().as_secs_f64(), "placements": placements,
+            }))?
+        );
     } else {
-        println!("{:>4} {:>12} {:>10} {:>10}", "rank", "correlation", "shift Å", "rotation°");
+        println!(
+            "{:>4} {:>12} {:>10} {:>10}",
+            "rank", "correlation", "shift Å", "rotation°"
+        );
         for (i, p) in placements.iter().enumerate().take(10) {
-            println!("{:>4} {:>12.4} {:>10.2} {:>10.1}", i + 1, p.correlation, p.shift_angstrom, p.rotation_deg);
+            println!(
+                "{:>4} {:>12.4} {:>10.2} {:>10.1}",
+                i + 1,
+                p.correlation,
+                p.shift_angstrom,
+                p.rotation_deg
+            );
         }
-        eprintln!("wrote the best placement to {} ({:.1} s)", output.display(), started.elapsed().as_secs_f64());
+        eprintln!(
+            "wrote the best placement to {} ({:.1} s)",
+            output.display(),
+            started.elapsed().as_secs_f64()
+        );
     }
     Ok(())
 }
 
 pub fn map_cmd(command: MapCommand) -> anyhow::Result<()> {
     let (io, result) = match command {
-        MapCommand::Threshold { io, level } => { let m = read_map(&io.input)?; (io, maptools::threshold(&m, level)) }
+        MapCommand::Threshold { io, level } => {
+            let m = read_map(&io.input)?;
+            (io, maptools::threshold(&m, level))
+        }
         MapCommand::Dust { io, level, min_volume } => {
             let m = read_map(&io.input)?;
             let (clean, removed) = maptools::remove_dust(&m, level, min_volume);
@@ -401,16 +539,29 @@ pub fn map_cmd(command: MapCommand) -> anyhow::Result<()> {
         MapCommand::Crop { io, level, padding } => {
             let m = read_map(&io.input)?;
             let level = level.unwrap_or_else(|| level_enclosing_fraction(&m.values, 0.01));
-            let cropped = maptools::crop_to_level(&m, level, padding).with_context(|| format!("{}: no voxel reaches level {level}", io.input.display()))?;
+            let cropped = maptools::crop_to_level(&m, level, padding)
+                .with_context(|| format!("{}: no voxel reaches level {level}", io.input.display()))?;
             (io, cropped)
         }
         MapCommand::Resample { io, apix, box_size } => {
             let m = read_map(&io.input)?;
-            (io, maptools::resample(&m, positive(apix, "--apix")?, box_size.map(|n| [n; 3])))
+            (
+                io,
+                maptools::resample(&m, positive(apix, "--apix")?, box_size.map(|n| [n; 3])),
+            )
         }
-        MapCommand::Lowpass { io, resolution } => { let m = read_map(&io.input)?; (io, maptools::low_pass(&m, positive(resolution, "--resolution")?)) }
-        MapCommand::Flip { io } => { let m = read_map(&io.input)?; (io, maptools::flip_hand(&m)) }
-        MapCommand::Zscore { io } => { let m = read_map(&io.input)?; (io, maptools::z_score(&m)) }
+        MapCommand::Lowpass { io, resolution } => {
+            let m = read_map(&io.input)?;
+            (io, maptools::low_pass(&m, positive(resolution, "--resolution")?))
+        }
+        MapCommand::Flip { io } => {
+            let m = read_map(&io.input)?;
+            (io, maptools::flip_hand(&m))
+        }
+        MapCommand::Zscore { io } => {
+            let m = read_map(&io.input)?;
+            (io, maptools::z_score(&m))
+        }
     };
     result.write(&io.output)?;
     eprintln!("wrote {:?} voxels to {}", result.grid.dims, io.output.display());

@@ -9,7 +9,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "cryoforge", version, about = "A workbench that turns cryo-EM data into atomic models")]
+#[command(
+    name = "cryoforge",
+    version,
+    about = "A workbench that turns cryo-EM data into atomic models"
+)]
 #[command(args_conflicts_with_subcommands = true)]
 struct Args {
     #[command(subcommand)]
@@ -33,10 +37,7 @@ enum Command {
         files: Vec<PathBuf>,
     },
     /// Convert by extension: models PDB↔mmCIF, maps MRC↔CCP4/.map.gz, particles STAR↔.cs.
-    Convert {
-        input: PathBuf,
-        output: PathBuf,
-    },
+    Convert { input: PathBuf, output: PathBuf },
     /// Simulate data from models.
     #[command(subcommand)]
     Simulate(cli_science::SimulateCommand),
@@ -99,13 +100,25 @@ fn main() -> ExitCode {
         Some(Command::Info { json, files }) => cli::info(&files, json),
         Some(Command::Convert { input, output }) => cli::convert(&input, &output),
         Some(Command::Simulate(command)) => cli_science::simulate_cmd(command),
-        Some(Command::Score { map, model, resolution, contour, json }) => cli_science::score_cmd(&map, &model, resolution, contour, json),
+        Some(Command::Score {
+            map,
+            model,
+            resolution,
+            contour,
+            json,
+        }) => cli_science::score_cmd(&map, &model, resolution, contour, json),
         Some(Command::Compare { model, reference, json }) => cli_science::compare_cmd(&model, &reference, json),
         Some(Command::Fit(command)) => cli_science::fit_cmd(command),
         Some(Command::Map(command)) => cli_science::map_cmd(command),
         Some(Command::Hetero(command)) => cli_hetero::hetero_cmd(command),
         Some(Command::Reconstruct { particles, output }) => cli_science::reconstruct_cmd(&particles, &output),
-        Some(Command::Render { out, files, width, height, threshold }) => render_cmd::render_cmd(&out, &files, width, height, threshold),
+        Some(Command::Render {
+            out,
+            files,
+            width,
+            height,
+            threshold,
+        }) => render_cmd::render_cmd(&out, &files, width, height, threshold),
         None => gui::run(args.files, args.guided_fit),
     };
     match result {

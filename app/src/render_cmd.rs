@@ -35,7 +35,10 @@ pub fn load(files: &[PathBuf]) -> anyhow::Result<LoadedScene> {
 
 /// The scene for these maps and models, and the camera that frames it.
 pub fn build(loaded: &LoadedScene, threshold: Option<f32>) -> (SceneData, OrbitCamera) {
-    let mut scene = SceneData { background: BACKGROUND, ..Default::default() };
+    let mut scene = SceneData {
+        background: BACKGROUND,
+        ..Default::default()
+    };
     let mut points: Vec<[f32; 3]> = Vec::new();
     // With a model inside, the map is see-through so the model shows.
     let alpha = if loaded.models.is_empty() { 1.0 } else { 0.45 };
@@ -45,7 +48,10 @@ pub fn build(loaded: &LoadedScene, threshold: Option<f32>) -> (SceneData, OrbitC
         color[3] = alpha;
         let mesh = view::map_mesh(map, level);
         points.extend(mesh.positions.iter().copied());
-        scene.meshes.push(MeshInstance { mesh: std::sync::Arc::new(mesh), color });
+        scene.meshes.push(MeshInstance {
+            mesh: std::sync::Arc::new(mesh),
+            color,
+        });
         scene.lines.push(view::map_box(map, [0.6, 0.6, 0.6, 1.0]));
     }
     for model in &loaded.models {
@@ -64,27 +70,43 @@ pub fn build(loaded: &LoadedScene, threshold: Option<f32>) -> (SceneData, OrbitC
 
 /// Renders `loaded` headless; returns RGBA8 pixels.
 pub fn render_pixels(loaded: &LoadedScene, threshold: Option<f32>, width: u32, height: u32) -> anyhow::Result<Vec<u8>> {
-    let context = GpuContext::new(AdapterChoice::AllowSoftware).map_err(|e| anyhow::anyhow!("no graphics adapter: {e}"))?;
+    let context =
+        GpuContext::new(AdapterChoice::AllowSoftware).map_err(|e| anyhow::anyhow!("no graphics adapter: {e}"))?;
     let mut renderer = SceneRenderer::new(&context.device);
     let (scene, camera) = build(loaded, threshold);
     renderer.set_scene(&context.device, &scene);
     renderer.render(&context.device, &context.queue, &camera, [width, height]);
-    let (_, _, pixels) = renderer.read_pixels(&context.device, &context.queue).map_err(|e| anyhow::anyhow!(e))?;
+    let (_, _, pixels) = renderer
+        .read_pixels(&context.device, &context.queue)
+        .map_err(|e| anyhow::anyhow!(e))?;
     Ok(pixels)
 }
 
 /// Fraction of pixels that differ from the background.
 pub fn coverage(pixels: &[u8]) -> f64 {
     let bg = BACKGROUND.map(|c| (linear_to_srgb(c) * 255.0).round() as i32);
-    let covered = pixels.chunks_exact(4).filter(|p| (0..3).any(|k| (i32::from(p[k]) - bg[k]).abs() > 3)).count();
+    let covered = pixels
+        .chunks_exact(4)
+        .filter(|p| (0..3).any(|k| (i32::from(p[k]) - bg[k]).abs() > 3))
+        .count();
     covered as f64 / (pixels.len() / 4).max(1) as f64
 }
 
 fn linear_to_srgb(c: f32) -> f32 {
-    if c <= 0.0031308 { 12.92 * c } else { 1.055 * c.powf(1.0 / 2.4) - 0.055 }
+    if c <= 0.0031308 {
+        12.92 * c
+    } else {
+        1.055 * c.powf(1.0 / 2.4) - 0.055
+    }
 }
 
-pub fn render_cmd(out: &Path, files: &[PathBuf], width: u32, height: u32, threshold: Option<f32>) -> anyhow::Result<()> {
+pub fn render_cmd(
+    out: &Path,
+    files: &[PathBuf],
+    width: u32,
+    height: u32,
+    threshold: Option<f32>,
+) -> anyhow::Result<()> {
     if files.is_empty() {
         bail!("nothing to render: give at least one map or model");
     }
@@ -93,8 +115,14 @@ pub fn render_cmd(out: &Path, files: &[PathBuf], width: u32, height: u32, thresh
     let image = image::RgbaImage::from_raw(width, height, pixels).context("pixel buffer has the wrong size")?;
     // Write beside the target and rename, so a failure never leaves half a PNG.
     let tmp = out.with_extension("tmp.png");
-    image.save(&tmp).with_context(|| format!("{}: could not write the image", out.display()))?;
+    image
+        .save(&tmp)
+        .with_context(|| format!("{}: could not write the image", out.display()))?;
     std::fs::rename(&tmp, out).with_context(|| format!("{}: could not write the image", out.display()))?;
-    eprintln!("wrote {width}×{height} to {} ({:.1}% of pixels covered)", out.display(), 100.0 * coverage(image.as_raw()));
+    eprintln!(
+        "wrote {width}×{height} to {} ({:.1}% of pixels covered)",
+        out.display(),
+        100.0 * coverage(image.as_raw())
+    );
     Ok(())
 }

@@ -16,7 +16,11 @@ pub struct ScatterStyle {
 
 impl Default for ScatterStyle {
     fn default() -> Self {
-        Self { background: [250, 250, 250, 255], radius: 1, dense_above: 50_000 }
+        Self {
+            background: [250, 250, 250, 255],
+            radius: 1,
+            dense_above: 50_000,
+        }
     }
 }
 
@@ -40,16 +44,29 @@ pub fn bounds_of(points: &[f32]) -> Bounds {
 
 /// Pixel (x right, y down) of a data point.
 pub fn to_pixel(p: [f32; 2], bounds: &Bounds, width: usize, height: usize) -> [f32; 2] {
-    [(p[0] - bounds[0]) / (bounds[1] - bounds[0]) * width as f32, (bounds[3] - p[1]) / (bounds[3] - bounds[2]) * height as f32]
+    [
+        (p[0] - bounds[0]) / (bounds[1] - bounds[0]) * width as f32,
+        (bounds[3] - p[1]) / (bounds[3] - bounds[2]) * height as f32,
+    ]
 }
 
 /// Data point at a pixel.
 pub fn from_pixel(px: [f32; 2], bounds: &Bounds, width: usize, height: usize) -> [f32; 2] {
-    [bounds[0] + px[0] / width as f32 * (bounds[1] - bounds[0]), bounds[3] - px[1] / height as f32 * (bounds[3] - bounds[2])]
+    [
+        bounds[0] + px[0] / width as f32 * (bounds[1] - bounds[0]),
+        bounds[3] - px[1] / height as f32 * (bounds[3] - bounds[2]),
+    ]
 }
 
 /// RGBA pixels (row-major, `width × height`) of the points ([N, 2]) in their colours.
-pub fn rasterise(points: &[f32], colours: &[[u8; 3]], width: usize, height: usize, bounds: Option<Bounds>, style: &ScatterStyle) -> Vec<u8> {
+pub fn rasterise(
+    points: &[f32],
+    colours: &[[u8; 3]],
+    width: usize,
+    height: usize,
+    bounds: Option<Bounds>,
+    style: &ScatterStyle,
+) -> Vec<u8> {
     let bounds = bounds.unwrap_or_else(|| bounds_of(points));
     let n = points.len() / 2;
     let mut sums = vec![[0u32; 4]; width * height];
@@ -92,7 +109,18 @@ pub fn rasterise(points: &[f32], colours: &[[u8; 3]], width: usize, height: usiz
 
 /// A distinct colour per cluster (the Tableau 10 palette, then golden-ratio hues).
 pub fn cluster_colour(i: usize) -> [u8; 3] {
-    const PALETTE: [[u8; 3]; 10] = [[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40], [148, 103, 189], [140, 86, 75], [227, 119, 194], [127, 127, 127], [188, 189, 34], [23, 190, 207]];
+    const PALETTE: [[u8; 3]; 10] = [
+        [31, 119, 180],
+        [255, 127, 14],
+        [44, 160, 44],
+        [214, 39, 40],
+        [148, 103, 189],
+        [140, 86, 75],
+        [227, 119, 194],
+        [127, 127, 127],
+        [188, 189, 34],
+        [23, 190, 207],
+    ];
     if i < PALETTE.len() {
         return PALETTE[i];
     }
@@ -118,7 +146,13 @@ fn hsv(h: f32, s: f32, v: f32) -> [u8; 3] {
 /// A value in 0…1 as a colour (blue → teal → yellow, like viridis' ends).
 pub fn value_colour(t: f32) -> [u8; 3] {
     let t = t.clamp(0.0, 1.0);
-    let stops = [[68.0, 1.0, 84.0], [59.0, 82.0, 139.0], [33.0, 145.0, 140.0], [94.0, 201.0, 98.0], [253.0, 231.0, 37.0]];
+    let stops = [
+        [68.0, 1.0, 84.0],
+        [59.0, 82.0, 139.0],
+        [33.0, 145.0, 140.0],
+        [94.0, 201.0, 98.0],
+        [253.0, 231.0, 37.0],
+    ];
     let x = t * 4.0;
     let i = (x.floor() as usize).min(3);
     let f = x - i as f32;
@@ -147,7 +181,17 @@ mod tests {
         let points = [0.0, 0.0, 1.0, 1.0];
         let colours = [[255, 0, 0], [0, 0, 255]];
         let bounds = [-1.0, 2.0, -1.0, 2.0];
-        let pixels = rasterise(&points, &colours, 30, 30, Some(bounds), &ScatterStyle { radius: 0, ..ScatterStyle::default() });
+        let pixels = rasterise(
+            &points,
+            &colours,
+            30,
+            30,
+            Some(bounds),
+            &ScatterStyle {
+                radius: 0,
+                ..ScatterStyle::default()
+            },
+        );
         let at = |x: usize, y: usize| &pixels[(y * 30 + x) * 4..(y * 30 + x) * 4 + 3];
         // (0, 0) → pixel (10, 20); (1, 1) → (20, 10).
         assert!(at(10, 20)[0] > 200 && at(10, 20)[2] < 150);

@@ -35,14 +35,25 @@ pub fn default_level(map: &DensityMap) -> f32 {
 
 pub fn map_mesh(map: &DensityMap, level: f32) -> MeshData {
     let mesh = surface_nets(map, level);
-    MeshData { positions: mesh.positions, normals: mesh.normals, triangles: mesh.triangles, vertex_colors: None }
+    MeshData {
+        positions: mesh.positions,
+        normals: mesh.normals,
+        triangles: mesh.triangles,
+        vertex_colors: None,
+    }
 }
 
 /// The 12 edges of the map's box.
 pub fn map_box(map: &DensityMap, color: [f32; 4]) -> LinesData {
     let lo = map.grid.first_voxel_angstrom();
     let hi = map.grid.world_from_voxel(map.grid.dims.map(|d| (d.max(1) - 1) as f32));
-    let corner = |i: usize| [if i & 1 == 0 { lo[0] } else { hi[0] }, if i & 2 == 0 { lo[1] } else { hi[1] }, if i & 4 == 0 { lo[2] } else { hi[2] }];
+    let corner = |i: usize| {
+        [
+            if i & 1 == 0 { lo[0] } else { hi[0] },
+            if i & 2 == 0 { lo[1] } else { hi[1] },
+            if i & 4 == 0 { lo[2] } else { hi[2] },
+        ]
+    };
     let mut points = Vec::with_capacity(24);
     for i in 0..8usize {
         for bit in [1, 2, 4] {
@@ -52,7 +63,10 @@ pub fn map_box(map: &DensityMap, color: [f32; 4]) -> LinesData {
             }
         }
     }
-    LinesData { colors: vec![color; points.len()], points }
+    LinesData {
+        colors: vec![color; points.len()],
+        points,
+    }
 }
 
 const CHAIN_COLORS: [[f32; 4]; 8] = [
@@ -103,7 +117,9 @@ pub fn ramp(t: f32) -> [f32; 4] {
 
 pub fn atom_colors(atoms: &[Atom], color_by: ColorBy, uniform: [f32; 4]) -> Vec<[f32; 4]> {
     let mut chains: Vec<&str> = Vec::new();
-    let (b_min, b_max) = atoms.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), a| (lo.min(a.b_factor), hi.max(a.b_factor)));
+    let (b_min, b_max) = atoms.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), a| {
+        (lo.min(a.b_factor), hi.max(a.b_factor))
+    });
     atoms
         .iter()
         .map(|a| match color_by {
@@ -115,7 +131,11 @@ pub fn atom_colors(atoms: &[Atom], color_by: ColorBy, uniform: [f32; 4]) -> Vec<
                 CHAIN_COLORS[index % CHAIN_COLORS.len()]
             }
             ColorBy::Element => element_color(&a.element),
-            ColorBy::BFactor => ramp(if b_max > b_min { (a.b_factor - b_min) / (b_max - b_min) } else { 0.5 }),
+            ColorBy::BFactor => ramp(if b_max > b_min {
+                (a.b_factor - b_min) / (b_max - b_min)
+            } else {
+                0.5
+            }),
             ColorBy::Uniform => uniform,
         })
         .collect()
@@ -145,9 +165,16 @@ pub fn model_trace(atoms: &[Atom], coords: &[[f32; 3]], colors: &[[f32; 4]]) -> 
             continue;
         }
         if let Some((j, chain)) = previous {
-            let gap = (0..3).map(|k| (coords[i][k] - coords[j][k]).powi(2)).sum::<f32>().sqrt();
+            let gap = (0..3)
+                .map(|k| (coords[i][k] - coords[j][k]).powi(2))
+                .sum::<f32>()
+                .sqrt();
             if chain == atom.chain_id && gap < 8.0 {
-                let mid = [0.5 * (coords[i][0] + coords[j][0]), 0.5 * (coords[i][1] + coords[j][1]), 0.5 * (coords[i][2] + coords[j][2])];
+                let mid = [
+                    0.5 * (coords[i][0] + coords[j][0]),
+                    0.5 * (coords[i][1] + coords[j][1]),
+                    0.5 * (coords[i][2] + coords[j][2]),
+                ];
                 rod(&mut spheres, coords[j], mid, 0.5, colors[j]);
                 rod(&mut spheres, mid, coords[i], 0.5, colors[i]);
             }
@@ -166,7 +193,11 @@ fn rod(spheres: &mut SpheresData, a: [f32; 3], b: [f32; 3], radius: f32, color: 
     let steps = (length / (0.6 * radius)).ceil().max(1.0) as usize;
     for k in 0..=steps {
         let t = k as f32 / steps as f32;
-        spheres.centers.push([a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1]), a[2] + t * (b[2] - a[2])]);
+        spheres.centers.push([
+            a[0] + t * (b[0] - a[0]),
+            a[1] + t * (b[1] - a[1]),
+            a[2] + t * (b[2] - a[2]),
+        ]);
         spheres.radii.push(radius);
         spheres.colors.push(color);
     }
@@ -195,12 +226,18 @@ pub fn model_bonds(atoms: &[Atom], coords: &[[f32; 3]], colors: &[[f32; 4]]) -> 
         for dz in -1..=1 {
             for dy in -1..=1 {
                 for dx in -1..=1 {
-                    let Some(others) = grid.get(&[k[0] + dx, k[1] + dy, k[2] + dz]) else { continue };
+                    let Some(others) = grid.get(&[k[0] + dx, k[1] + dy, k[2] + dz]) else {
+                        continue;
+                    };
                     for &j in others.iter().filter(|&&j| j > i) {
                         let q = coords[j];
                         let d = ((p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2) + (p[2] - q[2]).powi(2)).sqrt();
                         let heavy = |e: &str| e == "S" || e == "P";
-                        let limit = if heavy(&atom.element) || heavy(&atoms[j].element) { 2.2 } else { 1.9 };
+                        let limit = if heavy(&atom.element) || heavy(&atoms[j].element) {
+                            2.2
+                        } else {
+                            1.9
+                        };
                         if d > 0.4 && d < limit {
                             let mid = [0.5 * (p[0] + q[0]), 0.5 * (p[1] + q[1]), 0.5 * (p[2] + q[2])];
                             rod(&mut spheres, *p, mid, 0.2, colors[i]);
@@ -273,5 +310,6 @@ pub fn bounds(points: impl IntoIterator<Item = [f32; 3]>) -> Option<([f32; 3], f
 
 /// A short name for an object in the data panel.
 pub fn display_name(path: &Path) -> String {
-    path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+    path.file_name()
+        .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
 }

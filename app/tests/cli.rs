@@ -5,11 +5,16 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 fn asset(relative: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../assets").join(relative)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../assets")
+        .join(relative)
 }
 
 fn cryoforge(args: &[&std::ffi::OsStr]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cryoforge")).args(args).output().expect("run cryoforge")
+    Command::new(env!("CARGO_BIN_EXE_cryoforge"))
+        .args(args)
+        .output()
+        .expect("run cryoforge")
 }
 
 fn os(path: &std::path::Path) -> &std::ffi::OsStr {
@@ -47,7 +52,11 @@ fn info_json_describes_every_kind_of_file() {
 
 #[test]
 fn info_text_names_the_axis_order_and_chains() {
-    let out = cryoforge(&["info".as_ref(), os(&asset("maps/EMD-3001.map")), os(&asset("models/1ake.pdb"))]);
+    let out = cryoforge(&[
+        "info".as_ref(),
+        os(&asset("maps/EMD-3001.map")),
+        os(&asset("models/1ake.pdb")),
+    ]);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("43 × 25 × 73") && text.contains("[3, 1, 2]"), "{text}");
@@ -67,7 +76,13 @@ fn convert_between_formats_and_read_the_results() {
     ];
     for (input, output) in &cases {
         let out = cryoforge(&["convert".as_ref(), os(input), os(output)]);
-        assert!(out.status.success(), "{} → {}: {}", input.display(), output.display(), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{} → {}: {}",
+            input.display(),
+            output.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
         let info = cryoforge(&["info".as_ref(), "--json".as_ref(), os(output)]);
         assert!(info.status.success(), "info {}", output.display());
     }
@@ -86,12 +101,20 @@ fn errors_name_the_file_and_exit_non_zero() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("broken.mrc"));
 
-    let out = cryoforge(&["convert".as_ref(), os(&asset("models/6zu5.cif.gz")), os(&dir.path().join("big.pdb"))]);
+    let out = cryoforge(&[
+        "convert".as_ref(),
+        os(&asset("models/6zu5.cif.gz")),
+        os(&dir.path().join("big.pdb")),
+    ]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("big.pdb") && stderr.contains("mmCIF"), "{stderr}");
 
-    let out = cryoforge(&["convert".as_ref(), os(&asset("maps/EMD-3197.map")), os(&dir.path().join("x.pdb"))]);
+    let out = cryoforge(&[
+        "convert".as_ref(),
+        os(&asset("maps/EMD-3197.map")),
+        os(&dir.path().join("x.pdb")),
+    ]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot convert"));
 

@@ -10,12 +10,21 @@ use cryoforge_compute::formats::mrc::DensityMap;
 use cryoforge_compute::geometry::matrix_from_rotvec;
 
 fn asset(relative: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../assets").join(relative)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../assets")
+        .join(relative)
 }
 
 fn run(args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_cryoforge")).args(args).output().expect("run cryoforge");
-    assert!(out.status.success(), "cryoforge {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(env!("CARGO_BIN_EXE_cryoforge"))
+        .args(args)
+        .output()
+        .expect("run cryoforge");
+    assert!(
+        out.status.success(),
+        "cryoforge {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out
 }
 
@@ -32,28 +41,81 @@ fn simulate_then_score_prefers_the_right_model() {
     let dir = tempfile::tempdir().expect("tempdir");
     let map = dir.path().join("open5.mrc");
     let (open, closed) = (asset("models/adk_open.pdb"), asset("models/adk_closed.pdb"));
-    run(&["simulate", "map", "--model", s(&open), "--resolution", "5", "-o", s(&map)]);
-    let right = json(&["score", "--map", s(&map), "--model", s(&open), "--resolution", "5", "--json"]);
-    let wrong = json(&["score", "--map", s(&map), "--model", s(&closed), "--resolution", "5", "--json"]);
+    run(&[
+        "simulate",
+        "map",
+        "--model",
+        s(&open),
+        "--resolution",
+        "5",
+        "-o",
+        s(&map),
+    ]);
+    let right = json(&[
+        "score",
+        "--map",
+        s(&map),
+        "--model",
+        s(&open),
+        "--resolution",
+        "5",
+        "--json",
+    ]);
+    let wrong = json(&[
+        "score",
+        "--map",
+        s(&map),
+        "--model",
+        s(&closed),
+        "--resolution",
+        "5",
+        "--json",
+    ]);
     assert!(right["correlation_about_mean"].as_f64().expect("cc") > 0.999);
     assert!(wrong["correlation_about_mean"].as_f64().expect("cc") < 0.8);
     assert!(right["fraction_atoms_inside_contour"].as_f64() > wrong["fraction_atoms_inside_contour"].as_f64());
 
     let boxed = dir.path().join("boxed.mrc");
-    run(&["simulate", "map", "--model", s(&open), "--resolution", "6", "--apix", "2.0", "--box", "40", "-o", s(&boxed)]);
+    run(&[
+        "simulate",
+        "map",
+        "--model",
+        s(&open),
+        "--resolution",
+        "6",
+        "--apix",
+        "2.0",
+        "--box",
+        "40",
+        "-o",
+        s(&boxed),
+    ]);
     let m = DensityMap::read(&boxed).expect("read");
     assert_eq!((m.grid.dims, m.grid.voxel_size_angstrom), ([40; 3], [2.0; 3]));
 }
 
 #[test]
 fn compare_reports_the_known_closed_to_open_rmsd() {
-    let c = json(&["compare", s(&asset("models/adk_closed.pdb")), s(&asset("models/adk_open.pdb")), "--json"]);
+    let c = json(&[
+        "compare",
+        s(&asset("models/adk_closed.pdb")),
+        s(&asset("models/adk_open.pdb")),
+        "--json",
+    ]);
     // The shared data's README gives 6.91 Å for this pair.
-    assert!((c["ca_rmsd_angstrom"].as_f64().expect("rmsd") - 6.91).abs() < 0.01, "{c}");
+    assert!(
+        (c["ca_rmsd_angstrom"].as_f64().expect("rmsd") - 6.91).abs() < 0.01,
+        "{c}"
+    );
     assert_eq!(c["matched_residues"], 214);
     let tm = c["tm_score"].as_f64().expect("tm");
     assert!(tm > 0.5 && tm < 0.8, "same fold, different state: {tm}");
-    let same = json(&["compare", s(&asset("models/adk_open.pdb")), s(&asset("models/adk_open.pdb")), "--json"]);
+    let same = json(&[
+        "compare",
+        s(&asset("models/adk_open.pdb")),
+        s(&asset("models/adk_open.pdb")),
+        "--json",
+    ]);
     assert!(same["ca_rmsd_angstrom"].as_f64().expect("rmsd") < 1e-6);
     assert!((same["tm_score"].as_f64().expect("tm") - 1.0).abs() < 1e-9);
 }
@@ -63,23 +125,57 @@ fn fit_rigid_puts_a_displaced_model_back() {
     let dir = tempfile::tempdir().expect("tempdir");
     let original = asset("models/1ake.pdb");
     let map = dir.path().join("1ake5.mrc");
-    run(&["simulate", "map", "--model", s(&original), "--resolution", "5", "-o", s(&map)]);
+    run(&[
+        "simulate",
+        "map",
+        "--model",
+        s(&original),
+        "--resolution",
+        "5",
+        "-o",
+        s(&map),
+    ]);
     let mut model = Structure::read(&original).expect("read");
-    let t = RigidTransform { rotation: matrix_from_rotvec([0.0, 0.35, 0.0]), translation: [6.0, -3.0, 4.0] };
+    let t = RigidTransform {
+        rotation: matrix_from_rotvec([0.0, 0.35, 0.0]),
+        translation: [6.0, -3.0, 4.0],
+    };
     for p in &mut model.frames[0] {
         *p = t.apply(p.map(f64::from)).map(|v| v as f32);
     }
     let displaced = dir.path().join("displaced.pdb");
     write_structure(&model, &displaced).expect("write");
     let before = json(&["compare", s(&displaced), s(&original), "--json"]);
-    assert!(before["ca_rmsd_angstrom"].as_f64().expect("rmsd") < 1e-3, "superposed RMSD ignores placement");
+    assert!(
+        before["ca_rmsd_angstrom"].as_f64().expect("rmsd") < 1e-3,
+        "superposed RMSD ignores placement"
+    );
     let fitted = dir.path().join("fitted.cif");
-    let report = json(&["fit", "rigid", "--map", s(&map), "--model", s(&displaced), "--resolution", "5", "-o", s(&fitted), "--json"]);
-    assert!(report["placements"][0]["correlation"].as_f64().expect("cc") > 0.999, "{report}");
+    let report = json(&[
+        "fit",
+        "rigid",
+        "--map",
+        s(&map),
+        "--model",
+        s(&displaced),
+        "--resolution",
+        "5",
+        "-o",
+        s(&fitted),
+        "--json",
+    ]);
+    assert!(
+        report["placements"][0]["correlation"].as_f64().expect("cc") > 0.999,
+        "{report}"
+    );
     // Without superposition: the fitted model sits where the original does.
     let a = Structure::read(&fitted).expect("read fitted");
     let b = Structure::read(&original).expect("read original");
-    let worst = a.frames[0].iter().zip(&b.frames[0]).map(|(p, q)| (0..3).map(|k| (p[k] - q[k]).powi(2)).sum::<f32>().sqrt()).fold(0.0, f32::max);
+    let worst = a.frames[0]
+        .iter()
+        .zip(&b.frames[0])
+        .map(|(p, q)| (0..3).map(|k| (p[k] - q[k]).powi(2)).sum::<f32>().sqrt())
+        .fold(0.0, f32::max);
     assert!(worst < 0.5, "largest atom displacement after fit {worst} Å");
 }
 
@@ -118,21 +214,57 @@ fn simulated_particles_reconstruct_into_the_model() {
     let star = dir.path().join("p.star");
     let open = asset("models/adk_open.pdb");
     let closed = asset("models/adk_closed.pdb");
-    run(&["simulate", "particles", "--model", s(&open), "--model", s(&closed), "--count", "300", "--box", "48", "--apix", "2.0", "--snr", "1", "--seed", "4", "-o", s(&star)]);
+    run(&[
+        "simulate",
+        "particles",
+        "--model",
+        s(&open),
+        "--model",
+        s(&closed),
+        "--count",
+        "300",
+        "--box",
+        "48",
+        "--apix",
+        "2.0",
+        "--snr",
+        "1",
+        "--seed",
+        "4",
+        "-o",
+        s(&star),
+    ]);
     let info = json(&["info", "--json", s(&star), s(&dir.path().join("p.mrcs"))]);
     assert_eq!(info[0]["particles"], 300);
-    assert!(info[0]["blocks"][1]["columns"].as_array().expect("columns").iter().any(|c| c == "cryoforgeModelIndex"));
+    assert!(
+        info[0]["blocks"][1]["columns"]
+            .as_array()
+            .expect("columns")
+            .iter()
+            .any(|c| c == "cryoforgeModelIndex")
+    );
     assert_eq!(info[1]["count"], 300);
     // Both models were drawn.
     let table = cryoforge_compute::formats::star::StarFile::read(&star).expect("star");
     let particles = table.block("particles").and_then(|b| b.table()).expect("table");
     let column = particles.column_index("cryoforgeModelIndex").expect("truth column");
-    let ones = (0..particles.row_count()).filter(|&r| particles.cell(r, column) == "1").count();
+    let ones = (0..particles.row_count())
+        .filter(|&r| particles.cell(r, column) == "1")
+        .count();
     assert!(ones > 100 && ones < 200, "{ones} of 300 from the second model");
 
     let map = dir.path().join("rec.mrc");
     run(&["reconstruct", "--particles", s(&star), "-o", s(&map)]);
-    let score = json(&["score", "--map", s(&map), "--model", s(&open), "--resolution", "10", "--json"]);
+    let score = json(&[
+        "score",
+        "--map",
+        s(&map),
+        "--model",
+        s(&open),
+        "--resolution",
+        "10",
+        "--json",
+    ]);
     assert!(score["correlation_about_mean"].as_f64().expect("cc") > 0.7, "{score}");
 }
 
@@ -140,19 +272,51 @@ fn simulated_particles_reconstruct_into_the_model() {
 fn fit_guided_writes_models_trajectories_and_a_report() {
     let dir = tempfile::tempdir().expect("tempdir");
     let map = dir.path().join("open5.mrc");
-    run(&["simulate", "map", "--model", s(&asset("models/adk_open.pdb")), "--resolution", "5", "-o", s(&map)]);
+    run(&[
+        "simulate",
+        "map",
+        "--model",
+        s(&asset("models/adk_open.pdb")),
+        "--resolution",
+        "5",
+        "-o",
+        s(&map),
+    ]);
     let out = dir.path().join("fit.cif");
     let summary = json(&[
-        "fit", "guided", "--map", s(&map), "--model", s(&asset("models/adk_closed.pdb")), "--resolution", "5", "--steps", "60",
-        "--samples", "2", "--reference", s(&asset("models/adk_open.pdb")), "-o", s(&out), "--json",
+        "fit",
+        "guided",
+        "--map",
+        s(&map),
+        "--model",
+        s(&asset("models/adk_closed.pdb")),
+        "--resolution",
+        "5",
+        "--steps",
+        "60",
+        "--samples",
+        "2",
+        "--reference",
+        s(&asset("models/adk_open.pdb")),
+        "-o",
+        s(&out),
+        "--json",
     ]);
     let samples = summary["samples"].as_array().expect("samples");
     assert_eq!(samples.len(), 2);
-    assert!(samples[0]["correlation"].as_f64() >= samples[1]["correlation"].as_f64(), "ranked best first");
-    let start_rmsd = summary["start"]["reference"]["ca_rmsd_angstrom"].as_f64().expect("start rmsd");
+    assert!(
+        samples[0]["correlation"].as_f64() >= samples[1]["correlation"].as_f64(),
+        "ranked best first"
+    );
+    let start_rmsd = summary["start"]["reference"]["ca_rmsd_angstrom"]
+        .as_f64()
+        .expect("start rmsd");
     assert!((start_rmsd - 6.91).abs() < 0.05, "{start_rmsd}");
     let best_rmsd = samples[0]["reference"]["ca_rmsd_angstrom"].as_f64().expect("rmsd");
-    assert!(best_rmsd < start_rmsd - 1.0, "even a short run moves towards the open state: {best_rmsd}");
+    assert!(
+        best_rmsd < start_rmsd - 1.0,
+        "even a short run moves towards the open state: {best_rmsd}"
+    );
     // Files: best, each sample, each trajectory (one model per step), and the report.
     let best = Structure::read(&out).expect("best");
     assert_eq!(best.atoms.len(), 1656, "heavy atoms");
@@ -161,25 +325,52 @@ fn fit_guided_writes_models_trajectories_and_a_report() {
         let traj = Structure::read(&dir.path().join(format!("fit_trajectory_sample{n}.pdb"))).expect("trajectory");
         assert_eq!(traj.frames.len(), 60);
     }
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("fit_report.json")).expect("report")).expect("JSON");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("fit_report.json")).expect("report"))
+            .expect("JSON");
     let steps = report["steps"][0]["steps"].as_array().expect("per-step records");
     assert_eq!(steps.len(), 60);
     assert!(steps.iter().any(|r| r["sinkhorn"].is_number()) && steps.iter().any(|r| r["density_l2"].is_number()));
 
     // The control: no guidance, the model stays where it started.
     let control = json(&[
-        "fit", "guided", "--map", s(&map), "--model", s(&asset("models/adk_closed.pdb")), "--resolution", "5", "--steps", "60",
-        "--no-guidance", "--reference", s(&asset("models/adk_open.pdb")), "-o", s(&dir.path().join("control.cif")), "--json",
+        "fit",
+        "guided",
+        "--map",
+        s(&map),
+        "--model",
+        s(&asset("models/adk_closed.pdb")),
+        "--resolution",
+        "5",
+        "--steps",
+        "60",
+        "--no-guidance",
+        "--reference",
+        s(&asset("models/adk_open.pdb")),
+        "-o",
+        s(&dir.path().join("control.cif")),
+        "--json",
     ]);
     let moved = control["samples"][0]["rmsd_to_start_angstrom"].as_f64().expect("moved");
-    let still = control["samples"][0]["reference"]["ca_rmsd_angstrom"].as_f64().expect("rmsd");
-    assert!(moved < 3.0 && still > 6.0, "unguided samples stay near the start: moved {moved} Å, {still} Å from the open state");
-    assert!(best_rmsd < still - 2.0, "guidance does the work: {best_rmsd} vs {still}");
+    let still = control["samples"][0]["reference"]["ca_rmsd_angstrom"]
+        .as_f64()
+        .expect("rmsd");
+    assert!(
+        moved < 3.0 && still > 6.0,
+        "unguided samples stay near the start: moved {moved} Å, {still} Å from the open state"
+    );
+    assert!(
+        best_rmsd < still - 2.0,
+        "guidance does the work: {best_rmsd} vs {still}"
+    );
 }
 
 /// Runs cryoforge expecting failure; returns its error output.
 fn failure(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_cryoforge")).args(args).output().expect("run cryoforge");
+    let out = Command::new(env!("CARGO_BIN_EXE_cryoforge"))
+        .args(args)
+        .output()
+        .expect("run cryoforge");
     assert!(!out.status.success(), "cryoforge {args:?} should fail");
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -187,7 +378,20 @@ fn failure(args: &[&str]) -> String {
 #[test]
 fn fit_guided_names_a_bad_resolution_and_a_missing_file() {
     let model = asset("models/1ake.pdb");
-    let guided = |resolution: &str| failure(&["fit", "guided", "--map", "missing.mrc", "--model", s(&model), "--resolution", resolution, "-o", "x.cif"]);
+    let guided = |resolution: &str| {
+        failure(&[
+            "fit",
+            "guided",
+            "--map",
+            "missing.mrc",
+            "--model",
+            s(&model),
+            "--resolution",
+            resolution,
+            "-o",
+            "x.cif",
+        ])
+    };
     assert!(guided("-3").contains("--resolution"));
     assert!(guided("5").contains("missing.mrc"));
 }
@@ -196,16 +400,55 @@ fn fit_guided_names_a_bad_resolution_and_a_missing_file() {
 fn fit_particles_moves_the_closed_state_towards_the_open_one() {
     let dir = tempfile::tempdir().expect("tempdir");
     let star = dir.path().join("open.star");
-    run(&["simulate", "particles", "--model", s(&asset("models/adk_open.pdb")), "--count", "400", "--box", "64", "--apix", "1.5", "--snr", "0.1", "--seed", "2", "-o", s(&star)]);
+    run(&[
+        "simulate",
+        "particles",
+        "--model",
+        s(&asset("models/adk_open.pdb")),
+        "--count",
+        "400",
+        "--box",
+        "64",
+        "--apix",
+        "1.5",
+        "--snr",
+        "0.1",
+        "--seed",
+        "2",
+        "-o",
+        s(&star),
+    ]);
     let out = dir.path().join("refined.cif");
     let summary = json(&[
-        "fit", "particles", "--particles", s(&star), "--model", s(&asset("models/adk_closed.pdb")), "--resolution", "5", "--epochs", "3",
-        "--batch", "8", "--reference", s(&asset("models/adk_open.pdb")), "-o", s(&out), "--json",
+        "fit",
+        "particles",
+        "--particles",
+        s(&star),
+        "--model",
+        s(&asset("models/adk_closed.pdb")),
+        "--resolution",
+        "5",
+        "--epochs",
+        "3",
+        "--batch",
+        "8",
+        "--reference",
+        s(&asset("models/adk_open.pdb")),
+        "-o",
+        s(&out),
+        "--json",
     ]);
-    let start = summary["start"]["reference"]["ca_rmsd_angstrom"].as_f64().expect("start rmsd");
-    let refined = summary["refined"]["reference"]["ca_rmsd_angstrom"].as_f64().expect("refined rmsd");
+    let start = summary["start"]["reference"]["ca_rmsd_angstrom"]
+        .as_f64()
+        .expect("start rmsd");
+    let refined = summary["refined"]["reference"]["ca_rmsd_angstrom"]
+        .as_f64()
+        .expect("refined rmsd");
     assert!((start - 6.91).abs() < 0.05, "{start}");
-    assert!(refined < start - 2.0, "three short epochs (126 steps) on 400 noisy particles move the model towards the open state: {start} → {refined} Å");
+    assert!(
+        refined < start - 2.0,
+        "three short epochs (126 steps) on 400 noisy particles move the model towards the open state: {start} → {refined} Å"
+    );
     let epochs = summary["epochs"].as_array().expect("epochs");
     assert_eq!(epochs.len(), 3);
     let first = epochs[0]["validation_frc"].as_f64().expect("frc");
@@ -214,36 +457,126 @@ fn fit_particles_moves_the_closed_state_towards_the_open_one() {
     let model = Structure::read(&out).expect("refined model");
     assert_eq!(model.atoms.len(), 1656, "heavy atoms");
     assert!(dir.path().join("refined_best.cif").exists());
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("refined_report.json")).expect("report")).expect("JSON");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("refined_report.json")).expect("report"))
+            .expect("JSON");
     assert_eq!(report["amplitudes"].as_array().map(Vec::len), Some(1656));
-    assert_eq!(report["step_frc"].as_array().map(Vec::len), Some(3 * 42), "one FRC per step: 336 training particles in batches of 8");
+    assert_eq!(
+        report["step_frc"].as_array().map(Vec::len),
+        Some(3 * 42),
+        "one FRC per step: 336 training particles in batches of 8"
+    );
 
     // The same particles as cryoSPARC .cs (which has no simulation block) with the centre given.
     let cs = dir.path().join("open.cs");
     run(&["convert", s(&star), s(&cs)]);
-    let centre = summary["centre"].as_array().expect("centre").iter().map(|v| v.as_f64().expect("number").to_string()).collect::<Vec<_>>().join(",");
+    let centre = summary["centre"]
+        .as_array()
+        .expect("centre")
+        .iter()
+        .map(|v| v.as_f64().expect("number").to_string())
+        .collect::<Vec<_>>()
+        .join(",");
     let from_cs = json(&[
-        "fit", "particles", "--particles", s(&cs), &format!("--centre={centre}"), "--model", s(&asset("models/adk_closed.pdb")), "--resolution", "5",
-        "--epochs", "1", "--batch", "8", "--reference", s(&asset("models/adk_open.pdb")), "-o", s(&dir.path().join("cs.cif")), "--json",
+        "fit",
+        "particles",
+        "--particles",
+        s(&cs),
+        &format!("--centre={centre}"),
+        "--model",
+        s(&asset("models/adk_closed.pdb")),
+        "--resolution",
+        "5",
+        "--epochs",
+        "1",
+        "--batch",
+        "8",
+        "--reference",
+        s(&asset("models/adk_open.pdb")),
+        "-o",
+        s(&dir.path().join("cs.cif")),
+        "--json",
     ]);
-    let moved = from_cs["refined"]["reference"]["ca_rmsd_angstrom"].as_f64().expect("rmsd");
-    assert!(moved < start - 0.5, "one epoch from the .cs file moves the model too: {moved}");
+    let moved = from_cs["refined"]["reference"]["ca_rmsd_angstrom"]
+        .as_f64()
+        .expect("rmsd");
+    assert!(
+        moved < start - 0.5,
+        "one epoch from the .cs file moves the model too: {moved}"
+    );
 }
 
 #[test]
 fn fit_particles_names_missing_files_and_bad_options() {
     let model = asset("models/1ake.pdb");
-    let err = failure(&["fit", "particles", "--particles", "missing.star", "--model", s(&model), "--resolution", "4", "-o", "x.cif"]);
+    let err = failure(&[
+        "fit",
+        "particles",
+        "--particles",
+        "missing.star",
+        "--model",
+        s(&model),
+        "--resolution",
+        "4",
+        "-o",
+        "x.cif",
+    ]);
     assert!(err.contains("missing.star"), "{err}");
-    let err = failure(&["fit", "particles", "--particles", "missing.star", "--model", s(&model), "--resolution", "0", "-o", "x.cif"]);
+    let err = failure(&[
+        "fit",
+        "particles",
+        "--particles",
+        "missing.star",
+        "--model",
+        s(&model),
+        "--resolution",
+        "0",
+        "-o",
+        "x.cif",
+    ]);
     assert!(err.contains("--resolution"), "{err}");
-    let err = failure(&["fit", "particles", "--particles", "missing.star", "--model", s(&model), "--resolution", "4", "--centre", "1,2", "-o", "x.cif"]);
+    let err = failure(&[
+        "fit",
+        "particles",
+        "--particles",
+        "missing.star",
+        "--model",
+        s(&model),
+        "--resolution",
+        "4",
+        "--centre",
+        "1,2",
+        "-o",
+        "x.cif",
+    ]);
     assert!(err.contains("three finite numbers"), "{err}");
     // A STAR file whose stack is absent: the error names the stack.
     let dir = tempfile::tempdir().expect("tempdir");
     let star = dir.path().join("p.star");
-    run(&["simulate", "particles", "--model", s(&model), "--count", "5", "--box", "32", "-o", s(&star)]);
+    run(&[
+        "simulate",
+        "particles",
+        "--model",
+        s(&model),
+        "--count",
+        "5",
+        "--box",
+        "32",
+        "-o",
+        s(&star),
+    ]);
     std::fs::remove_file(dir.path().join("p.mrcs")).expect("remove the stack");
-    let err = failure(&["fit", "particles", "--particles", s(&star), "--model", s(&model), "--resolution", "4", "-o", s(&dir.path().join("x.cif"))]);
+    let err = failure(&[
+        "fit",
+        "particles",
+        "--particles",
+        s(&star),
+        "--model",
+        s(&model),
+        "--resolution",
+        "4",
+        "-o",
+        s(&dir.path().join("x.cif")),
+    ]);
     assert!(err.contains("p.mrcs"), "{err}");
 }

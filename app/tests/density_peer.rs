@@ -7,7 +7,10 @@ use std::process::Command;
 fn simulated_maps_correlate_with_gemmi_above_0_99() {
     let required = std::env::var("CRYOFORGE_REQUIRE_PEERS").is_ok_and(|v| v == "1");
     let python = std::env::var("CRYOFORGE_PYTHON").unwrap_or_else(|_| "python3".to_owned());
-    let has_gemmi = Command::new(&python).args(["-c", "import gemmi, mrcfile, numpy"]).output().is_ok_and(|o| o.status.success());
+    let has_gemmi = Command::new(&python)
+        .args(["-c", "import gemmi, mrcfile, numpy"])
+        .output()
+        .is_ok_and(|o| o.status.success());
     if !has_gemmi {
         assert!(!required, "{python} cannot import gemmi/mrcfile/numpy");
         eprintln!("skipped: no gemmi (run scripts/test.sh)");

@@ -14,7 +14,9 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
 
 fn asset(relative: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../assets").join(relative)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../assets")
+        .join(relative)
 }
 
 fn harness() -> Harness<'static, CryoforgeApp> {
@@ -33,7 +35,10 @@ fn harness_of_height(height: f32) -> Harness<'static, CryoforgeApp> {
 fn run_until(h: &mut Harness<'static, CryoforgeApp>, what: &str, done: impl Fn(&CryoforgeApp) -> bool) {
     let start = Instant::now();
     while !done(h.state()) {
-        assert!(start.elapsed() < Duration::from_secs(120), "timed out waiting for {what}");
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "timed out waiting for {what}"
+        );
         h.step();
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -46,7 +51,13 @@ fn adk_map(dir: &std::path::Path) -> PathBuf {
     let (atoms, _) = GaussianAtoms::from_structure(&s, 0, GaussianOptions::molmap(5.0));
     let grid = molmap_grid(&atoms.positions, 5.0);
     let path = dir.join("adk5.mrc");
-    DensityMap { values: simulate(&grid, &atoms), grid, meta: Default::default() }.write(&path).expect("write map");
+    DensityMap {
+        values: simulate(&grid, &atoms),
+        grid,
+        meta: Default::default(),
+    }
+    .write(&path)
+    .expect("write map");
     path
 }
 
@@ -61,12 +72,20 @@ fn harness_with_map_and_model(dir: &std::path::Path) -> (Harness<'static, Cryofo
     h.state_mut().open(asset("models/1ake.pdb"));
     run_until(&mut h, "files to load", loaded);
     let map = map_id(h.state());
-    run_until(&mut h, "the first surface", |app| matches!(&app.object(map).map(|o| &o.kind), Some(ObjectKind::Map(m)) if m.mesh.is_some()));
+    run_until(
+        &mut h,
+        "the first surface",
+        |app| matches!(&app.object(map).map(|o| &o.kind), Some(ObjectKind::Map(m)) if m.mesh.is_some()),
+    );
     (h, map)
 }
 
 fn map_id(app: &CryoforgeApp) -> u64 {
-    app.objects.iter().find(|o| matches!(o.kind, ObjectKind::Map(_))).map(|o| o.id).expect("a map")
+    app.objects
+        .iter()
+        .find(|o| matches!(o.kind, ObjectKind::Map(_)))
+        .map(|o| o.id)
+        .expect("a map")
 }
 
 #[test]
@@ -77,7 +96,14 @@ fn open_toggle_threshold_and_map_tools() {
     // Hide the model with its checkbox.
     h.get_by_label("show 1ake.pdb").click();
     h.run_steps(2);
-    assert!(!h.state().objects.iter().find(|o| o.name == "1ake.pdb").expect("model").visible);
+    assert!(
+        !h.state()
+            .objects
+            .iter()
+            .find(|o| o.name == "1ake.pdb")
+            .expect("model")
+            .visible
+    );
 
     // Move the threshold: the surface is re-extracted at the new level.
     let (old_level, old_triangles) = match &h.state().object(map).expect("map").kind {
@@ -87,7 +113,11 @@ fn open_toggle_threshold_and_map_tools() {
     h.state_mut().selected = Some(map);
     let new_level = old_level * 0.3;
     h.state_mut().set_level(map, new_level);
-    run_until(&mut h, "the new surface", |app| matches!(&app.object(map).map(|o| &o.kind), Some(ObjectKind::Map(m)) if m.mesh.as_ref().is_some_and(|(l, _)| *l == new_level)));
+    run_until(
+        &mut h,
+        "the new surface",
+        |app| matches!(&app.object(map).map(|o| &o.kind), Some(ObjectKind::Map(m)) if m.mesh.as_ref().is_some_and(|(l, _)| *l == new_level)),
+    );
     let new_triangles = match &h.state().object(map).expect("map").kind {
         ObjectKind::Map(m) => m.mesh.as_ref().map(|(_, mesh)| mesh.triangles.len()),
         _ => unreachable!(),
@@ -106,7 +136,9 @@ fn open_toggle_threshold_and_map_tools() {
     // A map tool from the inspector makes a new map object.
     let before = h.state().objects.len();
     h.get_by_label("z-score").click();
-    run_until(&mut h, "the z-scored map", |app| app.objects.len() == before + 1 && loaded(app));
+    run_until(&mut h, "the z-scored map", |app| {
+        app.objects.len() == before + 1 && loaded(app)
+    });
     let new = h.state().objects.last().expect("new object");
     assert!(new.name.contains("z-score"), "{}", new.name);
     match &new.kind {
@@ -122,13 +154,21 @@ fn fit_in_map_runs_streams_and_cancels() {
     h.state_mut().open(adk_map(dir.path()));
     h.state_mut().open(asset("models/1ake.pdb"));
     run_until(&mut h, "files to load", loaded);
-    let model = h.state().objects.iter().find(|o| o.name == "1ake.pdb").map(|o| o.id).expect("model");
+    let model = h
+        .state()
+        .objects
+        .iter()
+        .find(|o| o.name == "1ake.pdb")
+        .map(|o| o.id)
+        .expect("model");
     h.state_mut().selected = Some(model);
     h.run_steps(2);
 
     // A local fit from the model's own place finishes with a perfect placement.
     h.get_by_label("Fit into adk5.mrc").click();
-    run_until(&mut h, "the local fit", |app| app.jobs.iter().any(|j| j.state == JobState::Finished));
+    run_until(&mut h, "the local fit", |app| {
+        app.jobs.iter().any(|j| j.state == JobState::Finished)
+    });
     match &h.state().object(model).expect("model").kind {
         ObjectKind::Model(m) => assert!(m.placements.first().expect("placement").correlation > 0.99),
         _ => unreachable!(),
@@ -136,18 +176,30 @@ fn fit_in_map_runs_streams_and_cancels() {
 
     // A long global search is cancelled from the jobs panel and keeps what it found.
     if let Some(o) = h.state_mut().objects.iter_mut().find(|o| o.id == model)
-        && let ObjectKind::Model(m) = &mut o.kind {
-            m.fit_search = 400;
-        }
+        && let ObjectKind::Model(m) = &mut o.kind
+    {
+        m.fit_search = 400;
+    }
     h.run_steps(2);
     h.get_by_label("Fit into adk5.mrc").click();
-    run_until(&mut h, "the global search to step", |app| app.jobs.iter().any(|j| j.state == JobState::Running && j.step >= 3));
+    run_until(&mut h, "the global search to step", |app| {
+        app.jobs.iter().any(|j| j.state == JobState::Running && j.step >= 3)
+    });
     // What a user sees mid-search: progress, the live plot, the model moving.
     let running = h.render().expect("render");
-    running.save(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("fit_running.png")).expect("save");
+    running
+        .save(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("fit_running.png"))
+        .expect("save");
     h.get_by_label("Cancel").click();
-    run_until(&mut h, "the cancel", |app| app.jobs.iter().any(|j| j.state == JobState::Cancelled));
-    let job = h.state().jobs.iter().find(|j| j.state == JobState::Cancelled).expect("cancelled job");
+    run_until(&mut h, "the cancel", |app| {
+        app.jobs.iter().any(|j| j.state == JobState::Cancelled)
+    });
+    let job = h
+        .state()
+        .jobs
+        .iter()
+        .find(|j| j.state == JobState::Cancelled)
+        .expect("cancelled job");
     assert!(job.step < 400, "stopped early, after {} starts", job.step);
     match &h.state().object(model).expect("model").kind {
         ObjectKind::Model(m) => assert!(!m.placements.is_empty(), "cancel keeps the placements found"),
@@ -165,7 +217,11 @@ fn trajectory_scrubbing_and_the_viewport_draws() {
     h.run_steps(3);
     let first = h.render().expect("render");
     h.get_by_label("Play").click();
-    run_until(&mut h, "frames to advance", |app| matches!(&app.object(id).map(|o| &o.kind), Some(ObjectKind::Model(m)) if m.frame >= 5));
+    run_until(
+        &mut h,
+        "frames to advance",
+        |app| matches!(&app.object(id).map(|o| &o.kind), Some(ObjectKind::Model(m)) if m.frame >= 5),
+    );
     h.get_by_label("Pause").click();
     h.run_steps(3);
     let later = h.render().expect("render");
@@ -175,11 +231,21 @@ fn trajectory_scrubbing_and_the_viewport_draws() {
     // The middle of the window is inside the viewport whatever the panel sizes.
     let middle = |img: &image::RgbaImage| -> Vec<[u8; 4]> {
         let (w, h) = img.dimensions();
-        (h * 3 / 8..h * 5 / 8).flat_map(|y| (w * 3 / 8..w * 5 / 8).map(move |x| (x, y))).map(|(x, y)| img.get_pixel(x, y).0).collect()
+        (h * 3 / 8..h * 5 / 8)
+            .flat_map(|y| (w * 3 / 8..w * 5 / 8).map(move |x| (x, y)))
+            .map(|(x, y)| img.get_pixel(x, y).0)
+            .collect()
     };
     let (a, b) = (middle(&first), middle(&later));
-    let drawn = a.iter().filter(|p| (0..3).any(|k| (i32::from(p[k]) - i32::from(background[k])).abs() > 20)).count();
-    assert!(drawn * 10 > a.len(), "the model covers the viewport's middle: {drawn} of {} pixels", a.len());
+    let drawn = a
+        .iter()
+        .filter(|p| (0..3).any(|k| (i32::from(p[k]) - i32::from(background[k])).abs() > 20))
+        .count();
+    assert!(
+        drawn * 10 > a.len(),
+        "the model covers the viewport's middle: {drawn} of {} pixels",
+        a.len()
+    );
     let changed = a.iter().zip(&b).filter(|(x, y)| x != y).count();
     assert!(changed > 500, "frames differ in {changed} pixels");
 }
@@ -200,13 +266,18 @@ fn slice_plane_and_bond_style_draw() {
     h.state_mut().mark_scene_dirty();
     h.run_steps(3);
     let after = h.render().expect("render");
-    after.save(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("slice_and_bonds.png")).expect("save");
+    after
+        .save(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("slice_and_bonds.png"))
+        .expect("save");
     let (w, hgt) = after.dimensions();
     let changed = (hgt / 4..hgt * 3 / 4)
         .flat_map(|y| (w / 3..w * 2 / 3).map(move |x| (x, y)))
         .filter(|&(x, y)| before.get_pixel(x, y) != after.get_pixel(x, y))
         .count();
-    assert!(changed > 5_000, "the slice and bonds change the picture ({changed} pixels)");
+    assert!(
+        changed > 5_000,
+        "the slice and bonds change the picture ({changed} pixels)"
+    );
 }
 
 #[test]
@@ -216,23 +287,45 @@ fn guided_fit_streams_then_scrubs_and_exports_a_frame() {
     h.state_mut().open(adk_map(dir.path()));
     h.state_mut().open(asset("models/1ake.pdb"));
     run_until(&mut h, "files to load", loaded);
-    let model = h.state().objects.iter().find(|o| o.name == "1ake.pdb").map(|o| o.id).expect("model");
+    let model = h
+        .state()
+        .objects
+        .iter()
+        .find(|o| o.name == "1ake.pdb")
+        .map(|o| o.id)
+        .expect("model");
     h.state_mut().selected = Some(model);
     if let Some(ObjectKind::Model(m)) = h.state_mut().object_mut(model).map(|o| &mut o.kind) {
         m.guided_settings.steps = 40;
     }
     h.run_steps(2);
     h.get_by_label("Guided fit into adk5.mrc").click();
-    run_until(&mut h, "the guided fit to step", |app| app.jobs.iter().any(|j| j.state == JobState::Running && j.step >= 25));
-    let fitted = h.state().objects.iter().find(|o| o.name.ends_with("(guided fit)")).map(|o| o.id).expect("a live object");
+    run_until(&mut h, "the guided fit to step", |app| {
+        app.jobs.iter().any(|j| j.state == JobState::Running && j.step >= 25)
+    });
+    let fitted = h
+        .state()
+        .objects
+        .iter()
+        .find(|o| o.name.ends_with("(guided fit)"))
+        .map(|o| o.id)
+        .expect("a live object");
     h.run_steps(2);
     let running = h.render().expect("render");
-    running.save(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("guided_running.png")).expect("save");
-    run_until(&mut h, "the guided fit to finish", |app| app.jobs.iter().any(|j| j.state == JobState::Finished));
+    running
+        .save(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("guided_running.png"))
+        .expect("save");
+    run_until(&mut h, "the guided fit to finish", |app| {
+        app.jobs.iter().any(|j| j.state == JobState::Finished)
+    });
     let frames = match &h.state().object(fitted).expect("fitted").kind {
         ObjectKind::Model(m) => {
             let view = m.guided.as_ref().expect("the fit is attached");
-            assert!(view.fit.samples[0].correlation > 0.9, "the model stays in its own map: {}", view.fit.samples[0].correlation);
+            assert!(
+                view.fit.samples[0].correlation > 0.9,
+                "the model stays in its own map: {}",
+                view.fit.samples[0].correlation
+            );
             m.model.frames.len()
         }
         _ => unreachable!(),
@@ -251,24 +344,40 @@ fn guided_fit_streams_then_scrubs_and_exports_a_frame() {
         ObjectKind::Model(m) => {
             let sample = &m.guided.as_ref().expect("fit").fit.samples[0];
             let r = &sample.steps[sample.trajectory.steps[20]];
-            format!("step {}/40 · {} · σ {:.2} Å · cc {:.4}", r.step + 1, r.phase.label(), r.sigma, r.correlation)
+            format!(
+                "step {}/40 · {} · σ {:.2} Å · cc {:.4}",
+                r.step + 1,
+                r.phase.label(),
+                r.sigma,
+                r.correlation
+            )
         }
         _ => unreachable!(),
     };
     assert!(label.starts_with("step 21/40 · global guidance"), "{label}");
     h.get_by_label(&label);
     let shown = h.render().expect("render");
-    shown.save(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("guided_scrubbed.png")).expect("save");
+    shown
+        .save(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("guided_scrubbed.png"))
+        .expect("save");
     h.get_by_label("Export shown frame").click();
     h.run_steps(2);
-    let written = Structure::read(&out).unwrap_or_else(|e| panic!("the exported frame reads back ({e}); app says {:?}", h.state().message));
+    let written = Structure::read(&out)
+        .unwrap_or_else(|e| panic!("the exported frame reads back ({e}); app says {:?}", h.state().message));
     assert_eq!(written.frames.len(), 1);
     match &h.state().object(fitted).expect("fitted").kind {
         ObjectKind::Model(m) => {
             // mmCIF keeps three decimals.
-            let worst = written.frames[0].iter().zip(&m.model.frames[20]).flat_map(|(a, b)| (0..3).map(move |k| (a[k] - b[k]).abs())).fold(0.0f32, f32::max);
+            let worst = written.frames[0]
+                .iter()
+                .zip(&m.model.frames[20])
+                .flat_map(|(a, b)| (0..3).map(move |k| (a[k] - b[k]).abs()))
+                .fold(0.0f32, f32::max);
             assert_eq!(written.frames[0].len(), m.model.frames[20].len());
-            assert!(worst < 1e-3, "the exported frame is the shown one (largest difference {worst} Å)");
+            assert!(
+                worst < 1e-3,
+                "the exported frame is the shown one (largest difference {worst} Å)"
+            );
         }
         _ => unreachable!(),
     }
@@ -279,7 +388,21 @@ fn particle_refinement_shows_a_gallery_live_and_exports_the_model() {
     let dir = tempfile::tempdir().expect("tempdir");
     let star = dir.path().join("p.star");
     let status = std::process::Command::new(env!("CARGO_BIN_EXE_cryoforge"))
-        .args(["simulate", "particles", "--model", asset("models/1ake.pdb").to_str().expect("utf-8"), "--count", "160", "--box", "48", "--apix", "2.0", "--snr", "1", "-o"])
+        .args([
+            "simulate",
+            "particles",
+            "--model",
+            asset("models/1ake.pdb").to_str().expect("utf-8"),
+            "--count",
+            "160",
+            "--box",
+            "48",
+            "--apix",
+            "2.0",
+            "--snr",
+            "1",
+            "-o",
+        ])
         .arg(&star)
         .status()
         .expect("simulate");
@@ -288,7 +411,13 @@ fn particle_refinement_shows_a_gallery_live_and_exports_the_model() {
     h.state_mut().open(asset("models/1ake.pdb"));
     h.state_mut().open(star);
     run_until(&mut h, "files to load", loaded);
-    let model = h.state().objects.iter().find(|o| o.name == "1ake.pdb").map(|o| o.id).expect("model");
+    let model = h
+        .state()
+        .objects
+        .iter()
+        .find(|o| o.name == "1ake.pdb")
+        .map(|o| o.id)
+        .expect("model");
     h.state_mut().selected = Some(model);
     if let Some(ObjectKind::Model(m)) = h.state_mut().object_mut(model).map(|o| &mut o.kind) {
         m.refine_settings.epochs = 2;
@@ -297,21 +426,39 @@ fn particle_refinement_shows_a_gallery_live_and_exports_the_model() {
     h.run_steps(2);
     h.get_by_label("Refine against p.star").click();
     let has_gallery = |app: &CryoforgeApp| {
-        app.objects.iter().any(|o| o.name.ends_with("(particle fit)") && matches!(&o.kind, ObjectKind::Model(m) if m.gallery.is_some()))
+        app.objects.iter().any(|o| {
+            o.name.ends_with("(particle fit)") && matches!(&o.kind, ObjectKind::Model(m) if m.gallery.is_some())
+        })
     };
-    run_until(&mut h, "the live gallery", |app| has_gallery(app) && app.jobs.iter().any(|j| j.state == JobState::Running));
-    let fitted = h.state().objects.iter().find(|o| o.name.ends_with("(particle fit)")).map(|o| o.id).expect("a live object");
+    run_until(&mut h, "the live gallery", |app| {
+        has_gallery(app) && app.jobs.iter().any(|j| j.state == JobState::Running)
+    });
+    let fitted = h
+        .state()
+        .objects
+        .iter()
+        .find(|o| o.name.ends_with("(particle fit)"))
+        .map(|o| o.id)
+        .expect("a live object");
     h.state_mut().selected = Some(fitted);
     h.run_steps(3);
     let running = h.render().expect("render");
-    running.save(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("particles_running.png")).expect("save");
-    run_until(&mut h, "the refinement to finish", |app| app.jobs.iter().any(|j| j.state == JobState::Finished));
+    running
+        .save(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("particles_running.png"))
+        .expect("save");
+    run_until(&mut h, "the refinement to finish", |app| {
+        app.jobs.iter().any(|j| j.state == JobState::Finished)
+    });
     h.run_steps(3);
     let atoms = match &h.state().object(fitted).expect("fitted").kind {
         ObjectKind::Model(m) => {
             let r = m.refinement.as_ref().expect("the refinement is attached");
             assert_eq!(r.epochs.len(), 2);
-            assert!(r.epochs[1].validation_frc > 0.2, "the model fits its own particles: {:?}", r.epochs);
+            assert!(
+                r.epochs[1].validation_frc > 0.2,
+                "the model fits its own particles: {:?}",
+                r.epochs
+            );
             let gallery = &m.gallery.as_ref().expect("gallery").gallery;
             assert_eq!(gallery.pairs.len(), 4);
             // The final gallery's projections look like their particles.
@@ -325,13 +472,16 @@ fn particle_refinement_shows_a_gallery_live_and_exports_the_model() {
     };
     h.get_by_label("Export refined model");
     let finished = h.render().expect("render");
-    finished.save(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("particles_finished.png")).expect("save");
+    finished
+        .save(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("particles_finished.png"))
+        .expect("save");
     let out = dir.path().join("refined.cif");
     h.state_mut().export_path = out.display().to_string();
     h.run_steps(1);
     h.get_by_label("Export refined model").click();
     h.run_steps(2);
-    let written = Structure::read(&out).unwrap_or_else(|e| panic!("the refined model reads back ({e}); app says {:?}", h.state().message));
+    let written = Structure::read(&out)
+        .unwrap_or_else(|e| panic!("the refined model reads back ({e}); app says {:?}", h.state().message));
     assert_eq!(written.frames[0].len(), atoms);
 }
 
@@ -340,8 +490,17 @@ fn heterogeneity_trains_shows_the_latent_space_decodes_a_point_and_exports_a_sel
     let dir = tempfile::tempdir().expect("tempdir");
     let star = dir.path().join("mix.star");
     let status = std::process::Command::new(env!("CARGO_BIN_EXE_cryoforge"))
-        .args(["simulate", "particles", "--model", asset("models/1ake.pdb").to_str().expect("utf-8"), "--model", asset("models/gemmi_1orc.pdb").to_str().expect("utf-8")])
-        .args(["--count", "300", "--box", "48", "--apix", "2.0", "--snr", "0.5", "--seed", "3", "-o"])
+        .args([
+            "simulate",
+            "particles",
+            "--model",
+            asset("models/1ake.pdb").to_str().expect("utf-8"),
+            "--model",
+            asset("models/gemmi_1orc.pdb").to_str().expect("utf-8"),
+        ])
+        .args([
+            "--count", "300", "--box", "48", "--apix", "2.0", "--snr", "0.5", "--seed", "3", "-o",
+        ])
         .arg(&star)
         .status()
         .expect("simulate");
@@ -361,14 +520,20 @@ fn heterogeneity_trains_shows_the_latent_space_decodes_a_point_and_exports_a_sel
     }
     h.run_steps(2);
     h.get_by_label("Train").click();
-    run_until(&mut h, "training to report progress", |app| app.jobs.iter().any(|j| j.state == JobState::Running && !j.history.is_empty()));
+    run_until(&mut h, "training to report progress", |app| {
+        app.jobs
+            .iter()
+            .any(|j| j.state == JobState::Running && !j.history.is_empty())
+    });
     run_until(&mut h, "the latent space", |app| app.latent.is_some());
     // The GPU point pipeline even on llvmpipe, where Auto would pick the CPU rasteriser.
     h.state_mut().latent.as_mut().expect("latent view").scatter_device = ScatterDevice::Gpu;
     assert!(run.join("weights.bpk").exists() && run.join("analysis").join("umap.npy").exists());
     h.run_steps(3);
     let shown = h.render().expect("render");
-    shown.save(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("latent_space.png")).expect("save");
+    shown
+        .save(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("latent_space.png"))
+        .expect("save");
     {
         let view = h.state().latent.as_ref().expect("latent view");
         assert_eq!(view.exploration.len(), 300);
@@ -376,20 +541,36 @@ fn heterogeneity_trains_shows_the_latent_space_decodes_a_point_and_exports_a_sel
         assert!(view.drawn_on_gpu(), "the scatter is drawn by the wgpu point pipeline");
     }
     // The points are on screen: cluster 1's orange splats (nothing else in the window is orange).
-    let orange = shown.pixels().filter(|p| p[0] > 200 && (90..200).contains(&p[1]) && p[2] < 130).count();
+    let orange = shown
+        .pixels()
+        .filter(|p| p[0] > 200 && (90..200).contains(&p[1]) && p[2] < 130)
+        .count();
     assert!(orange > 30, "{orange} orange pixels: cluster 1's points are not drawn");
     // A click on the scatter decodes the nearest particle's volume into a new map.
-    let maps = |app: &CryoforgeApp| app.objects.iter().filter(|o| matches!(o.kind, ObjectKind::Map(_))).count();
+    let maps = |app: &CryoforgeApp| {
+        app.objects
+            .iter()
+            .filter(|o| matches!(o.kind, ObjectKind::Map(_)))
+            .count()
+    };
     h.get_by_label("Latent scatter").click();
     run_until(&mut h, "the decoded volume", |app| maps(app) == 1);
-    let volume = h.state().objects.iter().find(|o| matches!(o.kind, ObjectKind::Map(_))).expect("map");
+    let volume = h
+        .state()
+        .objects
+        .iter()
+        .find(|o| matches!(o.kind, ObjectKind::Map(_)))
+        .expect("map");
     assert!(volume.name.contains("particle"), "{}", volume.name);
     if let ObjectKind::Map(m) = &volume.kind {
         assert_eq!(m.map.grid.dims, [24, 24, 24]);
         assert!(m.map.values.iter().any(|v| *v != 0.0));
     }
     // Select cluster 0 with its button, then export the selection as STAR.
-    h.get_all_by_label("Select").next().expect("a cluster's Select button").click();
+    h.get_all_by_label("Select")
+        .next()
+        .expect("a cluster's Select button")
+        .click();
     h.run_steps(2);
     let selected = h.state().latent.as_ref().expect("view").selection_count();
     let cluster0 = h.state().latent.as_ref().expect("view").exploration.summary.clusters[0].size;
@@ -408,8 +589,13 @@ fn heterogeneity_trains_shows_the_latent_space_decodes_a_point_and_exports_a_sel
     h.run_steps(2);
     let exported = cryoforge_compute::formats::star::StarFile::read(&dir.path().join("picked.star"))
         .unwrap_or_else(|e| panic!("the selection reads back ({e}); app says {:?}", h.state().message));
-    let rows = exported.block("particles").and_then(|b| b.table()).map_or(0, |t| t.row_count());
+    let rows = exported
+        .block("particles")
+        .and_then(|b| b.table())
+        .map_or(0, |t| t.row_count());
     assert_eq!(rows, cluster0);
     let finished = h.render().expect("render");
-    finished.save(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("latent_selection.png")).expect("save");
+    finished
+        .save(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("latent_selection.png"))
+        .expect("save");
 }

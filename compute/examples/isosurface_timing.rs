@@ -15,13 +15,25 @@ fn main() {
     // A bumpy blob: a sum of a few hundred Gaussians, like a large complex at low resolution.
     let mut state = 3u64;
     let mut rand = || {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (state >> 11) as f32 / (1u64 << 53) as f32
     };
-    let centers: Vec<[f32; 3]> = (0..400).map(|_| [60.0 + 136.0 * rand(), 60.0 + 136.0 * rand(), 60.0 + 136.0 * rand()]).collect();
-    let atoms = cryoforge_compute::density::GaussianAtoms { amplitudes: vec![1.0; centers.len()], sigmas: vec![6.0; centers.len()], positions: centers };
+    let centers: Vec<[f32; 3]> = (0..400)
+        .map(|_| [60.0 + 136.0 * rand(), 60.0 + 136.0 * rand(), 60.0 + 136.0 * rand()])
+        .collect();
+    let atoms = cryoforge_compute::density::GaussianAtoms {
+        amplitudes: vec![1.0; centers.len()],
+        sigmas: vec![6.0; centers.len()],
+        positions: centers,
+    };
     let values = cryoforge_compute::density::simulate(&grid, &atoms);
-    let map = DensityMap { grid, values, meta: Default::default() };
+    let map = DensityMap {
+        grid,
+        values,
+        meta: Default::default(),
+    };
     let level = level_enclosing_fraction(&map.values, 0.05);
     let start = Instant::now();
     let sum: f64 = map.values.iter().map(|&v| f64::from(v)).sum();
@@ -31,8 +43,16 @@ fn main() {
         let start = Instant::now();
         let mesh = surface_nets(&map, level * factor);
         times.push(start.elapsed().as_secs_f64());
-        println!("level {:.5}: {} triangles in {:.3} s", level * factor, mesh.triangles.len(), times.last().copied().unwrap_or(0.0));
+        println!(
+            "level {:.5}: {} triangles in {:.3} s",
+            level * factor,
+            mesh.triangles.len(),
+            times.last().copied().unwrap_or(0.0)
+        );
     }
     let best = times.iter().copied().fold(f64::INFINITY, f64::min);
-    println!("256³ surface nets: best {best:.3} s; one pass over the voxels {pass:.4} s (ratio {:.0}×; checksum {sum:.1})", best / pass);
+    println!(
+        "256³ surface nets: best {best:.3} s; one pass over the voxels {pass:.4} s (ratio {:.0}×; checksum {sum:.1})",
+        best / pass
+    );
 }

@@ -39,8 +39,15 @@ pub fn alpha_carbons(structure: &Structure, frame: usize) -> Vec<Residue> {
 pub fn match_residues(model: &[Residue], reference: &[Residue]) -> (Vec<(usize, usize)>, MatchMethod) {
     let key = |r: &Residue| (r.chain_id.clone(), r.number, r.insertion_code.clone());
     let index: std::collections::HashMap<_, usize> = reference.iter().enumerate().map(|(i, r)| (key(r), i)).collect();
-    let by_number: Vec<(usize, usize)> = model.iter().enumerate().filter_map(|(i, r)| index.get(&key(r)).map(|&j| (i, j))).collect();
-    let same_name = by_number.iter().filter(|&&(i, j)| model[i].name == reference[j].name).count();
+    let by_number: Vec<(usize, usize)> = model
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| index.get(&key(r)).map(|&j| (i, j)))
+        .collect();
+    let same_name = by_number
+        .iter()
+        .filter(|&&(i, j)| model[i].name == reference[j].name)
+        .count();
     if by_number.len() * 2 >= model.len().min(reference.len()) && same_name * 10 >= by_number.len() * 9 {
         return (by_number, MatchMethod::ChainAndNumber);
     }
@@ -67,7 +74,9 @@ fn align_sequences(a: &[Residue], b: &[Residue]) -> Vec<(usize, usize)> {
     for i in 1..=n {
         for j in 1..=m {
             let s = if a[i - 1].name == b[j - 1].name { 2 } else { -1 };
-            score[at(i, j)] = (score[at(i - 1, j - 1)] + s).max(score[at(i - 1, j)] - 2).max(score[at(i, j - 1)] - 2);
+            score[at(i, j)] = (score[at(i - 1, j - 1)] + s)
+                .max(score[at(i - 1, j)] - 2)
+                .max(score[at(i, j - 1)] - 2);
         }
     }
     let (mut i, mut j) = (n, m);
@@ -98,7 +107,10 @@ pub struct RigidTransform {
 }
 
 impl RigidTransform {
-    pub const IDENTITY: Self = Self { rotation: [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]], translation: [0.0; 3] };
+    pub const IDENTITY: Self = Self {
+        rotation: [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]],
+        translation: [0.0; 3],
+    };
 
     pub fn apply(&self, p: [f64; 3]) -> [f64; 3] {
         let r = &self.rotation;
@@ -130,19 +142,58 @@ pub fn superpose(mobile: &[[f64; 3]], target: &[[f64; 3]]) -> RigidTransform {
         }
     }
     let n = [
-        [s[0][0] + s[1][1] + s[2][2], s[1][2] - s[2][1], s[2][0] - s[0][2], s[0][1] - s[1][0]],
-        [s[1][2] - s[2][1], s[0][0] - s[1][1] - s[2][2], s[0][1] + s[1][0], s[2][0] + s[0][2]],
-        [s[2][0] - s[0][2], s[0][1] + s[1][0], -s[0][0] + s[1][1] - s[2][2], s[1][2] + s[2][1]],
-        [s[0][1] - s[1][0], s[2][0] + s[0][2], s[1][2] + s[2][1], -s[0][0] - s[1][1] + s[2][2]],
+        [
+            s[0][0] + s[1][1] + s[2][2],
+            s[1][2] - s[2][1],
+            s[2][0] - s[0][2],
+            s[0][1] - s[1][0],
+        ],
+        [
+            s[1][2] - s[2][1],
+            s[0][0] - s[1][1] - s[2][2],
+            s[0][1] + s[1][0],
+            s[2][0] + s[0][2],
+        ],
+        [
+            s[2][0] - s[0][2],
+            s[0][1] + s[1][0],
+            -s[0][0] + s[1][1] - s[2][2],
+            s[1][2] + s[2][1],
+        ],
+        [
+            s[0][1] - s[1][0],
+            s[2][0] + s[0][2],
+            s[1][2] + s[2][1],
+            -s[0][0] - s[1][1] + s[2][2],
+        ],
     ];
     let [w, x, y, z] = largest_eigenvector(n);
     let rotation = [
-        [w * w + x * x - y * y - z * z, 2.0 * (x * y - w * z), 2.0 * (x * z + w * y)],
-        [2.0 * (x * y + w * z), w * w - x * x + y * y - z * z, 2.0 * (y * z - w * x)],
-        [2.0 * (x * z - w * y), 2.0 * (y * z + w * x), w * w - x * x - y * y + z * z],
+        [
+            w * w + x * x - y * y - z * z,
+            2.0 * (x * y - w * z),
+            2.0 * (x * z + w * y),
+        ],
+        [
+            2.0 * (x * y + w * z),
+            w * w - x * x + y * y - z * z,
+            2.0 * (y * z - w * x),
+        ],
+        [
+            2.0 * (x * z - w * y),
+            2.0 * (y * z + w * x),
+            w * w - x * x - y * y + z * z,
+        ],
     ];
-    let rc = RigidTransform { rotation, translation: [0.0; 3] }.apply(cm);
-    RigidTransform { rotation, translation: std::array::from_fn(|k| ct[k] - rc[k]) }
+    let rc = RigidTransform {
+        rotation,
+        translation: [0.0; 3],
+    }
+    .apply(cm);
+    RigidTransform {
+        rotation,
+        translation: std::array::from_fn(|k| ct[k] - rc[k]),
+    }
 }
 
 /// Eigenvector of the largest eigenvalue of a symmetric 4×4 matrix (cyclic Jacobi).
@@ -154,7 +205,10 @@ fn largest_eigenvector(mut a: [[f64; 4]; 4]) -> [f64; 4] {
         row[i] = 1.0;
     }
     for _sweep in 0..50 {
-        let off: f64 = (0..4).flat_map(|i| (0..4).filter(move |&j| j != i).map(move |j| (i, j))).map(|(i, j)| a[i][j] * a[i][j]).sum();
+        let off: f64 = (0..4)
+            .flat_map(|i| (0..4).filter(move |&j| j != i).map(move |j| (i, j)))
+            .map(|(i, j)| a[i][j] * a[i][j])
+            .sum();
         if off < 1e-22 {
             break;
         }
@@ -197,7 +251,11 @@ fn distance(a: [f64; 3], b: [f64; 3]) -> f64 {
 /// RMSD of `mobile` to `target` after optimal superposition.
 pub fn superposed_rmsd(mobile: &[[f64; 3]], target: &[[f64; 3]]) -> f64 {
     let t = superpose(mobile, target);
-    let sum: f64 = mobile.iter().zip(target).map(|(&p, &q)| distance(t.apply(p), q).powi(2)).sum();
+    let sum: f64 = mobile
+        .iter()
+        .zip(target)
+        .map(|(&p, &q)| distance(t.apply(p), q).powi(2))
+        .sum();
     (sum / mobile.len().max(1) as f64).sqrt()
 }
 
@@ -208,10 +266,19 @@ pub fn tm_score(mobile: &[[f64; 3]], target: &[[f64; 3]], reference_length: usiz
         return 0.0;
     }
     let l = reference_length as f64;
-    let d0 = if reference_length > 21 { (1.24 * (l - 15.0).cbrt() - 1.8).max(0.5) } else { 0.5 };
+    let d0 = if reference_length > 21 {
+        (1.24 * (l - 15.0).cbrt() - 1.8).max(0.5)
+    } else {
+        0.5
+    };
     let d0_search = d0.clamp(4.5, 8.0);
     let score_of = |t: &RigidTransform| -> f64 {
-        mobile.iter().zip(target).map(|(&p, &q)| 1.0 / (1.0 + (distance(t.apply(p), q) / d0).powi(2))).sum::<f64>() / l
+        mobile
+            .iter()
+            .zip(target)
+            .map(|(&p, &q)| 1.0 / (1.0 + (distance(t.apply(p), q) / d0).powi(2)))
+            .sum::<f64>()
+            / l
     };
     let mut best = 0.0f64;
     let mut fragment = n;
@@ -228,7 +295,9 @@ pub fn tm_score(mobile: &[[f64; 3]], target: &[[f64; 3]], reference_length: usiz
                 let mut cutoff = d0_search;
                 let mut next: Vec<usize> = Vec::new();
                 while next.len() < 3 {
-                    next = (0..n).filter(|&i| distance(t.apply(mobile[i]), target[i]) < cutoff).collect();
+                    next = (0..n)
+                        .filter(|&i| distance(t.apply(mobile[i]), target[i]) < cutoff)
+                        .collect();
                     cutoff += 0.5;
                 }
                 if next == selected {
@@ -308,7 +377,16 @@ mod tests {
     fn superpose_recovers_a_known_motion() {
         let target = helix(40);
         let r = relion_matrix(30.0, 70.0, -120.0);
-        let moved: Vec<[f64; 3]> = target.iter().map(|&p| RigidTransform { rotation: r, translation: [5.0, -3.0, 8.0] }.apply(p)).collect();
+        let moved: Vec<[f64; 3]> = target
+            .iter()
+            .map(|&p| {
+                RigidTransform {
+                    rotation: r,
+                    translation: [5.0, -3.0, 8.0],
+                }
+                .apply(p)
+            })
+            .collect();
         assert!(superposed_rmsd(&moved, &target) < 1e-9);
         assert!((tm_score(&moved, &target, 40) - 1.0).abs() < 1e-9);
     }
@@ -330,7 +408,17 @@ mod tests {
     fn sequence_alignment_matches_renumbered_residues() {
         let names = ["MET", "ARG", "ILE", "ILE", "LEU", "LEU", "GLY", "ALA", "PRO", "GLY"];
         let make = |offset: i32| -> Vec<Residue> {
-            names.iter().enumerate().map(|(i, n)| Residue { chain_id: "A".into(), number: i as i32 + offset, insertion_code: String::new(), name: (*n).into(), ca: [i as f64 * 3.8, 0.0, 0.0] }).collect()
+            names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| Residue {
+                    chain_id: "A".into(),
+                    number: i as i32 + offset,
+                    insertion_code: String::new(),
+                    name: (*n).into(),
+                    ca: [i as f64 * 3.8, 0.0, 0.0],
+                })
+                .collect()
         };
         let (pairs, method) = match_residues(&make(101), &make(1));
         assert_eq!(method, MatchMethod::SequenceAlignment);

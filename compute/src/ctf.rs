@@ -32,9 +32,13 @@ impl CtfParams {
         let k2 = kx * kx + ky * ky;
         let alpha = ky.atan2(kx);
         let theta = self.defocus_angle_deg.to_radians();
-        let defocus = 0.5 * ((self.defocus_u_angstrom + self.defocus_v_angstrom) + (self.defocus_u_angstrom - self.defocus_v_angstrom) * (2.0 * (alpha - theta)).cos());
+        let defocus = 0.5
+            * ((self.defocus_u_angstrom + self.defocus_v_angstrom)
+                + (self.defocus_u_angstrom - self.defocus_v_angstrom) * (2.0 * (alpha - theta)).cos());
         let cs = self.spherical_aberration_mm * 1e7;
-        let gamma = -std::f64::consts::PI * lambda * defocus * k2 + 0.5 * std::f64::consts::PI * cs * lambda.powi(3) * k2 * k2 - self.phase_shift_deg.to_radians();
+        let gamma = -std::f64::consts::PI * lambda * defocus * k2
+            + 0.5 * std::f64::consts::PI * cs * lambda.powi(3) * k2 * k2
+            - self.phase_shift_deg.to_radians();
         let w = self.amplitude_contrast;
         let ctf = -((1.0 - w * w).sqrt() * gamma.sin() - w * gamma.cos());
         ctf * (-self.b_factor * k2 / 4.0).exp()
@@ -82,7 +86,11 @@ mod tests {
         // sin γ·√(1−w²) = w cos γ → tan γ = w/√(1−w²); first solution below zero: γ = atan(...) − π.
         let gamma = (w / (1.0 - w * w).sqrt()).atan() - std::f64::consts::PI;
         let k = (-gamma / (std::f64::consts::PI * lambda * 20_000.0)).sqrt();
-        assert!(p.value(k, 0.0).abs() < 1e-9, "CTF at the predicted zero {}", p.value(k, 0.0));
+        assert!(
+            p.value(k, 0.0).abs() < 1e-9,
+            "CTF at the predicted zero {}",
+            p.value(k, 0.0)
+        );
         assert!(p.value(0.9 * k, 0.0) > 0.0 && p.value(1.1 * k, 0.0) < 0.0);
     }
 

@@ -37,7 +37,11 @@ pub struct GaussianOptions {
 
 impl GaussianOptions {
     pub fn molmap(resolution_angstrom: f32) -> Self {
-        Self { resolution_angstrom, use_b_factors: false, skip_hydrogens: true }
+        Self {
+            resolution_angstrom,
+            use_b_factors: false,
+            skip_hydrogens: true,
+        }
     }
 }
 
@@ -52,7 +56,11 @@ impl GaussianAtoms {
             if options.skip_hydrogens && atom.is_hydrogen() {
                 continue;
             }
-            let extra = if options.use_b_factors { atom.b_factor.max(0.0) / (8.0 * std::f32::consts::PI.powi(2)) } else { 0.0 };
+            let extra = if options.use_b_factors {
+                atom.b_factor.max(0.0) / (8.0 * std::f32::consts::PI.powi(2))
+            } else {
+                0.0
+            };
             out.positions.push(*pos);
             out.amplitudes.push(atom.atomic_number() as f32);
             out.sigmas.push((sigma * sigma + extra).sqrt());
@@ -149,27 +157,45 @@ pub fn simulate(grid: &MapGrid, atoms: &GaussianAtoms) -> Vec<f32> {
         }
     }
     let mut values = vec![0f32; nx * ny * nz];
-    values.par_chunks_mut(nx * ny).zip(per_plane.par_iter()).enumerate().for_each(|(k, (plane, list))| {
-        let mut ex = Vec::new();
-        let mut ey = Vec::new();
-        for &i in list {
-            let i = i as usize;
-            let Some(b) = &boxes[i] else { continue };
-            let sigma = atoms.sigmas[i];
-            let inv = 1.0 / (2.0 * sigma * sigma);
-            let dz = (k as f32 - b.pos_voxel[2]) * grid.voxel_size_angstrom[2];
-            let scale = atoms.amplitudes[i] * normalisation(sigma) * (-dz * dz * inv).exp();
-            axis_factors(b.lo[0], b.hi[0], b.pos_voxel[0], grid.voxel_size_angstrom[0], inv, &mut ex);
-            axis_factors(b.lo[1], b.hi[1], b.pos_voxel[1], grid.voxel_size_angstrom[1], inv, &mut ey);
-            for (jj, &fy) in ey.iter().enumerate() {
-                let row = (b.lo[1] + jj) * nx + b.lo[0];
-                let s = scale * fy;
-                for (v, &fx) in plane[row..row + ex.len()].iter_mut().zip(&ex) {
-                    *v += s * fx;
+    values
+        .par_chunks_mut(nx * ny)
+        .zip(per_plane.par_iter())
+        .enumerate()
+        .for_each(|(k, (plane, list))| {
+            let mut ex = Vec::new();
+            let mut ey = Vec::new();
+            for &i in list {
+                let i = i as usize;
+                let Some(b) = &boxes[i] else { continue };
+                let sigma = atoms.sigmas[i];
+                let inv = 1.0 / (2.0 * sigma * sigma);
+                let dz = (k as f32 - b.pos_voxel[2]) * grid.voxel_size_angstrom[2];
+                let scale = atoms.amplitudes[i] * normalisation(sigma) * (-dz * dz * inv).exp();
+                axis_factors(
+                    b.lo[0],
+                    b.hi[0],
+                    b.pos_voxel[0],
+                    grid.voxel_size_angstrom[0],
+                    inv,
+                    &mut ex,
+                );
+                axis_factors(
+                    b.lo[1],
+                    b.hi[1],
+                    b.pos_voxel[1],
+                    grid.voxel_size_angstrom[1],
+                    inv,
+                    &mut ey,
+                );
+                for (jj, &fy) in ey.iter().enumerate() {
+                    let row = (b.lo[1] + jj) * nx + b.lo[0];
+                    let s = scale * fy;
+                    for (v, &fx) in plane[row..row + ex.len()].iter_mut().zip(&ex) {
+                        *v += s * fx;
+                    }
                 }
             }
-        }
-    });
+        });
     values
 }
 
@@ -280,7 +306,11 @@ mod tests {
             })
             .collect();
         let loss = |a: &GaussianAtoms| -> f64 {
-            simulate(&g, a).iter().zip(&weights).map(|(&v, &w)| f64::from(v) * f64::from(w)).sum()
+            simulate(&g, a)
+                .iter()
+                .zip(&weights)
+                .map(|(&v, &w)| f64::from(v) * f64::from(w))
+                .sum()
         };
         let grads = simulate_backward(&g, &atoms, &weights);
         let eps = 1e-2f32;
@@ -292,21 +322,30 @@ mod tests {
                 minus.positions[i][axis] -= eps;
                 let fd = (loss(&plus) - loss(&minus)) / (2.0 * f64::from(eps));
                 let an = f64::from(grads.positions[i][axis]);
-                assert!((fd - an).abs() < 2e-3 + 2e-2 * fd.abs(), "atom {i} axis {axis}: fd {fd} analytic {an}");
+                assert!(
+                    (fd - an).abs() < 2e-3 + 2e-2 * fd.abs(),
+                    "atom {i} axis {axis}: fd {fd} analytic {an}"
+                );
             }
             let mut plus = atoms.clone();
             plus.amplitudes[i] += eps;
             let mut minus = atoms.clone();
             minus.amplitudes[i] -= eps;
             let fd = (loss(&plus) - loss(&minus)) / (2.0 * f64::from(eps));
-            assert!((fd - f64::from(grads.amplitudes[i])).abs() < 1e-4 + 1e-3 * fd.abs(), "amplitude {i}");
+            assert!(
+                (fd - f64::from(grads.amplitudes[i])).abs() < 1e-4 + 1e-3 * fd.abs(),
+                "amplitude {i}"
+            );
             let mut plus = atoms.clone();
             plus.sigmas[i] += eps;
             let mut minus = atoms.clone();
             minus.sigmas[i] -= eps;
             let fd = (loss(&plus) - loss(&minus)) / (2.0 * f64::from(eps));
             let an = f64::from(grads.sigmas[i]);
-            assert!((fd - an).abs() < 2e-3 + 3e-2 * fd.abs(), "sigma {i}: fd {fd} analytic {an}");
+            assert!(
+                (fd - an).abs() < 2e-3 + 3e-2 * fd.abs(),
+                "sigma {i}: fd {fd} analytic {an}"
+            );
         }
     }
 

@@ -2,7 +2,6 @@
 //! and gradient, computed on a wgpu device. Tested against the CPU kernel on llvmpipe; used for
 //! real work only on a hardware GPU (see [`crate::gpu`]).
 
-
 use crate::density::{CUTOFF_SIGMAS, GaussianAtoms, GaussianGradients};
 use crate::formats::mrc::MapGrid;
 use crate::gpu::{GpuContext, dispatch_size, f32_bytes, u32_bytes};
@@ -28,11 +27,26 @@ impl DensityParams {
     fn to_bytes(&self) -> [u8; PARAMS_BYTES] {
         let mut out = [0u8; PARAMS_BYTES];
         let words: [[u8; 4]; 20] = [
-            self.dims[0].to_le_bytes(), self.dims[1].to_le_bytes(), self.dims[2].to_le_bytes(), self.atom_count.to_le_bytes(),
-            self.first_voxel[0].to_le_bytes(), self.first_voxel[1].to_le_bytes(), self.first_voxel[2].to_le_bytes(), self.cutoff_sigmas.to_le_bytes(),
-            self.voxel_size[0].to_le_bytes(), self.voxel_size[1].to_le_bytes(), self.voxel_size[2].to_le_bytes(), self.cell_size.to_le_bytes(),
-            self.cell_dims[0].to_le_bytes(), self.cell_dims[1].to_le_bytes(), self.cell_dims[2].to_le_bytes(), self.row_stride.to_le_bytes(),
-            self.cell_origin[0].to_le_bytes(), self.cell_origin[1].to_le_bytes(), self.cell_origin[2].to_le_bytes(), 0f32.to_le_bytes(),
+            self.dims[0].to_le_bytes(),
+            self.dims[1].to_le_bytes(),
+            self.dims[2].to_le_bytes(),
+            self.atom_count.to_le_bytes(),
+            self.first_voxel[0].to_le_bytes(),
+            self.first_voxel[1].to_le_bytes(),
+            self.first_voxel[2].to_le_bytes(),
+            self.cutoff_sigmas.to_le_bytes(),
+            self.voxel_size[0].to_le_bytes(),
+            self.voxel_size[1].to_le_bytes(),
+            self.voxel_size[2].to_le_bytes(),
+            self.cell_size.to_le_bytes(),
+            self.cell_dims[0].to_le_bytes(),
+            self.cell_dims[1].to_le_bytes(),
+            self.cell_dims[2].to_le_bytes(),
+            self.row_stride.to_le_bytes(),
+            self.cell_origin[0].to_le_bytes(),
+            self.cell_origin[1].to_le_bytes(),
+            self.cell_origin[2].to_le_bytes(),
+            0f32.to_le_bytes(),
         ];
         for (i, w) in words.iter().enumerate() {
             out[i * 4..i * 4 + 4].copy_from_slice(w);
@@ -56,7 +70,11 @@ impl GpuDensity {
         });
         let forward = context.pipeline(&module, "simulate_voxels");
         let backward = context.pipeline(&module, "backward_atoms");
-        Self { context, forward, backward }
+        Self {
+            context,
+            forward,
+            backward,
+        }
     }
 
     pub fn context(&self) -> &GpuContext {
@@ -78,8 +96,16 @@ impl GpuDensity {
     }
 
     fn atom_buffers(&self, atoms: &GaussianAtoms) -> (wgpu::Buffer, wgpu::Buffer) {
-        let packed: Vec<f32> = atoms.positions.iter().zip(&atoms.amplitudes).flat_map(|(p, &a)| [p[0], p[1], p[2], a]).collect();
-        (self.context.storage("atoms", &f32_bytes(&packed), false), self.context.storage("sigmas", &f32_bytes(&atoms.sigmas), false))
+        let packed: Vec<f32> = atoms
+            .positions
+            .iter()
+            .zip(&atoms.amplitudes)
+            .flat_map(|(p, &a)| [p[0], p[1], p[2], a])
+            .collect();
+        (
+            self.context.storage("atoms", &f32_bytes(&packed), false),
+            self.context.storage("sigmas", &f32_bytes(&atoms.sigmas), false),
+        )
     }
 
     /// Sums the Gaussians onto `grid` (values x fastest), as [`crate::density::simulate`].
@@ -99,12 +125,28 @@ impl GpuDensity {
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
             mapped_at_creation: false,
         });
-        self.context.run(&self.forward, &[(0, &uniform), (1, &atom_buffer), (2, &sigma_buffer), (3, &start), (4, &members), (5, &values)], voxels);
+        self.context.run(
+            &self.forward,
+            &[
+                (0, &uniform),
+                (1, &atom_buffer),
+                (2, &sigma_buffer),
+                (3, &start),
+                (4, &members),
+                (5, &values),
+            ],
+            voxels,
+        );
         self.context.read_back(&values, voxels)
     }
 
     /// Back-propagates ∂L/∂value to the atoms, as [`crate::density::simulate_backward`].
-    pub fn backward(&self, grid: &MapGrid, atoms: &GaussianAtoms, dloss_dmap: &[f32]) -> Result<GaussianGradients, String> {
+    pub fn backward(
+        &self,
+        grid: &MapGrid,
+        atoms: &GaussianAtoms,
+        dloss_dmap: &[f32],
+    ) -> Result<GaussianGradients, String> {
         let n = atoms.len();
         let (_, _, row_stride) = dispatch_size(n);
         let cells = CellList::empty();
@@ -114,7 +156,18 @@ impl GpuDensity {
         let dloss = self.context.storage("dloss_dmap", &f32_bytes(dloss_dmap), false);
         let grad_atoms = self.context.storage("grad_atoms", &vec![0u8; n * 16], true);
         let grad_sigmas = self.context.storage("grad_sigmas", &vec![0u8; n * 4], true);
-        self.context.run(&self.backward, &[(0, &uniform), (6, &atom_buffer), (7, &sigma_buffer), (8, &dloss), (9, &grad_atoms), (10, &grad_sigmas)], n);
+        self.context.run(
+            &self.backward,
+            &[
+                (0, &uniform),
+                (6, &atom_buffer),
+                (7, &sigma_buffer),
+                (8, &dloss),
+                (9, &grad_atoms),
+                (10, &grad_sigmas),
+            ],
+            n,
+        );
         let packed = self.context.read_back(&grad_atoms, n * 4)?;
         let sigmas = self.context.read_back(&grad_sigmas, n)?;
         Ok(GaussianGradients {
@@ -138,7 +191,13 @@ struct CellList {
 
 impl CellList {
     fn empty() -> Self {
-        Self { origin: [0.0; 3], cell_size: 1.0, dims: [1; 3], start: vec![0, 0], atoms: Vec::new() }
+        Self {
+            origin: [0.0; 3],
+            cell_size: 1.0,
+            dims: [1; 3],
+            start: vec![0, 0],
+            atoms: Vec::new(),
+        }
     }
 
     fn build(atoms: &GaussianAtoms) -> Self {
@@ -175,7 +234,13 @@ impl CellList {
             members[fill[c] as usize] = i as u32;
             fill[c] += 1;
         }
-        Self { origin: lo, cell_size, dims, start: counts, atoms: members }
+        Self {
+            origin: lo,
+            cell_size,
+            dims,
+            start: counts,
+            atoms: members,
+        }
     }
 }
 
@@ -186,7 +251,17 @@ mod tests {
 
     #[test]
     fn params_fill_five_rows_of_sixteen_bytes() {
-        let p = DensityParams { dims: [1, 2, 3], atom_count: 4, first_voxel: [0.0; 3], cutoff_sigmas: 5.0, voxel_size: [1.0; 3], cell_size: 2.0, cell_dims: [1; 3], row_stride: 64, cell_origin: [0.0; 3] };
+        let p = DensityParams {
+            dims: [1, 2, 3],
+            atom_count: 4,
+            first_voxel: [0.0; 3],
+            cutoff_sigmas: 5.0,
+            voxel_size: [1.0; 3],
+            cell_size: 2.0,
+            cell_dims: [1; 3],
+            row_stride: 64,
+            cell_origin: [0.0; 3],
+        };
         let bytes = p.to_bytes();
         assert_eq!(bytes.len(), 80);
         assert_eq!(u32::from_le_bytes([bytes[12], bytes[13], bytes[14], bytes[15]]), 4);
@@ -197,7 +272,9 @@ mod tests {
     /// The WGSL kernels agree with the CPU kernels (on llvmpipe here, on the GPU where present).
     #[test]
     fn wgsl_density_and_gradient_match_the_cpu_kernel() {
-        let Some(context) = crate::gpu::test_context() else { return };
+        let Some(context) = crate::gpu::test_context() else {
+            return;
+        };
         let gpu = GpuDensity::new(context);
         let mut seed = 5u32;
         let mut rand = || {
@@ -223,10 +300,19 @@ mod tests {
         let scale = cpu_g.positions.iter().flatten().map(|v| v.abs()).fold(0.0f32, f32::max);
         for i in 0..n {
             for k in 0..3 {
-                assert!((cpu_g.positions[i][k] - gpu_g.positions[i][k]).abs() < 2e-3 * scale, "atom {i} axis {k}");
+                assert!(
+                    (cpu_g.positions[i][k] - gpu_g.positions[i][k]).abs() < 2e-3 * scale,
+                    "atom {i} axis {k}"
+                );
             }
-            assert!((cpu_g.amplitudes[i] - gpu_g.amplitudes[i]).abs() < 2e-3 * cpu_g.amplitudes.iter().map(|v| v.abs()).fold(0.0, f32::max));
-            assert!((cpu_g.sigmas[i] - gpu_g.sigmas[i]).abs() < 2e-3 * cpu_g.sigmas.iter().map(|v| v.abs()).fold(0.0, f32::max));
+            assert!(
+                (cpu_g.amplitudes[i] - gpu_g.amplitudes[i]).abs()
+                    < 2e-3 * cpu_g.amplitudes.iter().map(|v| v.abs()).fold(0.0, f32::max)
+            );
+            assert!(
+                (cpu_g.sigmas[i] - gpu_g.sigmas[i]).abs()
+                    < 2e-3 * cpu_g.sigmas.iter().map(|v| v.abs()).fold(0.0, f32::max)
+            );
         }
     }
 }

@@ -20,7 +20,11 @@ pub fn anm_hessian(nodes: &[[f64; 3]], cutoff_angstrom: f64, gamma: f64) -> Vec<
     let mut h = vec![0f64; dim * dim];
     for i in 0..n {
         for j in i + 1..n {
-            let d = [nodes[j][0] - nodes[i][0], nodes[j][1] - nodes[i][1], nodes[j][2] - nodes[i][2]];
+            let d = [
+                nodes[j][0] - nodes[i][0],
+                nodes[j][1] - nodes[i][1],
+                nodes[j][2] - nodes[i][2],
+            ];
             let r2 = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
             if r2 > cutoff_angstrom * cutoff_angstrom || r2 == 0.0 {
                 continue;
@@ -47,7 +51,10 @@ pub fn symmetric_eigen(a: Vec<f64>, n: usize) -> (Vec<f64>, Vec<Vec<f64>>) {
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by(|&i, &j| eigen.eigenvalues[i].total_cmp(&eigen.eigenvalues[j]));
     let values = order.iter().map(|&i| eigen.eigenvalues[i]).collect();
-    let vectors = order.iter().map(|&k| eigen.eigenvectors.column(k).iter().copied().collect()).collect();
+    let vectors = order
+        .iter()
+        .map(|&k| eigen.eigenvectors.column(k).iter().copied().collect())
+        .collect();
     (values, vectors)
 }
 
@@ -56,13 +63,20 @@ impl NormalModes {
     pub fn anm(nodes: &[[f64; 3]], cutoff_angstrom: f64, gamma: f64) -> Self {
         let dim = 3 * nodes.len();
         let (eigenvalues, modes) = symmetric_eigen(anm_hessian(nodes, cutoff_angstrom, gamma), dim);
-        Self { reference: nodes.to_vec(), eigenvalues, modes }
+        Self {
+            reference: nodes.to_vec(),
+            eigenvalues,
+            modes,
+        }
     }
 
     /// Squared overlap of displacement `d` (3N) with each mode, as a fraction of |d|².
     pub fn overlaps(&self, d: &[f64]) -> Vec<f64> {
         let norm2: f64 = d.iter().map(|x| x * x).sum::<f64>().max(1e-300);
-        self.modes.iter().map(|m| m.iter().zip(d).map(|(a, b)| a * b).sum::<f64>().powi(2) / norm2).collect()
+        self.modes
+            .iter()
+            .map(|m| m.iter().zip(d).map(|(a, b)| a * b).sum::<f64>().powi(2) / norm2)
+            .collect()
     }
 }
 
@@ -80,11 +94,22 @@ pub struct ModePrior {
 impl ModePrior {
     /// Keeps the `kept` softest modes (rigid-body ones included).
     pub fn new(network: &NormalModes, kept: usize, temperature: f64, max_variance: f64, floor_variance: f64) -> Self {
-        let top = network.eigenvalues.iter().copied().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-300);
+        let top = network
+            .eigenvalues
+            .iter()
+            .copied()
+            .fold(0.0f64, |m, v| m.max(v.abs()))
+            .max(1e-300);
         let kept = kept.min(network.modes.len());
         let variances = network.eigenvalues[..kept]
             .iter()
-            .map(|&lambda| if lambda <= 1e-9 * top { max_variance } else { (temperature / lambda).min(max_variance) })
+            .map(|&lambda| {
+                if lambda <= 1e-9 * top {
+                    max_variance
+                } else {
+                    (temperature / lambda).min(max_variance)
+                }
+            })
             .collect();
         Self {
             mean: network.reference.iter().flatten().copied().collect(),
@@ -121,7 +146,11 @@ mod tests {
     fn six_rigid_modes_and_orthonormal_vectors() {
         let network = NormalModes::anm(&helix(30), 15.0, 1.0);
         let top = network.eigenvalues[network.eigenvalues.len() - 1];
-        assert!(network.eigenvalues[..6].iter().all(|v| v.abs() < 1e-9 * top), "{:?}", &network.eigenvalues[..8]);
+        assert!(
+            network.eigenvalues[..6].iter().all(|v| v.abs() < 1e-9 * top),
+            "{:?}",
+            &network.eigenvalues[..8]
+        );
         assert!(network.eigenvalues[6] > 1e-6 * top, "the seventh mode is elastic");
         for (i, a) in network.modes.iter().enumerate().step_by(7) {
             for (j, b) in network.modes.iter().enumerate().step_by(5) {
@@ -139,15 +168,42 @@ mod tests {
         let prior = ModePrior::new(&network, 20, 1.0, 1e4, 1e-3);
         let soft = &network.modes[6];
         let stiff = &network.modes[network.modes.len() - 1];
-        let noisy: Vec<f64> = prior.mean.iter().zip(soft.iter().zip(stiff)).map(|(m, (a, b))| m + 3.0 * a + 3.0 * b).collect();
+        let noisy: Vec<f64> = prior
+            .mean
+            .iter()
+            .zip(soft.iter().zip(stiff))
+            .map(|(m, (a, b))| m + 3.0 * a + 3.0 * b)
+            .collect();
         let tiny = prior.denoise(&noisy, 1e-6);
-        assert!(tiny.iter().zip(&noisy).all(|(a, b)| (a - b).abs() < 1e-6), "no noise: keep the sample");
+        assert!(
+            tiny.iter().zip(&noisy).all(|(a, b)| (a - b).abs() < 1e-6),
+            "no noise: keep the sample"
+        );
         let denoised = prior.denoise(&noisy, 1.0);
-        let along = |v: &[f64], m: &[f64]| v.iter().zip(&prior.mean).zip(m).map(|((x, c), mm)| (x - c) * mm).sum::<f64>();
-        assert!(along(&denoised, soft) > 2.0, "a soft mode survives: {}", along(&denoised, soft));
-        assert!(along(&denoised, stiff).abs() < 0.1, "a stiff mode is suppressed: {}", along(&denoised, stiff));
+        let along = |v: &[f64], m: &[f64]| {
+            v.iter()
+                .zip(&prior.mean)
+                .zip(m)
+                .map(|((x, c), mm)| (x - c) * mm)
+                .sum::<f64>()
+        };
+        assert!(
+            along(&denoised, soft) > 2.0,
+            "a soft mode survives: {}",
+            along(&denoised, soft)
+        );
+        assert!(
+            along(&denoised, stiff).abs() < 0.1,
+            "a stiff mode is suppressed: {}",
+            along(&denoised, stiff)
+        );
         // Rigid translations are free.
-        let moved: Vec<f64> = prior.mean.iter().enumerate().map(|(i, m)| m + if i % 3 == 0 { 5.0 } else { 0.0 }).collect();
+        let moved: Vec<f64> = prior
+            .mean
+            .iter()
+            .enumerate()
+            .map(|(i, m)| m + if i % 3 == 0 { 5.0 } else { 0.0 })
+            .collect();
         let kept = prior.denoise(&moved, 10.0);
         assert!(kept.iter().zip(&moved).all(|(a, b)| (a - b).abs() < 0.05));
     }

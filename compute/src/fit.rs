@@ -20,7 +20,11 @@ pub struct RigidFitOptions {
 
 impl Default for RigidFitOptions {
     fn default() -> Self {
-        Self { initial_step_voxels: 0.5, final_step_voxels: 0.01, max_evaluations: 2000 }
+        Self {
+            initial_step_voxels: 0.5,
+            final_step_voxels: 0.01,
+            max_evaluations: 2000,
+        }
     }
 }
 
@@ -57,7 +61,9 @@ fn correlation_and_gradient(map: &[f32], map_mean: f64, map_norm: f64, simulated
     let grad = map
         .iter()
         .zip(simulated)
-        .map(|(&a, &s)| ((f64::from(a) - map_mean) / (map_norm * sim_norm) - cc * (f64::from(s) - sim_mean) / var) as f32)
+        .map(|(&a, &s)| {
+            ((f64::from(a) - map_mean) / (map_norm * sim_norm) - cc * (f64::from(s) - sim_mean) / var) as f32
+        })
         .collect();
     (cc, grad)
 }
@@ -81,10 +87,28 @@ impl<'a> RigidFitter<'a> {
                 centre[k] += f64::from(p[k]) / n;
             }
         }
-        let rg = (atoms.positions.iter().map(|p| (0..3).map(|k| (f64::from(p[k]) - centre[k]).powi(2)).sum::<f64>()).sum::<f64>() / n).sqrt();
+        let rg = (atoms
+            .positions
+            .iter()
+            .map(|p| (0..3).map(|k| (f64::from(p[k]) - centre[k]).powi(2)).sum::<f64>())
+            .sum::<f64>()
+            / n)
+            .sqrt();
         let map_mean = map.values.iter().map(|&v| f64::from(v)).sum::<f64>() / map.values.len().max(1) as f64;
-        let map_norm = map.values.iter().map(|&v| (f64::from(v) - map_mean).powi(2)).sum::<f64>().sqrt();
-        Self { map, atoms, centre, radius_of_gyration: rg.max(1.0), map_mean, map_norm }
+        let map_norm = map
+            .values
+            .iter()
+            .map(|&v| (f64::from(v) - map_mean).powi(2))
+            .sum::<f64>()
+            .sqrt();
+        Self {
+            map,
+            atoms,
+            centre,
+            radius_of_gyration: rg.max(1.0),
+            map_mean,
+            map_norm,
+        }
     }
 
     /// The atoms placed by `transform`.
@@ -124,16 +148,38 @@ impl<'a> RigidFitter<'a> {
         let c = transform.apply(self.centre);
         let r: Mat3 = matrix_from_rotvec(rotvec);
         let rotation = mul(&r, &transform.rotation);
-        let rc = RigidTransform { rotation: r, translation: [0.0; 3] }.apply(c);
-        let moved = RigidTransform { rotation: r, translation: [0, 1, 2].map(|k| c[k] - rc[k] + shift[k]) };
+        let rc = RigidTransform {
+            rotation: r,
+            translation: [0.0; 3],
+        }
+        .apply(c);
+        let moved = RigidTransform {
+            rotation: r,
+            translation: [0, 1, 2].map(|k| c[k] - rc[k] + shift[k]),
+        };
         let t = moved.apply(transform.translation);
-        RigidTransform { rotation, translation: t }
+        RigidTransform {
+            rotation,
+            translation: t,
+        }
     }
 
     /// Local steepest ascent from `start`; `on_step(evaluations, correlation, transform)` may
     /// return false to stop early (cancel), keeping the best so far.
-    pub fn fit_local(&self, start: RigidTransform, options: RigidFitOptions, on_step: &mut dyn FnMut(usize, f64, &RigidTransform) -> bool) -> Placement {
-        let voxel = f64::from(self.map.grid.voxel_size_angstrom.iter().copied().fold(f32::INFINITY, f32::min));
+    pub fn fit_local(
+        &self,
+        start: RigidTransform,
+        options: RigidFitOptions,
+        on_step: &mut dyn FnMut(usize, f64, &RigidTransform) -> bool,
+    ) -> Placement {
+        let voxel = f64::from(
+            self.map
+                .grid
+                .voxel_size_angstrom
+                .iter()
+                .copied()
+                .fold(f32::INFINITY, f32::min),
+        );
         let initial = f64::from(options.initial_step_voxels) * voxel;
         let mut step = initial;
         let stop = f64::from(options.final_step_voxels) * voxel;
@@ -143,7 +189,14 @@ impl<'a> RigidFitter<'a> {
         while step >= stop && evaluations < options.max_evaluations {
             // One "Å of motion" per unit: torque/Rg moves atoms at the radius of gyration.
             let rg = self.radius_of_gyration;
-            let u = [force[0], force[1], force[2], torque[0] / rg, torque[1] / rg, torque[2] / rg];
+            let u = [
+                force[0],
+                force[1],
+                force[2],
+                torque[0] / rg,
+                torque[1] / rg,
+                torque[2] / rg,
+            ];
             let norm = u.iter().map(|v| v * v).sum::<f64>().sqrt();
             if norm <= 0.0 {
                 break;
@@ -166,11 +219,22 @@ impl<'a> RigidFitter<'a> {
         self.placement(current, cc, evaluations, &start)
     }
 
-    fn placement(&self, transform: RigidTransform, correlation: f64, evaluations: usize, start: &RigidTransform) -> Placement {
+    fn placement(
+        &self,
+        transform: RigidTransform,
+        correlation: f64,
+        evaluations: usize,
+        start: &RigidTransform,
+    ) -> Placement {
         let c0 = start.apply(self.centre);
         let c1 = transform.apply(self.centre);
         let relative = mul(&transform.rotation, &transpose(&start.rotation));
-        let angle = rotvec_from_matrix(&relative).iter().map(|v| v * v).sum::<f64>().sqrt().to_degrees();
+        let angle = rotvec_from_matrix(&relative)
+            .iter()
+            .map(|v| v * v)
+            .sum::<f64>()
+            .sqrt()
+            .to_degrees();
         Placement {
             transform,
             correlation,
@@ -182,7 +246,13 @@ impl<'a> RigidFitter<'a> {
 
     /// Global search: `starts` orientations spread over SO(3), each centred on the map's
     /// density centre, fitted locally; distinct solutions (beyond 6° or 3 Å) best first.
-    pub fn fit_global(&self, starts: usize, seed: u64, options: RigidFitOptions, cancel: &(dyn Fn() -> bool + Sync)) -> Vec<Placement> {
+    pub fn fit_global(
+        &self,
+        starts: usize,
+        seed: u64,
+        options: RigidFitOptions,
+        cancel: &(dyn Fn() -> bool + Sync),
+    ) -> Vec<Placement> {
         let target = density_centre(self.map);
         let rotations = spread_rotations(starts, seed);
         let results: Vec<Placement> = rotations
@@ -192,8 +262,15 @@ impl<'a> RigidFitter<'a> {
                     return None;
                 }
                 let r = matrix_from_rotvec(*rotvec);
-                let rc = RigidTransform { rotation: r, translation: [0.0; 3] }.apply(self.centre);
-                let start = RigidTransform { rotation: r, translation: [0, 1, 2].map(|k| target[k] - rc[k]) };
+                let rc = RigidTransform {
+                    rotation: r,
+                    translation: [0.0; 3],
+                }
+                .apply(self.centre);
+                let start = RigidTransform {
+                    rotation: r,
+                    translation: [0, 1, 2].map(|k| target[k] - rc[k]),
+                };
                 Some(self.fit_local(start, options, &mut |_, _, _| !cancel()))
             })
             .collect();
@@ -209,7 +286,12 @@ pub fn cluster_placements(mut placements: Vec<Placement>, fitter: &RigidFitter<'
     for p in placements {
         let same = distinct.iter().any(|q| {
             let rel = mul(&p.transform.rotation, &transpose(&q.transform.rotation));
-            let angle = rotvec_from_matrix(&rel).iter().map(|v| v * v).sum::<f64>().sqrt().to_degrees();
+            let angle = rotvec_from_matrix(&rel)
+                .iter()
+                .map(|v| v * v)
+                .sum::<f64>()
+                .sqrt()
+                .to_degrees();
             let (a, b) = (p.transform.apply(fitter.centre), q.transform.apply(fitter.centre));
             let d = (0..3).map(|k| (a[k] - b[k]).powi(2)).sum::<f64>().sqrt();
             angle < 6.0 && d < 3.0
@@ -240,7 +322,13 @@ pub fn density_centre(map: &DensityMap) -> [f64; 3] {
             }
         }
     }
-    if w > 0.0 { c.map(|v| v / w) } else { map.grid.world_from_voxel(map.grid.dims.map(|d| d as f32 / 2.0)).map(f64::from) }
+    if w > 0.0 {
+        c.map(|v| v / w)
+    } else {
+        map.grid
+            .world_from_voxel(map.grid.dims.map(|d| d as f32 / 2.0))
+            .map(f64::from)
+    }
 }
 
 /// `n` rotations (as rotation vectors) spread over SO(3): the identity first, then uniformly
@@ -248,7 +336,9 @@ pub fn density_centre(map: &DensityMap) -> [f64; 3] {
 pub fn spread_rotations(n: usize, seed: u64) -> Vec<[f64; 3]> {
     let mut state = seed ^ 0x9E37_79B9_7F4A_7C15;
     let mut uniform = || {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (state >> 11) as f64 / (1u64 << 53) as f64
     };
     let mut out = vec![[0.0; 3]];
@@ -256,12 +346,29 @@ pub fn spread_rotations(n: usize, seed: u64) -> Vec<[f64; 3]> {
         // Shoemake's method: uniform on the unit quaternions.
         let (u1, u2, u3) = (uniform(), uniform(), uniform());
         let tau = std::f64::consts::TAU;
-        let q = [(1.0 - u1).sqrt() * (tau * u2).sin(), (1.0 - u1).sqrt() * (tau * u2).cos(), u1.sqrt() * (tau * u3).sin(), u1.sqrt() * (tau * u3).cos()];
+        let q = [
+            (1.0 - u1).sqrt() * (tau * u2).sin(),
+            (1.0 - u1).sqrt() * (tau * u2).cos(),
+            u1.sqrt() * (tau * u3).sin(),
+            u1.sqrt() * (tau * u3).cos(),
+        ];
         let (w, x, y, z) = (q[3], q[0], q[1], q[2]);
         let m = [
-            [w * w + x * x - y * y - z * z, 2.0 * (x * y - w * z), 2.0 * (x * z + w * y)],
-            [2.0 * (x * y + w * z), w * w - x * x + y * y - z * z, 2.0 * (y * z - w * x)],
-            [2.0 * (x * z - w * y), 2.0 * (y * z + w * x), w * w - x * x - y * y + z * z],
+            [
+                w * w + x * x - y * y - z * z,
+                2.0 * (x * y - w * z),
+                2.0 * (x * z + w * y),
+            ],
+            [
+                2.0 * (x * y + w * z),
+                w * w - x * x + y * y - z * z,
+                2.0 * (y * z - w * x),
+            ],
+            [
+                2.0 * (x * z - w * y),
+                2.0 * (y * z + w * x),
+                w * w - x * x - y * y + z * z,
+            ],
         ];
         out.push(rotvec_from_matrix(&m));
     }

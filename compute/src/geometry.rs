@@ -93,17 +93,27 @@ mod tests {
     use super::*;
 
     fn max_diff(a: &Mat3, b: &Mat3) -> f64 {
-        (0..9).map(|k| (a[k / 3][k % 3] - b[k / 3][k % 3]).abs()).fold(0.0, f64::max)
+        (0..9)
+            .map(|k| (a[k / 3][k % 3] - b[k / 3][k % 3]).abs())
+            .fold(0.0, f64::max)
     }
 
     #[test]
     fn relion_matrix_is_a_rotation_and_angles_invert_it() {
-        for &(r, t, p) in &[(10.0, 20.0, 30.0), (-170.0, 95.0, 45.0), (0.0, 179.0, -90.0), (33.0, 0.0, 0.0)] {
+        for &(r, t, p) in &[
+            (10.0, 20.0, 30.0),
+            (-170.0, 95.0, 45.0),
+            (0.0, 179.0, -90.0),
+            (33.0, 0.0, 0.0),
+        ] {
             let a = relion_matrix(r, t, p);
             let should_be_identity = mul(&a, &transpose(&a));
             assert!(max_diff(&should_be_identity, &relion_matrix(0.0, 0.0, 0.0)) < 1e-12);
             let back = relion_angles(&a);
-            assert!(max_diff(&relion_matrix(back[0], back[1], back[2]), &a) < 1e-9, "{r} {t} {p} -> {back:?}");
+            assert!(
+                max_diff(&relion_matrix(back[0], back[1], back[2]), &a) < 1e-9,
+                "{r} {t} {p} -> {back:?}"
+            );
         }
     }
 
@@ -116,7 +126,13 @@ mod tests {
 
     #[test]
     fn rotvec_round_trip_including_near_pi() {
-        for v in [[0.1, -0.2, 0.3], [0.0, 0.0, std::f64::consts::PI - 1e-5], [1.0, 2.0, -0.5], [2.0, 2.0, 0.0], [1e-14, 0.0, 0.0]] {
+        for v in [
+            [0.1, -0.2, 0.3],
+            [0.0, 0.0, std::f64::consts::PI - 1e-5],
+            [1.0, 2.0, -0.5],
+            [2.0, 2.0, 0.0],
+            [1e-14, 0.0, 0.0],
+        ] {
             let m = matrix_from_rotvec(v);
             let back = rotvec_from_matrix(&m);
             assert!(max_diff(&matrix_from_rotvec(back), &m) < 1e-7, "{v:?} -> {back:?}");

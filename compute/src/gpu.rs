@@ -19,7 +19,11 @@ pub fn hardware_gpu_possible() -> bool {
         return true;
     }
     let has_render_node = std::fs::read_dir("/dev/dri")
-        .map(|entries| entries.flatten().any(|e| e.file_name().to_string_lossy().starts_with("renderD")))
+        .map(|entries| {
+            entries
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with("renderD"))
+        })
         .unwrap_or(false);
     has_render_node || std::path::Path::new("/dev/nvidiactl").exists()
 }
@@ -43,7 +47,10 @@ impl GpuContext {
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
         let is_hardware = |a: &wgpu::Adapter| {
-            matches!(a.get_info().device_type, wgpu::DeviceType::DiscreteGpu | wgpu::DeviceType::IntegratedGpu | wgpu::DeviceType::VirtualGpu)
+            matches!(
+                a.get_info().device_type,
+                wgpu::DeviceType::DiscreteGpu | wgpu::DeviceType::IntegratedGpu | wgpu::DeviceType::VirtualGpu
+            )
         };
         let rank = |a: &wgpu::Adapter| match a.get_info().device_type {
             wgpu::DeviceType::DiscreteGpu => 0,
@@ -57,7 +64,9 @@ impl GpuContext {
             .min_by_key(rank)
             .ok_or_else(|| match choice {
                 AdapterChoice::HardwareOnly => "no hardware GPU adapter found".to_owned(),
-                AdapterChoice::AllowSoftware => "no GPU or software (llvmpipe) adapter found; install mesa-vulkan-drivers".to_owned(),
+                AdapterChoice::AllowSoftware => {
+                    "no GPU or software (llvmpipe) adapter found; install mesa-vulkan-drivers".to_owned()
+                }
             })?;
         let adapter_info = adapter.get_info();
         let limits = adapter.limits();
@@ -72,7 +81,11 @@ impl GpuContext {
         };
         let (device, queue) = pollster::block_on(adapter.request_device(&descriptor))
             .map_err(|e| format!("{} ({:?}): {e}", adapter_info.name, adapter_info.backend))?;
-        Ok(Self { device, queue, adapter_info })
+        Ok(Self {
+            device,
+            queue,
+            adapter_info,
+        })
     }
 
     /// A compute pipeline for `entry` of `module`.
@@ -92,24 +105,50 @@ impl GpuContext {
         use wgpu::util::DeviceExt as _;
         // wgpu refuses zero-sized bindings: pad empty inputs to one word.
         let contents: &[u8] = if bytes.is_empty() { &[0u8; 4] } else { bytes };
-        let usage = if writable { wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC } else { wgpu::BufferUsages::STORAGE };
-        self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some(label), contents, usage })
+        let usage = if writable {
+            wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC
+        } else {
+            wgpu::BufferUsages::STORAGE
+        };
+        self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents,
+            usage,
+        })
     }
 
     pub fn uniform(&self, bytes: &[u8]) -> wgpu::Buffer {
         use wgpu::util::DeviceExt as _;
-        self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some("params"), contents: bytes, usage: wgpu::BufferUsages::UNIFORM })
+        self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("params"),
+            contents: bytes,
+            usage: wgpu::BufferUsages::UNIFORM,
+        })
     }
 
     /// Runs `pipeline` once per invocation (folded into a 2D dispatch, see [`dispatch_size`]).
     pub fn run(&self, pipeline: &wgpu::ComputePipeline, entries: &[(u32, &wgpu::Buffer)], invocations: usize) {
         let layout = pipeline.get_bind_group_layout(0);
-        let entries: Vec<wgpu::BindGroupEntry<'_>> =
-            entries.iter().map(|&(binding, buffer)| wgpu::BindGroupEntry { binding, resource: buffer.as_entire_binding() }).collect();
-        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &layout, entries: &entries });
-        let mut encoder = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+        let entries: Vec<wgpu::BindGroupEntry<'_>> = entries
+            .iter()
+            .map(|&(binding, buffer)| wgpu::BindGroupEntry {
+                binding,
+                resource: buffer.as_entire_binding(),
+            })
+            .collect();
+        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &layout,
+            entries: &entries,
+        });
+        let mut encoder = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
         {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: None,
+                timestamp_writes: None,
+            });
             pass.set_pipeline(pipeline);
             pass.set_bind_group(0, &bind_group, &[]);
             let (x, y, _) = dispatch_size(invocations);
@@ -127,7 +166,9 @@ impl GpuContext {
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let mut encoder = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+        let mut encoder = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
         encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, bytes);
         self.queue.submit([encoder.finish()]);
         let slice = staging.slice(..);
@@ -135,10 +176,16 @@ impl GpuContext {
         slice.map_async(wgpu::MapMode::Read, move |r| {
             let _ = tx.send(r);
         });
-        self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| e.to_string())?;
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| e.to_string())?;
         rx.recv().map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
         let view = slice.get_mapped_range().map_err(|e| e.to_string())?;
-        let values = view.chunks_exact(4).take(count).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        let values = view
+            .chunks_exact(4)
+            .take(count)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
         drop(view);
         staging.unmap();
         Ok(values)
@@ -146,7 +193,10 @@ impl GpuContext {
 
     /// "NVIDIA GeForce … (Vulkan)".
     pub fn describe(&self) -> String {
-        format!("{} ({:?}, {:?})", self.adapter_info.name, self.adapter_info.backend, self.adapter_info.device_type)
+        format!(
+            "{} ({:?}, {:?})",
+            self.adapter_info.name, self.adapter_info.backend, self.adapter_info.device_type
+        )
     }
 }
 
@@ -179,7 +229,10 @@ pub fn test_context() -> Option<GpuContext> {
             Some(c)
         }
         Err(why) => {
-            assert!(std::env::var("CRYOFORGE_REQUIRE_GPU_ADAPTER").is_err(), "no adapter: {why}");
+            assert!(
+                std::env::var("CRYOFORGE_REQUIRE_GPU_ADAPTER").is_err(),
+                "no adapter: {why}"
+            );
             eprintln!("skipped: {why}");
             None
         }

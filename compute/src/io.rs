@@ -13,8 +13,7 @@ pub type ProgressFn<'a> = &'a (dyn Fn(u64) + Sync);
 
 /// Whether the file name ends in `.gz`.
 pub fn is_gzip_path(path: &Path) -> bool {
-    path.extension()
-        .is_some_and(|ext| ext.eq_ignore_ascii_case("gz"))
+    path.extension().is_some_and(|ext| ext.eq_ignore_ascii_case("gz"))
 }
 
 /// The file name, lowercase, with a trailing `.gz` removed (`"x.map.gz"` → `"x.map"`).
@@ -64,16 +63,11 @@ impl<R: Read> Read for CountingReader<'_, R> {
 }
 
 /// Opens `path` for reading, transparently decompressing `.gz`, reporting on-disk bytes read.
-pub fn open_reader<'a>(
-    path: &Path,
-    progress: Option<ProgressFn<'a>>,
-) -> FormatResult<Box<dyn Read + 'a>> {
+pub fn open_reader<'a>(path: &Path, progress: Option<ProgressFn<'a>>) -> FormatResult<Box<dyn Read + 'a>> {
     let file = File::open(path).map_err(|e| FormatError::io(path, e))?;
     let counted = CountingReader::new(BufReader::with_capacity(1 << 20, file), progress);
     if is_gzip_path(path) {
-        Ok(Box::new(BufReader::new(flate2::read::MultiGzDecoder::new(
-            counted,
-        ))))
+        Ok(Box::new(BufReader::new(flate2::read::MultiGzDecoder::new(counted))))
     } else {
         Ok(Box::new(counted))
     }
@@ -81,10 +75,7 @@ pub fn open_reader<'a>(
 
 /// Writes a file atomically: `write` fills a temporary file in the same folder, which is
 /// renamed over `path` only if `write` succeeds. `.gz` targets are compressed.
-pub fn write_atomically(
-    path: &Path,
-    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
-) -> FormatResult<()> {
+pub fn write_atomically(path: &Path, write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> FormatResult<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
         _ => std::path::PathBuf::from("."),
@@ -92,11 +83,7 @@ pub fn write_atomically(
     let file_name = path
         .file_name()
         .ok_or_else(|| FormatError::invalid(path, "not a file path"))?;
-    let tmp_path = dir.join(format!(
-        ".{}.{}.tmp",
-        file_name.to_string_lossy(),
-        std::process::id()
-    ));
+    let tmp_path = dir.join(format!(".{}.{}.tmp", file_name.to_string_lossy(), std::process::id()));
     let result = (|| -> std::io::Result<()> {
         let file = File::create(&tmp_path)?;
         let mut buffered = BufWriter::with_capacity(1 << 20, file);
@@ -138,9 +125,7 @@ mod tests {
         });
         assert!(result.is_err());
         assert_eq!(std::fs::read(&path).expect("read"), b"old");
-        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
-            .expect("read_dir")
-            .collect();
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path()).expect("read_dir").collect();
         assert_eq!(leftovers.len(), 1, "temporary file must be removed");
     }
 

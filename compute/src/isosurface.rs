@@ -23,21 +23,33 @@ impl Mesh {
 
     /// Surface area in Å².
     pub fn area(&self) -> f64 {
-        self.triangles.iter().map(|t| {
-            let [a, b, c] = t.map(|i| self.positions[i as usize].map(f64::from));
-            let u = [b[0] - a[0], b[1] - a[1], b[2] - a[2]];
-            let v = [c[0] - a[0], c[1] - a[1], c[2] - a[2]];
-            let n = [u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0]];
-            0.5 * (n[0] * n[0] + n[1] * n[1] + n[2] * n[2]).sqrt()
-        }).sum()
+        self.triangles
+            .iter()
+            .map(|t| {
+                let [a, b, c] = t.map(|i| self.positions[i as usize].map(f64::from));
+                let u = [b[0] - a[0], b[1] - a[1], b[2] - a[2]];
+                let v = [c[0] - a[0], c[1] - a[1], c[2] - a[2]];
+                let n = [
+                    u[1] * v[2] - u[2] * v[1],
+                    u[2] * v[0] - u[0] * v[2],
+                    u[0] * v[1] - u[1] * v[0],
+                ];
+                0.5 * (n[0] * n[0] + n[1] * n[1] + n[2] * n[2]).sqrt()
+            })
+            .sum()
     }
 
     /// Enclosed volume in Å³ (divergence theorem; positive for outward-facing triangles).
     pub fn volume(&self) -> f64 {
-        self.triangles.iter().map(|t| {
-            let [a, b, c] = t.map(|i| self.positions[i as usize].map(f64::from));
-            (a[0] * (b[1] * c[2] - b[2] * c[1]) - a[1] * (b[0] * c[2] - b[2] * c[0]) + a[2] * (b[0] * c[1] - b[1] * c[0])) / 6.0
-        }).sum()
+        self.triangles
+            .iter()
+            .map(|t| {
+                let [a, b, c] = t.map(|i| self.positions[i as usize].map(f64::from));
+                (a[0] * (b[1] * c[2] - b[2] * c[1]) - a[1] * (b[0] * c[2] - b[2] * c[0])
+                    + a[2] * (b[0] * c[1] - b[1] * c[0]))
+                    / 6.0
+            })
+            .sum()
     }
 }
 
@@ -130,7 +142,12 @@ fn emit_quads(mesh: &mut Mesh, map: &DensityMap, inside: &[bool], cell_vertex: &
                         let (u, v) = ((axis + 1) % 3, (axis + 2) % 3);
                         let mut q = p;
                         q[axis] += 1;
-                        if q[axis] >= map.grid.dims[axis] || p[u] == 0 || p[v] == 0 || p[u] >= cells[u] || p[v] >= cells[v] {
+                        if q[axis] >= map.grid.dims[axis]
+                            || p[u] == 0
+                            || p[v] == 0
+                            || p[u] >= cells[u]
+                            || p[v] >= cells[v]
+                        {
                             continue;
                         }
                         if here == inside[q[0] + nx * (q[1] + ny * q[2])] {
@@ -147,7 +164,11 @@ fn emit_quads(mesh: &mut Mesh, map: &DensityMap, inside: &[bool], cell_vertex: &
                             continue;
                         }
                         // Wind so the face normal points from inside (high) to outside (low).
-                        let [a, b, c, d] = if here { quad } else { [quad[0], quad[3], quad[2], quad[1]] };
+                        let [a, b, c, d] = if here {
+                            quad
+                        } else {
+                            [quad[0], quad[3], quad[2], quad[1]]
+                        };
                         triangles.push([a, b, c]);
                         triangles.push([a, c, d]);
                     }
@@ -161,9 +182,18 @@ fn emit_quads(mesh: &mut Mesh, map: &DensityMap, inside: &[bool], cell_vertex: &
 
 /// The 12 edges of a cell as pairs of corner indices (bit 0 = x, bit 1 = y, bit 2 = z).
 const CUBE_EDGES: [(usize, usize); 12] = [
-    (0, 1), (2, 3), (4, 5), (6, 7),
-    (0, 2), (1, 3), (4, 6), (5, 7),
-    (0, 4), (1, 5), (2, 6), (3, 7),
+    (0, 1),
+    (2, 3),
+    (4, 5),
+    (6, 7),
+    (0, 2),
+    (1, 3),
+    (4, 6),
+    (5, 7),
+    (0, 4),
+    (1, 5),
+    (2, 6),
+    (3, 7),
 ];
 
 /// −∇ρ at a fractional voxel position, normalised (outwards from high density).
@@ -173,7 +203,11 @@ fn outward_normal(map: &DensityMap, voxel: [f32; 3]) -> [f32; 3] {
         let c = |v: isize, n: usize| v.clamp(0, n as isize - 1) as usize;
         map.values[c(x, nx) + nx * (c(y, ny) + ny * c(z, nz))]
     };
-    let (x, y, z) = (voxel[0].round() as isize, voxel[1].round() as isize, voxel[2].round() as isize);
+    let (x, y, z) = (
+        voxel[0].round() as isize,
+        voxel[1].round() as isize,
+        voxel[2].round() as isize,
+    );
     let h = map.grid.voxel_size_angstrom;
     let g = [
         (at(x + 1, y, z) - at(x - 1, y, z)) / h[0],
@@ -202,7 +236,11 @@ mod tests {
                 }
             }
         }
-        DensityMap { grid, values, meta: Default::default() }
+        DensityMap {
+            grid,
+            values,
+            meta: Default::default(),
+        }
     }
 
     #[test]
@@ -215,7 +253,10 @@ mod tests {
         let true_area = 4.0 * std::f64::consts::PI * r * r;
         let true_volume = 4.0 / 3.0 * std::f64::consts::PI * r.powi(3);
         assert!((area / true_area - 1.0).abs() < 0.1, "area {area} vs {true_area}");
-        assert!((volume / true_volume - 1.0).abs() < 0.05, "volume {volume} vs {true_volume}: winding must face outwards");
+        assert!(
+            (volume / true_volume - 1.0).abs() < 0.05,
+            "volume {volume} vs {true_volume}: winding must face outwards"
+        );
         // Watertight: every edge is shared by exactly two triangles.
         let mut edges = std::collections::HashMap::new();
         for t in &mesh.triangles {
@@ -235,15 +276,26 @@ mod tests {
         // Density rising towards a corner: the surface meets three faces of the box.
         let n = 12;
         let grid = MapGrid::new([n, n + 1, n + 2], [1.0; 3], [0.0; 3]);
-        let values = (0..grid.voxel_count()).map(|i| {
-            let (x, y, z) = (i % n, (i / n) % (n + 1), i / (n * (n + 1)));
-            (x + y + z) as f32
-        }).collect();
-        let map = DensityMap { grid, values, meta: Default::default() };
+        let values = (0..grid.voxel_count())
+            .map(|i| {
+                let (x, y, z) = (i % n, (i / n) % (n + 1), i / (n * (n + 1)));
+                (x + y + z) as f32
+            })
+            .collect();
+        let map = DensityMap {
+            grid,
+            values,
+            meta: Default::default(),
+        };
         for level in [2.5, 5.5, 20.5, 33.5] {
             let mesh = surface_nets(&map, level);
             assert!(!mesh.is_empty(), "level {level}");
-            assert!(mesh.triangles.iter().flatten().all(|&i| (i as usize) < mesh.positions.len()));
+            assert!(
+                mesh.triangles
+                    .iter()
+                    .flatten()
+                    .all(|&i| (i as usize) < mesh.positions.len())
+            );
         }
     }
 

@@ -40,12 +40,24 @@ pub fn connected_components(map: &DensityMap, level: f32) -> (Vec<u32>, Vec<usiz
                     stack.push(j);
                 }
             };
-            if x > 0 { visit(i - 1); }
-            if x + 1 < nx { visit(i + 1); }
-            if y > 0 { visit(i - nx); }
-            if y + 1 < ny { visit(i + nx); }
-            if z > 0 { visit(i - nx * ny); }
-            if z + 1 < nz { visit(i + nx * ny); }
+            if x > 0 {
+                visit(i - 1);
+            }
+            if x + 1 < nx {
+                visit(i + 1);
+            }
+            if y > 0 {
+                visit(i - nx);
+            }
+            if y + 1 < ny {
+                visit(i + nx);
+            }
+            if z > 0 {
+                visit(i - nx * ny);
+            }
+            if z + 1 < nz {
+                visit(i + nx * ny);
+            }
         }
     }
     (labels, sizes)
@@ -105,7 +117,11 @@ pub fn sub_box(map: &DensityMap, lo: [usize; 3], hi: [usize; 3]) -> DensityMap {
             values.extend_from_slice(&map.values[row..row + dims[0]]);
         }
     }
-    DensityMap { grid, values, meta: map.meta.clone() }
+    DensityMap {
+        grid,
+        values,
+        meta: map.meta.clone(),
+    }
 }
 
 /// Resamples by trilinear interpolation onto a grid of `voxel_size_angstrom` covering the same
@@ -113,7 +129,11 @@ pub fn sub_box(map: &DensityMap, lo: [usize; 3], hi: [usize; 3]) -> DensityMap {
 pub fn resample(map: &DensityMap, voxel_size_angstrom: f32, dims: Option<[usize; 3]>) -> DensityMap {
     let first = map.grid.first_voxel_angstrom();
     let dims = dims.unwrap_or_else(|| {
-        std::array::from_fn(|a| (((map.grid.dims[a] - 1) as f32 * map.grid.voxel_size_angstrom[a] / voxel_size_angstrom).floor() as usize + 1).max(1))
+        std::array::from_fn(|a| {
+            (((map.grid.dims[a] - 1) as f32 * map.grid.voxel_size_angstrom[a] / voxel_size_angstrom).floor() as usize
+                + 1)
+            .max(1)
+        })
     });
     let grid = MapGrid::new(dims, [voxel_size_angstrom; 3], first);
     let mut values = vec![0f32; grid.voxel_count()];
@@ -125,7 +145,11 @@ pub fn resample(map: &DensityMap, voxel_size_angstrom: f32, dims: Option<[usize;
             }
         }
     }
-    DensityMap { grid, values, meta: map.meta.clone() }
+    DensityMap {
+        grid,
+        values,
+        meta: map.meta.clone(),
+    }
 }
 
 /// Fourier low-pass to `resolution_angstrom` with a soft (raised-cosine) edge one Fourier
@@ -157,7 +181,11 @@ pub fn low_pass(map: &DensityMap, resolution_angstrom: f32) -> DensityMap {
     }
     fft3_in_place(dims, &mut data, true);
     let n = map.values.len() as f32;
-    DensityMap { grid: map.grid.clone(), values: data.iter().map(|c| c.re / n).collect(), meta: map.meta.clone() }
+    DensityMap {
+        grid: map.grid.clone(),
+        values: data.iter().map(|c| c.re / n).collect(),
+        meta: map.meta.clone(),
+    }
 }
 
 /// Mirror image (the other hand): z reversed, in the same box.
@@ -168,7 +196,11 @@ pub fn flip_hand(map: &DensityMap) -> DensityMap {
         let src = &map.values[(nz - 1 - z) * nx * ny..(nz - z) * nx * ny];
         values[z * nx * ny..(z + 1) * nx * ny].copy_from_slice(src);
     }
-    DensityMap { grid: map.grid.clone(), values, meta: map.meta.clone() }
+    DensityMap {
+        grid: map.grid.clone(),
+        values,
+        meta: map.meta.clone(),
+    }
 }
 
 /// Adds Gaussian noise at signal-to-noise ratio `snr` = var(values) / var(noise), seeded.
@@ -198,9 +230,17 @@ mod tests {
     use crate::scores::correlation;
 
     fn two_blobs() -> DensityMap {
-        let atoms = GaussianAtoms { positions: vec![[0.0; 3], [14.0, 0.0, 0.0]], amplitudes: vec![100.0, 1.0], sigmas: vec![2.0, 1.0] };
+        let atoms = GaussianAtoms {
+            positions: vec![[0.0; 3], [14.0, 0.0, 0.0]],
+            amplitudes: vec![100.0, 1.0],
+            sigmas: vec![2.0, 1.0],
+        };
         let grid = molmap_grid(&atoms.positions, 3.0);
-        DensityMap { values: simulate(&grid, &atoms), grid, meta: Default::default() }
+        DensityMap {
+            values: simulate(&grid, &atoms),
+            grid,
+            meta: Default::default(),
+        }
     }
 
     #[test]
@@ -240,11 +280,25 @@ mod tests {
 
     #[test]
     fn flip_twice_is_identity_and_zscore_standardises() {
-        let atoms = GaussianAtoms { positions: vec![[0.0, 0.0, 4.0], [6.0, 0.0, -3.0]], amplitudes: vec![6.0, 8.0], sigmas: vec![1.0, 1.0] };
+        let atoms = GaussianAtoms {
+            positions: vec![[0.0, 0.0, 4.0], [6.0, 0.0, -3.0]],
+            amplitudes: vec![6.0, 8.0],
+            sigmas: vec![1.0, 1.0],
+        };
         let grid = molmap_grid(&atoms.positions, 3.0);
-        let map = DensityMap { values: simulate(&grid, &atoms), grid, meta: Default::default() };
-        assert!(flip_hand(&flip_hand(&map)).values == map.values, "flipping twice is the identity");
-        assert!(correlation(&flip_hand(&map).values, &map.values, true, None) < 0.5, "a chiral map changes");
+        let map = DensityMap {
+            values: simulate(&grid, &atoms),
+            grid,
+            meta: Default::default(),
+        };
+        assert!(
+            flip_hand(&flip_hand(&map)).values == map.values,
+            "flipping twice is the identity"
+        );
+        assert!(
+            correlation(&flip_hand(&map).values, &map.values, true, None) < 0.5,
+            "a chiral map changes"
+        );
         let z = z_score(&map).statistics();
         assert!(z.mean.abs() < 1e-5 && (z.rms - 1.0).abs() < 1e-4);
     }

@@ -115,11 +115,28 @@ impl Rng {
     pub fn rotation(&mut self) -> Mat3 {
         let (u1, u2, u3) = (self.uniform(), self.uniform(), self.uniform());
         let tau = std::f64::consts::TAU;
-        let (w, x, y, z) = ((u1.sqrt()) * (tau * u3).cos(), (1.0 - u1).sqrt() * (tau * u2).sin(), (1.0 - u1).sqrt() * (tau * u2).cos(), u1.sqrt() * (tau * u3).sin());
+        let (w, x, y, z) = (
+            (u1.sqrt()) * (tau * u3).cos(),
+            (1.0 - u1).sqrt() * (tau * u2).sin(),
+            (1.0 - u1).sqrt() * (tau * u2).cos(),
+            u1.sqrt() * (tau * u3).sin(),
+        );
         [
-            [w * w + x * x - y * y - z * z, 2.0 * (x * y - w * z), 2.0 * (x * z + w * y)],
-            [2.0 * (x * y + w * z), w * w - x * x + y * y - z * z, 2.0 * (y * z - w * x)],
-            [2.0 * (x * z - w * y), 2.0 * (y * z + w * x), w * w - x * x - y * y + z * z],
+            [
+                w * w + x * x - y * y - z * z,
+                2.0 * (x * y - w * z),
+                2.0 * (x * z + w * y),
+            ],
+            [
+                2.0 * (x * y + w * z),
+                w * w - x * x + y * y - z * z,
+                2.0 * (y * z - w * x),
+            ],
+            [
+                2.0 * (x * z - w * y),
+                2.0 * (y * z + w * x),
+                w * w - x * x - y * y + z * z,
+            ],
         ]
     }
 }
@@ -145,7 +162,14 @@ fn draw_pose(rng: &mut Rng, poses: PoseDistribution) -> [f64; 3] {
 
 /// The projection of `atoms` (centred on `centre`) at `rotation`, shifted by −`origin_px`,
 /// onto a box² image: separable 2D Gaussians, each integrating to its amplitude.
-pub fn project(atoms: &GaussianAtoms, centre: [f64; 3], rotation: &Mat3, origin_px: [f64; 2], box_size: usize, pixel_size: f64) -> Vec<f32> {
+pub fn project(
+    atoms: &GaussianAtoms,
+    centre: [f64; 3],
+    rotation: &Mat3,
+    origin_px: [f64; 2],
+    box_size: usize,
+    pixel_size: f64,
+) -> Vec<f32> {
     let n = box_size;
     let half = (n / 2) as f64;
     let mut image = vec![0f32; n * n];
@@ -154,12 +178,20 @@ pub fn project(atoms: &GaussianAtoms, centre: [f64; 3], rotation: &Mat3, origin_
     for i in 0..atoms.len() {
         let p = atoms.positions[i].map(f64::from);
         let r = [p[0] - centre[0], p[1] - centre[1], p[2] - centre[2]];
-        let px = (rotation[0][0] * r[0] + rotation[0][1] * r[1] + rotation[0][2] * r[2]) / pixel_size + half - origin_px[0];
-        let py = (rotation[1][0] * r[0] + rotation[1][1] * r[1] + rotation[1][2] * r[2]) / pixel_size + half - origin_px[1];
+        let px =
+            (rotation[0][0] * r[0] + rotation[0][1] * r[1] + rotation[0][2] * r[2]) / pixel_size + half - origin_px[0];
+        let py =
+            (rotation[1][0] * r[0] + rotation[1][1] * r[1] + rotation[1][2] * r[2]) / pixel_size + half - origin_px[1];
         let sigma = f64::from(atoms.sigmas[i]) / pixel_size;
         let reach = 5.0 * sigma;
-        let (x0, x1) = ((px - reach).ceil().max(0.0) as usize, (px + reach).floor().min((n - 1) as f64));
-        let (y0, y1) = ((py - reach).ceil().max(0.0) as usize, (py + reach).floor().min((n - 1) as f64));
+        let (x0, x1) = (
+            (px - reach).ceil().max(0.0) as usize,
+            (px + reach).floor().min((n - 1) as f64),
+        );
+        let (y0, y1) = (
+            (py - reach).ceil().max(0.0) as usize,
+            (py + reach).floor().min((n - 1) as f64),
+        );
         if x1 < x0 as f64 || y1 < y0 as f64 {
             continue;
         }
@@ -180,7 +212,14 @@ pub fn project(atoms: &GaussianAtoms, centre: [f64; 3], rotation: &Mat3, origin_
 }
 
 /// Multiplies an image by `ctf` (or its sign, for phase flipping) in Fourier space.
-pub fn apply_ctf(image: &mut [f32], box_size: usize, pixel_size: f64, ctf: &CtfParams, sign_only: bool, planner: &mut FftPlanner<f32>) {
+pub fn apply_ctf(
+    image: &mut [f32],
+    box_size: usize,
+    pixel_size: f64,
+    ctf: &CtfParams,
+    sign_only: bool,
+    planner: &mut FftPlanner<f32>,
+) {
     let n = box_size;
     let mut data: Vec<Complex<f32>> = image.iter().map(|&v| Complex::new(v, 0.0)).collect();
     crate::scores::fft3_in_place_with([n, n, 1], &mut data, false, planner);
@@ -203,7 +242,11 @@ pub fn apply_ctf(image: &mut [f32], box_size: usize, pixel_size: f64, ctf: &CtfP
 /// Simulates particles from `models` (each with all its frames as candidates; a particle draws
 /// one (model, frame) uniformly and records its running index).
 pub fn simulate_particles(models: &[Structure], options: &SimulationOptions, stack_name: &str) -> SimulatedParticles {
-    let gaussian = GaussianOptions { resolution_angstrom: options.resolution_angstrom as f32, use_b_factors: false, skip_hydrogens: true };
+    let gaussian = GaussianOptions {
+        resolution_angstrom: options.resolution_angstrom as f32,
+        use_b_factors: false,
+        skip_hydrogens: true,
+    };
     let mut sources: Vec<(GaussianAtoms, [f64; 3])> = Vec::new();
     for model in models {
         for frame in 0..model.frames.len() {
@@ -220,7 +263,10 @@ pub fn simulate_particles(models: &[Structure], options: &SimulationOptions, sta
     for i in 0..options.count {
         let source = (rng.uniform() * sources.len() as f64) as usize % sources.len().max(1);
         let euler = draw_pose(&mut rng, options.poses);
-        let shift_px = [(rng.uniform() * 2.0 - 1.0) * options.max_shift_px, (rng.uniform() * 2.0 - 1.0) * options.max_shift_px];
+        let shift_px = [
+            (rng.uniform() * 2.0 - 1.0) * options.max_shift_px,
+            (rng.uniform() * 2.0 - 1.0) * options.max_shift_px,
+        ];
         let (lo, hi) = options.defocus_range_angstrom;
         let mean_defocus = lo + rng.uniform() * (hi - lo);
         let astig = rng.uniform() * options.astigmatism_angstrom;
@@ -257,15 +303,33 @@ pub fn simulate_particles(models: &[Structure], options: &SimulationOptions, sta
             let (atoms, centre) = &sources[source];
             let rotation = relion_matrix(p.euler_deg[0], p.euler_deg[1], p.euler_deg[2]);
             let origin_px = p.shift_angstrom.map(|s| s / options.pixel_size_angstrom);
-            let mut image = project(atoms, *centre, &rotation, origin_px, options.box_size, options.pixel_size_angstrom);
+            let mut image = project(
+                atoms,
+                *centre,
+                &rotation,
+                origin_px,
+                options.box_size,
+                options.pixel_size_angstrom,
+            );
             if options.apply_ctf {
-                apply_ctf(&mut image, options.box_size, options.pixel_size_angstrom, ctf, false, planner);
+                apply_ctf(
+                    &mut image,
+                    options.box_size,
+                    options.pixel_size_angstrom,
+                    ctf,
+                    false,
+                    planner,
+                );
             }
             image
         })
         .collect();
     if let Some(snr) = options.snr.filter(|s| *s > 0.0) {
-        let signal_variance = images.iter().map(|im| crate::formats::mrc::Statistics::of(im).rms.powi(2) as f64).sum::<f64>() / images.len().max(1) as f64;
+        let signal_variance = images
+            .iter()
+            .map(|im| crate::formats::mrc::Statistics::of(im).rms.powi(2) as f64)
+            .sum::<f64>()
+            / images.len().max(1) as f64;
         let sigma = (signal_variance / snr).sqrt();
         for image in &mut images {
             for v in image.iter_mut() {
@@ -282,5 +346,10 @@ pub fn simulate_particles(models: &[Structure], options: &SimulationOptions, sta
         amplitude_contrast: options.amplitude_contrast,
         image_size: Some(options.box_size),
     }];
-    SimulatedParticles { images, particles: ParticleSet { optics, particles }, model_index, centres: sources.iter().map(|s| s.1).collect() }
+    SimulatedParticles {
+        images,
+        particles: ParticleSet { optics, particles },
+        model_index,
+        centres: sources.iter().map(|s| s.1).collect(),
+    }
 }

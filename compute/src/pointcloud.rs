@@ -23,7 +23,14 @@ pub fn default_point_count(atom_count: usize, voxel_volume_angstrom3: f64) -> us
 
 /// Weighted k-means (k-means++ seeding from `seed`, then Lloyd iterations) of the voxels at or
 /// above `level`, after removing blobs smaller than `min_dust_volume_angstrom3`.
-pub fn map_point_cloud(map: &DensityMap, level: f32, min_dust_volume_angstrom3: f32, k: usize, seed: u64, iterations: usize) -> PointCloud {
+pub fn map_point_cloud(
+    map: &DensityMap,
+    level: f32,
+    min_dust_volume_angstrom3: f32,
+    k: usize,
+    seed: u64,
+    iterations: usize,
+) -> PointCloud {
     let (clean, _) = remove_dust(map, level, min_dust_volume_angstrom3);
     let [nx, ny, nz] = map.grid.dims;
     let mut points = Vec::new();
@@ -49,7 +56,10 @@ fn distance2(a: &[f64; 3], b: &[f64; 3]) -> f64 {
 /// Weighted k-means of `points`; empty clusters are dropped from the result.
 pub fn weighted_kmeans(points: &[[f64; 3]], weights: &[f64], k: usize, seed: u64, iterations: usize) -> PointCloud {
     if points.is_empty() || k == 0 {
-        return PointCloud { points: Vec::new(), weights: Vec::new() };
+        return PointCloud {
+            points: Vec::new(),
+            weights: Vec::new(),
+        };
     }
     let k = k.min(points.len());
     let mut rng = Rng::new(seed);
@@ -72,7 +82,10 @@ pub fn weighted_kmeans(points: &[[f64; 3]], weights: &[f64], k: usize, seed: u64
         }
         centres.push(points[chosen]);
         let c = centres[centres.len() - 1];
-        nearest.par_iter_mut().zip(points).for_each(|(d, p)| *d = d.min(distance2(p, &c)));
+        nearest
+            .par_iter_mut()
+            .zip(points)
+            .for_each(|(d, p)| *d = d.min(distance2(p, &c)));
     }
     let mut assignment = vec![0usize; points.len()];
     for _ in 0..iterations {
@@ -80,7 +93,9 @@ pub fn weighted_kmeans(points: &[[f64; 3]], weights: &[f64], k: usize, seed: u64
             .par_iter_mut()
             .zip(points)
             .map(|(a, p)| {
-                let best = (0..centres.len()).min_by(|&i, &j| distance2(p, &centres[i]).total_cmp(&distance2(p, &centres[j]))).unwrap_or(0);
+                let best = (0..centres.len())
+                    .min_by(|&i, &j| distance2(p, &centres[i]).total_cmp(&distance2(p, &centres[j])))
+                    .unwrap_or(0);
                 let moved = usize::from(*a != best);
                 *a = best;
                 moved
@@ -107,7 +122,12 @@ pub fn weighted_kmeans(points: &[[f64; 3]], weights: &[f64], k: usize, seed: u64
         mass[a] += w;
     }
     let total: f64 = mass.iter().sum();
-    let (points, weights) = centres.into_iter().zip(mass).filter(|(_, m)| *m > 0.0).map(|(c, m)| (c, m / total)).unzip();
+    let (points, weights) = centres
+        .into_iter()
+        .zip(mass)
+        .filter(|(_, m)| *m > 0.0)
+        .map(|(c, m)| (c, m / total))
+        .unzip();
     PointCloud { points, weights }
 }
 
@@ -118,16 +138,40 @@ mod tests {
 
     #[test]
     fn two_blobs_give_two_centres_with_their_masses() {
-        let atoms = GaussianAtoms { positions: vec![[0.0, 0.0, 0.0], [20.0, 0.0, 0.0]], amplitudes: vec![30.0, 10.0], sigmas: vec![2.0, 2.0] };
+        let atoms = GaussianAtoms {
+            positions: vec![[0.0, 0.0, 0.0], [20.0, 0.0, 0.0]],
+            amplitudes: vec![30.0, 10.0],
+            sigmas: vec![2.0, 2.0],
+        };
         let grid = molmap_grid(&atoms.positions, 3.0);
-        let map = DensityMap { values: simulate(&grid, &atoms), grid, meta: Default::default() };
+        let map = DensityMap {
+            values: simulate(&grid, &atoms),
+            grid,
+            meta: Default::default(),
+        };
         let cloud = map_point_cloud(&map, 0.01, 10.0, 2, 7, 50);
         assert_eq!(cloud.points.len(), 2);
-        let (heavy, light) = if cloud.weights[0] > cloud.weights[1] { (0, 1) } else { (1, 0) };
-        assert!(distance2(&cloud.points[heavy], &[0.0, 0.0, 0.0]).sqrt() < 0.5, "{:?}", cloud.points);
-        assert!(distance2(&cloud.points[light], &[20.0, 0.0, 0.0]).sqrt() < 0.5, "{:?}", cloud.points);
+        let (heavy, light) = if cloud.weights[0] > cloud.weights[1] {
+            (0, 1)
+        } else {
+            (1, 0)
+        };
+        assert!(
+            distance2(&cloud.points[heavy], &[0.0, 0.0, 0.0]).sqrt() < 0.5,
+            "{:?}",
+            cloud.points
+        );
+        assert!(
+            distance2(&cloud.points[light], &[20.0, 0.0, 0.0]).sqrt() < 0.5,
+            "{:?}",
+            cloud.points
+        );
         assert!((cloud.weights.iter().sum::<f64>() - 1.0).abs() < 1e-12);
-        assert!(cloud.weights[heavy] > 0.7, "the heavier blob carries most mass: {:?}", cloud.weights);
+        assert!(
+            cloud.weights[heavy] > 0.7,
+            "the heavier blob carries most mass: {:?}",
+            cloud.weights
+        );
     }
 
     #[test]

@@ -24,8 +24,14 @@ impl ProjectionParams {
     fn to_bytes(&self) -> [u8; 32] {
         let mut out = [0u8; 32];
         let words = [
-            self.box_size.to_le_bytes(), self.atom_count.to_le_bytes(), self.particle_count.to_le_bytes(), self.row_stride.to_le_bytes(),
-            self.pixel_size.to_le_bytes(), self.cutoff_sigmas.to_le_bytes(), [0; 4], [0; 4],
+            self.box_size.to_le_bytes(),
+            self.atom_count.to_le_bytes(),
+            self.particle_count.to_le_bytes(),
+            self.row_stride.to_le_bytes(),
+            self.pixel_size.to_le_bytes(),
+            self.cutoff_sigmas.to_le_bytes(),
+            [0; 4],
+            [0; 4],
         ];
         for (i, w) in words.iter().enumerate() {
             out[i * 4..i * 4 + 4].copy_from_slice(w);
@@ -59,23 +65,53 @@ pub struct GpuProjector {
 
 impl GpuProjector {
     pub fn new(context: GpuContext) -> Self {
-        let module = context.device.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some("projection.wgsl"), source: wgpu::ShaderSource::Wgsl(SHADER.into()) });
+        let module = context.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("projection.wgsl"),
+            source: wgpu::ShaderSource::Wgsl(SHADER.into()),
+        });
         let forward = context.pipeline(&module, "project_pixels");
         let backward = context.pipeline(&module, "backward_atoms");
-        Self { context, forward, backward }
+        Self {
+            context,
+            forward,
+            backward,
+        }
     }
 
     pub fn context(&self) -> &GpuContext {
         &self.context
     }
 
-    fn buffers(&self, atoms: &ProjectionAtoms<'_>, rotations: &[Mat3], origins_px: &[[f64; 2]], box_size: usize) -> [wgpu::Buffer; 3] {
-        let packed: Vec<f32> = atoms.positions.iter().zip(atoms.amplitudes).flat_map(|(p, &a)| [p[0], p[1], p[2], a]).collect();
+    fn buffers(
+        &self,
+        atoms: &ProjectionAtoms<'_>,
+        rotations: &[Mat3],
+        origins_px: &[[f64; 2]],
+        box_size: usize,
+    ) -> [wgpu::Buffer; 3] {
+        let packed: Vec<f32> = atoms
+            .positions
+            .iter()
+            .zip(atoms.amplitudes)
+            .flat_map(|(p, &a)| [p[0], p[1], p[2], a])
+            .collect();
         let centre = (box_size / 2) as f64;
         let views: Vec<f32> = rotations
             .iter()
             .zip(origins_px)
-            .flat_map(|(a, o)| [a[0][0], a[0][1], a[0][2], centre - o[0], a[1][0], a[1][1], a[1][2], centre - o[1]].map(|v| v as f32))
+            .flat_map(|(a, o)| {
+                [
+                    a[0][0],
+                    a[0][1],
+                    a[0][2],
+                    centre - o[0],
+                    a[1][0],
+                    a[1][1],
+                    a[1][2],
+                    centre - o[1],
+                ]
+                .map(|v| v as f32)
+            })
             .collect();
         [
             self.context.storage("atoms", &f32_bytes(&packed), false),
@@ -84,32 +120,83 @@ impl GpuProjector {
         ]
     }
 
-    fn params(&self, atoms: usize, particles: usize, box_size: usize, pixel_size: f64, invocations: usize) -> wgpu::Buffer {
+    fn params(
+        &self,
+        atoms: usize,
+        particles: usize,
+        box_size: usize,
+        pixel_size: f64,
+        invocations: usize,
+    ) -> wgpu::Buffer {
         let (_, _, row_stride) = dispatch_size(invocations);
-        let params = ProjectionParams { box_size: box_size as u32, atom_count: atoms as u32, particle_count: particles as u32, row_stride, pixel_size: pixel_size as f32, cutoff_sigmas: CUTOFF_SIGMAS };
+        let params = ProjectionParams {
+            box_size: box_size as u32,
+            atom_count: atoms as u32,
+            particle_count: particles as u32,
+            row_stride,
+            pixel_size: pixel_size as f32,
+            cutoff_sigmas: CUTOFF_SIGMAS,
+        };
         self.context.uniform(&params.to_bytes())
     }
 
     /// Projections (box² each, x fastest, particle after particle) at RELION matrices
     /// `rotations` and origins `origins_px` (pixels).
-    pub fn project(&self, atoms: &ProjectionAtoms<'_>, rotations: &[Mat3], origins_px: &[[f64; 2]], box_size: usize, pixel_size: f64) -> Result<Vec<f32>, String> {
+    pub fn project(
+        &self,
+        atoms: &ProjectionAtoms<'_>,
+        rotations: &[Mat3],
+        origins_px: &[[f64; 2]],
+        box_size: usize,
+        pixel_size: f64,
+    ) -> Result<Vec<f32>, String> {
         let count = rotations.len() * box_size * box_size;
         let uniform = self.params(atoms.positions.len(), rotations.len(), box_size, pixel_size, count);
         let [atom_buffer, width_buffer, view_buffer] = self.buffers(atoms, rotations, origins_px, box_size);
         let images = self.context.storage("images", &vec![0u8; count * 4], true);
-        self.context.run(&self.forward, &[(0, &uniform), (1, &atom_buffer), (2, &width_buffer), (3, &view_buffer), (4, &images)], count);
+        self.context.run(
+            &self.forward,
+            &[
+                (0, &uniform),
+                (1, &atom_buffer),
+                (2, &width_buffer),
+                (3, &view_buffer),
+                (4, &images),
+            ],
+            count,
+        );
         self.context.read_back(&images, count)
     }
 
     /// Back-propagates ∂L/∂pixel (laid out as [`Self::project`]'s output) to the atoms.
-    pub fn backward(&self, atoms: &ProjectionAtoms<'_>, rotations: &[Mat3], origins_px: &[[f64; 2]], box_size: usize, pixel_size: f64, dloss_dimage: &[f32]) -> Result<ProjectionGradients, String> {
+    pub fn backward(
+        &self,
+        atoms: &ProjectionAtoms<'_>,
+        rotations: &[Mat3],
+        origins_px: &[[f64; 2]],
+        box_size: usize,
+        pixel_size: f64,
+        dloss_dimage: &[f32],
+    ) -> Result<ProjectionGradients, String> {
         let n = atoms.positions.len();
         let uniform = self.params(n, rotations.len(), box_size, pixel_size, n);
         let [atom_buffer, width_buffer, view_buffer] = self.buffers(atoms, rotations, origins_px, box_size);
         let dloss = self.context.storage("dloss_dimage", &f32_bytes(dloss_dimage), false);
         let grad_atoms = self.context.storage("grad_atoms", &vec![0u8; n * 16], true);
         let grad_widths = self.context.storage("grad_widths", &vec![0u8; n * 4], true);
-        self.context.run(&self.backward, &[(0, &uniform), (5, &atom_buffer), (6, &width_buffer), (7, &view_buffer), (8, &dloss), (9, &grad_atoms), (10, &grad_widths)], n);
+        self.context.run(
+            &self.backward,
+            &[
+                (0, &uniform),
+                (5, &atom_buffer),
+                (6, &width_buffer),
+                (7, &view_buffer),
+                (8, &dloss),
+                (9, &grad_atoms),
+                (10, &grad_widths),
+            ],
+            n,
+        );
         let packed = self.context.read_back(&grad_atoms, n * 4)?;
         Ok(ProjectionGradients {
             positions: packed.chunks_exact(4).map(|c| [c[0], c[1], c[2]]).collect(),
@@ -130,7 +217,9 @@ mod tests {
     /// The WGSL projection and its gradient agree with the burn forward model and autodiff.
     #[test]
     fn wgsl_projection_and_gradient_match_burn() {
-        let Some(context) = crate::gpu::test_context() else { return };
+        let Some(context) = crate::gpu::test_context() else {
+            return;
+        };
         let gpu = GpuProjector::new(context);
         let mut seed = 11u32;
         let mut rand = || {
@@ -138,45 +227,85 @@ mod tests {
             (seed >> 8) as f32 / (1u32 << 24) as f32
         };
         let n = 120;
-        let positions: Vec<[f32; 3]> = (0..n).map(|_| [rand() * 24.0 - 12.0, rand() * 24.0 - 12.0, rand() * 24.0 - 12.0]).collect();
+        let positions: Vec<[f32; 3]> = (0..n)
+            .map(|_| [rand() * 24.0 - 12.0, rand() * 24.0 - 12.0, rand() * 24.0 - 12.0])
+            .collect();
         let amplitudes: Vec<f32> = (0..n).map(|_| 6.0 + 10.0 * rand()).collect();
         let widths: Vec<f32> = (0..n).map(|_| 0.8 + 1.5 * rand()).collect();
-        let atoms = ProjectionAtoms { positions: &positions, amplitudes: &amplitudes, widths: &widths };
+        let atoms = ProjectionAtoms {
+            positions: &positions,
+            amplitudes: &amplitudes,
+            widths: &widths,
+        };
         let (box_size, apix) = (32usize, 1.2);
-        let rotations = [relion_matrix(20.0, 60.0, -30.0), relion_matrix(-100.0, 140.0, 10.0), relion_matrix(0.0, 0.0, 0.0)];
+        let rotations = [
+            relion_matrix(20.0, 60.0, -30.0),
+            relion_matrix(-100.0, 140.0, 10.0),
+            relion_matrix(0.0, 0.0, 0.0),
+        ];
         let origins = [[1.5, -0.5], [0.0, 2.25], [-3.0, 0.0]];
-        let wgsl = gpu.project(&atoms, &rotations, &origins, box_size, apix).expect("gpu project");
+        let wgsl = gpu
+            .project(&atoms, &rotations, &origins, box_size, apix)
+            .expect("gpu project");
 
         // burn: the same projection, and the gradient of Σ weights·image.
         let device = Device::flex().autodiff();
         let model = ForwardModel::new(&device, box_size, apix, 4);
         let dummy = vec![0f32; box_size * box_size];
-        let ctf = crate::ctf::CtfParams { voltage_kv: 300.0, spherical_aberration_mm: 2.7, amplitude_contrast: 0.1, defocus_u_angstrom: 1e4, defocus_v_angstrom: 1e4, defocus_angle_deg: 0.0, phase_shift_deg: 0.0, b_factor: 0.0 };
+        let ctf = crate::ctf::CtfParams {
+            voltage_kv: 300.0,
+            spherical_aberration_mm: 2.7,
+            amplitude_contrast: 0.1,
+            defocus_u_angstrom: 1e4,
+            defocus_v_angstrom: 1e4,
+            defocus_angle_deg: 0.0,
+            phase_shift_deg: 0.0,
+            b_factor: 0.0,
+        };
         let batch = model.batch(&rotations, &origins, &[ctf; 3], &[dummy.as_slice(); 3]);
-        let pos = Tensor::<2>::from_data(TensorData::new(positions.iter().flatten().copied().collect::<Vec<_>>(), [n, 3]), &device).require_grad();
+        let pos = Tensor::<2>::from_data(
+            TensorData::new(positions.iter().flatten().copied().collect::<Vec<_>>(), [n, 3]),
+            &device,
+        )
+        .require_grad();
         let amp = Tensor::<1>::from_data(TensorData::new(amplitudes.clone(), [n]), &device).require_grad();
         let wid = Tensor::<1>::from_data(TensorData::new(widths.clone(), [n]), &device).require_grad();
         let images = model.project(pos.clone(), amp.clone(), wid.clone(), &batch);
         let reference = images.clone().inner().into_data().try_to_vec::<f32>().expect("f32");
         let peak = reference.iter().copied().fold(0f32, f32::max);
-        let worst = reference.iter().zip(&wgsl).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        let worst = reference
+            .iter()
+            .zip(&wgsl)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
         assert!(worst < 1e-4 * peak, "projection differs by {worst} (peak {peak})");
 
         let weights: Vec<f32> = (0..reference.len()).map(|_| rand() - 0.5).collect();
         let w = Tensor::<3>::from_data(TensorData::new(weights.clone(), [3, box_size, box_size]), &device);
         let grads = (images * w).sum().backward();
         let read = |t: Option<Tensor<1>>| t.expect("gradient").into_data().try_to_vec::<f32>().expect("f32");
-        let g_pos = pos.grad(&grads).expect("gradient").into_data().try_to_vec::<f32>().expect("f32");
+        let g_pos = pos
+            .grad(&grads)
+            .expect("gradient")
+            .into_data()
+            .try_to_vec::<f32>()
+            .expect("f32");
         let g_amp = read(amp.grad(&grads));
         let g_wid = read(wid.grad(&grads));
-        let gpu_g = gpu.backward(&atoms, &rotations, &origins, box_size, apix, &weights).expect("gpu backward");
+        let gpu_g = gpu
+            .backward(&atoms, &rotations, &origins, box_size, apix, &weights)
+            .expect("gpu backward");
         let close = |a: &[f32], b: &[f32], what: &str| {
             let scale = a.iter().map(|v| v.abs()).fold(0f32, f32::max);
             for (i, (x, y)) in a.iter().zip(b).enumerate() {
                 assert!((x - y).abs() < 2e-3 * scale, "{what} {i}: burn {x} vs WGSL {y}");
             }
         };
-        close(&g_pos, &gpu_g.positions.iter().flatten().copied().collect::<Vec<_>>(), "position gradient");
+        close(
+            &g_pos,
+            &gpu_g.positions.iter().flatten().copied().collect::<Vec<_>>(),
+            "position gradient",
+        );
         close(&g_amp, &gpu_g.amplitudes, "amplitude gradient");
         close(&g_wid, &gpu_g.widths, "width gradient");
     }

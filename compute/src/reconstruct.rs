@@ -14,7 +14,13 @@ use crate::particle_sim::apply_ctf;
 /// Back-projects `images` (box², x fastest, one per particle of `set`) into a box³ map centred
 /// on `centre_angstrom`. `on_progress(done)` is called as particles finish; returning false
 /// stops early with what was accumulated.
-pub fn back_project(set: &ParticleSet, images: &[Vec<f32>], box_size: usize, centre_angstrom: [f32; 3], on_progress: &(dyn Fn(usize) -> bool + Sync)) -> DensityMap {
+pub fn back_project(
+    set: &ParticleSet,
+    images: &[Vec<f32>],
+    box_size: usize,
+    centre_angstrom: [f32; 3],
+    on_progress: &(dyn Fn(usize) -> bool + Sync),
+) -> DensityMap {
     let n = box_size;
     let pixel = set.optics.first().map_or(1.0, |o| o.pixel_size_angstrom);
     let half = (n / 2) as f64;
@@ -51,7 +57,10 @@ pub fn back_project(set: &ParticleSet, images: &[Vec<f32>], box_size: usize, cen
                             }
                             let (i, j) = (u as usize, v as usize);
                             let (fu, fv) = ((u - i as f64) as f32, (v - j as f64) as f32);
-                            let s = flipped[j * n + i] * (1.0 - fu) * (1.0 - fv) + flipped[j * n + i + 1] * fu * (1.0 - fv) + flipped[(j + 1) * n + i] * (1.0 - fu) * fv + flipped[(j + 1) * n + i + 1] * fu * fv;
+                            let s = flipped[j * n + i] * (1.0 - fu) * (1.0 - fv)
+                                + flipped[j * n + i + 1] * fu * (1.0 - fv)
+                                + flipped[(j + 1) * n + i] * (1.0 - fu) * fv
+                                + flipped[(j + 1) * n + i + 1] * fu * fv;
                             volume[(z * n + y) * n + x] += s;
                         }
                     }
@@ -72,7 +81,11 @@ pub fn back_project(set: &ParticleSet, images: &[Vec<f32>], box_size: usize, cen
         *v /= count;
     }
     let first = centre_angstrom.map(|c| c - half as f32 * pixel as f32);
-    DensityMap { grid: MapGrid::new([n; 3], [pixel as f32; 3], first), values, meta: MapMeta::default() }
+    DensityMap {
+        grid: MapGrid::new([n; 3], [pixel as f32; 3], first),
+        values,
+        meta: MapMeta::default(),
+    }
 }
 
 #[cfg(test)]
@@ -88,16 +101,34 @@ mod tests {
         // An asymmetric, chiral test object: a helix of carbons with a heavy tail.
         let atoms: Vec<crate::formats::model::Atom> = (0..60)
             .map(|i| crate::formats::model::Atom {
-                name: "CA".into(), alt_loc: String::new(), residue_name: "ALA".into(), chain_id: "A".into(),
-                residue_number: i, insertion_code: String::new(), element: if i > 50 { "S".into() } else { "C".into() },
-                formal_charge: 0, occupancy: 1.0, b_factor: 0.0, hetero: false,
+                name: "CA".into(),
+                alt_loc: String::new(),
+                residue_name: "ALA".into(),
+                chain_id: "A".into(),
+                residue_number: i,
+                insertion_code: String::new(),
+                element: if i > 50 { "S".into() } else { "C".into() },
+                formal_charge: 0,
+                occupancy: 1.0,
+                b_factor: 0.0,
+                hetero: false,
             })
             .collect();
-        let frame = (0..60).map(|i| {
-            let t = i as f32 * 0.5;
-            [7.0 * t.cos(), 7.0 * t.sin(), 0.6 * i as f32 - 18.0 + if i > 50 { 4.0 } else { 0.0 }]
-        }).collect();
-        Structure { name: "helix".into(), atoms, frames: vec![frame] }
+        let frame = (0..60)
+            .map(|i| {
+                let t = i as f32 * 0.5;
+                [
+                    7.0 * t.cos(),
+                    7.0 * t.sin(),
+                    0.6 * i as f32 - 18.0 + if i > 50 { 4.0 } else { 0.0 },
+                ]
+            })
+            .collect();
+        Structure {
+            name: "helix".into(),
+            atoms,
+            frames: vec![frame],
+        }
     }
 
     #[test]
@@ -106,8 +137,16 @@ mod tests {
         let (atoms, _) = GaussianAtoms::from_structure(&model, 0, GaussianOptions::molmap(4.0));
         let n = 48;
         let apix = 1.5f32;
-        let centre = std::array::from_fn(|k| atoms.positions.iter().map(|p| f64::from(p[k])).sum::<f64>() / atoms.len() as f64);
-        let image = project(&atoms, centre, &relion_matrix(0.0, 0.0, 0.0), [0.0, 0.0], n, f64::from(apix));
+        let centre =
+            std::array::from_fn(|k| atoms.positions.iter().map(|p| f64::from(p[k])).sum::<f64>() / atoms.len() as f64);
+        let image = project(
+            &atoms,
+            centre,
+            &relion_matrix(0.0, 0.0, 0.0),
+            [0.0, 0.0],
+            n,
+            f64::from(apix),
+        );
         let first = centre.map(|c| c as f32 - (n / 2) as f32 * apix);
         let grid = MapGrid::new([n; 3], [apix; 3], first);
         let volume = simulate(&grid, &atoms);
@@ -139,7 +178,11 @@ mod tests {
         let centre = sim.centres[0].map(|c| c as f32);
         let map = back_project(&sim.particles, &sim.images, options.box_size, centre, &|_| true);
         let (atoms, _) = GaussianAtoms::from_structure(&model, 0, GaussianOptions::molmap(6.0));
-        let truth = DensityMap { values: simulate(&map.grid, &atoms), grid: map.grid.clone(), meta: MapMeta::default() };
+        let truth = DensityMap {
+            values: simulate(&map.grid, &atoms),
+            grid: map.grid.clone(),
+            meta: MapMeta::default(),
+        };
         // Back-projection overweights low frequencies: compare at low resolution.
         let (a, b) = (low_pass(&map, 12.0), low_pass(&truth, 12.0));
         let right = correlation(&a.values, &b.values, true, None);
@@ -155,6 +198,9 @@ mod tests {
         let bad = back_project(&wrong, &sim.images, options.box_size, centre, &|_| true);
         let bad_cc = correlation(&low_pass(&bad, 12.0).values, &b.values, true, None);
         eprintln!("round trip: cc {right:.3} (mirror {mirror:.3}, reversed shifts {bad_cc:.3})");
-        assert!(right > bad_cc + 0.02, "shift convention: right {right} vs flipped shifts {bad_cc}");
+        assert!(
+            right > bad_cc + 0.02,
+            "shift convention: right {right} vs flipped shifts {bad_cc}"
+        );
     }
 }

@@ -51,7 +51,11 @@ pub fn correlation(a: &[f32], b: &[f32], about_mean: bool, mask: Option<&[bool]>
             }
         }
     }
-    let (ma, mb) = if about_mean && n > 0.0 { (sa / n, sb / n) } else { (0.0, 0.0) };
+    let (ma, mb) = if about_mean && n > 0.0 {
+        (sa / n, sb / n)
+    } else {
+        (0.0, 0.0)
+    };
     let (mut ab, mut aa, mut bb) = (0f64, 0f64, 0f64);
     for i in 0..a.len() {
         if take(i) {
@@ -61,7 +65,11 @@ pub fn correlation(a: &[f32], b: &[f32], about_mean: bool, mask: Option<&[bool]>
             bb += y * y;
         }
     }
-    if aa <= 0.0 || bb <= 0.0 { 0.0 } else { ab / (aa * bb).sqrt() }
+    if aa <= 0.0 || bb <= 0.0 {
+        0.0
+    } else {
+        ab / (aa * bb).sqrt()
+    }
 }
 
 /// Trilinear interpolation of `map` at `pos` (Å); None outside the grid.
@@ -80,7 +88,11 @@ pub fn interpolate(map: &DensityMap, pos: [f32; 3]) -> Option<f32> {
         frac[a] = u - b as f32;
     }
     let at = |dx: usize, dy: usize, dz: usize| {
-        let (x, y, z) = ((base[0] + dx).min(g.dims[0] - 1), (base[1] + dy).min(g.dims[1] - 1), (base[2] + dz).min(g.dims[2] - 1));
+        let (x, y, z) = (
+            (base[0] + dx).min(g.dims[0] - 1),
+            (base[1] + dy).min(g.dims[1] - 1),
+            (base[2] + dz).min(g.dims[2] - 1),
+        );
         map.values[g.index(x, y, z)]
     };
     let lerp = |a: f32, b: f32, t: f32| a + (b - a) * t;
@@ -116,12 +128,23 @@ fn level_enclosing_count(values: &[f32], count: usize) -> f32 {
 
 /// Scores `atoms` (a model as Gaussians at `resolution_angstrom`) against `map`.
 /// `contour_level` defaults to the level enclosing the model's volume.
-pub fn score_map_model(map: &DensityMap, atoms: &GaussianAtoms, resolution_angstrom: f32, contour_level: Option<f32>) -> MapModelScores {
+pub fn score_map_model(
+    map: &DensityMap,
+    atoms: &GaussianAtoms,
+    resolution_angstrom: f32,
+    contour_level: Option<f32>,
+) -> MapModelScores {
     let simulated = simulate(&map.grid, atoms);
-    let contour = contour_level.unwrap_or_else(|| level_enclosing_volume(map, atoms.len() as f32 * VOLUME_PER_HEAVY_ATOM_ANGSTROM3));
+    let contour = contour_level
+        .unwrap_or_else(|| level_enclosing_volume(map, atoms.len() as f32 * VOLUME_PER_HEAVY_ATOM_ANGSTROM3));
     let sim_max = simulated.iter().copied().fold(0.0f32, f32::max);
     let envelope: Vec<bool> = simulated.iter().map(|&v| v > ENVELOPE_FRACTION * sim_max).collect();
-    let overlap = map.values.iter().zip(&simulated).map(|(&a, &b)| f64::from(a) * f64::from(b)).sum();
+    let overlap = map
+        .values
+        .iter()
+        .zip(&simulated)
+        .map(|(&a, &b)| f64::from(a) * f64::from(b))
+        .sum();
     let at_atoms: Vec<f32> = atoms.positions.iter().filter_map(|&p| interpolate(map, p)).collect();
     let n = atoms.len().max(1) as f64;
     let fsc = fourier_shell_correlation(&map.grid, &map.values, &simulated);
@@ -156,7 +179,13 @@ pub fn fft3_in_place(dims: [usize; 3], data: &mut [Complex<f32>], inverse: bool)
 /// [`fft3_in_place`] with a planner the caller keeps (plans are cached across calls).
 pub fn fft3_in_place_with(dims: [usize; 3], data: &mut [Complex<f32>], inverse: bool, planner: &mut FftPlanner<f32>) {
     let [nx, ny, nz] = dims;
-    let plan = |n: usize, planner: &mut FftPlanner<f32>| if inverse { planner.plan_fft_inverse(n) } else { planner.plan_fft_forward(n) };
+    let plan = |n: usize, planner: &mut FftPlanner<f32>| {
+        if inverse {
+            planner.plan_fft_inverse(n)
+        } else {
+            planner.plan_fft_forward(n)
+        }
+    };
     plan(nx, planner).process(data);
     let mut line = vec![Complex::new(0.0, 0.0); ny.max(nz)];
     if ny > 1 {
@@ -229,7 +258,11 @@ pub fn fourier_shell_correlation(grid: &MapGrid, a: &[f32], b: &[f32]) -> Vec<Fs
     (1..=shells)
         .map(|s| FscShell {
             frequency_per_angstrom: s as f64 * step,
-            fsc: if pa[s] > 0.0 && pb[s] > 0.0 { cross[s] / (pa[s] * pb[s]).sqrt() } else { 0.0 },
+            fsc: if pa[s] > 0.0 && pb[s] > 0.0 {
+                cross[s] / (pa[s] * pb[s]).sqrt()
+            } else {
+                0.0
+            },
         })
         .collect()
 }
@@ -256,21 +289,34 @@ mod tests {
     use crate::density::molmap_grid;
 
     fn blob(res: f32) -> (MapGrid, GaussianAtoms) {
-        let positions: Vec<[f32; 3]> = (0..30).map(|i| {
-            let t = i as f32 * 0.7;
-            [8.0 * t.cos(), 8.0 * t.sin(), 1.5 * i as f32 - 20.0]
-        }).collect();
+        let positions: Vec<[f32; 3]> = (0..30)
+            .map(|i| {
+                let t = i as f32 * 0.7;
+                [8.0 * t.cos(), 8.0 * t.sin(), 1.5 * i as f32 - 20.0]
+            })
+            .collect();
         let n = positions.len();
-        let atoms = GaussianAtoms { positions, amplitudes: vec![6.0; n], sigmas: vec![0.225 * res; n] };
+        let atoms = GaussianAtoms {
+            positions,
+            amplitudes: vec![6.0; n],
+            sigmas: vec![0.225 * res; n],
+        };
         (molmap_grid(&atoms.positions, res), atoms)
     }
 
     #[test]
     fn a_model_scores_perfectly_against_its_own_map_and_worse_when_moved() {
         let (grid, atoms) = blob(5.0);
-        let map = DensityMap { values: simulate(&grid, &atoms), grid, meta: Default::default() };
+        let map = DensityMap {
+            values: simulate(&grid, &atoms),
+            grid,
+            meta: Default::default(),
+        };
         let s = score_map_model(&map, &atoms, 5.0, None);
-        assert!(s.correlation_about_mean > 0.9999 && s.correlation_about_zero > 0.9999, "{s:?}");
+        assert!(
+            s.correlation_about_mean > 0.9999 && s.correlation_about_zero > 0.9999,
+            "{s:?}"
+        );
         assert!(s.correlation_inside_envelope > 0.9999);
         assert!(s.fraction_atoms_inside_contour > 0.9);
         // The FSC of a map with itself is 1 everywhere.
@@ -280,7 +326,11 @@ mod tests {
             p[0] += 3.0;
         }
         let m = score_map_model(&map, &moved, 5.0, None);
-        assert!(m.correlation_about_mean < s.correlation_about_mean - 0.1, "{}", m.correlation_about_mean);
+        assert!(
+            m.correlation_about_mean < s.correlation_about_mean - 0.1,
+            "{}",
+            m.correlation_about_mean
+        );
         assert!(m.mean_map_value_at_atoms < s.mean_map_value_at_atoms);
     }
 
@@ -295,15 +345,22 @@ mod tests {
             }
         }
         let n = positions.len();
-        let atoms = GaussianAtoms { positions, amplitudes: vec![6.0; n], sigmas: vec![0.225 * 3.0; n] };
+        let atoms = GaussianAtoms {
+            positions,
+            amplitudes: vec![6.0; n],
+            sigmas: vec![0.225 * 3.0; n],
+        };
         let grid = molmap_grid(&atoms.positions, 3.0);
         let mut seed = 7u64;
         let mut normal = || {
             // Sum of 12 uniforms − 6: unit variance, close enough to Gaussian.
-            (0..12).map(|_| {
-                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                (seed >> 11) as f32 / (1u64 << 53) as f32
-            }).sum::<f32>() - 6.0
+            (0..12)
+                .map(|_| {
+                    seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    (seed >> 11) as f32 / (1u64 << 53) as f32
+                })
+                .sum::<f32>()
+                - 6.0
         };
         let mut jittered = atoms.clone();
         for p in &mut jittered.positions {
@@ -320,7 +377,11 @@ mod tests {
     fn interpolation_is_exact_on_grid_points_and_linear_between() {
         let grid = MapGrid::new([3, 3, 3], [2.0; 3], [0.0; 3]);
         let values: Vec<f32> = (0..27).map(|i| (i % 3) as f32 * 10.0).collect();
-        let map = DensityMap { grid, values, meta: Default::default() };
+        let map = DensityMap {
+            grid,
+            values,
+            meta: Default::default(),
+        };
         assert_eq!(interpolate(&map, [2.0, 2.0, 2.0]), Some(10.0));
         assert_eq!(interpolate(&map, [3.0, 1.0, 4.0]), Some(15.0));
         assert_eq!(interpolate(&map, [4.0, 4.0, 4.0]), Some(20.0));

@@ -26,7 +26,13 @@ pub struct SinkhornOptions {
 
 impl Default for SinkhornOptions {
     fn default() -> Self {
-        Self { blur_angstrom: 1.0, reach_angstrom: Some(10.0), scaling: 0.5, final_iterations: 1000, tolerance: 1e-12 }
+        Self {
+            blur_angstrom: 1.0,
+            reach_angstrom: Some(10.0),
+            scaling: 0.5,
+            final_iterations: 1000,
+            tolerance: 1e-12,
+        }
     }
 }
 
@@ -45,7 +51,11 @@ fn cost(a: &[f64; 3], b: &[f64; 3]) -> f64 {
 fn softmin(eps: f64, damping: f64, x: &[[f64; 3]], y: &[[f64; 3]], log_w: &[f64], potential: &[f64]) -> Vec<f64> {
     x.par_iter()
         .map(|xi| {
-            let terms = y.iter().zip(log_w).zip(potential).map(|((yj, lw), p)| lw + (p - cost(xi, yj)) / eps);
+            let terms = y
+                .iter()
+                .zip(log_w)
+                .zip(potential)
+                .map(|((yj, lw), p)| lw + (p - cost(xi, yj)) / eps);
             let max = terms.clone().fold(f64::NEG_INFINITY, f64::max);
             let sum: f64 = terms.map(|t| (t - max).exp()).sum();
             -damping * eps * (max + sum.ln())
@@ -76,12 +86,22 @@ fn epsilon_schedule(x: &[[f64; 3]], y: &[[f64; 3]], options: &SinkhornOptions) -
 }
 
 fn damping(eps: f64, options: &SinkhornOptions) -> f64 {
-    options.reach_angstrom.map_or(1.0, |reach| 1.0 / (1.0 + eps / (reach * reach)))
+    options
+        .reach_angstrom
+        .map_or(1.0, |reach| 1.0 / (1.0 + eps / (reach * reach)))
 }
 
 /// Fixed-point potentials (f on x, g on y) of OT_ε(α, β). With `warm` potentials of the right
 /// sizes (from a previous, nearby problem) the ε annealing is skipped.
-fn solve(x: &[[f64; 3]], la: &[f64], y: &[[f64; 3]], lb: &[f64], schedule: &[f64], options: &SinkhornOptions, warm: Option<(Vec<f64>, Vec<f64>)>) -> (Vec<f64>, Vec<f64>) {
+fn solve(
+    x: &[[f64; 3]],
+    la: &[f64],
+    y: &[[f64; 3]],
+    lb: &[f64],
+    schedule: &[f64],
+    options: &SinkhornOptions,
+    warm: Option<(Vec<f64>, Vec<f64>)>,
+) -> (Vec<f64>, Vec<f64>) {
     let last = schedule.len() - 1;
     let (mut f, mut g, annealing) = match warm {
         Some((f, g)) if f.len() == x.len() && g.len() == y.len() => (f, g, &schedule[..0]),
@@ -107,7 +127,12 @@ fn solve(x: &[[f64; 3]], la: &[f64], y: &[[f64; 3]], lb: &[f64], schedule: &[f64
     for _ in 0..options.final_iterations.max(1) {
         let f_new = softmin(eps, lambda, x, y, lb, &g);
         let g_new = softmin(eps, lambda, y, x, la, &f_new);
-        let change = f_new.iter().zip(&f).chain(g_new.iter().zip(&g)).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+        let change = f_new
+            .iter()
+            .zip(&f)
+            .chain(g_new.iter().zip(&g))
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
         f = f_new;
         g = g_new;
         if change < options.tolerance * eps.max(1.0) {
@@ -124,11 +149,27 @@ fn solve(x: &[[f64; 3]], la: &[f64], y: &[[f64; 3]], lb: &[f64], schedule: &[f64
 
 /// The potential of the symmetric problem OT_ε(α, α) (f = g at the fixed point), by the
 /// averaged update f ← ½(f + softmin(f)), which converges in a few iterations.
-fn solve_symmetric(x: &[[f64; 3]], la: &[f64], schedule: &[f64], options: &SinkhornOptions, warm: Option<Vec<f64>>) -> Vec<f64> {
+fn solve_symmetric(
+    x: &[[f64; 3]],
+    la: &[f64],
+    schedule: &[f64],
+    options: &SinkhornOptions,
+    warm: Option<Vec<f64>>,
+) -> Vec<f64> {
     let last = schedule.len() - 1;
     let (mut f, annealing) = match warm {
         Some(f) if f.len() == x.len() => (f, &schedule[..0]),
-        _ => (softmin(schedule[0], damping(schedule[0], options), x, x, la, &vec![0.0; x.len()]), &schedule[..last]),
+        _ => (
+            softmin(
+                schedule[0],
+                damping(schedule[0], options),
+                x,
+                x,
+                la,
+                &vec![0.0; x.len()],
+            ),
+            &schedule[..last],
+        ),
     };
     for &eps in annealing {
         let f_new = softmin(eps, damping(eps, options), x, x, la, &f);
@@ -137,7 +178,11 @@ fn solve_symmetric(x: &[[f64; 3]], la: &[f64], schedule: &[f64], options: &Sinkh
     let eps = schedule[last];
     let lambda = damping(eps, options);
     for _ in 0..options.final_iterations.max(1) {
-        let f_new: Vec<f64> = softmin(eps, lambda, x, x, la, &f).iter().zip(&f).map(|(a, b)| 0.5 * (a + b)).collect();
+        let f_new: Vec<f64> = softmin(eps, lambda, x, x, la, &f)
+            .iter()
+            .zip(&f)
+            .map(|(a, b)| 0.5 * (a + b))
+            .collect();
         let change = f_new.iter().zip(&f).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
         f = f_new;
         if change < options.tolerance * eps.max(1.0) {
@@ -167,12 +212,19 @@ fn dual_value(alpha: Side<'_>, beta: Side<'_>, eps: f64, options: &SinkhornOptio
         }
         None => t,
     };
-    let linear: f64 = a.iter().zip(f).map(|(w, t)| w * phi(*t)).sum::<f64>() + b.iter().zip(g).map(|(w, t)| w * phi(*t)).sum::<f64>();
+    let linear: f64 =
+        a.iter().zip(f).map(|(w, t)| w * phi(*t)).sum::<f64>() + b.iter().zip(g).map(|(w, t)| w * phi(*t)).sum::<f64>();
     let coupling: f64 = x
         .par_iter()
         .zip(a)
         .zip(f)
-        .map(|((xi, ai), fi)| y.iter().zip(b).zip(g).map(|((yj, bj), gj)| ai * bj * (((fi + gj - cost(xi, yj)) / eps).exp() - 1.0)).sum::<f64>())
+        .map(|((xi, ai), fi)| {
+            y.iter()
+                .zip(b)
+                .zip(g)
+                .map(|((yj, bj), gj)| ai * bj * (((fi + gj - cost(xi, yj)) / eps).exp() - 1.0))
+                .sum::<f64>()
+        })
         .sum();
     linear - eps * coupling
 }
@@ -207,14 +259,30 @@ pub struct SinkhornWarmStart {
 }
 
 /// S(α, β) and ∂S/∂x for α = Σ aᵢ δ(xᵢ), β = Σ bⱼ δ(yⱼ) (weights are normalised to sum to 1).
-pub fn sinkhorn_divergence(x: &[[f64; 3]], a: &[f64], y: &[[f64; 3]], b: &[f64], options: &SinkhornOptions) -> SinkhornResult {
+pub fn sinkhorn_divergence(
+    x: &[[f64; 3]],
+    a: &[f64],
+    y: &[[f64; 3]],
+    b: &[f64],
+    options: &SinkhornOptions,
+) -> SinkhornResult {
     sinkhorn_divergence_warm(x, a, y, b, options, &mut SinkhornWarmStart::default())
 }
 
 /// [`sinkhorn_divergence`], starting from (and updating) the potentials in `warm`.
-pub fn sinkhorn_divergence_warm(x: &[[f64; 3]], a: &[f64], y: &[[f64; 3]], b: &[f64], options: &SinkhornOptions, warm: &mut SinkhornWarmStart) -> SinkhornResult {
+pub fn sinkhorn_divergence_warm(
+    x: &[[f64; 3]],
+    a: &[f64],
+    y: &[[f64; 3]],
+    b: &[f64],
+    options: &SinkhornOptions,
+    warm: &mut SinkhornWarmStart,
+) -> SinkhornResult {
     if x.is_empty() || y.is_empty() {
-        return SinkhornResult { divergence: 0.0, gradient: vec![[0.0; 3]; x.len()] };
+        return SinkhornResult {
+            divergence: 0.0,
+            gradient: vec![[0.0; 3]; x.len()],
+        };
     }
     let normalise = |w: &[f64]| {
         let total: f64 = w.iter().sum();
@@ -228,7 +296,11 @@ pub fn sinkhorn_divergence_warm(x: &[[f64; 3]], a: &[f64], y: &[[f64; 3]], b: &[
     let f_aa = solve_symmetric(x, &la, &schedule, options, warm.aa.take());
     let f_bb = solve_symmetric(y, &lb, &schedule, options, warm.bb.take());
     let (g_aa, g_bb) = (&f_aa, &f_bb);
-    let side = |points, weights, potential| Side { points, weights, potential };
+    let side = |points, weights, potential| Side {
+        points,
+        weights,
+        potential,
+    };
     let ot_ab = dual_value(side(x, &a, &f_ab), side(y, &b, &g_ab), eps, options);
     let ot_aa = dual_value(side(x, &a, &f_aa), side(x, &a, g_aa), eps, options);
     let ot_bb = dual_value(side(y, &b, &f_bb), side(y, &b, g_bb), eps, options);
@@ -237,9 +309,18 @@ pub fn sinkhorn_divergence_warm(x: &[[f64; 3]], a: &[f64], y: &[[f64; 3]], b: &[
     // contribute equally, and the ½ in S cancels the 2.
     // (f = g for the symmetric problem, so both halves are the same displacement.)
     let own = plan_displacement(side(x, &a, &f_aa), side(x, &a, g_aa), eps);
-    let gradient = (0..x.len()).map(|i| std::array::from_fn(|k| cross[i][k] - own[i][k])).collect();
-    *warm = SinkhornWarmStart { ab: Some((f_ab, g_ab)), aa: Some(f_aa.clone()), bb: Some(f_bb.clone()) };
-    SinkhornResult { divergence: ot_ab - 0.5 * ot_aa - 0.5 * ot_bb, gradient }
+    let gradient = (0..x.len())
+        .map(|i| std::array::from_fn(|k| cross[i][k] - own[i][k]))
+        .collect();
+    *warm = SinkhornWarmStart {
+        ab: Some((f_ab, g_ab)),
+        aa: Some(f_aa.clone()),
+        bb: Some(f_bb.clone()),
+    };
+    SinkhornResult {
+        divergence: ot_ab - 0.5 * ot_aa - 0.5 * ot_bb,
+        gradient,
+    }
 }
 
 #[cfg(test)]
@@ -249,7 +330,9 @@ mod tests {
 
     fn cloud(n: usize, seed: u64, spread: f64) -> (Vec<[f64; 3]>, Vec<f64>) {
         let mut rng = Rng::new(seed);
-        let points = (0..n).map(|_| [spread * rng.normal(), spread * rng.normal(), spread * rng.normal()]).collect();
+        let points = (0..n)
+            .map(|_| [spread * rng.normal(), spread * rng.normal(), spread * rng.normal()])
+            .collect();
         let weights = (0..n).map(|_| 0.5 + rng.uniform()).collect();
         (points, weights)
     }
@@ -274,9 +357,18 @@ mod tests {
         let (x, a) = cloud(40, 2, 3.0);
         let t = 3.0;
         let y: Vec<[f64; 3]> = x.iter().map(|p| [p[0] + t, p[1], p[2]]).collect();
-        let options = SinkhornOptions { blur_angstrom: 0.3, reach_angstrom: None, ..SinkhornOptions::default() };
+        let options = SinkhornOptions {
+            blur_angstrom: 0.3,
+            reach_angstrom: None,
+            ..SinkhornOptions::default()
+        };
         let s = sinkhorn_divergence(&x, &a, &y, &a, &options);
-        assert!((s.divergence - 0.5 * t * t).abs() < 0.1 * 0.5 * t * t, "{} vs {}", s.divergence, 0.5 * t * t);
+        assert!(
+            (s.divergence - 0.5 * t * t).abs() < 0.1 * 0.5 * t * t,
+            "{} vs {}",
+            s.divergence,
+            0.5 * t * t
+        );
     }
 
     #[test]
@@ -287,8 +379,16 @@ mod tests {
             p[1] += 1.5;
         }
         for options in [
-            SinkhornOptions { blur_angstrom: 1.0, reach_angstrom: None, ..SinkhornOptions::default() },
-            SinkhornOptions { blur_angstrom: 1.0, reach_angstrom: Some(4.0), ..SinkhornOptions::default() },
+            SinkhornOptions {
+                blur_angstrom: 1.0,
+                reach_angstrom: None,
+                ..SinkhornOptions::default()
+            },
+            SinkhornOptions {
+                blur_angstrom: 1.0,
+                reach_angstrom: Some(4.0),
+                ..SinkhornOptions::default()
+            },
         ] {
             let base = sinkhorn_divergence(&x, &a, &y, &b, &options);
             let h = 1e-4;
@@ -298,9 +398,15 @@ mod tests {
                     plus[i][k] += h;
                     let mut minus = x.clone();
                     minus[i][k] -= h;
-                    let fd = (sinkhorn_divergence(&plus, &a, &y, &b, &options).divergence - sinkhorn_divergence(&minus, &a, &y, &b, &options).divergence) / (2.0 * h);
+                    let fd = (sinkhorn_divergence(&plus, &a, &y, &b, &options).divergence
+                        - sinkhorn_divergence(&minus, &a, &y, &b, &options).divergence)
+                        / (2.0 * h);
                     let an = base.gradient[i][k];
-                    assert!((fd - an).abs() < 1e-4 + 1e-3 * fd.abs(), "reach {:?}, point {i} axis {k}: fd {fd} analytic {an}", options.reach_angstrom);
+                    assert!(
+                        (fd - an).abs() < 1e-4 + 1e-3 * fd.abs(),
+                        "reach {:?}, point {i} axis {k}: fd {fd} analytic {an}",
+                        options.reach_angstrom
+                    );
                 }
             }
         }

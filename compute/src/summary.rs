@@ -114,15 +114,23 @@ pub fn summarize(path: &Path, progress: Option<ProgressFn<'_>>) -> FormatResult<
                 optics_groups: particles.map(|p| p.optics.len()),
             })
         }
-        FileKind::Pdb | FileKind::Mmcif => {
-            Details::Model(Structure::read_with_progress(path, progress)?.counts())
-        }
+        FileKind::Pdb | FileKind::Mmcif => Details::Model(Structure::read_with_progress(path, progress)?.counts()),
     };
-    Ok(FileSummary { path: path.to_owned(), kind, details })
+    Ok(FileSummary {
+        path: path.to_owned(),
+        kind,
+        details,
+    })
 }
 
 pub fn map_summary(map: &DensityMap) -> MapSummary {
-    let MapGrid { dims, voxel_size_angstrom, origin_field_angstrom, start_voxel, .. } = map.grid.clone();
+    let MapGrid {
+        dims,
+        voxel_size_angstrom,
+        origin_field_angstrom,
+        start_voxel,
+        ..
+    } = map.grid.clone();
     MapSummary {
         dims,
         voxel_size_angstrom,
@@ -138,7 +146,10 @@ pub fn map_summary(map: &DensityMap) -> MapSummary {
 }
 
 fn star_summary(path: &Path, star: &StarFile) -> FormatResult<StarSummary> {
-    let particles = particle_block(star).is_some().then(|| ParticleSet::from_star(path, star)).transpose()?;
+    let particles = particle_block(star)
+        .is_some()
+        .then(|| ParticleSet::from_star(path, star))
+        .transpose()?;
     Ok(StarSummary {
         layout: star_layout(star),
         blocks: star
@@ -172,19 +183,40 @@ impl fmt::Display for FileSummary {
                 writeln!(f, "  dimensions     {} voxels (x, y, z)", fmt3(&m.dims))?;
                 writeln!(f, "  voxel size     {} Å", fmt3f(&m.voxel_size_angstrom))?;
                 writeln!(f, "  first voxel at {} Å", fmt3f(&m.first_voxel_angstrom))?;
-                writeln!(f, "  origin field   {} Å, start {:?} voxels", fmt3f(&m.origin_field_angstrom), m.start_voxel)?;
-                let standard = if m.axis_order == [1, 2, 3] { "standard" } else { "non-standard, reordered to x,y,z" };
+                writeln!(
+                    f,
+                    "  origin field   {} Å, start {:?} voxels",
+                    fmt3f(&m.origin_field_angstrom),
+                    m.start_voxel
+                )?;
+                let standard = if m.axis_order == [1, 2, 3] {
+                    "standard"
+                } else {
+                    "non-standard, reordered to x,y,z"
+                };
                 writeln!(f, "  axis order     {:?} ({standard})", m.axis_order)?;
                 writeln!(f, "  mode           {}, space group {}", m.mode, m.space_group)?;
                 if m.cell_angles_deg.iter().any(|&a| (a - 90.0).abs() > 1e-3) {
-                    writeln!(f, "  cell angles    {} (non-orthogonal; shown on orthogonal axes)", fmt3f(&m.cell_angles_deg))?;
+                    writeln!(
+                        f,
+                        "  cell angles    {} (non-orthogonal; shown on orthogonal axes)",
+                        fmt3f(&m.cell_angles_deg)
+                    )?;
                 }
                 let s = &m.statistics;
-                writeln!(f, "  values         min {:.4}, max {:.4}, mean {:.4}, rms {:.4}", s.min, s.max, s.mean, s.rms)?;
+                writeln!(
+                    f,
+                    "  values         min {:.4}, max {:.4}, mean {:.4}, rms {:.4}",
+                    s.min, s.max, s.mean, s.rms
+                )?;
             }
             Details::Stack(s) => {
                 writeln!(f, "  images         {}", s.count)?;
-                writeln!(f, "  box            {} × {} px at {:.3} Å/px (mode {})", s.box_size[0], s.box_size[1], s.pixel_size_angstrom, s.mode)?;
+                writeln!(
+                    f,
+                    "  box            {} × {} px at {:.3} Å/px (mode {})",
+                    s.box_size[0], s.box_size[1], s.pixel_size_angstrom, s.mode
+                )?;
             }
             Details::Star(s) => {
                 let layout = match s.layout {
@@ -193,8 +225,18 @@ impl fmt::Display for FileSummary {
                 };
                 writeln!(f, "  layout         {layout}")?;
                 for b in &s.blocks {
-                    writeln!(f, "  data_{:<12} {} rows × {} columns{}", b.name, b.rows, b.columns.len(),
-                        if b.pairs > 0 { format!(", {} key-value pairs", b.pairs) } else { String::new() })?;
+                    writeln!(
+                        f,
+                        "  data_{:<12} {} rows × {} columns{}",
+                        b.name,
+                        b.rows,
+                        b.columns.len(),
+                        if b.pairs > 0 {
+                            format!(", {} key-value pairs", b.pairs)
+                        } else {
+                            String::new()
+                        }
+                    )?;
                     if !b.columns.is_empty() {
                         writeln!(f, "      {}", b.columns.join(" "))?;
                     }
@@ -212,7 +254,16 @@ impl fmt::Display for FileSummary {
             }
             Details::Model(m) => {
                 writeln!(f, "  models         {}", m.models)?;
-                writeln!(f, "  chains         {} ({})", m.chains, m.chain_ids.iter().map(|c| if c.is_empty() { "' '" } else { c }).collect::<Vec<_>>().join(" "))?;
+                writeln!(
+                    f,
+                    "  chains         {} ({})",
+                    m.chains,
+                    m.chain_ids
+                        .iter()
+                        .map(|c| if c.is_empty() { "' '" } else { c })
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                )?;
                 writeln!(f, "  residues       {}", m.residues)?;
                 writeln!(f, "  atoms          {} ({} hetero)", m.atoms, m.hetero_atoms)?;
             }

@@ -19,13 +19,23 @@ pub struct OrbitCamera {
 
 impl Default for OrbitCamera {
     fn default() -> Self {
-        Self { target_world: Vec3::ZERO, distance_angstrom: 100.0, yaw: 0.0, pitch: 0.0, fov_y: 30f32.to_radians() }
+        Self {
+            target_world: Vec3::ZERO,
+            distance_angstrom: 100.0,
+            yaw: 0.0,
+            pitch: 0.0,
+            fov_y: 30f32.to_radians(),
+        }
     }
 }
 
 impl OrbitCamera {
     pub fn eye_world(&self) -> Vec3 {
-        let dir = Vec3::new(self.pitch.cos() * self.yaw.sin(), self.pitch.sin(), self.pitch.cos() * self.yaw.cos());
+        let dir = Vec3::new(
+            self.pitch.cos() * self.yaw.sin(),
+            self.pitch.sin(),
+            self.pitch.cos() * self.yaw.cos(),
+        );
         self.target_world + dir * self.distance_angstrom
     }
 

@@ -35,21 +35,51 @@ impl PointsRenderer {
         let layout_entry = wgpu::BindGroupLayoutEntry {
             binding: 0,
             visibility: wgpu::ShaderStages::VERTEX_FRAGMENT,
-            ty: wgpu::BindingType::Buffer { ty: wgpu::BufferBindingType::Uniform, has_dynamic_offset: false, min_binding_size: None },
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Uniform,
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
             count: None,
         };
-        let bind_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some("points view"), entries: &[layout_entry] });
-        let view_buffer = device.create_buffer(&wgpu::BufferDescriptor { label: Some("points view"), size: VIEW_BYTES, usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST, mapped_at_creation: false });
+        let bind_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("points view"),
+            entries: &[layout_entry],
+        });
+        let view_buffer = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("points view"),
+            size: VIEW_BYTES,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
         let view_bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("points view"),
             layout: &bind_layout,
-            entries: &[wgpu::BindGroupEntry { binding: 0, resource: view_buffer.as_entire_binding() }],
+            entries: &[wgpu::BindGroupEntry {
+                binding: 0,
+                resource: view_buffer.as_entire_binding(),
+            }],
         });
-        let layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor { label: Some("points"), bind_group_layouts: &[Some(&bind_layout)], immediate_size: 0 });
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some("points.wgsl"), source: wgpu::ShaderSource::Wgsl(include_str!("../../shaders/points.wgsl").into()) });
+        let layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("points"),
+            bind_group_layouts: &[Some(&bind_layout)],
+            immediate_size: 0,
+        });
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("points.wgsl"),
+            source: wgpu::ShaderSource::Wgsl(include_str!("../../shaders/points.wgsl").into()),
+        });
         let attributes = [
-            wgpu::VertexAttribute { format: wgpu::VertexFormat::Float32x2, offset: 0, shader_location: 0 },
-            wgpu::VertexAttribute { format: wgpu::VertexFormat::Unorm8x4, offset: 8, shader_location: 1 },
+            wgpu::VertexAttribute {
+                format: wgpu::VertexFormat::Float32x2,
+                offset: 0,
+                shader_location: 0,
+            },
+            wgpu::VertexAttribute {
+                format: wgpu::VertexFormat::Unorm8x4,
+                offset: 8,
+                shader_location: 1,
+            },
         ];
         let pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
             label: Some("points"),
@@ -58,21 +88,39 @@ impl PointsRenderer {
                 module: &module,
                 entry_point: Some("vs_main"),
                 compilation_options: Default::default(),
-                buffers: &[Some(wgpu::VertexBufferLayout { array_stride: 12, step_mode: wgpu::VertexStepMode::Instance, attributes: &attributes })],
+                buffers: &[Some(wgpu::VertexBufferLayout {
+                    array_stride: 12,
+                    step_mode: wgpu::VertexStepMode::Instance,
+                    attributes: &attributes,
+                })],
             },
-            primitive: wgpu::PrimitiveState { topology: wgpu::PrimitiveTopology::TriangleList, cull_mode: None, ..Default::default() },
+            primitive: wgpu::PrimitiveState {
+                topology: wgpu::PrimitiveTopology::TriangleList,
+                cull_mode: None,
+                ..Default::default()
+            },
             depth_stencil: None,
             multisample: Default::default(),
             fragment: Some(wgpu::FragmentState {
                 module: &module,
                 entry_point: Some("fs_main"),
                 compilation_options: Default::default(),
-                targets: &[Some(wgpu::ColorTargetState { format: COLOR_FORMAT, blend: Some(wgpu::BlendState::ALPHA_BLENDING), write_mask: wgpu::ColorWrites::ALL })],
+                targets: &[Some(wgpu::ColorTargetState {
+                    format: COLOR_FORMAT,
+                    blend: Some(wgpu::BlendState::ALPHA_BLENDING),
+                    write_mask: wgpu::ColorWrites::ALL,
+                })],
             }),
             multiview_mask: None,
             cache: None,
         });
-        Self { pipeline, view_buffer, view_bind_group, instances: None, target: None }
+        Self {
+            pipeline,
+            view_buffer,
+            view_bind_group,
+            instances: None,
+            target: None,
+        }
     }
 
     /// Uploads points (data coordinates, [x, y] pairs) and their colours (sRGB bytes, alpha
@@ -86,7 +134,11 @@ impl PointsRenderer {
             bytes.extend_from_slice(c);
         }
         self.instances = (n > 0).then(|| {
-            let buffer = device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some("points"), contents: &bytes, usage: wgpu::BufferUsages::VERTEX });
+            let buffer = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("points"),
+                contents: &bytes,
+                usage: wgpu::BufferUsages::VERTEX,
+            });
             (buffer, n as u32)
         });
     }
@@ -115,10 +167,21 @@ impl PointsRenderer {
         let [left, bottom, right, top] = view.bounds;
         let sx = 2.0 / (right - left).max(f32::MIN_POSITIVE);
         let sy = 2.0 / (top - bottom).max(f32::MIN_POSITIVE);
-        let uniform = [sx, sy, -1.0 - left * sx, -1.0 - bottom * sy, 2.0 * view.radius_px / size[0] as f32, 2.0 * view.radius_px / size[1] as f32, view.alpha, 0.0];
+        let uniform = [
+            sx,
+            sy,
+            -1.0 - left * sx,
+            -1.0 - bottom * sy,
+            2.0 * view.radius_px / size[0] as f32,
+            2.0 * view.radius_px / size[1] as f32,
+            view.alpha,
+            0.0,
+        ];
         let bytes: Vec<u8> = uniform.iter().flat_map(|v| v.to_le_bytes()).collect();
         queue.write_buffer(&self.view_buffer, 0, &bytes);
-        let Some((_, target, _)) = &self.target else { return recreated };
+        let Some((_, target, _)) = &self.target else {
+            return recreated;
+        };
         let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("points") });
         {
             let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {

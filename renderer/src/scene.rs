@@ -87,7 +87,11 @@ fn vertex_attributes(formats: &[wgpu::VertexFormat]) -> Vec<wgpu::VertexAttribut
         .iter()
         .enumerate()
         .map(|(i, &format)| {
-            let a = wgpu::VertexAttribute { format, offset, shader_location: i as u32 };
+            let a = wgpu::VertexAttribute {
+                format,
+                offset,
+                shader_location: i as u32,
+            };
             offset += format.size();
             a
         })
@@ -105,7 +109,11 @@ impl SceneRenderer {
             entries: &[wgpu::BindGroupLayoutEntry {
                 binding: 0,
                 visibility: wgpu::ShaderStages::VERTEX_FRAGMENT,
-                ty: wgpu::BindingType::Buffer { ty: wgpu::BufferBindingType::Uniform, has_dynamic_offset: false, min_binding_size: None },
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Uniform,
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
                 count: None,
             }],
         });
@@ -118,7 +126,10 @@ impl SceneRenderer {
         let camera_bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("camera"),
             layout: &camera_layout,
-            entries: &[wgpu::BindGroupEntry { binding: 0, resource: camera_buffer.as_entire_binding() }],
+            entries: &[wgpu::BindGroupEntry {
+                binding: 0,
+                resource: camera_buffer.as_entire_binding(),
+            }],
         });
         let layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some("scene"),
@@ -126,7 +137,10 @@ impl SceneRenderer {
             immediate_size: 0,
         });
         let module = |name: &str, source: &str| {
-            device.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some(name), source: wgpu::ShaderSource::Wgsl(source.into()) })
+            device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(name),
+                source: wgpu::ShaderSource::Wgsl(source.into()),
+            })
         };
         let mesh_module = module("mesh.wgsl", include_str!("../../shaders/mesh.wgsl"));
         let sphere_module = module("spheres.wgsl", include_str!("../../shaders/spheres.wgsl"));
@@ -151,9 +165,17 @@ impl SceneRenderer {
                     module,
                     entry_point: Some("vs_main"),
                     compilation_options: Default::default(),
-                    buffers: &[Some(wgpu::VertexBufferLayout { array_stride: stride, step_mode, attributes })],
+                    buffers: &[Some(wgpu::VertexBufferLayout {
+                        array_stride: stride,
+                        step_mode,
+                        attributes,
+                    })],
                 },
-                primitive: wgpu::PrimitiveState { topology, cull_mode: None, ..Default::default() },
+                primitive: wgpu::PrimitiveState {
+                    topology,
+                    cull_mode: None,
+                    ..Default::default()
+                },
                 depth_stencil: Some(wgpu::DepthStencilState {
                     format: DEPTH_FORMAT,
                     depth_write_enabled: Some(!transparent),
@@ -178,10 +200,38 @@ impl SceneRenderer {
         };
         let tri = wgpu::PrimitiveTopology::TriangleList;
         Self {
-            mesh_opaque: pipeline("mesh", &mesh_module, wgpu::VertexStepMode::Vertex, &mesh_attributes, tri, false),
-            mesh_transparent: pipeline("mesh transparent", &mesh_module, wgpu::VertexStepMode::Vertex, &mesh_attributes, tri, true),
-            spheres: pipeline("spheres", &sphere_module, wgpu::VertexStepMode::Instance, &sphere_attributes, tri, false),
-            lines: pipeline("lines", &line_module, wgpu::VertexStepMode::Vertex, &line_attributes, wgpu::PrimitiveTopology::LineList, false),
+            mesh_opaque: pipeline(
+                "mesh",
+                &mesh_module,
+                wgpu::VertexStepMode::Vertex,
+                &mesh_attributes,
+                tri,
+                false,
+            ),
+            mesh_transparent: pipeline(
+                "mesh transparent",
+                &mesh_module,
+                wgpu::VertexStepMode::Vertex,
+                &mesh_attributes,
+                tri,
+                true,
+            ),
+            spheres: pipeline(
+                "spheres",
+                &sphere_module,
+                wgpu::VertexStepMode::Instance,
+                &sphere_attributes,
+                tri,
+                false,
+            ),
+            lines: pipeline(
+                "lines",
+                &line_module,
+                wgpu::VertexStepMode::Vertex,
+                &line_attributes,
+                wgpu::PrimitiveTopology::LineList,
+                false,
+            ),
             camera_buffer,
             camera_bind_group,
             target: None,
@@ -196,22 +246,34 @@ impl SceneRenderer {
     /// Replaces the scene's geometry (call only when something changed).
     pub fn set_scene(&mut self, device: &wgpu::Device, scene: &SceneData) {
         let init = |label: &str, contents: &[u8], usage: wgpu::BufferUsages| {
-            device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some(label), contents, usage })
+            device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents,
+                usage,
+            })
         };
         self.background = scene.background;
         let mut cache = Vec::with_capacity(scene.meshes.len());
         let mut meshes = Vec::with_capacity(scene.meshes.len());
         for instance in scene.meshes.iter().filter(|m| !m.mesh.triangles.is_empty()) {
-            let same = |(cached, _): &&(MeshInstance, std::sync::Arc<GpuMesh>)| std::sync::Arc::ptr_eq(&cached.mesh, &instance.mesh) && cached.color == instance.color;
+            let same = |(cached, _): &&(MeshInstance, std::sync::Arc<GpuMesh>)| {
+                std::sync::Arc::ptr_eq(&cached.mesh, &instance.mesh) && cached.color == instance.color
+            };
             let gpu = match self.mesh_cache.iter().find(same) {
                 Some((_, gpu)) => gpu.clone(),
                 None => {
                     let m = &instance.mesh;
-                    let color = |i: usize| m.vertex_colors.as_ref().and_then(|c| c.get(i).copied()).unwrap_or(instance.color);
-                    let vertices = floats_to_bytes(m.positions.iter().zip(&m.normals).enumerate().flat_map(|(i, (p, n))| {
-                        let c = color(i);
-                        [p[0], p[1], p[2], n[0], n[1], n[2], c[0], c[1], c[2], c[3]]
-                    }));
+                    let color = |i: usize| {
+                        m.vertex_colors
+                            .as_ref()
+                            .and_then(|c| c.get(i).copied())
+                            .unwrap_or(instance.color)
+                    };
+                    let vertices =
+                        floats_to_bytes(m.positions.iter().zip(&m.normals).enumerate().flat_map(|(i, (p, n))| {
+                            let c = color(i);
+                            [p[0], p[1], p[2], n[0], n[1], n[2], c[0], c[1], c[2], c[3]]
+                        }));
                     let indices: Vec<u8> = m.triangles.iter().flatten().flat_map(|i| i.to_le_bytes()).collect();
                     std::sync::Arc::new(GpuMesh {
                         vertices: init("mesh vertices", &vertices, wgpu::BufferUsages::VERTEX),
@@ -231,8 +293,17 @@ impl SceneRenderer {
             .iter()
             .filter(|s| !s.centers.is_empty())
             .map(|s| {
-                let bytes = floats_to_bytes(s.centers.iter().zip(&s.radii).zip(&s.colors).flat_map(|((c, &r), k)| [c[0], c[1], c[2], r, k[0], k[1], k[2], k[3]]));
-                GpuInstances { buffer: init("spheres", &bytes, wgpu::BufferUsages::VERTEX), count: s.centers.len() as u32 }
+                let bytes = floats_to_bytes(
+                    s.centers
+                        .iter()
+                        .zip(&s.radii)
+                        .zip(&s.colors)
+                        .flat_map(|((c, &r), k)| [c[0], c[1], c[2], r, k[0], k[1], k[2], k[3]]),
+                );
+                GpuInstances {
+                    buffer: init("spheres", &bytes, wgpu::BufferUsages::VERTEX),
+                    count: s.centers.len() as u32,
+                }
             })
             .collect();
         self.line_sets = scene
@@ -240,8 +311,16 @@ impl SceneRenderer {
             .iter()
             .filter(|l| l.points.len() >= 2)
             .map(|l| {
-                let bytes = floats_to_bytes(l.points.iter().zip(&l.colors).flat_map(|(p, c)| [p[0], p[1], p[2], c[0], c[1], c[2], c[3]]));
-                GpuInstances { buffer: init("lines", &bytes, wgpu::BufferUsages::VERTEX), count: (l.points.len() / 2 * 2) as u32 }
+                let bytes = floats_to_bytes(
+                    l.points
+                        .iter()
+                        .zip(&l.colors)
+                        .flat_map(|(p, c)| [p[0], p[1], p[2], c[0], c[1], c[2], c[3]]),
+                );
+                GpuInstances {
+                    buffer: init("lines", &bytes, wgpu::BufferUsages::VERTEX),
+                    count: (l.points.len() / 2 * 2) as u32,
+                }
             })
             .collect();
     }
@@ -260,7 +339,11 @@ impl SceneRenderer {
         if self.target.as_ref().is_some_and(|t| t.3 == size) {
             return false;
         }
-        let extent = wgpu::Extent3d { width: size[0], height: size[1], depth_or_array_layers: 1 };
+        let extent = wgpu::Extent3d {
+            width: size[0],
+            height: size[1],
+            depth_or_array_layers: 1,
+        };
         let color = colour_target(device, "scene colour", size);
         let depth = device.create_texture(&wgpu::TextureDescriptor {
             label: Some("scene depth"),
@@ -283,8 +366,14 @@ impl SceneRenderer {
     pub fn render(&mut self, device: &wgpu::Device, queue: &wgpu::Queue, camera: &OrbitCamera, size: [u32; 2]) -> bool {
         let size = [size[0].clamp(1, 8192), size[1].clamp(1, 8192)];
         let recreated = self.ensure_target(device, size);
-        queue.write_buffer(&self.camera_buffer, 0, &camera.uniform_bytes(size[0] as f32 / size[1] as f32));
-        let Some((_, color_view, depth_view, _)) = &self.target else { return recreated };
+        queue.write_buffer(
+            &self.camera_buffer,
+            0,
+            &camera.uniform_bytes(size[0] as f32 / size[1] as f32),
+        );
+        let Some((_, color_view, depth_view, _)) = &self.target else {
+            return recreated;
+        };
         let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("scene") });
         {
             let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
@@ -292,7 +381,10 @@ impl SceneRenderer {
                 color_attachments: &[Some(cleared(color_view, self.background))],
                 depth_stencil_attachment: Some(wgpu::RenderPassDepthStencilAttachment {
                     view: depth_view,
-                    depth_ops: Some(wgpu::Operations { load: wgpu::LoadOp::Clear(1.0), store: wgpu::StoreOp::Store }),
+                    depth_ops: Some(wgpu::Operations {
+                        load: wgpu::LoadOp::Clear(1.0),
+                        store: wgpu::StoreOp::Store,
+                    }),
                     stencil_ops: None,
                 }),
                 timestamp_writes: None,
@@ -312,7 +404,11 @@ impl SceneRenderer {
                 pass.draw(0..l.count, 0..1);
             }
             for transparent in [false, true] {
-                pass.set_pipeline(if transparent { &self.mesh_transparent } else { &self.mesh_opaque });
+                pass.set_pipeline(if transparent {
+                    &self.mesh_transparent
+                } else {
+                    &self.mesh_opaque
+                });
                 for m in self.meshes.iter().filter(|m| m.transparent == transparent) {
                     pass.set_vertex_buffer(0, m.vertices.slice(..));
                     pass.set_index_buffer(m.indices.slice(..), wgpu::IndexFormat::Uint32);
@@ -332,7 +428,12 @@ impl SceneRenderer {
 }
 
 /// Copies an RGBA8 texture of `size` back as tightly packed rows (waits for the GPU).
-pub fn read_texture(device: &wgpu::Device, queue: &wgpu::Queue, texture: &wgpu::Texture, [width, height]: [u32; 2]) -> Result<(u32, u32, Vec<u8>), String> {
+pub fn read_texture(
+    device: &wgpu::Device,
+    queue: &wgpu::Queue,
+    texture: &wgpu::Texture,
+    [width, height]: [u32; 2],
+) -> Result<(u32, u32, Vec<u8>), String> {
     let padded_row = (width * 4).div_ceil(256) * 256;
     let buffer = device.create_buffer(&wgpu::BufferDescriptor {
         label: Some("readback"),
@@ -340,14 +441,24 @@ pub fn read_texture(device: &wgpu::Device, queue: &wgpu::Queue, texture: &wgpu::
         usage: wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::MAP_READ,
         mapped_at_creation: false,
     });
-    let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("readback") });
+    let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+        label: Some("readback"),
+    });
     encoder.copy_texture_to_buffer(
         texture.as_image_copy(),
         wgpu::TexelCopyBufferInfo {
             buffer: &buffer,
-            layout: wgpu::TexelCopyBufferLayout { offset: 0, bytes_per_row: Some(padded_row), rows_per_image: Some(height) },
+            layout: wgpu::TexelCopyBufferLayout {
+                offset: 0,
+                bytes_per_row: Some(padded_row),
+                rows_per_image: Some(height),
+            },
         },
-        wgpu::Extent3d { width, height, depth_or_array_layers: 1 },
+        wgpu::Extent3d {
+            width,
+            height,
+            depth_or_array_layers: 1,
+        },
     );
     queue.submit([encoder.finish()]);
     let slice = buffer.slice(..);
@@ -355,7 +466,9 @@ pub fn read_texture(device: &wgpu::Device, queue: &wgpu::Queue, texture: &wgpu::
     slice.map_async(wgpu::MapMode::Read, move |r| {
         let _ = tx.send(r);
     });
-    device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| e.to_string())?;
+    device
+        .poll(wgpu::PollType::wait_indefinitely())
+        .map_err(|e| e.to_string())?;
     rx.recv().map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
     let view = slice.get_mapped_range().map_err(|e| e.to_string())?;
     let mut pixels = Vec::with_capacity((width * height * 4) as usize);
@@ -372,12 +485,18 @@ pub fn read_texture(device: &wgpu::Device, queue: &wgpu::Queue, texture: &wgpu::
 pub(crate) fn colour_target(device: &wgpu::Device, label: &str, [width, height]: [u32; 2]) -> wgpu::Texture {
     device.create_texture(&wgpu::TextureDescriptor {
         label: Some(label),
-        size: wgpu::Extent3d { width, height, depth_or_array_layers: 1 },
+        size: wgpu::Extent3d {
+            width,
+            height,
+            depth_or_array_layers: 1,
+        },
         mip_level_count: 1,
         sample_count: 1,
         dimension: wgpu::TextureDimension::D2,
         format: COLOR_FORMAT,
-        usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_SRC,
+        usage: wgpu::TextureUsages::RENDER_ATTACHMENT
+            | wgpu::TextureUsages::TEXTURE_BINDING
+            | wgpu::TextureUsages::COPY_SRC,
         view_formats: &[],
     })
 }
@@ -389,6 +508,9 @@ pub(crate) fn cleared(view: &wgpu::TextureView, background: [f32; 4]) -> wgpu::R
         view,
         depth_slice: None,
         resolve_target: None,
-        ops: wgpu::Operations { load: wgpu::LoadOp::Clear(wgpu::Color { r, g, b, a }), store: wgpu::StoreOp::Store },
+        ops: wgpu::Operations {
+            load: wgpu::LoadOp::Clear(wgpu::Color { r, g, b, a }),
+            store: wgpu::StoreOp::Store,
+        },
     }
 }

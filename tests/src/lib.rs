@@ -4,7 +4,10 @@ use std::path::PathBuf;
 
 /// Path of a bundled file under `assets/`.
 pub fn asset(relative: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("assets").join(relative)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("assets")
+        .join(relative)
 }
 
 /// Reference values computed by the field's own tools (`assets/fixtures/expected.json`).

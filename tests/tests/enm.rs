@@ -16,7 +16,11 @@ fn adk_opening_lies_in_the_softest_modes() {
     assert_eq!(c.len(), 214);
     let fit = superpose(&o, &c);
     let o_on_c: Vec<[f64; 3]> = o.iter().map(|&p| fit.apply(p)).collect();
-    let displacement: Vec<f64> = o_on_c.iter().zip(&c).flat_map(|(a, b)| [a[0] - b[0], a[1] - b[1], a[2] - b[2]]).collect();
+    let displacement: Vec<f64> = o_on_c
+        .iter()
+        .zip(&c)
+        .flat_map(|(a, b)| [a[0] - b[0], a[1] - b[1], a[2] - b[2]])
+        .collect();
 
     let start = std::time::Instant::now();
     let network = NormalModes::anm(&c, 15.0, 1.0);
@@ -36,7 +40,13 @@ fn adk_opening_lies_in_the_softest_modes() {
     let prior = ModePrior::new(&network, 26, 1000.0, 1e6, 1e-2);
     let target: Vec<f64> = o_on_c.iter().flatten().copied().collect();
     let denoised = prior.denoise(&target, 3.0);
-    let moved: f64 = denoised.iter().zip(&prior.mean).zip(&displacement).map(|((x, m), d)| (x - m) * d).sum::<f64>() / displacement.iter().map(|d| d * d).sum::<f64>();
+    let moved: f64 = denoised
+        .iter()
+        .zip(&prior.mean)
+        .zip(&displacement)
+        .map(|((x, m), d)| (x - m) * d)
+        .sum::<f64>()
+        / displacement.iter().map(|d| d * d).sum::<f64>();
     eprintln!("fraction of the opening the σ = 3 Å denoiser keeps: {moved:.3}");
     assert!(moved > 0.4, "{moved}");
 }

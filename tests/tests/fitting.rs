@@ -15,17 +15,24 @@ fn adk_and_map(resolution: f32) -> (Structure, GaussianAtoms, DensityMap) {
     let s = Structure::read(&asset("models/1ake.pdb")).expect("read");
     let (atoms, _) = GaussianAtoms::from_structure(&s, 0, GaussianOptions::molmap(resolution));
     let grid = molmap_grid(&atoms.positions, resolution);
-    let map = DensityMap { values: simulate(&grid, &atoms), grid, meta: Default::default() };
+    let map = DensityMap {
+        values: simulate(&grid, &atoms),
+        grid,
+        meta: Default::default(),
+    };
     (s, atoms, map)
 }
 
 /// Cα RMSD (no superposition) between the model as placed by `t` and the original.
 fn placed_ca_rmsd(s: &Structure, t: &RigidTransform) -> f64 {
     let ca: Vec<[f64; 3]> = alpha_carbons(s, 0).iter().map(|r| r.ca).collect();
-    let sum: f64 = ca.iter().map(|&p| {
-        let q = t.apply(p);
-        (0..3).map(|k| (q[k] - p[k]).powi(2)).sum::<f64>()
-    }).sum();
+    let sum: f64 = ca
+        .iter()
+        .map(|&p| {
+            let q = t.apply(p);
+            (0..3).map(|k| (q[k] - p[k]).powi(2)).sum::<f64>()
+        })
+        .sum();
     (sum / ca.len() as f64).sqrt()
 }
 
@@ -36,8 +43,15 @@ fn displacement(atoms: &GaussianAtoms, angle_deg: f64, shift: [f64; 3]) -> Rigid
     let axis = [0.48, -0.6, 0.64];
     let norm = axis.iter().map(|v: &f64| v * v).sum::<f64>().sqrt();
     let r = matrix_from_rotvec(axis.map(|v| v / norm * angle_deg.to_radians()));
-    let rc = RigidTransform { rotation: r, translation: [0.0; 3] }.apply(c);
-    RigidTransform { rotation: r, translation: std::array::from_fn(|k| c[k] - rc[k] + shift[k]) }
+    let rc = RigidTransform {
+        rotation: r,
+        translation: [0.0; 3],
+    }
+    .apply(c);
+    RigidTransform {
+        rotation: r,
+        translation: std::array::from_fn(|k| c[k] - rc[k] + shift[k]),
+    }
 }
 
 #[test]
@@ -49,7 +63,10 @@ fn local_fit_undoes_an_8_angstrom_25_degree_displacement() {
     let fitter = RigidFitter::new(&map, &atoms);
     let result = fitter.fit_local(start, RigidFitOptions::default(), &mut |_, _, _| true);
     let rmsd = placed_ca_rmsd(&s, &result.transform);
-    eprintln!("local fit: start {start_rmsd:.2} Å → {rmsd:.3} Å Cα RMSD, cc {:.4}, {} evaluations", result.correlation, result.evaluations);
+    eprintln!(
+        "local fit: start {start_rmsd:.2} Å → {rmsd:.3} Å Cα RMSD, cc {:.4}, {} evaluations",
+        result.correlation, result.evaluations
+    );
     assert!(rmsd < 0.3, "Cα RMSD after fit {rmsd} Å");
     assert!(result.correlation > 0.999);
 }
@@ -69,7 +86,11 @@ fn global_search_finds_the_true_placement_first() {
         translation: best.transform.apply(moved.translation),
     };
     let rmsd = placed_ca_rmsd(&s, &total);
-    eprintln!("global search: {} distinct solutions; best cc {:.4}, Cα RMSD {rmsd:.3} Å", results.len(), best.correlation);
+    eprintln!(
+        "global search: {} distinct solutions; best cc {:.4}, Cα RMSD {rmsd:.3} Å",
+        results.len(),
+        best.correlation
+    );
     assert!(rmsd < 0.3, "top solution is {rmsd} Å from the truth");
     let ca: Vec<[f64; 3]> = alpha_carbons(&s, 0).iter().map(|r| r.ca).collect();
     assert!(superposed_rmsd(&ca, &ca) < 1e-9);

@@ -58,7 +58,12 @@ fn emd_3001_axis_order_3_1_2_matches_gemmi() {
     assert_eq!(map.grid.dims.to_vec(), dims);
     assert_eq!(map.meta.source_axis_order, [3, 1, 2]);
     for probe in reference["probes"].as_array().expect("probes") {
-        let p: Vec<usize> = probe[0].as_array().expect("xyz").iter().map(|v| v.as_u64().expect("i") as usize).collect();
+        let p: Vec<usize> = probe[0]
+            .as_array()
+            .expect("xyz")
+            .iter()
+            .map(|v| v.as_u64().expect("i") as usize)
+            .collect();
         let want = probe[1].as_f64().expect("value") as f32;
         let got = map.values[map.grid.index(p[0], p[1], p[2])];
         assert_eq!(got, want, "voxel {p:?}");
@@ -107,7 +112,10 @@ fn emd_5170_placement_uses_nxstart_when_origin_is_zero() {
 fn assert_error_names_file(result: Result<DensityMap, FormatError>, path: &std::path::Path) -> String {
     let err = result.expect_err("bad input must be an error");
     let message = err.to_string();
-    assert!(message.contains(&path.display().to_string()), "message must name the file: {message}");
+    assert!(
+        message.contains(&path.display().to_string()),
+        "message must name the file: {message}"
+    );
     message
 }
 
@@ -118,7 +126,10 @@ fn truncated_map_is_an_error_with_both_sizes() {
     let path = dir.path().join("truncated.map");
     std::fs::write(&path, &bytes[..bytes.len() / 2]).expect("write");
     let message = assert_error_names_file(DensityMap::read(&path), &path);
-    assert!(message.contains("4001024") && message.contains(&(bytes.len() / 2).to_string()), "{message}");
+    assert!(
+        message.contains("4001024") && message.contains(&(bytes.len() / 2).to_string()),
+        "{message}"
+    );
 
     let gz_path = dir.path().join("truncated.map.gz");
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -137,11 +148,17 @@ fn garbage_and_empty_files_are_errors() {
     let mut state = 12345u64;
     let garbage: Vec<u8> = (0..5000)
         .map(|_| {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (state >> 56) as u8
         })
         .collect();
-    for (name, content) in [("garbage.mrc", garbage.as_slice()), ("empty.map", &[][..]), ("zeros.mrc", &[0u8; 2048][..])] {
+    for (name, content) in [
+        ("garbage.mrc", garbage.as_slice()),
+        ("empty.map", &[][..]),
+        ("zeros.mrc", &[0u8; 2048][..]),
+    ] {
         let path = dir.path().join(name);
         std::fs::write(&path, content).expect("write");
         assert_error_names_file(DensityMap::read(&path), &path);

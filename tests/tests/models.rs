@@ -11,11 +11,34 @@ fn assert_same_structure(a: &Structure, b: &Structure, what: &str) {
     assert_eq!(a.frames.len(), b.frames.len(), "{what}: frame count");
     for (i, (x, y)) in a.atoms.iter().zip(&b.atoms).enumerate() {
         assert_eq!(
-            (&x.name, &x.residue_name, &x.chain_id, x.residue_number, &x.insertion_code, &x.alt_loc, &x.element, x.hetero),
-            (&y.name, &y.residue_name, &y.chain_id, y.residue_number, &y.insertion_code, &y.alt_loc, &y.element, y.hetero),
+            (
+                &x.name,
+                &x.residue_name,
+                &x.chain_id,
+                x.residue_number,
+                &x.insertion_code,
+                &x.alt_loc,
+                &x.element,
+                x.hetero
+            ),
+            (
+                &y.name,
+                &y.residue_name,
+                &y.chain_id,
+                y.residue_number,
+                &y.insertion_code,
+                &y.alt_loc,
+                &y.element,
+                y.hetero
+            ),
             "{what}: atom {i}"
         );
-        assert!((x.b_factor - y.b_factor).abs() < 0.006, "{what}: atom {i} B {} vs {}", x.b_factor, y.b_factor);
+        assert!(
+            (x.b_factor - y.b_factor).abs() < 0.006,
+            "{what}: atom {i} B {} vs {}",
+            x.b_factor,
+            y.b_factor
+        );
         assert!((x.occupancy - y.occupancy).abs() < 0.006, "{what}: atom {i} occupancy");
     }
     for (f, (fa, fb)) in a.frames.iter().zip(&b.frames).enumerate() {
@@ -58,7 +81,11 @@ fn the_1ake_entry_keeps_both_chains_and_its_ligand() {
     let counts = b.counts();
     assert_eq!(counts.chain_ids, vec!["A", "B"]);
     assert_eq!(counts, a.counts());
-    assert!(b.atoms.iter().any(|at| at.residue_name == "AP5" && at.chain_id == "B" && at.hetero));
+    assert!(
+        b.atoms
+            .iter()
+            .any(|at| at.residue_name == "AP5" && at.chain_id == "B" && at.hetero)
+    );
 }
 
 #[test]
@@ -66,14 +93,20 @@ fn the_165k_atom_ribosome_round_trips_through_mmcif_and_is_refused_by_pdb() {
     let (a, b) = round_trip("models/6zu5.cif.gz", "6zu5.cif");
     assert_eq!(a.atoms.len(), 165_175);
     assert_eq!(b.counts().chains, 74);
-    assert!(b.counts().chain_ids.iter().any(|c| c.len() == 3), "multi-character chain ids survive");
+    assert!(
+        b.counts().chain_ids.iter().any(|c| c.len() == 3),
+        "multi-character chain ids survive"
+    );
     assert_same_structure(&a, &b, "6ZU5");
 
     let dir = tempfile::tempdir().expect("tempdir");
     let pdb_path = dir.path().join("6zu5.pdb");
     let err = write_structure(&a, &pdb_path).expect_err("PDB cannot hold 165k atoms");
     let message = err.to_string();
-    assert!(message.contains("6zu5.pdb") && message.contains("99,999") && message.contains("mmCIF"), "{message}");
+    assert!(
+        message.contains("6zu5.pdb") && message.contains("99,999") && message.contains("mmCIF"),
+        "{message}"
+    );
     assert!(!pdb_path.exists(), "a refused write leaves no file");
 }
 
@@ -104,7 +137,10 @@ fn charmm_file_without_chain_or_element_columns_reads() {
     assert_eq!(closed.atoms.len(), 3341);
     assert_eq!(open.atoms.len(), 3341);
     assert_eq!(closed.atoms.iter().filter(|a| a.is_alpha_carbon()).count(), 214);
-    assert!(closed.atoms.iter().any(|a| a.is_hydrogen()), "hydrogens recognised from names");
+    assert!(
+        closed.atoms.iter().any(|a| a.is_hydrogen()),
+        "hydrogens recognised from names"
+    );
     let (a, b) = round_trip("models/adk_closed.pdb", "closed.cif");
     assert_same_structure(&a, &b, "CHARMM → mmCIF");
 }

@@ -22,20 +22,44 @@ fn particles_from_cs(name: &str) -> ParticleSet {
 fn assert_same_particles(a: &ParticleSet, b: &ParticleSet, tol: f64, what: &str) {
     assert_eq!(a.particles.len(), b.particles.len(), "{what}");
     for (i, (p, q)) in a.particles.iter().zip(&b.particles).enumerate() {
-        assert_eq!((p.image_index_1based, &p.image_path), (q.image_index_1based, &q.image_path), "{what} #{i}");
-        let (ma, mb) = (relion_matrix(p.euler_deg[0], p.euler_deg[1], p.euler_deg[2]), relion_matrix(q.euler_deg[0], q.euler_deg[1], q.euler_deg[2]));
-        let rot_diff = (0..9).map(|k| (ma[k / 3][k % 3] - mb[k / 3][k % 3]).abs()).fold(0.0, f64::max);
+        assert_eq!(
+            (p.image_index_1based, &p.image_path),
+            (q.image_index_1based, &q.image_path),
+            "{what} #{i}"
+        );
+        let (ma, mb) = (
+            relion_matrix(p.euler_deg[0], p.euler_deg[1], p.euler_deg[2]),
+            relion_matrix(q.euler_deg[0], q.euler_deg[1], q.euler_deg[2]),
+        );
+        let rot_diff = (0..9)
+            .map(|k| (ma[k / 3][k % 3] - mb[k / 3][k % 3]).abs())
+            .fold(0.0, f64::max);
         assert!(rot_diff < tol, "{what} #{i}: rotation differs by {rot_diff}");
         for k in 0..2 {
-            assert!((p.shift_angstrom[k] - q.shift_angstrom[k]).abs() < tol * 10.0, "{what} #{i} shift");
+            assert!(
+                (p.shift_angstrom[k] - q.shift_angstrom[k]).abs() < tol * 10.0,
+                "{what} #{i} shift"
+            );
         }
-        assert!((p.defocus_u_angstrom - q.defocus_u_angstrom).abs() < 0.01 + tol, "{what} #{i} dfU");
-        assert!((p.defocus_v_angstrom - q.defocus_v_angstrom).abs() < 0.01 + tol, "{what} #{i} dfV");
+        assert!(
+            (p.defocus_u_angstrom - q.defocus_u_angstrom).abs() < 0.01 + tol,
+            "{what} #{i} dfU"
+        );
+        assert!(
+            (p.defocus_v_angstrom - q.defocus_v_angstrom).abs() < 0.01 + tol,
+            "{what} #{i} dfV"
+        );
         let dangle = (p.defocus_angle_deg - q.defocus_angle_deg).abs();
         assert!(dangle < tol * 100.0, "{what} #{i} defocus angle {dangle}");
         let (ga, gb) = (&a.optics[p.optics], &b.optics[q.optics]);
-        assert!((ga.pixel_size_angstrom - gb.pixel_size_angstrom).abs() < 1e-5, "{what} #{i} pixel");
-        assert!((ga.voltage_kv - gb.voltage_kv).abs() < 1e-4 && (ga.spherical_aberration_mm - gb.spherical_aberration_mm).abs() < 1e-5);
+        assert!(
+            (ga.pixel_size_angstrom - gb.pixel_size_angstrom).abs() < 1e-5,
+            "{what} #{i} pixel"
+        );
+        assert!(
+            (ga.voltage_kv - gb.voltage_kv).abs() < 1e-4
+                && (ga.spherical_aberration_mm - gb.spherical_aberration_mm).abs() < 1e-5
+        );
         assert!((ga.amplitude_contrast - gb.amplitude_contrast).abs() < 1e-6);
     }
 }
@@ -45,7 +69,10 @@ fn relion_30_and_31_layouts_describe_the_same_particles() {
     let v30 = particles_from_star("fixtures/particles_relion30.star");
     let v31 = particles_from_star("fixtures/particles_relion31.star");
     assert_eq!(v30.optics.len(), 1);
-    assert!((v30.optics[0].pixel_size_angstrom - 1.5).abs() < 1e-12, "4.5 µm / 30000 = 1.5 Å");
+    assert!(
+        (v30.optics[0].pixel_size_angstrom - 1.5).abs() < 1e-12,
+        "4.5 µm / 30000 = 1.5 Å"
+    );
     assert_eq!(v31.optics[0].image_size, Some(16));
     assert_same_particles(&v30, &v31, 1e-6, "3.0 vs 3.1");
 }
@@ -62,12 +89,21 @@ fn cryosparc_file_describes_the_same_particles_as_the_star_files() {
 fn cs_uids_and_every_field_survive_byte_for_byte() {
     let path = asset("fixtures/particles.cs");
     let cs = CsFile::read(&path).expect("read");
-    let want: Vec<u64> = expected()["cs_uids"].as_array().expect("uids").iter().map(|u| u.as_u64().expect("u64")).collect();
+    let want: Vec<u64> = expected()["cs_uids"]
+        .as_array()
+        .expect("uids")
+        .iter()
+        .map(|u| u.as_u64().expect("u64"))
+        .collect();
     assert_eq!(cs.column_u64("uid").expect("uid"), want);
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("copy.cs");
     cs.write(&out).expect("write");
-    assert_eq!(std::fs::read(&out).expect("read"), std::fs::read(&path).expect("read"), "byte-identical rewrite");
+    assert_eq!(
+        std::fs::read(&out).expect("read"),
+        std::fs::read(&path).expect("read"),
+        "byte-identical rewrite"
+    );
 
     let subset = cs.select_rows(&[11, 3, 4]);
     let sub_path = dir.path().join("subset.cs");
@@ -91,14 +127,20 @@ fn star_files_round_trip_with_unknown_columns_and_subsets() {
     let block = star.block_mut("particles").expect("particles block");
     let table = block.table_mut().expect("table");
     let subset = table.select_rows(&[2, 7]);
-    assert!(subset.column_index("rlnLogLikeliContribution").is_some(), "unknown column kept");
+    assert!(
+        subset.column_index("rlnLogLikeliContribution").is_some(),
+        "unknown column kept"
+    );
     assert_eq!(subset.row(1), table.row(7));
     *table = subset;
     let out = dir.path().join("subset.star");
     star.write(&out).expect("write");
     let again = StarFile::read(&out).expect("reread");
     assert_eq!(again.block("optics"), star.block("optics"), "optics table kept");
-    assert_eq!(particle_block(&again).and_then(|b| b.table()).map(|t| t.row_count()), Some(2));
+    assert_eq!(
+        particle_block(&again).and_then(|b| b.table()).map(|t| t.row_count()),
+        Some(2)
+    );
 }
 
 #[test]
@@ -131,9 +173,15 @@ fn stack_images_are_read_by_index_and_references_resolve() {
 
     let star_path = asset("fixtures/particles_relion31.star");
     let set = particles_from_star("fixtures/particles_relion31.star");
-    let reference = ImageRef { index_1based: set.particles[5].image_index_1based, path: set.particles[5].image_path.clone() };
+    let reference = ImageRef {
+        index_1based: set.particles[5].image_index_1based,
+        path: set.particles[5].image_path.clone(),
+    };
     let resolved = reference.resolve(&star_path).expect("stack found beside the STAR file");
-    let via_reference = ParticleStack::open(&resolved).expect("open").image(reference.index_1based - 1).expect("image");
+    let via_reference = ParticleStack::open(&resolved)
+        .expect("open")
+        .image(reference.index_1based - 1)
+        .expect("image");
     assert_eq!(via_reference, stack.image(5).expect("image"));
 }
 

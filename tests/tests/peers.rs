@@ -17,9 +17,14 @@ use cryoforge_tests::asset;
 fn python(script: &str, args: &[&Path]) -> Option<serde_json::Value> {
     let required = std::env::var("CRYOFORGE_REQUIRE_PEERS").is_ok_and(|v| v == "1");
     let interpreter = std::env::var("CRYOFORGE_PYTHON").unwrap_or_else(|_| "python3".to_owned());
-    let probe = Command::new(&interpreter).args(["-c", "import numpy, mrcfile, gemmi"]).output();
+    let probe = Command::new(&interpreter)
+        .args(["-c", "import numpy, mrcfile, gemmi"])
+        .output();
     if !probe.as_ref().is_ok_and(|o| o.status.success()) {
-        assert!(!required, "peer tools missing: {interpreter} cannot import numpy, mrcfile, gemmi");
+        assert!(
+            !required,
+            "peer tools missing: {interpreter} cannot import numpy, mrcfile, gemmi"
+        );
         eprintln!("skipped: {interpreter} lacks numpy/mrcfile/gemmi (run scripts/test.sh)");
         return None;
     }
@@ -29,7 +34,11 @@ fn python(script: &str, args: &[&Path]) -> Option<serde_json::Value> {
         .args(args)
         .output()
         .expect("run python");
-    assert!(output.status.success(), "peer script failed:\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "peer script failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     Some(serde_json::from_slice(&output.stdout).expect("peer printed JSON"))
 }
 
@@ -75,7 +84,12 @@ fn gemmi_reads_our_mmcif_with_the_same_chains_entities_and_labels() {
     let polymer = entities.iter().find(|e| e["type"] == "Polymer").expect("polymer");
     assert_eq!(polymer["subchains"].as_array().map(Vec::len), Some(2));
     for chain in ["A", "B"] {
-        let seq: Vec<i64> = g["polymer_label_seq"][chain].as_array().expect("seq").iter().map(|v| v.as_i64().expect("i")).collect();
+        let seq: Vec<i64> = g["polymer_label_seq"][chain]
+            .as_array()
+            .expect("seq")
+            .iter()
+            .map(|v| v.as_i64().expect("i"))
+            .collect();
         assert_eq!(seq, (1..=214).collect::<Vec<i64>>(), "chain {chain} label_seq_id");
     }
     assert!((g["first_b"].as_f64().expect("b") - f64::from(s.atoms[0].b_factor)).abs() < 0.01);
@@ -138,7 +152,10 @@ fn mrcfile_validates_our_map_and_gemmi_sees_the_same_voxels() {
     assert_eq!(p["start"], serde_json::json!(map.grid.start_voxel));
     for probe in p["probes"].as_array().expect("probes") {
         let [x, y, z] = [0, 1, 2].map(|k| probe[k].as_u64().expect("i") as usize);
-        assert_eq!(map.values[map.grid.index(x, y, z)], probe[3].as_f64().expect("v") as f32);
+        assert_eq!(
+            map.values[map.grid.index(x, y, z)],
+            probe[3].as_f64().expect("v") as f32
+        );
     }
 }
 
@@ -169,12 +186,27 @@ fn numpy_reads_the_cs_we_convert_from_star() {
     assert_eq!(p["uid_unique"], serde_json::json!(true));
     assert_eq!(p["idx"], serde_json::json!((0..12).collect::<Vec<u32>>()));
     assert_eq!(p["path"], "particles.mrcs");
-    for field in ["uid", "blob/path", "blob/idx", "ctf/df1_A", "alignments3D/pose", "alignments3D/shift"] {
-        assert!(p["fields"].as_array().expect("fields").iter().any(|f| f == field), "{field}");
+    for field in [
+        "uid",
+        "blob/path",
+        "blob/idx",
+        "ctf/df1_A",
+        "alignments3D/pose",
+        "alignments3D/shift",
+    ] {
+        assert!(
+            p["fields"].as_array().expect("fields").iter().any(|f| f == field),
+            "{field}"
+        );
     }
     let ours = cs.column_f64("alignments3D/pose", 0).expect("pose");
     assert!((p["pose0"][0].as_f64().expect("p") - ours[0]).abs() < 1e-6);
-    let df: Vec<f64> = p["df1"].as_array().expect("df").iter().map(|v| v.as_f64().expect("f")).collect();
+    let df: Vec<f64> = p["df1"]
+        .as_array()
+        .expect("df")
+        .iter()
+        .map(|v| v.as_f64().expect("f"))
+        .collect();
     for (a, b) in df.iter().zip(&set.particles) {
         assert!((a - b.defocus_u_angstrom).abs() < 0.01);
     }

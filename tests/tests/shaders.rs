@@ -15,9 +15,12 @@ fn every_wgsl_file_validates() {
         let source = std::fs::read_to_string(&path).expect("read shader");
         let module = naga::front::wgsl::parse_str(&source)
             .unwrap_or_else(|e| panic!("{}: {}", path.display(), e.emit_to_string(&source)));
-        naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::default())
-            .validate(&module)
-            .unwrap_or_else(|e| panic!("{}: {}", path.display(), e.emit_to_string(&source)));
+        naga::valid::Validator::new(
+            naga::valid::ValidationFlags::all(),
+            naga::valid::Capabilities::default(),
+        )
+        .validate(&module)
+        .unwrap_or_else(|e| panic!("{}: {}", path.display(), e.emit_to_string(&source)));
         assert!(!module.entry_points.is_empty(), "{} has no entry point", path.display());
         checked += 1;
     }

@@ -23,7 +23,12 @@ pub struct GuidedSettings {
 
 impl Default for GuidedSettings {
     fn default() -> Self {
-        Self { samples: 1, steps: 200, experimental: false, guidance: true }
+        Self {
+            samples: 1,
+            steps: 200,
+            experimental: false,
+            guidance: true,
+        }
     }
 }
 
@@ -38,18 +43,39 @@ pub struct GuidedView {
 
 /// Starts a guided fit of model `id` into map `map_id`; the fit streams into a new object.
 pub fn start_guided_fit(app: &mut CryoforgeApp, id: ObjectId, map_id: ObjectId) {
-    let Some(Object { kind: ObjectKind::Model(m), name, .. }) = app.object(id) else { return };
-    let Some(Object { kind: ObjectKind::Map(map), .. }) = app.object(map_id) else { return };
+    let Some(Object {
+        kind: ObjectKind::Model(m),
+        name,
+        ..
+    }) = app.object(id)
+    else {
+        return;
+    };
+    let Some(Object {
+        kind: ObjectKind::Map(map),
+        ..
+    }) = app.object(map_id)
+    else {
+        return;
+    };
     let settings = m.guided_settings.clone();
     let resolution = m.fit_resolution;
-    let kind = if settings.experimental { ScheduleKind::Experimental } else { ScheduleKind::Synthetic };
+    let kind = if settings.experimental {
+        ScheduleKind::Experimental
+    } else {
+        ScheduleKind::Synthetic
+    };
     let mut options = GuidedFitOptions::new(resolution, kind);
     options.schedule = options.schedule.with_total_steps(settings.steps);
     options.samples = settings.samples.max(1);
     options.guidance_enabled = settings.guidance;
     let start = m.model.single_frame(m.frame).unwrap_or_else(|| (*m.model).clone());
     let heavy = heavy_atom_model(&start, resolution);
-    let spec = JobSpec::GuidedFit { map: map.map.clone(), model: Arc::new(start), options: Box::new(options) };
+    let spec = JobSpec::GuidedFit {
+        map: map.map.clone(),
+        model: Arc::new(start),
+        options: Box::new(options),
+    };
     let title = format!("{name} (guided fit)");
     let mut object = super::ModelObject::new(heavy);
     object.color_by = ColorBy::Uniform;
@@ -61,15 +87,27 @@ pub fn start_guided_fit(app: &mut CryoforgeApp, id: ObjectId, map_id: ObjectId) 
 
 /// Attaches a finished fit to its object: the object becomes the best sample's trajectory.
 pub fn adopt_guided_fit(app: &mut CryoforgeApp, id: Option<ObjectId>, fit: Arc<GuidedFit>) {
-    let Some(Object { kind: ObjectKind::Model(m), .. }) = id.and_then(|id| app.object_mut(id)) else { return };
-    m.guided = Some(GuidedView { fit, sample: 0, noisy: false });
+    let Some(Object {
+        kind: ObjectKind::Model(m),
+        ..
+    }) = id.and_then(|id| app.object_mut(id))
+    else {
+        return;
+    };
+    m.guided = Some(GuidedView {
+        fit,
+        sample: 0,
+        noisy: false,
+    });
     show_sample(m);
     app.mark_scene_dirty();
 }
 
 fn show_sample(m: &mut super::ModelObject) {
     let Some(view) = &m.guided else { return };
-    let Some(sample) = view.fit.samples.get(view.sample) else { return };
+    let Some(sample) = view.fit.samples.get(view.sample) else {
+        return;
+    };
     let trajectory = view.fit.trajectory_model(sample, view.noisy);
     if trajectory.frames.is_empty() {
         return;
@@ -82,7 +120,13 @@ fn show_sample(m: &mut super::ModelObject) {
 
 /// Settings and start buttons for a new fit, or the results of the last one.
 pub fn guided_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId, maps: &[(ObjectId, String)]) {
-    let Some(Object { kind: ObjectKind::Model(m), .. }) = app.object_mut(id) else { return };
+    let Some(Object {
+        kind: ObjectKind::Model(m),
+        ..
+    }) = app.object_mut(id)
+    else {
+        return;
+    };
     ui.separator();
     ui.label("Guided fit (map-guided sampling)");
     let mut start = None;
@@ -90,10 +134,21 @@ pub fn guided_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId, maps: 
         ui.weak("Open a map to fit into.");
     } else {
         ui.horizontal(|ui| {
-            ui.add(egui::DragValue::new(&mut m.guided_settings.samples).range(1..=16).prefix("samples: "));
-            ui.add(egui::DragValue::new(&mut m.guided_settings.steps).range(20..=1000).prefix("steps: "));
+            ui.add(
+                egui::DragValue::new(&mut m.guided_settings.samples)
+                    .range(1..=16)
+                    .prefix("samples: "),
+            );
+            ui.add(
+                egui::DragValue::new(&mut m.guided_settings.steps)
+                    .range(20..=1000)
+                    .prefix("steps: "),
+            );
         });
-        ui.checkbox(&mut m.guided_settings.experimental, "experimental map (low-pass to the resolution)");
+        ui.checkbox(
+            &mut m.guided_settings.experimental,
+            "experimental map (low-pass to the resolution)",
+        );
         ui.checkbox(&mut m.guided_settings.guidance, "map guidance (off: control run)");
         for (map_id, map_name) in maps {
             if ui.button(format!("Guided fit into {map_name}")).clicked() {
@@ -107,22 +162,41 @@ pub fn guided_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId, maps: 
         ui.label("Samples (best first)");
         for (rank, s) in view.fit.samples.iter().enumerate() {
             let moved = s.steps.last().map_or(0.0, |r| r.rmsd_to_start_angstrom);
-            let text = format!("#{} sample {}: cc {:.4}, moved {:.1} Å{}", rank + 1, s.index + 1, s.correlation, moved, if s.complete { "" } else { " (cancelled)" });
+            let text = format!(
+                "#{} sample {}: cc {:.4}, moved {:.1} Å{}",
+                rank + 1,
+                s.index + 1,
+                s.correlation,
+                moved,
+                if s.complete { "" } else { " (cancelled)" }
+            );
             if ui.selectable_label(view.sample == rank, text).clicked() {
                 view.sample = rank;
                 changed = true;
             }
         }
-        changed |= ui.checkbox(&mut view.noisy, "show the noisy sample (not the estimate)").changed();
+        changed |= ui
+            .checkbox(&mut view.noisy, "show the noisy sample (not the estimate)")
+            .changed();
         if let Some(sample) = view.fit.samples.get(view.sample) {
             let step = sample.trajectory.steps.get(m.frame).copied().unwrap_or(0);
             if let Some(r) = sample.steps.get(step) {
-                ui.monospace(format!("step {}/{} · {} · σ {:.2} Å · cc {:.4}", step + 1, sample.steps.len(), r.phase.label(), r.sigma, r.correlation));
+                ui.monospace(format!(
+                    "step {}/{} · {} · σ {:.2} Å · cc {:.4}",
+                    step + 1,
+                    sample.steps.len(),
+                    r.phase.label(),
+                    r.sigma,
+                    r.correlation
+                ));
             }
             loss_plot_ui(ui, sample, step);
             ui.label(format!(
                 "bonds rms {:.3} Å (start {:.3}), {} clashes (start {})",
-                sample.geometry.bond_rmsd_angstrom, view.fit.start_geometry.bond_rmsd_angstrom, sample.geometry.clashes, view.fit.start_geometry.clashes
+                sample.geometry.bond_rmsd_angstrom,
+                view.fit.start_geometry.bond_rmsd_angstrom,
+                sample.geometry.clashes,
+                view.fit.start_geometry.clashes
             ));
             ui.horizontal(|ui| {
                 if ui.button("Export shown frame").clicked() {
@@ -169,8 +243,20 @@ fn loss_plot_ui(ui: &mut egui::Ui, sample: &cryoforge_compute::guided::Sample, s
         let max = values.iter().map(|p| p[1]).fold(0.0f64, f64::max).max(1e-12);
         values.into_iter().map(|p| [p[0], p[1] / max]).collect::<Vec<_>>()
     };
-    let sinkhorn = scaled(sample.steps.iter().filter_map(|r| r.sinkhorn.map(|v| [r.step as f64, v])).collect());
-    let l2 = scaled(sample.steps.iter().filter_map(|r| r.density_l2.map(|v| [r.step as f64, v])).collect());
+    let sinkhorn = scaled(
+        sample
+            .steps
+            .iter()
+            .filter_map(|r| r.sinkhorn.map(|v| [r.step as f64, v]))
+            .collect(),
+    );
+    let l2 = scaled(
+        sample
+            .steps
+            .iter()
+            .filter_map(|r| r.density_l2.map(|v| [r.step as f64, v]))
+            .collect(),
+    );
     Plot::new(("guided losses", sample.index))
         .height(120.0)
         .legend(Legend::default())

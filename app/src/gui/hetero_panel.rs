@@ -10,12 +10,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use cryoforge_compute::hetero::HeteroOptions;
-use cryoforge_compute::hetero::explore::{ANALYSIS_DIR, AnalyzeOptions, Exploration, SUMMARY_FILE, export_subset, particle_column};
+use cryoforge_compute::hetero::explore::{
+    ANALYSIS_DIR, AnalyzeOptions, Exploration, SUMMARY_FILE, export_subset, particle_column,
+};
 use cryoforge_compute::jobs::JobSpec;
 use cryoforge_renderer::{PointsRenderer, PointsView};
 
 use super::CryoforgeApp;
-use crate::scatter::{Bounds, ScatterStyle, bounds_of, cluster_colour, from_pixel, inside_polygon, rasterise, to_pixel, value_colour};
+use crate::scatter::{
+    Bounds, ScatterStyle, bounds_of, cluster_colour, from_pixel, inside_polygon, rasterise, to_pixel, value_colour,
+};
 
 /// What the next training run of a particle file uses.
 #[derive(Clone, Debug)]
@@ -37,7 +41,16 @@ pub struct HeteroSettings {
 impl Default for HeteroSettings {
     fn default() -> Self {
         let o = HeteroOptions::default();
-        Self { zdim: o.zdim, epochs: o.epochs, image_size: o.image_size, clusters: AnalyzeOptions::default().clusters, templates: o.templates, classify: 0, run: String::new(), loaded_from: None }
+        Self {
+            zdim: o.zdim,
+            epochs: o.epochs,
+            image_size: o.image_size,
+            clusters: AnalyzeOptions::default().clusters,
+            templates: o.templates,
+            classify: 0,
+            run: String::new(),
+            loaded_from: None,
+        }
     }
 }
 
@@ -103,7 +116,9 @@ struct GpuScatter {
 
 /// The particle file a run was trained on.
 fn particles_of(exploration: &Exploration) -> Option<PathBuf> {
-    cryoforge_compute::hetero::RunConfig::read(&exploration.run).ok().map(|c| c.particles)
+    cryoforge_compute::hetero::RunConfig::read(&exploration.run)
+        .ok()
+        .map(|c| c.particles)
 }
 
 impl LatentView {
@@ -123,7 +138,23 @@ impl LatentView {
         }
         let export_path = exploration.run.join("selection.star").display().to_string();
         let bounds = bounds_of(&exploration.umap);
-        Self { exploration, layout: Layout::Umap, colouring: Colouring::Cluster, tool: Tool::Click, selected: vec![false; n], columns, export_path, open: true, texture: None, texture_key: None, scatter_device: ScatterDevice::Auto, gpu: None, bounds, drag: Vec::new(), clicked: None }
+        Self {
+            exploration,
+            layout: Layout::Umap,
+            colouring: Colouring::Cluster,
+            tool: Tool::Click,
+            selected: vec![false; n],
+            columns,
+            export_path,
+            open: true,
+            texture: None,
+            texture_key: None,
+            scatter_device: ScatterDevice::Auto,
+            gpu: None,
+            bounds,
+            drag: Vec::new(),
+            clicked: None,
+        }
     }
 
     /// Whether the scatter was last drawn by the GPU point pipeline (not the CPU fallback).
@@ -164,12 +195,19 @@ impl LatentView {
                     counts[cell(i)] += 1;
                 }
                 let max = (*counts.iter().max().unwrap_or(&1)).max(1) as f32;
-                (0..n).map(|i| value_colour((1.0 + counts[cell(i)] as f32).ln() / (1.0 + max).ln())).collect()
+                (0..n)
+                    .map(|i| value_colour((1.0 + counts[cell(i)] as f32).ln() / (1.0 + max).ln()))
+                    .collect()
             }
             Colouring::Column(name) => match self.columns.iter().find(|(c, _)| c == name) {
                 Some((_, values)) => {
-                    let (lo, hi) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
-                    values.iter().map(|&v| value_colour(((v - lo) / (hi - lo).max(1e-12)) as f32)).collect()
+                    let (lo, hi) = values
+                        .iter()
+                        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+                    values
+                        .iter()
+                        .map(|&v| value_colour(((v - lo) / (hi - lo).max(1e-12)) as f32))
+                        .collect()
                 }
                 None => vec![[90, 90, 90]; n],
             },
@@ -177,7 +215,11 @@ impl LatentView {
         if self.selection_count() > 0 {
             for (c, &s) in colours.iter_mut().zip(&self.selected) {
                 if !s {
-                    *c = [(c[0] as u16 / 4 + 180) as u8, (c[1] as u16 / 4 + 180) as u8, (c[2] as u16 / 4 + 180) as u8];
+                    *c = [
+                        (c[0] as u16 / 4 + 180) as u8,
+                        (c[1] as u16 / 4 + 180) as u8,
+                        (c[2] as u16 / 4 + 180) as u8,
+                    ];
                 }
             }
         }
@@ -220,7 +262,10 @@ impl LatentView {
 
 /// The run directory a particle file trains into by default: `<stem>_hetero` beside it.
 pub fn default_run_dir(particles: &Path) -> PathBuf {
-    let stem = particles.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "particles".into());
+    let stem = particles
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "particles".into());
     particles.with_file_name(format!("{stem}_hetero"))
 }
 
@@ -230,18 +275,32 @@ pub fn particle_file_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, path: &Path) 
     ui.label("Heterogeneity (latent model of the particles' states)");
     let settings = &mut app.hetero_settings;
     // A folder that already holds a run shows that run's options (resuming keeps them).
-    let run = if settings.run.is_empty() { default_run_dir(path) } else { PathBuf::from(&settings.run) };
+    let run = if settings.run.is_empty() {
+        default_run_dir(path)
+    } else {
+        PathBuf::from(&settings.run)
+    };
     if settings.loaded_from.as_ref() != Some(&run) {
         if let Ok(config) = cryoforge_compute::hetero::RunConfig::read(&run) {
             let o = &config.options;
-            (settings.zdim, settings.epochs, settings.image_size, settings.templates) = (o.zdim, o.epochs, o.image_size, o.templates);
+            (settings.zdim, settings.epochs, settings.image_size, settings.templates) =
+                (o.zdim, o.epochs, o.image_size, o.templates);
         }
         settings.loaded_from = Some(run.clone());
     }
     ui.horizontal(|ui| {
         ui.add(egui::DragValue::new(&mut settings.zdim).range(1..=256).prefix("zdim: "));
-        ui.add(egui::DragValue::new(&mut settings.epochs).range(1..=500).prefix("epochs: "));
-        ui.add(egui::DragValue::new(&mut settings.image_size).range(16..=256).prefix("train at: ").suffix(" px"));
+        ui.add(
+            egui::DragValue::new(&mut settings.epochs)
+                .range(1..=500)
+                .prefix("epochs: "),
+        );
+        ui.add(
+            egui::DragValue::new(&mut settings.image_size)
+                .range(16..=256)
+                .prefix("train at: ")
+                .suffix(" px"),
+        );
     });
     ui.horizontal(|ui| {
         ui.add(egui::DragValue::new(&mut settings.templates).range(0..=256).prefix("encoder templates: "))
@@ -257,18 +316,47 @@ pub fn particle_file_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, path: &Path) 
             settings.run = text;
         }
     });
-    let analyze = AnalyzeOptions { clusters: settings.clusters.max(1), classify_rounds: settings.classify, ..AnalyzeOptions::default() };
-    let options = HeteroOptions { zdim: settings.zdim, epochs: settings.epochs, image_size: settings.image_size, templates: settings.templates, ..HeteroOptions::default() };
+    let analyze = AnalyzeOptions {
+        clusters: settings.clusters.max(1),
+        classify_rounds: settings.classify,
+        ..AnalyzeOptions::default()
+    };
+    let options = HeteroOptions {
+        zdim: settings.zdim,
+        epochs: settings.epochs,
+        image_size: settings.image_size,
+        templates: settings.templates,
+        ..HeteroOptions::default()
+    };
     let has_checkpoint = run.join(cryoforge_compute::hetero::STATE_FILE).exists();
     let has_analysis = run.join(ANALYSIS_DIR).join(SUMMARY_FILE).exists();
     let mut spec = None;
     ui.horizontal(|ui| {
         let label = if has_checkpoint { "Resume training" } else { "Train" };
-        if ui.button(label).on_hover_text("Train the encoder and decoder (checkpoints every few epochs; resumes from the last), then analyse").clicked() {
-            spec = Some(JobSpec::HeteroTrain { particles: path.to_owned(), run: run.clone(), options: Box::new(options), analyze: Box::new(analyze.clone()) });
+        if ui
+            .button(label)
+            .on_hover_text(
+                "Train the encoder and decoder (checkpoints every few epochs; resumes from the last), then analyse",
+            )
+            .clicked()
+        {
+            spec = Some(JobSpec::HeteroTrain {
+                particles: path.to_owned(),
+                run: run.clone(),
+                options: Box::new(options),
+                analyze: Box::new(analyze.clone()),
+            });
         }
-        if has_checkpoint && ui.button("Analyse").on_hover_text("PCA, UMAP, clusters and their volumes").clicked() {
-            spec = Some(JobSpec::HeteroAnalyze { run: run.clone(), analyze: Box::new(analyze.clone()) });
+        if has_checkpoint
+            && ui
+                .button("Analyse")
+                .on_hover_text("PCA, UMAP, clusters and their volumes")
+                .clicked()
+        {
+            spec = Some(JobSpec::HeteroAnalyze {
+                run: run.clone(),
+                analyze: Box::new(analyze.clone()),
+            });
         }
         if has_analysis && ui.button("Open latent space").clicked() {
             match Exploration::load(&run) {
@@ -289,24 +377,41 @@ pub fn latent_panel(app: &mut CryoforgeApp, ui: &mut egui::Ui, render_state: Opt
         return;
     }
     let mut actions = Vec::new();
-    egui::Panel::right("latent space").resizable(true).default_size(440.0).min_size(260.0).show(ui, |ui| {
-        ui.horizontal(|ui| {
-            ui.strong("Latent space");
-            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                if ui.button("Close").on_hover_text("Hide the latent space (reopen it from the particle file's Heterogeneity section)").clicked() {
-                    view.open = false;
-                }
+    egui::Panel::right("latent space")
+        .resizable(true)
+        .default_size(440.0)
+        .min_size(260.0)
+        .show(ui, |ui| {
+            ui.horizontal(|ui| {
+                ui.strong("Latent space");
+                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                    if ui
+                        .button("Close")
+                        .on_hover_text(
+                            "Hide the latent space (reopen it from the particle file's Heterogeneity section)",
+                        )
+                        .clicked()
+                    {
+                        view.open = false;
+                    }
+                });
+            });
+            egui::ScrollArea::vertical().show(ui, |ui| {
+                actions = latent_ui(view, ui, render_state);
             });
         });
-        egui::ScrollArea::vertical().show(ui, |ui| {
-            actions = latent_ui(view, ui, render_state);
-        });
-    });
     let run = view.exploration.run.clone();
     for action in actions {
         match action {
             Action::Volume { z, label } => {
-                app.start_job(JobSpec::HeteroVolume { run: run.clone(), z, label }, None);
+                app.start_job(
+                    JobSpec::HeteroVolume {
+                        run: run.clone(),
+                        z,
+                        label,
+                    },
+                    None,
+                );
             }
             Action::OpenFile(path) => app.open(path),
             Action::Message(m) => app.message = Some(m),
@@ -323,23 +428,48 @@ fn draw_on_gpu(view: &mut LatentView, rs: &eframe::egui_wgpu::RenderState, size:
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by_key(|&i| view.selected.get(i).copied().unwrap_or(false));
     let positions: Vec<[f32; 2]> = order.iter().map(|&i| [points[2 * i], points[2 * i + 1]]).collect();
-    let rgba: Vec<[u8; 4]> = order.iter().map(|&i| {
-        let [r, g, b] = colours[i];
-        [r, g, b, 255]
-    }).collect();
-    let gpu = view.gpu.get_or_insert_with(|| GpuScatter { renderer: PointsRenderer::new(&rs.device), texture: None });
+    let rgba: Vec<[u8; 4]> = order
+        .iter()
+        .map(|&i| {
+            let [r, g, b] = colours[i];
+            [r, g, b, 255]
+        })
+        .collect();
+    let gpu = view.gpu.get_or_insert_with(|| GpuScatter {
+        renderer: PointsRenderer::new(&rs.device),
+        texture: None,
+    });
     gpu.renderer.set_points(&rs.device, &positions, &rgba);
     // Larger, more transparent splats when there are few points; one-pixel dots for millions.
-    let (radius_px, alpha) = if n > 200_000 { (1.2, 0.35) } else if n > 20_000 { (2.0, 0.5) } else { (3.0, 0.8) };
+    let (radius_px, alpha) = if n > 200_000 {
+        (1.2, 0.35)
+    } else if n > 20_000 {
+        (2.0, 0.5)
+    } else {
+        (3.0, 0.8)
+    };
     let b = view.bounds;
-    let style = PointsView { bounds: [b[0], b[2], b[1], b[3]], radius_px, alpha, background: [0.97, 0.97, 0.97, 1.0] };
+    let style = PointsView {
+        bounds: [b[0], b[2], b[1], b[3]],
+        radius_px,
+        alpha,
+        background: [0.97, 0.97, 0.97, 1.0],
+    };
     let recreated = gpu.renderer.render(&rs.device, &rs.queue, &style, size);
     if let Some(texture_view) = gpu.renderer.color_view() {
         let mut egui_renderer = rs.renderer.write();
         match gpu.texture {
-            Some(id) if recreated => egui_renderer.update_egui_texture_from_wgpu_texture(&rs.device, texture_view, wgpu::FilterMode::Linear, id),
+            Some(id) if recreated => egui_renderer.update_egui_texture_from_wgpu_texture(
+                &rs.device,
+                texture_view,
+                wgpu::FilterMode::Linear,
+                id,
+            ),
             Some(_) => {}
-            None => gpu.texture = Some(egui_renderer.register_native_texture(&rs.device, texture_view, wgpu::FilterMode::Linear)),
+            None => {
+                gpu.texture =
+                    Some(egui_renderer.register_native_texture(&rs.device, texture_view, wgpu::FilterMode::Linear))
+            }
         }
     }
 }
@@ -350,12 +480,24 @@ enum Action {
     Message(String),
 }
 
-fn latent_ui(view: &mut LatentView, ui: &mut egui::Ui, render_state: Option<&eframe::egui_wgpu::RenderState>) -> Vec<Action> {
+fn latent_ui(
+    view: &mut LatentView,
+    ui: &mut egui::Ui,
+    render_state: Option<&eframe::egui_wgpu::RenderState>,
+) -> Vec<Action> {
     let mut actions = Vec::new();
     let e = view.exploration.clone();
-    ui.label(format!("{} particles, zdim {}, {} clusters", e.len(), e.zdim, e.summary.clusters.len()));
+    ui.label(format!(
+        "{} particles, zdim {}, {} clusters",
+        e.len(),
+        e.zdim,
+        e.summary.clusters.len()
+    ));
     if let Some(t) = &e.summary.truth {
-        ui.weak(format!("against {}: ARI {:.3}, AMI {:.3}, |Spearman| PC1 {:.3}", t.column, t.ari, t.ami, t.spearman_pc1));
+        ui.weak(format!(
+            "against {}: ARI {:.3}, AMI {:.3}, |Spearman| PC1 {:.3}",
+            t.column, t.ari, t.ami, t.spearman_pc1
+        ));
     }
     ui.horizontal(|ui| {
         ui.selectable_value(&mut view.layout, Layout::Umap, "UMAP");
@@ -366,13 +508,15 @@ fn latent_ui(view: &mut LatentView, ui: &mut egui::Ui, render_state: Option<&efr
             Colouring::Density => "density".to_owned(),
             Colouring::Column(c) => c.clone(),
         };
-        egui::ComboBox::from_id_salt("colour by").selected_text(format!("colour: {label}")).show_ui(ui, |ui| {
-            ui.selectable_value(&mut view.colouring, Colouring::Cluster, "cluster");
-            ui.selectable_value(&mut view.colouring, Colouring::Density, "density");
-            for (name, _) in view.columns.clone() {
-                ui.selectable_value(&mut view.colouring, Colouring::Column(name.clone()), name);
-            }
-        });
+        egui::ComboBox::from_id_salt("colour by")
+            .selected_text(format!("colour: {label}"))
+            .show_ui(ui, |ui| {
+                ui.selectable_value(&mut view.colouring, Colouring::Cluster, "cluster");
+                ui.selectable_value(&mut view.colouring, Colouring::Density, "density");
+                for (name, _) in view.columns.clone() {
+                    ui.selectable_value(&mut view.colouring, Colouring::Column(name.clone()), name);
+                }
+            });
     });
     ui.horizontal(|ui| {
         ui.selectable_value(&mut view.tool, Tool::Click, "Click: volume");
@@ -382,12 +526,23 @@ fn latent_ui(view: &mut LatentView, ui: &mut egui::Ui, render_state: Option<&efr
     // The plot.
     let side = ui.available_width().clamp(200.0, 900.0);
     let size = [side as usize, side as usize];
-    let key = (view.layout, view.colouring.clone(), view.selection_count(), size, view.scatter_device);
+    let key = (
+        view.layout,
+        view.colouring.clone(),
+        view.selection_count(),
+        size,
+        view.scatter_device,
+    );
     if view.texture_key.as_ref() != Some(&key) {
         // Bounds, colours and the image only change with the layout, colouring or selection.
         view.bounds = bounds_of(view.points());
         let pixels_per_point = ui.ctx().pixels_per_point();
-        let hardware = |rs: &eframe::egui_wgpu::RenderState| !matches!(rs.adapter.get_info().device_type, wgpu::DeviceType::Cpu | wgpu::DeviceType::Other);
+        let hardware = |rs: &eframe::egui_wgpu::RenderState| {
+            !matches!(
+                rs.adapter.get_info().device_type,
+                wgpu::DeviceType::Cpu | wgpu::DeviceType::Other
+            )
+        };
         let gpu = render_state.filter(|rs| match view.scatter_device {
             ScatterDevice::Auto => hardware(rs),
             ScatterDevice::Gpu => true,
@@ -398,9 +553,19 @@ fn latent_ui(view: &mut LatentView, ui: &mut egui::Ui, render_state: Option<&efr
             Some(rs) => draw_on_gpu(view, rs, [(side * pixels_per_point).round() as u32; 2]),
             None => {
                 view.gpu = None;
-                let pixels = rasterise(view.points(), &view.colours(), size[0], size[1], Some(view.bounds), &ScatterStyle::default());
+                let pixels = rasterise(
+                    view.points(),
+                    &view.colours(),
+                    size[0],
+                    size[1],
+                    Some(view.bounds),
+                    &ScatterStyle::default(),
+                );
                 let image = egui::ColorImage::from_rgba_unmultiplied(size, &pixels);
-                view.texture = Some(ui.ctx().load_texture("latent scatter", image, egui::TextureOptions::LINEAR));
+                view.texture = Some(
+                    ui.ctx()
+                        .load_texture("latent scatter", image, egui::TextureOptions::LINEAR),
+                );
             }
         }
         view.texture_key = Some(key);
@@ -426,7 +591,10 @@ fn latent_ui(view: &mut LatentView, ui: &mut egui::Ui, render_state: Option<&efr
                 && let Some(i) = view.nearest(to_data(pos))
             {
                 view.clicked = Some(i);
-                actions.push(Action::Volume { z: e.latent(i).to_vec(), label: format!("particle {}, cluster {}", i + 1, e.labels[i]) });
+                actions.push(Action::Volume {
+                    z: e.latent(i).to_vec(),
+                    label: format!("particle {}, cluster {}", i + 1, e.labels[i]),
+                });
             }
         }
         Tool::Lasso | Tool::Rectangle => {
@@ -452,14 +620,16 @@ fn latent_ui(view: &mut LatentView, ui: &mut egui::Ui, render_state: Option<&efr
             if view.drag.len() >= 2 {
                 let mut line: Vec<egui::Pos2> = view.drag.iter().map(|&p| to_screen(p)).collect();
                 line.push(line[0]);
-                ui.painter().add(egui::Shape::line(line, egui::Stroke::new(1.5, egui::Color32::BLACK)));
+                ui.painter()
+                    .add(egui::Shape::line(line, egui::Stroke::new(1.5, egui::Color32::BLACK)));
             }
         }
     }
     if let Some(i) = view.clicked {
         let points = view.points();
         let centre = to_screen([points[2 * i], points[2 * i + 1]]);
-        ui.painter().circle_stroke(centre, 6.0, egui::Stroke::new(2.0, egui::Color32::BLACK));
+        ui.painter()
+            .circle_stroke(centre, 6.0, egui::Stroke::new(2.0, egui::Color32::BLACK));
     }
     // Clusters.
     ui.separator();
@@ -469,7 +639,8 @@ fn latent_ui(view: &mut LatentView, ui: &mut egui::Ui, render_state: Option<&efr
             let [r, g, b] = cluster_colour(c.index);
             ui.horizontal(|ui| {
                 let (swatch, _) = ui.allocate_exact_size(egui::vec2(10.0, 10.0), egui::Sense::hover());
-                ui.painter().circle_filled(swatch.center(), 5.0, egui::Color32::from_rgb(r, g, b));
+                ui.painter()
+                    .circle_filled(swatch.center(), 5.0, egui::Color32::from_rgb(r, g, b));
                 ui.label(format!("cluster {}", c.index));
             });
             ui.label(format!("{} particles", c.size));
@@ -493,7 +664,11 @@ fn latent_ui(view: &mut LatentView, ui: &mut egui::Ui, render_state: Option<&efr
         ui.label("Export to");
         ui.text_edit_singleline(&mut view.export_path);
     });
-    if ui.button("Export selection").on_hover_text("STAR or .cs by the extension; the same format as the input keeps every column").clicked() {
+    if ui
+        .button("Export selection")
+        .on_hover_text("STAR or .cs by the extension; the same format as the input keeps every column")
+        .clicked()
+    {
         let output = PathBuf::from(&view.export_path);
         let rows = view.selected_indices();
         let message = match particles_of(&e) {
@@ -501,7 +676,8 @@ fn latent_ui(view: &mut LatentView, ui: &mut egui::Ui, render_state: Option<&efr
                 Ok(n) => {
                     // The indices too, for `cryoforge hetero export --selection`.
                     let list: String = rows.iter().map(|r| format!("{r}\n")).collect();
-                    let _ = cryoforge_compute::hetero::write_atomic(&output.with_extension("indices.txt"), list.as_bytes());
+                    let _ =
+                        cryoforge_compute::hetero::write_atomic(&output.with_extension("indices.txt"), list.as_bytes());
                     format!("wrote {n} particles to {}", output.display())
                 }
                 Err(err) => err,

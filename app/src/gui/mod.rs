@@ -6,8 +6,8 @@
 mod guided_panel;
 pub mod hetero_panel;
 mod objects;
-mod particle_panel;
 mod panels;
+mod particle_panel;
 mod viewport;
 
 use std::path::PathBuf;
@@ -27,7 +27,10 @@ pub use objects::{MapObject, ModelObject, Object, ObjectId, ObjectKind, SurfaceS
 /// both have loaded.
 pub fn run(files: Vec<PathBuf>, guided_fit_resolution: Option<f32>) -> anyhow::Result<()> {
     let options = eframe::NativeOptions {
-        viewport: egui::ViewportBuilder::default().with_title("cryoforge").with_inner_size([1280.0, 820.0]).with_drag_and_drop(true),
+        viewport: egui::ViewportBuilder::default()
+            .with_title("cryoforge")
+            .with_inner_size([1280.0, 820.0])
+            .with_drag_and_drop(true),
         ..Default::default()
     };
     eframe::run_native(
@@ -157,14 +160,22 @@ impl CryoforgeApp {
     /// Starts loading `path` in the background.
     pub fn open(&mut self, path: PathBuf) {
         let id = self.new_id();
-        self.objects.push(Object { id, name: view::display_name(&path), path: Some(path.clone()), visible: true, kind: ObjectKind::Loading });
+        self.objects.push(Object {
+            id,
+            name: view::display_name(&path),
+            path: Some(path.clone()),
+            visible: true,
+            kind: ObjectKind::Loading,
+        });
         self.selected.get_or_insert(id);
         let tx = self.loads_tx.clone();
         let ctx = self.ctx.clone();
-        let spawned = std::thread::Builder::new().name("cryoforge-loader".into()).spawn(move || {
-            let _ = tx.send((id, objects::load_file(&path)));
-            ctx.request_repaint();
-        });
+        let spawned = std::thread::Builder::new()
+            .name("cryoforge-loader".into())
+            .spawn(move || {
+                let _ = tx.send((id, objects::load_file(&path)));
+                ctx.request_repaint();
+            });
         if let Err(e) = spawned {
             self.set_kind(id, ObjectKind::Failed(format!("could not start a loader: {e}")));
         }
@@ -174,14 +185,22 @@ impl CryoforgeApp {
     /// thread, like a file's.
     fn adopt_map(&mut self, name: String, map: Arc<cryoforge_compute::formats::mrc::DensityMap>) {
         let id = self.new_id();
-        self.objects.push(Object { id, name, path: None, visible: true, kind: ObjectKind::Loading });
+        self.objects.push(Object {
+            id,
+            name,
+            path: None,
+            visible: true,
+            kind: ObjectKind::Loading,
+        });
         self.selected = Some(id);
         let tx = self.loads_tx.clone();
         let ctx = self.ctx.clone();
-        let spawned = std::thread::Builder::new().name("cryoforge-loader".into()).spawn(move || {
-            let _ = tx.send((id, Ok(objects::Loaded::Map(Box::new(MapObject::from_arc(map))))));
-            ctx.request_repaint();
-        });
+        let spawned = std::thread::Builder::new()
+            .name("cryoforge-loader".into())
+            .spawn(move || {
+                let _ = tx.send((id, Ok(objects::Loaded::Map(Box::new(MapObject::from_arc(map))))));
+                ctx.request_repaint();
+            });
         if let Err(e) = spawned {
             self.set_kind(id, ObjectKind::Failed(format!("could not start a loader: {e}")));
         }
@@ -189,18 +208,32 @@ impl CryoforgeApp {
 
     /// Starts the guided fit asked for on the command line, once its inputs are loaded.
     pub fn start_pending_guided_fit(&mut self) {
-        let Some(resolution) = self.pending_guided_fit else { return };
+        let Some(resolution) = self.pending_guided_fit else {
+            return;
+        };
         if self.objects.iter().any(|o| matches!(o.kind, ObjectKind::Loading)) {
             return;
         }
         self.pending_guided_fit = None;
-        let map = self.objects.iter().find(|o| matches!(o.kind, ObjectKind::Map(_))).map(|o| o.id);
-        let model = self.objects.iter().find(|o| matches!(o.kind, ObjectKind::Model(_))).map(|o| o.id);
+        let map = self
+            .objects
+            .iter()
+            .find(|o| matches!(o.kind, ObjectKind::Map(_)))
+            .map(|o| o.id);
+        let model = self
+            .objects
+            .iter()
+            .find(|o| matches!(o.kind, ObjectKind::Model(_)))
+            .map(|o| o.id);
         let (Some(map), Some(model)) = (map, model) else {
             self.message = Some("a guided fit needs a map and a model among the files".into());
             return;
         };
-        if let Some(Object { kind: ObjectKind::Model(m), .. }) = self.object_mut(model) {
+        if let Some(Object {
+            kind: ObjectKind::Model(m),
+            ..
+        }) = self.object_mut(model)
+        {
             m.fit_resolution = resolution;
         }
         guided_panel::start_guided_fit(self, model, map);
@@ -209,7 +242,13 @@ impl CryoforgeApp {
     /// Adds a model made in the app (not read from a file) and selects it.
     pub fn add_model_object(&mut self, name: String, model: ModelObject) -> ObjectId {
         let id = self.new_id();
-        self.objects.push(Object { id, name, path: None, visible: true, kind: ObjectKind::Model(model) });
+        self.objects.push(Object {
+            id,
+            name,
+            path: None,
+            visible: true,
+            kind: ObjectKind::Model(model),
+        });
         self.selected = Some(id);
         self.scene_dirty = true;
         id
@@ -232,7 +271,13 @@ impl CryoforgeApp {
 
     /// Sets a map's level and asks for its surface.
     pub fn set_level(&mut self, id: ObjectId, level: f32) {
-        let Some(Object { kind: ObjectKind::Map(m), .. }) = self.objects.iter_mut().find(|o| o.id == id) else { return };
+        let Some(Object {
+            kind: ObjectKind::Map(m),
+            ..
+        }) = self.objects.iter_mut().find(|o| o.id == id)
+        else {
+            return;
+        };
         m.level = level;
         let map = m.map.clone();
         self.mesher.request(id, map, level);
@@ -246,7 +291,17 @@ impl CryoforgeApp {
     pub fn start_job(&mut self, spec: JobSpec, model: Option<ObjectId>) -> JobId {
         let title = spec.title();
         let id = self.compute.start(spec);
-        self.jobs.push(JobView { id, title, model, step: 0, total: None, message: "queued".into(), history: Vec::new(), state: JobState::Queued, started: Instant::now() });
+        self.jobs.push(JobView {
+            id,
+            title,
+            model,
+            step: 0,
+            total: None,
+            message: "queued".into(),
+            history: Vec::new(),
+            state: JobState::Queued,
+            started: Instant::now(),
+        });
         id
     }
 
@@ -265,7 +320,11 @@ impl CryoforgeApp {
             self.viewport.camera_fitted = false;
         }
         while let Ok((id, level, mesh)) = self.mesher.results.try_recv() {
-            if let Some(Object { kind: ObjectKind::Map(m), .. }) = self.objects.iter_mut().find(|o| o.id == id) {
+            if let Some(Object {
+                kind: ObjectKind::Map(m),
+                ..
+            }) = self.objects.iter_mut().find(|o| o.id == id)
+            {
                 m.mesh = Some((level, Arc::new(mesh)));
                 self.scene_dirty = true;
             }
@@ -279,21 +338,31 @@ impl CryoforgeApp {
                 Snapshot::Particles { job, frame, gallery } => (job, frame, gallery),
             };
             let model = self.jobs.iter().find(|j| j.id == job).and_then(|j| j.model);
-            if let Some(Object { kind: ObjectKind::Model(m), .. }) = model.and_then(|id| self.objects.iter_mut().find(|o| o.id == id))
-                && frame.len() == m.model.atoms.len() {
-                    m.live_coordinates = Some(frame);
-                    if let Some(gallery) = gallery {
-                        particle_panel::receive_gallery(ctx, m, gallery);
-                    }
-                    self.scene_dirty = true;
+            if let Some(Object {
+                kind: ObjectKind::Model(m),
+                ..
+            }) = model.and_then(|id| self.objects.iter_mut().find(|o| o.id == id))
+                && frame.len() == m.model.atoms.len()
+            {
+                m.live_coordinates = Some(frame);
+                if let Some(gallery) = gallery {
+                    particle_panel::receive_gallery(ctx, m, gallery);
                 }
+                self.scene_dirty = true;
+            }
         }
     }
 
     fn on_event(&mut self, event: Event) {
         match event {
             Event::Started { job, .. } => self.update_job(job, |j| j.state = JobState::Running),
-            Event::Progress { job, step, total, message, losses } => self.update_job(job, |j| {
+            Event::Progress {
+                job,
+                step,
+                total,
+                message,
+                losses,
+            } => self.update_job(job, |j| {
                 j.step = step;
                 j.total = total;
                 j.message = message;
@@ -306,11 +375,21 @@ impl CryoforgeApp {
                 self.clear_live(job);
             }
             Event::Finished { job, result, cancelled } => {
-                self.update_job(job, |j| j.state = if cancelled { JobState::Cancelled } else { JobState::Finished });
+                self.update_job(job, |j| {
+                    j.state = if cancelled {
+                        JobState::Cancelled
+                    } else {
+                        JobState::Finished
+                    }
+                });
                 let model_id = self.jobs.iter().find(|j| j.id == job).and_then(|j| j.model);
                 match result {
                     JobResult::Placements { placements, .. } => {
-                        if let Some(Object { kind: ObjectKind::Model(m), .. }) = model_id.and_then(|id| self.objects.iter_mut().find(|o| o.id == id)) {
+                        if let Some(Object {
+                            kind: ObjectKind::Model(m),
+                            ..
+                        }) = model_id.and_then(|id| self.objects.iter_mut().find(|o| o.id == id))
+                        {
                             m.placements = placements;
                             m.previewed = Some(0);
                         }
@@ -320,7 +399,12 @@ impl CryoforgeApp {
                     JobResult::ParticleFit(refinement) => particle_panel::adopt_refinement(self, model_id, refinement),
                     JobResult::Hetero(exploration) => self.latent = Some(hetero_panel::LatentView::new(exploration)),
                     JobResult::Map { map, label } => {
-                        let source = self.jobs.iter().find(|j| j.id == job).map(|j| j.title.clone()).unwrap_or_default();
+                        let source = self
+                            .jobs
+                            .iter()
+                            .find(|j| j.id == job)
+                            .map(|j| j.title.clone())
+                            .unwrap_or_default();
                         let name = format!("{} ({label})", source.trim_start_matches("Map: "));
                         self.adopt_map(name, map);
                     }
@@ -337,7 +421,11 @@ impl CryoforgeApp {
 
     fn clear_live(&mut self, job: JobId) {
         let model = self.jobs.iter().find(|j| j.id == job).and_then(|j| j.model);
-        if let Some(Object { kind: ObjectKind::Model(m), .. }) = model.and_then(|id| self.objects.iter_mut().find(|o| o.id == id)) {
+        if let Some(Object {
+            kind: ObjectKind::Model(m),
+            ..
+        }) = model.and_then(|id| self.objects.iter_mut().find(|o| o.id == id))
+        {
             m.live_coordinates = None;
         }
         self.scene_dirty = true;
@@ -345,10 +433,21 @@ impl CryoforgeApp {
 
     /// Shows placement `index` of a model's last fit (without changing the model yet).
     pub fn preview_placement(&mut self, model: Option<ObjectId>, index: usize) {
-        let Some(Object { kind: ObjectKind::Model(m), .. }) = model.and_then(|id| self.objects.iter_mut().find(|o| o.id == id)) else { return };
+        let Some(Object {
+            kind: ObjectKind::Model(m),
+            ..
+        }) = model.and_then(|id| self.objects.iter_mut().find(|o| o.id == id))
+        else {
+            return;
+        };
         if let Some(p) = m.placements.get(index) {
             let t = p.transform;
-            m.live_coordinates = Some(m.model.frames[m.frame.min(m.model.frames.len() - 1)].iter().map(|q| t.apply(q.map(f64::from)).map(|v| v as f32)).collect());
+            m.live_coordinates = Some(
+                m.model.frames[m.frame.min(m.model.frames.len() - 1)]
+                    .iter()
+                    .map(|q| t.apply(q.map(f64::from)).map(|v| v as f32))
+                    .collect(),
+            );
             m.previewed = Some(index);
         }
         self.scene_dirty = true;
@@ -356,9 +455,15 @@ impl CryoforgeApp {
 
     /// Builds the scene from visible objects.
     fn build_scene(&self) -> (SceneData, Vec<[f32; 3]>) {
-        let mut scene = SceneData { background: crate::render_cmd::BACKGROUND, ..Default::default() };
+        let mut scene = SceneData {
+            background: crate::render_cmd::BACKGROUND,
+            ..Default::default()
+        };
         let mut points = Vec::new();
-        let has_model = self.objects.iter().any(|o| o.visible && matches!(o.kind, ObjectKind::Model(_)));
+        let has_model = self
+            .objects
+            .iter()
+            .any(|o| o.visible && matches!(o.kind, ObjectKind::Model(_)));
         for object in self.objects.iter().filter(|o| o.visible) {
             match &object.kind {
                 ObjectKind::Map(m) => {
@@ -372,12 +477,18 @@ impl CryoforgeApp {
                         if m.style == SurfaceStyle::Mesh {
                             scene.lines.push(mesh_edges(mesh, color));
                         } else {
-                            scene.meshes.push(cryoforge_renderer::MeshInstance { mesh: mesh.clone(), color });
+                            scene.meshes.push(cryoforge_renderer::MeshInstance {
+                                mesh: mesh.clone(),
+                                color,
+                            });
                         }
                         points.extend(mesh.positions.iter().copied());
                     }
                     if m.show_slice {
-                        scene.meshes.push(cryoforge_renderer::MeshInstance { mesh: Arc::new(view::map_slice(&m.map, m.slice_axis, m.slice_index)), color: [1.0; 4] });
+                        scene.meshes.push(cryoforge_renderer::MeshInstance {
+                            mesh: Arc::new(view::map_slice(&m.map, m.slice_axis, m.slice_index)),
+                            color: [1.0; 4],
+                        });
                     }
                     if m.show_box {
                         let b = view::map_box(&m.map, [0.55, 0.55, 0.55, 1.0]);
@@ -457,14 +568,27 @@ fn mesh_edges(mesh: &cryoforge_renderer::MeshData, color: [f32; 4]) -> cryoforge
     let mut points = Vec::with_capacity(mesh.triangles.len() * 4);
     for t in &mesh.triangles {
         // Each quad's diagonal is skipped: surface nets emit quads as triangle pairs.
-        points.extend([mesh.positions[t[0] as usize], mesh.positions[t[1] as usize], mesh.positions[t[1] as usize], mesh.positions[t[2] as usize]]);
+        points.extend([
+            mesh.positions[t[0] as usize],
+            mesh.positions[t[1] as usize],
+            mesh.positions[t[1] as usize],
+            mesh.positions[t[2] as usize],
+        ]);
     }
-    cryoforge_renderer::LinesData { colors: vec![[color[0], color[1], color[2], 1.0]; points.len()], points }
+    cryoforge_renderer::LinesData {
+        colors: vec![[color[0], color[1], color[2], 1.0]; points.len()],
+        points,
+    }
 }
 
 impl eframe::App for CryoforgeApp {
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
-        let files: Vec<String> = self.objects.iter().filter_map(|o| o.path.as_ref()).map(|p| p.display().to_string()).collect();
+        let files: Vec<String> = self
+            .objects
+            .iter()
+            .filter_map(|o| o.path.as_ref())
+            .map(|p| p.display().to_string())
+            .collect();
         storage.set_string(SESSION_KEY, files.join("\n"));
         storage.set_string(EXPORT_KEY, self.export_path.clone());
     }
@@ -473,7 +597,14 @@ impl eframe::App for CryoforgeApp {
         self.receive(ctx);
         self.start_pending_guided_fit();
         self.tick();
-        let dropped: Vec<PathBuf> = ctx.input(|i| i.raw.dropped_files.iter().map(|f| f.path().to_owned()).filter(|p| !p.as_os_str().is_empty()).collect());
+        let dropped: Vec<PathBuf> = ctx.input(|i| {
+            i.raw
+                .dropped_files
+                .iter()
+                .map(|f| f.path().to_owned())
+                .filter(|p| !p.as_os_str().is_empty())
+                .collect()
+        });
         for path in dropped {
             self.open(path);
         }
@@ -484,26 +615,38 @@ impl eframe::App for CryoforgeApp {
         if self.scene_dirty {
             let (scene, points) = self.build_scene();
             if !self.viewport.camera_fitted
-                && let Some((c, r)) = view::bounds(points) {
-                    self.viewport.camera.fit(c.into(), r);
-                    self.viewport.camera_fitted = true;
-                }
+                && let Some((c, r)) = view::bounds(points)
+            {
+                self.viewport.camera.fit(c.into(), r);
+                self.viewport.camera_fitted = true;
+            }
             self.viewport.set_scene(render_state, &scene);
             self.scene_dirty = false;
         }
         egui::Panel::top("menu").show(ui, |ui| panels::menu_ui(self, ui));
         egui::Panel::bottom("status").show(ui, |ui| panels::status_ui(self, ui));
-        egui::Panel::bottom("jobs").resizable(true).default_size(170.0).min_size(110.0).show(ui, |ui| panels::jobs_ui(self, ui));
-        egui::Panel::left("data").resizable(true).default_size(230.0).show(ui, |ui| panels::data_ui(self, ui));
-        egui::Panel::right("inspector").resizable(true).default_size(300.0).show(ui, |ui| panels::inspector_ui(self, ui));
+        egui::Panel::bottom("jobs")
+            .resizable(true)
+            .default_size(170.0)
+            .min_size(110.0)
+            .show(ui, |ui| panels::jobs_ui(self, ui));
+        egui::Panel::left("data")
+            .resizable(true)
+            .default_size(230.0)
+            .show(ui, |ui| panels::data_ui(self, ui));
+        egui::Panel::right("inspector")
+            .resizable(true)
+            .default_size(300.0)
+            .show(ui, |ui| panels::inspector_ui(self, ui));
         hetero_panel::latent_panel(self, ui, render_state);
         egui::CentralPanel::no_frame().show(ui, |ui| {
             let hover = self.viewport.ui(ui, render_state, &self.objects);
             if hover.clicked
-                && let (Some((object, _)), Some(atom)) = (hover.atom_index, &hover.atom) {
-                    self.selected = Some(object);
-                    self.picked_atom = Some(atom.clone());
-                }
+                && let (Some((object, _)), Some(atom)) = (hover.atom_index, &hover.atom)
+            {
+                self.selected = Some(object);
+                self.picked_atom = Some(atom.clone());
+            }
             self.hover = hover;
         });
         if !self.viewport.camera_fitted && !self.objects.is_empty() {

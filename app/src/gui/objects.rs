@@ -49,12 +49,27 @@ impl MapObject {
         let statistics = map.statistics();
         let level = view::default_level(&map);
         let slice_index = map.grid.dims[2] / 2;
-        Self { map, statistics, level, style: SurfaceStyle::Surface, color: [0.45, 0.62, 0.9], show_box: true, show_slice: false, slice_axis: 2, slice_index, mesh: None }
+        Self {
+            map,
+            statistics,
+            level,
+            style: SurfaceStyle::Surface,
+            color: [0.45, 0.62, 0.9],
+            show_box: true,
+            show_slice: false,
+            slice_axis: 2,
+            slice_index,
+            mesh: None,
+        }
     }
 
     /// The level in σ above the mean.
     pub fn level_sigma(&self) -> f32 {
-        if self.statistics.rms > 0.0 { (self.level - self.statistics.mean) / self.statistics.rms } else { 0.0 }
+        if self.statistics.rms > 0.0 {
+            (self.level - self.statistics.mean) / self.statistics.rms
+        } else {
+            0.0
+        }
     }
 }
 
@@ -156,7 +171,9 @@ pub enum Loaded {
 /// Reads `path` fully (maps and models) or summarises it (everything else).
 pub fn load_file(path: &Path) -> Result<Loaded, String> {
     match FileKind::from_path(path) {
-        Some(FileKind::Map) => DensityMap::read(path).map(|m| Loaded::Map(Box::new(MapObject::new(m)))).map_err(|e| e.to_string()),
+        Some(FileKind::Map) => DensityMap::read(path)
+            .map(|m| Loaded::Map(Box::new(MapObject::new(m))))
+            .map_err(|e| e.to_string()),
         Some(kind) if kind.is_model() => Structure::read(path).map(Loaded::Model).map_err(|e| e.to_string()),
         _ => summarize(path, None).map(Loaded::Info).map_err(|e| e.to_string()),
     }
@@ -180,23 +197,28 @@ impl Mesher {
     pub fn spawn(wake: Arc<dyn Fn() + Send + Sync>) -> std::io::Result<Self> {
         let (request_tx, request_rx) = crossbeam_channel::unbounded::<MeshRequest>();
         let (result_tx, result_rx) = crossbeam_channel::unbounded();
-        std::thread::Builder::new().name("cryoforge-mesher".into()).spawn(move || {
-            while let Ok(first) = request_rx.recv() {
-                let mut latest: HashMap<ObjectId, MeshRequest> = HashMap::new();
-                latest.insert(first.id, first);
-                for more in request_rx.try_iter() {
-                    latest.insert(more.id, more);
-                }
-                for (id, request) in latest {
-                    let mesh = view::map_mesh(&request.map, request.level);
-                    if result_tx.send((id, request.level, mesh)).is_err() {
-                        return;
+        std::thread::Builder::new()
+            .name("cryoforge-mesher".into())
+            .spawn(move || {
+                while let Ok(first) = request_rx.recv() {
+                    let mut latest: HashMap<ObjectId, MeshRequest> = HashMap::new();
+                    latest.insert(first.id, first);
+                    for more in request_rx.try_iter() {
+                        latest.insert(more.id, more);
                     }
-                    wake();
+                    for (id, request) in latest {
+                        let mesh = view::map_mesh(&request.map, request.level);
+                        if result_tx.send((id, request.level, mesh)).is_err() {
+                            return;
+                        }
+                        wake();
+                    }
                 }
-            }
-        })?;
-        Ok(Self { requests: request_tx, results: result_rx })
+            })?;
+        Ok(Self {
+            requests: request_tx,
+            results: result_rx,
+        })
     }
 
     pub fn request(&self, id: ObjectId, map: Arc<DensityMap>, level: f32) {

@@ -16,24 +16,38 @@ pub fn menu_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui) {
             if ui.button("Open…").clicked() {
                 ui.close();
                 let extensions = cryoforge_compute::formats::KNOWN_EXTENSIONS;
-                match rfd::FileDialog::new().add_filter("cryo-EM files", extensions).pick_files() {
+                match rfd::FileDialog::new()
+                    .add_filter("cryo-EM files", extensions)
+                    .pick_files()
+                {
                     Some(paths) => {
                         for p in paths {
                             app.open(p);
                         }
                     }
                     // Cancelled, or no desktop file-chooser portal on this system.
-                    None => app.message = Some("no file chosen (files can also be dropped on the window or given on the command line)".into()),
+                    None => {
+                        app.message = Some(
+                            "no file chosen (files can also be dropped on the window or given on the command line)"
+                                .into(),
+                        )
+                    }
                 }
             }
-            let reopen = ui.add_enabled(!app.last_session.is_empty(), egui::Button::new(format!("Reopen last session ({} files)", app.last_session.len())));
+            let reopen = ui.add_enabled(
+                !app.last_session.is_empty(),
+                egui::Button::new(format!("Reopen last session ({} files)", app.last_session.len())),
+            );
             if reopen.clicked() {
                 ui.close();
                 app.reopen_last_session();
             }
             if ui.button("Export selected…").clicked() {
                 ui.close();
-                if let Some(path) = rfd::FileDialog::new().add_filter("model or map", &["cif", "pdb", "mrc", "map"]).save_file() {
+                if let Some(path) = rfd::FileDialog::new()
+                    .add_filter("model or map", &["cif", "pdb", "mrc", "map"])
+                    .save_file()
+                {
                     export_selected(app, path);
                 }
             }
@@ -112,12 +126,17 @@ pub fn data_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui) {
         for o in &mut app.objects {
             ui.horizontal(|ui| {
                 let visible = o.visible;
-                let response = ui.add(egui::Checkbox::without_text(&mut o.visible)).on_hover_text("show or hide");
+                let response = ui
+                    .add(egui::Checkbox::without_text(&mut o.visible))
+                    .on_hover_text("show or hide");
                 let name = format!("show {}", o.name);
                 response.widget_info(|| egui::WidgetInfo::selected(egui::Role::CheckBox, true, visible, name.clone()));
                 changed |= response.changed();
                 let selected = app.selected == Some(o.id);
-                if ui.selectable_label(selected, format!("{}\n{}", o.name, o.label())).clicked() {
+                if ui
+                    .selectable_label(selected, format!("{}\n{}", o.name, o.label()))
+                    .clicked()
+                {
                     app.selected = Some(o.id);
                 }
             });
@@ -132,7 +151,8 @@ pub fn jobs_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui) {
     ui.horizontal(|ui| {
         ui.heading("Jobs");
         if ui.button("Clear finished").clicked() {
-            app.jobs.retain(|j| matches!(j.state, JobState::Running | JobState::Queued));
+            app.jobs
+                .retain(|j| matches!(j.state, JobState::Running | JobState::Queued));
         }
     });
     let mut cancel = None;
@@ -142,12 +162,16 @@ pub fn jobs_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui) {
             ui.horizontal(|ui| {
                 ui.label(&job.title);
                 match &job.state {
-                    JobState::Queued => { ui.weak("queued"); }
+                    JobState::Queued => {
+                        ui.weak("queued");
+                    }
                     JobState::Running => {
                         let fraction = job.total.map(|t| job.step as f32 / t.max(1) as f32);
                         let bar = match fraction {
                             Some(f) => egui::ProgressBar::new(f).show_percentage(),
-                            None => egui::ProgressBar::new(0.0).animate(true).text(format!("step {}", job.step)),
+                            None => egui::ProgressBar::new(0.0)
+                                .animate(true)
+                                .text(format!("step {}", job.step)),
                         };
                         ui.add_sized([180.0, 16.0], bar);
                         if ui.button("Cancel").clicked() {
@@ -160,9 +184,15 @@ pub fn jobs_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui) {
                             pause = Some(false);
                         }
                     }
-                    JobState::Finished => { ui.label(format!("done in {:.1} s", job.started.elapsed().as_secs_f32())); }
-                    JobState::Cancelled => { ui.label("cancelled (kept the best so far)"); }
-                    JobState::Failed(why) => { ui.colored_label(ui.visuals().error_fg_color, format!("failed: {why}")); }
+                    JobState::Finished => {
+                        ui.label(format!("done in {:.1} s", job.started.elapsed().as_secs_f32()));
+                    }
+                    JobState::Cancelled => {
+                        ui.label("cancelled (kept the best so far)");
+                    }
+                    JobState::Failed(why) => {
+                        ui.colored_label(ui.visuals().error_fg_color, format!("failed: {why}"));
+                    }
                 }
                 ui.monospace(&job.message);
                 plot_ui(ui, job.id, &job.history);
@@ -189,7 +219,9 @@ fn plot_ui(ui: &mut egui::Ui, job_id: u64, values: &[f64]) {
         .allow_drag(false)
         .allow_zoom(false)
         .allow_scroll(false)
-        .show(ui, |plot| plot.line(egui_plot::Line::new("loss", egui_plot::PlotPoints::from_ys_f64(values))));
+        .show(ui, |plot| {
+            plot.line(egui_plot::Line::new("loss", egui_plot::PlotPoints::from_ys_f64(values)))
+        });
 }
 
 pub fn inspector_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui) {
@@ -199,8 +231,15 @@ pub fn inspector_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui) {
         return;
     };
     egui::ScrollArea::vertical().show(ui, |ui| {
-        let maps: Vec<(ObjectId, String)> = app.objects.iter().filter(|o| matches!(o.kind, ObjectKind::Map(_))).map(|o| (o.id, o.name.clone())).collect();
-        let Some(index) = app.objects.iter().position(|o| o.id == id) else { return };
+        let maps: Vec<(ObjectId, String)> = app
+            .objects
+            .iter()
+            .filter(|o| matches!(o.kind, ObjectKind::Map(_)))
+            .map(|o| (o.id, o.name.clone()))
+            .collect();
+        let Some(index) = app.objects.iter().position(|o| o.id == id) else {
+            return;
+        };
         let mut fit = false;
         let name = app.objects[index].name.clone();
         ui.horizontal(|ui| {
@@ -213,11 +252,18 @@ pub fn inspector_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui) {
             ui.weak(p.display().to_string());
         }
         match &mut app.objects[index].kind {
-            ObjectKind::Loading => { ui.spinner(); }
-            ObjectKind::Failed(why) => { ui.colored_label(ui.visuals().error_fg_color, why.as_str()); }
+            ObjectKind::Loading => {
+                ui.spinner();
+            }
+            ObjectKind::Failed(why) => {
+                ui.colored_label(ui.visuals().error_fg_color, why.as_str());
+            }
             ObjectKind::Info(summary) => {
                 ui.monospace(summary.to_string());
-                let particle_file = matches!(summary.kind, cryoforge_compute::formats::FileKind::Star | cryoforge_compute::formats::FileKind::Cs);
+                let particle_file = matches!(
+                    summary.kind,
+                    cryoforge_compute::formats::FileKind::Star | cryoforge_compute::formats::FileKind::Cs
+                );
                 if let (true, Some(path)) = (particle_file, app.objects[index].path.clone()) {
                     super::hetero_panel::particle_file_ui(app, ui, &path);
                 }
@@ -241,21 +287,44 @@ pub fn inspector_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui) {
 }
 
 fn map_inspector_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId) {
-    let Some(Object { kind: ObjectKind::Map(m), .. }) = app.object_mut(id) else { return };
+    let Some(Object {
+        kind: ObjectKind::Map(m),
+        ..
+    }) = app.object_mut(id)
+    else {
+        return;
+    };
     let stats = m.statistics;
     let g = m.map.grid.clone();
-    ui.label(format!("{} × {} × {} voxels, {:.3} Å", g.dims[0], g.dims[1], g.dims[2], g.voxel_size_angstrom[0]));
-    ui.label(format!("min {:.3}  max {:.3}  mean {:.3}  σ {:.3}", stats.min, stats.max, stats.mean, stats.rms));
+    ui.label(format!(
+        "{} × {} × {} voxels, {:.3} Å",
+        g.dims[0], g.dims[1], g.dims[2], g.voxel_size_angstrom[0]
+    ));
+    ui.label(format!(
+        "min {:.3}  max {:.3}  mean {:.3}  σ {:.3}",
+        stats.min, stats.max, stats.mean, stats.rms
+    ));
     let mut level = m.level;
     let mut sigma = m.level_sigma();
-    let level_changed = ui.add(egui::Slider::new(&mut level, stats.min..=stats.max).text("level")).changed();
-    let sigma_changed = ui.add(egui::DragValue::new(&mut sigma).speed(0.05).suffix(" σ")).changed();
+    let level_changed = ui
+        .add(egui::Slider::new(&mut level, stats.min..=stats.max).text("level"))
+        .changed();
+    let sigma_changed = ui
+        .add(egui::DragValue::new(&mut sigma).speed(0.05).suffix(" σ"))
+        .changed();
     if let Some((mesh_level, mesh)) = &m.mesh {
-        ui.weak(format!("surface at {mesh_level:.4}: {} triangles", mesh.triangles.len()));
+        ui.weak(format!(
+            "surface at {mesh_level:.4}: {} triangles",
+            mesh.triangles.len()
+        ));
     }
     let mut restyle = false;
     ui.horizontal(|ui| {
-        for (style, label) in [(SurfaceStyle::Surface, "surface"), (SurfaceStyle::Mesh, "mesh"), (SurfaceStyle::Transparent, "transparent")] {
+        for (style, label) in [
+            (SurfaceStyle::Surface, "surface"),
+            (SurfaceStyle::Mesh, "mesh"),
+            (SurfaceStyle::Transparent, "transparent"),
+        ] {
             restyle |= ui.radio_value(&mut m.style, style, label).changed();
         }
     });
@@ -272,7 +341,9 @@ fn map_inspector_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId) {
     });
     if m.show_slice {
         let last = g.dims[m.slice_axis].saturating_sub(1);
-        restyle |= ui.add(egui::Slider::new(&mut m.slice_index, 0..=last).text("slice")).changed();
+        restyle |= ui
+            .add(egui::Slider::new(&mut m.slice_index, 0..=last).text("slice"))
+            .changed();
     }
     let current_level = m.level;
     let map = m.map.clone();
@@ -288,13 +359,37 @@ fn map_inspector_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId) {
     ui.label("Map tools (new map)");
     let mut tool = None;
     ui.horizontal_wrapped(|ui| {
-        if ui.button("z-score").clicked() { tool = Some(MapTool::ZScore); }
-        if ui.button("flip hand").clicked() { tool = Some(MapTool::FlipHand); }
-        if ui.button("threshold at level").clicked() { tool = Some(MapTool::Threshold { level: current_level }); }
-        if ui.button("remove dust").clicked() { tool = Some(MapTool::Dust { level: current_level, min_volume_angstrom3: 1000.0 }); }
-        if ui.button("crop to level").clicked() { tool = Some(MapTool::Crop { level: current_level, padding_angstrom: 5.0 }); }
-        if ui.button("low-pass 8 Å").clicked() { tool = Some(MapTool::LowPass { resolution_angstrom: 8.0 }); }
-        if ui.button("resample ×2 coarser").clicked() { tool = Some(MapTool::Resample { voxel_size_angstrom: g.voxel_size_angstrom[0] * 2.0 }); }
+        if ui.button("z-score").clicked() {
+            tool = Some(MapTool::ZScore);
+        }
+        if ui.button("flip hand").clicked() {
+            tool = Some(MapTool::FlipHand);
+        }
+        if ui.button("threshold at level").clicked() {
+            tool = Some(MapTool::Threshold { level: current_level });
+        }
+        if ui.button("remove dust").clicked() {
+            tool = Some(MapTool::Dust {
+                level: current_level,
+                min_volume_angstrom3: 1000.0,
+            });
+        }
+        if ui.button("crop to level").clicked() {
+            tool = Some(MapTool::Crop {
+                level: current_level,
+                padding_angstrom: 5.0,
+            });
+        }
+        if ui.button("low-pass 8 Å").clicked() {
+            tool = Some(MapTool::LowPass {
+                resolution_angstrom: 8.0,
+            });
+        }
+        if ui.button("resample ×2 coarser").clicked() {
+            tool = Some(MapTool::Resample {
+                voxel_size_angstrom: g.voxel_size_angstrom[0] * 2.0,
+            });
+        }
     });
     if let Some(tool) = tool {
         app.start_job(JobSpec::MapTool { map, tool }, None);
@@ -302,9 +397,18 @@ fn map_inspector_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId) {
 }
 
 fn model_inspector_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId, maps: &[(ObjectId, String)]) {
-    let Some(Object { kind: ObjectKind::Model(m), .. }) = app.object_mut(id) else { return };
+    let Some(Object {
+        kind: ObjectKind::Model(m),
+        ..
+    }) = app.object_mut(id)
+    else {
+        return;
+    };
     let counts = m.model.counts();
-    ui.label(format!("{} chains, {} residues, {} atoms, {} model(s)", counts.chains, counts.residues, counts.atoms, counts.models));
+    ui.label(format!(
+        "{} chains, {} residues, {} atoms, {} model(s)",
+        counts.chains, counts.residues, counts.atoms, counts.models
+    ));
     let mut restyle = false;
     ui.horizontal(|ui| {
         restyle |= ui.radio_value(&mut m.style, AtomStyle::Spheres, "atoms").changed();
@@ -313,7 +417,12 @@ fn model_inspector_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId, m
     });
     ui.horizontal(|ui| {
         ui.label("colour by");
-        for (c, label) in [(ColorBy::Chain, "chain"), (ColorBy::Element, "element"), (ColorBy::BFactor, "B-factor"), (ColorBy::Uniform, "uniform")] {
+        for (c, label) in [
+            (ColorBy::Chain, "chain"),
+            (ColorBy::Element, "element"),
+            (ColorBy::BFactor, "B-factor"),
+            (ColorBy::Uniform, "uniform"),
+        ] {
             restyle |= ui.radio_value(&mut m.color_by, c, label).changed();
         }
     });
@@ -321,7 +430,13 @@ fn model_inspector_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId, m
         restyle |= ui.color_edit_button_rgb(&mut m.color).changed();
     }
     if m.color_by == ColorBy::BFactor {
-        let (lo, hi) = m.model.atoms.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), at| (a.min(at.b_factor), b.max(at.b_factor)));
+        let (lo, hi) = m
+            .model
+            .atoms
+            .iter()
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), at| {
+                (a.min(at.b_factor), b.max(at.b_factor))
+            });
         legend_ui(ui, lo, hi);
     }
     let frames = m.model.frames.len();
@@ -329,7 +444,10 @@ fn model_inspector_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId, m
         ui.separator();
         ui.label(format!("Trajectory: {frames} frames"));
         let mut frame = m.frame;
-        if ui.add(egui::Slider::new(&mut frame, 0..=frames - 1).text("frame")).changed() {
+        if ui
+            .add(egui::Slider::new(&mut frame, 0..=frames - 1).text("frame"))
+            .changed()
+        {
             m.frame = frame;
             m.live_coordinates = None;
             restyle = true;
@@ -347,8 +465,16 @@ fn model_inspector_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId, m
     if maps.is_empty() {
         ui.weak("Open a map to fit into.");
     } else {
-        ui.add(egui::DragValue::new(&mut m.fit_resolution).range(1.0..=50.0).suffix(" Å resolution"));
-        ui.add(egui::DragValue::new(&mut m.fit_search).range(0..=500).prefix("global starts: "));
+        ui.add(
+            egui::DragValue::new(&mut m.fit_resolution)
+                .range(1.0..=50.0)
+                .suffix(" Å resolution"),
+        );
+        ui.add(
+            egui::DragValue::new(&mut m.fit_search)
+                .range(0..=500)
+                .prefix("global starts: "),
+        );
         for (map_id, map_name) in maps {
             if ui.button(format!("Fit into {map_name}")).clicked() {
                 start = Some(*map_id);
@@ -361,7 +487,19 @@ fn model_inspector_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId, m
         ui.label("Placements (best first)");
         for (i, p) in m.placements.iter().enumerate().take(20) {
             ui.horizontal(|ui| {
-                if ui.selectable_label(m.previewed == Some(i), format!("#{} cc {:.4}  shift {:.1} Å  rot {:.1}°", i + 1, p.correlation, p.shift_angstrom, p.rotation_deg)).clicked() {
+                if ui
+                    .selectable_label(
+                        m.previewed == Some(i),
+                        format!(
+                            "#{} cc {:.4}  shift {:.1} Å  rot {:.1}°",
+                            i + 1,
+                            p.correlation,
+                            p.shift_angstrom,
+                            p.rotation_deg
+                        ),
+                    )
+                    .clicked()
+                {
                     preview = Some(i);
                 }
             });
@@ -375,10 +513,19 @@ fn model_inspector_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId, m
         app.mark_scene_dirty();
     }
     if let Some(map_id) = start
-        && let Some(Object { kind: ObjectKind::Map(map), .. }) = app.object(map_id) {
-            let spec = JobSpec::RigidFit { map: map.map.clone(), model, resolution_angstrom: resolution, search_starts: starts };
-            app.start_job(spec, Some(id));
-        }
+        && let Some(Object {
+            kind: ObjectKind::Map(map),
+            ..
+        }) = app.object(map_id)
+    {
+        let spec = JobSpec::RigidFit {
+            map: map.map.clone(),
+            model,
+            resolution_angstrom: resolution,
+            search_starts: starts,
+        };
+        app.start_job(spec, Some(id));
+    }
     if let Some(i) = preview {
         app.preview_placement(Some(id), i);
     }
@@ -391,7 +538,14 @@ fn model_inspector_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId, m
 
 /// Applies a placement to the model for good (all frames), clearing the fit results.
 fn accept_placement(app: &mut CryoforgeApp, id: ObjectId, index: usize) {
-    let Some(Object { kind: ObjectKind::Model(m), name, .. }) = app.object_mut(id) else { return };
+    let Some(Object {
+        kind: ObjectKind::Model(m),
+        name,
+        ..
+    }) = app.object_mut(id)
+    else {
+        return;
+    };
     let Some(p) = m.placements.get(index) else { return };
     let mut model = (*m.model).clone();
     for frame in &mut model.frames {
@@ -418,7 +572,11 @@ fn legend_ui(ui: &mut egui::Ui, lo: f32, hi: f32) {
         let x0 = rect.left() + rect.width() * i as f32 / steps as f32;
         let x1 = rect.left() + rect.width() * (i + 1) as f32 / steps as f32;
         let color = egui::Color32::from_rgb((r * 255.0) as u8, (g * 255.0) as u8, (b * 255.0) as u8);
-        ui.painter().rect_filled(egui::Rect::from_min_max(egui::pos2(x0, rect.top()), egui::pos2(x1, rect.bottom())), 0.0, color);
+        ui.painter().rect_filled(
+            egui::Rect::from_min_max(egui::pos2(x0, rect.top()), egui::pos2(x1, rect.bottom())),
+            0.0,
+            color,
+        );
     }
     ui.horizontal(|ui| {
         ui.label(format!("{lo:.1}"));

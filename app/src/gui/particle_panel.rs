@@ -24,7 +24,11 @@ pub struct RefineSettings {
 
 impl Default for RefineSettings {
     fn default() -> Self {
-        Self { resolution: 4.0, epochs: 0, batch: 32 }
+        Self {
+            resolution: 4.0,
+            epochs: 0,
+            batch: 32,
+        }
     }
 }
 
@@ -39,7 +43,9 @@ pub fn particle_files(app: &CryoforgeApp) -> Vec<(std::path::PathBuf, String)> {
     app.objects
         .iter()
         .filter_map(|o| match (&o.kind, &o.path) {
-            (ObjectKind::Info(s), Some(path)) if matches!(s.kind, FileKind::Star | FileKind::Cs) => Some((path.clone(), o.name.clone())),
+            (ObjectKind::Info(s), Some(path)) if matches!(s.kind, FileKind::Star | FileKind::Cs) => {
+                Some((path.clone(), o.name.clone()))
+            }
             _ => None,
         })
         .collect()
@@ -47,14 +53,26 @@ pub fn particle_files(app: &CryoforgeApp) -> Vec<(std::path::PathBuf, String)> {
 
 /// Starts refining model `id` against `particles`; the model streams into a new object.
 pub fn start_particle_fit(app: &mut CryoforgeApp, id: ObjectId, particles: std::path::PathBuf) {
-    let Some(Object { kind: ObjectKind::Model(m), name, .. }) = app.object(id) else { return };
+    let Some(Object {
+        kind: ObjectKind::Model(m),
+        name,
+        ..
+    }) = app.object(id)
+    else {
+        return;
+    };
     let settings = m.refine_settings.clone();
     let mut options = RefineOptions::new(settings.resolution);
     options.epochs = settings.epochs;
     options.batch = settings.batch.max(1);
     let start = m.model.single_frame(m.frame).unwrap_or_else(|| (*m.model).clone());
     let heavy = heavy_atom_model(&start, settings.resolution as f32);
-    let spec = JobSpec::ParticleFit { particles, model: Arc::new(start), centre: None, options: Box::new(options) };
+    let spec = JobSpec::ParticleFit {
+        particles,
+        model: Arc::new(start),
+        centre: None,
+        options: Box::new(options),
+    };
     let title = format!("{name} (particle fit)");
     let mut object = super::ModelObject::new(heavy);
     object.color_by = ColorBy::Uniform;
@@ -71,18 +89,39 @@ pub fn receive_gallery(ctx: &egui::Context, m: &mut super::ModelObject, gallery:
     }
     let texture = |name: String, values: &[f32]| {
         let stats = cryoforge_compute::formats::mrc::Statistics::of(values);
-        let (lo, hi) = (stats.mean - 3.0 * stats.rms.max(1e-12), stats.mean + 3.0 * stats.rms.max(1e-12));
-        let pixels: Vec<u8> = values.iter().map(|v| (((v - lo) / (hi - lo)).clamp(0.0, 1.0) * 255.0) as u8).collect();
+        let (lo, hi) = (
+            stats.mean - 3.0 * stats.rms.max(1e-12),
+            stats.mean + 3.0 * stats.rms.max(1e-12),
+        );
+        let pixels: Vec<u8> = values
+            .iter()
+            .map(|v| (((v - lo) / (hi - lo)).clamp(0.0, 1.0) * 255.0) as u8)
+            .collect();
         let image = egui::ColorImage::from_gray([gallery.box_size, gallery.box_size], &pixels);
         ctx.load_texture(name, image, egui::TextureOptions::NEAREST)
     };
-    let textures = gallery.pairs.iter().map(|(i, image, projection)| (texture(format!("particle {i}"), image), texture(format!("projection {i}"), projection))).collect();
+    let textures = gallery
+        .pairs
+        .iter()
+        .map(|(i, image, projection)| {
+            (
+                texture(format!("particle {i}"), image),
+                texture(format!("projection {i}"), projection),
+            )
+        })
+        .collect();
     m.gallery = Some(GalleryView { gallery, textures });
 }
 
 /// Attaches a finished refinement to its object.
 pub fn adopt_refinement(app: &mut CryoforgeApp, id: Option<ObjectId>, refinement: Arc<Refinement>) {
-    let Some(Object { kind: ObjectKind::Model(m), .. }) = id.and_then(|id| app.object_mut(id)) else { return };
+    let Some(Object {
+        kind: ObjectKind::Model(m),
+        ..
+    }) = id.and_then(|id| app.object_mut(id))
+    else {
+        return;
+    };
     m.model = Arc::new(refinement.refined.clone());
     m.frame = 0;
     m.live_coordinates = None;
@@ -93,7 +132,13 @@ pub fn adopt_refinement(app: &mut CryoforgeApp, id: Option<ObjectId>, refinement
 /// Settings and start buttons, or the gallery and results of a refinement.
 pub fn particle_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId) {
     let files = particle_files(app);
-    let Some(Object { kind: ObjectKind::Model(m), .. }) = app.object_mut(id) else { return };
+    let Some(Object {
+        kind: ObjectKind::Model(m),
+        ..
+    }) = app.object_mut(id)
+    else {
+        return;
+    };
     ui.separator();
     ui.label("Particle refinement (FRC against raw particles)");
     let mut start = None;
@@ -101,14 +146,24 @@ pub fn particle_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId) {
         ui.weak("Open a STAR or .cs particle file with poses and CTFs.");
     } else {
         ui.horizontal(|ui| {
-            ui.add(egui::DragValue::new(&mut m.refine_settings.resolution).range(2.0..=30.0).speed(0.1).prefix("resolution: ").suffix(" Å"));
+            ui.add(
+                egui::DragValue::new(&mut m.refine_settings.resolution)
+                    .range(2.0..=30.0)
+                    .speed(0.1)
+                    .prefix("resolution: ")
+                    .suffix(" Å"),
+            );
             ui.add(
                 egui::DragValue::new(&mut m.refine_settings.epochs)
                     .range(0..=500)
                     .prefix("epochs: ")
                     .custom_formatter(|v, _| if v < 0.5 { "auto".to_owned() } else { format!("{v:.0}") }),
             );
-            ui.add(egui::DragValue::new(&mut m.refine_settings.batch).range(1..=512).prefix("batch: "));
+            ui.add(
+                egui::DragValue::new(&mut m.refine_settings.batch)
+                    .range(1..=512)
+                    .prefix("batch: "),
+            );
         });
         for (path, name) in &files {
             if ui.button(format!("Refine against {name}")).clicked() {
@@ -129,15 +184,31 @@ pub fn particle_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId) {
     }
     let mut export = None;
     if let Some(r) = &m.refinement {
-        let frc: Vec<[f64; 2]> = r.epochs.iter().map(|e| [e.epoch as f64 + 1.0, e.validation_frc]).collect();
-        egui_plot::Plot::new(("refinement FRC", id)).height(100.0).allow_drag(false).allow_zoom(false).allow_scroll(false).show(ui, |plot| {
-            plot.line(egui_plot::Line::new("held-out FRC per epoch", egui_plot::PlotPoints::from(frc)));
-        });
+        let frc: Vec<[f64; 2]> = r
+            .epochs
+            .iter()
+            .map(|e| [e.epoch as f64 + 1.0, e.validation_frc])
+            .collect();
+        egui_plot::Plot::new(("refinement FRC", id))
+            .height(100.0)
+            .allow_drag(false)
+            .allow_zoom(false)
+            .allow_scroll(false)
+            .show(ui, |plot| {
+                plot.line(egui_plot::Line::new(
+                    "held-out FRC per epoch",
+                    egui_plot::PlotPoints::from(frc),
+                ));
+            });
         if let Some(last) = r.epochs.last() {
             ui.label(format!(
                 "{} epoch(s){}; held-out FRC {:.4} (best epoch {}); {:.0} particles/s",
                 r.epochs.len(),
-                if r.completed { "" } else { " (cancelled: the model so far)" },
+                if r.completed {
+                    ""
+                } else {
+                    " (cancelled: the model so far)"
+                },
                 last.validation_frc,
                 r.best_epoch + 1,
                 r.particles_per_second

@@ -35,7 +35,15 @@ pub struct Hover {
 
 impl Viewport {
     pub fn new() -> Self {
-        Self { camera: OrbitCamera::default(), renderer: None, texture: None, rendered: None, needs_render: true, unavailable: None, camera_fitted: false }
+        Self {
+            camera: OrbitCamera::default(),
+            renderer: None,
+            texture: None,
+            rendered: None,
+            needs_render: true,
+            unavailable: None,
+            camera_fitted: false,
+        }
     }
 
     /// Uploads a changed scene.
@@ -47,16 +55,28 @@ impl Viewport {
     }
 
     /// Draws the viewport into `ui` and handles camera input; returns what is hovered.
-    pub fn ui(&mut self, ui: &mut egui::Ui, render_state: Option<&eframe::egui_wgpu::RenderState>, objects: &[Object]) -> Hover {
+    pub fn ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        render_state: Option<&eframe::egui_wgpu::RenderState>,
+        objects: &[Object],
+    ) -> Hover {
         let (rect, response) = ui.allocate_exact_size(ui.available_size(), egui::Sense::click_and_drag());
         let Some(rs) = render_state else {
-            self.unavailable.get_or_insert_with(|| "no wgpu renderer: the 3D view is off".to_owned());
-            ui.put(rect, egui::Label::new("3D view unavailable (no GPU renderer); files and jobs still work."));
+            self.unavailable
+                .get_or_insert_with(|| "no wgpu renderer: the 3D view is off".to_owned());
+            ui.put(
+                rect,
+                egui::Label::new("3D view unavailable (no GPU renderer); files and jobs still work."),
+            );
             return Hover::default();
         };
         self.handle_input(ui, &response, rect);
         let pixels_per_point = ui.ctx().pixels_per_point();
-        let size = [(rect.width() * pixels_per_point).round().max(1.0) as u32, (rect.height() * pixels_per_point).round().max(1.0) as u32];
+        let size = [
+            (rect.width() * pixels_per_point).round().max(1.0) as u32,
+            (rect.height() * pixels_per_point).round().max(1.0) as u32,
+        ];
         if self.renderer.is_none() {
             self.renderer = Some(SceneRenderer::new(&rs.device));
         }
@@ -66,9 +86,17 @@ impl Viewport {
                 if let Some(view) = renderer.color_view() {
                     let mut egui_renderer = rs.renderer.write();
                     match self.texture {
-                        Some(id) if recreated => egui_renderer.update_egui_texture_from_wgpu_texture(&rs.device, view, wgpu::FilterMode::Linear, id),
+                        Some(id) if recreated => egui_renderer.update_egui_texture_from_wgpu_texture(
+                            &rs.device,
+                            view,
+                            wgpu::FilterMode::Linear,
+                            id,
+                        ),
                         Some(_) => {}
-                        None => self.texture = Some(egui_renderer.register_native_texture(&rs.device, view, wgpu::FilterMode::Linear)),
+                        None => {
+                            self.texture =
+                                Some(egui_renderer.register_native_texture(&rs.device, view, wgpu::FilterMode::Linear))
+                        }
                     }
                 }
             }
@@ -76,7 +104,12 @@ impl Viewport {
             self.needs_render = false;
         }
         if let Some(texture) = self.texture {
-            ui.painter().image(texture, rect, egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0)), egui::Color32::WHITE);
+            ui.painter().image(
+                texture,
+                rect,
+                egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0)),
+                egui::Color32::WHITE,
+            );
         }
         let mut hover = match response.hover_pos() {
             Some(pos) => self.pick(pos - rect.min, rect.size(), objects),
@@ -92,7 +125,10 @@ impl Viewport {
         if response.dragged_by(egui::PointerButton::Primary) && !shift {
             self.camera.orbit(delta.x, delta.y);
             self.needs_render = true;
-        } else if response.dragged_by(egui::PointerButton::Secondary) || response.dragged_by(egui::PointerButton::Middle) || (shift && response.dragged()) {
+        } else if response.dragged_by(egui::PointerButton::Secondary)
+            || response.dragged_by(egui::PointerButton::Middle)
+            || (shift && response.dragged())
+        {
             self.camera.pan(delta.x, delta.y, rect.height());
             self.needs_render = true;
         }
@@ -131,7 +167,11 @@ impl Viewport {
                 // Where the ray crosses the plane through the target facing the camera.
                 let normal = (self.camera.eye_world() - self.camera.target_world).normalize();
                 let denom = dir.dot(normal);
-                let t = if denom.abs() > 1e-6 { (self.camera.target_world - origin).dot(normal) / denom } else { 0.0 };
+                let t = if denom.abs() > 1e-6 {
+                    (self.camera.target_world - origin).dot(normal) / denom
+                } else {
+                    0.0
+                };
                 (origin + dir * t).to_array()
             }
         };
@@ -142,7 +182,16 @@ impl Viewport {
         Hover {
             position_angstrom: Some(position),
             map_value,
-            atom: best.map(|(_, _, _, a, _)| format!("{} {} {}{} {}", if a.chain_id.is_empty() { "-" } else { &a.chain_id }, a.residue_name, a.residue_number, a.insertion_code, a.name)),
+            atom: best.map(|(_, _, _, a, _)| {
+                format!(
+                    "{} {} {}{} {}",
+                    if a.chain_id.is_empty() { "-" } else { &a.chain_id },
+                    a.residue_name,
+                    a.residue_number,
+                    a.insertion_code,
+                    a.name
+                )
+            }),
             atom_index: best.map(|(_, id, i, _, _)| (id, i)),
             clicked: false,
         }

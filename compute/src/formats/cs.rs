@@ -73,7 +73,11 @@ impl CsField {
             'f' => (ScalarKind::Float, size),
             'S' | 'a' => (ScalarKind::Bytes, size),
             'U' => (ScalarKind::Unicode, size * 4),
-            _ => return Err(format!("field '{name}': dtype '{dtype}' is not supported (object or exotic type)")),
+            _ => {
+                return Err(format!(
+                    "field '{name}': dtype '{dtype}' is not supported (object or exotic type)"
+                ));
+            }
         };
         let valid = match kind {
             ScalarKind::Bool => size == 1,
@@ -104,7 +108,11 @@ impl CsField {
             ($t:ty, $n:expr) => {{
                 let mut w = [0u8; $n];
                 w.copy_from_slice(b);
-                if be { <$t>::from_be_bytes(w) } else { <$t>::from_le_bytes(w) }
+                if be {
+                    <$t>::from_be_bytes(w)
+                } else {
+                    <$t>::from_le_bytes(w)
+                }
             }};
         }
         Some(match (self.kind, self.scalar_bytes) {
@@ -145,11 +153,13 @@ impl CsFile {
         let mut reader = open_reader(path, progress)?;
         let invalid = |m: String| FormatError::invalid(path, m);
         let mut prefix = [0u8; 8];
-        reader.read_exact(&mut prefix).map_err(|_| {
-            invalid("too short for a .cs/.npy file (no numpy header)".into())
-        })?;
+        reader
+            .read_exact(&mut prefix)
+            .map_err(|_| invalid("too short for a .cs/.npy file (no numpy header)".into()))?;
         if &prefix[..6] != MAGIC {
-            return Err(invalid("not a .cs file: the numpy magic string \\x93NUMPY is missing".into()));
+            return Err(invalid(
+                "not a .cs file: the numpy magic string \\x93NUMPY is missing".into(),
+            ));
         }
         let major = prefix[6];
         let header_len = match major {
@@ -187,7 +197,10 @@ impl CsFile {
             .and_then(PyValue::as_seq)
             .ok_or_else(|| invalid("npy header has no shape".into()))?;
         let rows = match shape {
-            [n] => n.as_int().filter(|&n| n >= 0).ok_or_else(|| invalid("bad shape".into()))? as usize,
+            [n] => n
+                .as_int()
+                .filter(|&n| n >= 0)
+                .ok_or_else(|| invalid("bad shape".into()))? as usize,
             _ => return Err(invalid(format!("expected a 1-D array, shape has {} axes", shape.len()))),
         };
         let data_bytes = (rows as u64)
@@ -206,7 +219,10 @@ impl CsFile {
             }
         }
         let mut data = Vec::new();
-        (&mut reader).take(data_bytes).read_to_end(&mut data).map_err(|e| FormatError::io(path, e))?;
+        (&mut reader)
+            .take(data_bytes)
+            .read_to_end(&mut data)
+            .map_err(|e| FormatError::io(path, e))?;
         if data.len() as u64 != data_bytes {
             return Err(FormatError::SizeMismatch {
                 path: path.to_owned(),
@@ -215,7 +231,12 @@ impl CsFile {
                 actual_bytes: (prefix_bytes + header_len + data.len()) as u64,
             });
         }
-        Ok(Self { fields, record_bytes, rows, data })
+        Ok(Self {
+            fields,
+            record_bytes,
+            rows,
+            data,
+        })
     }
 
     /// Writes as npy 1.0 (2.0 if the header outgrows 64 KiB), atomically.
@@ -232,7 +253,12 @@ impl CsFile {
                     format!("('{}', '{}')", f.name, f.dtype)
                 } else {
                     let dims: Vec<String> = f.shape.iter().map(|d| format!("{d},")).collect();
-                    format!("('{}', '{}', ({}))", f.name, f.dtype, dims.join(" ").trim_end_matches(' '))
+                    format!(
+                        "('{}', '{}', ({}))",
+                        f.name,
+                        f.dtype,
+                        dims.join(" ").trim_end_matches(' ')
+                    )
                 }
             })
             .collect();
@@ -273,7 +299,11 @@ impl CsFile {
                 .map(|r| {
                     let mut w = [0u8; 8];
                     w.copy_from_slice(&self.record(r)[field.offset..field.offset + 8]);
-                    if field.big_endian { u64::from_be_bytes(w) } else { u64::from_le_bytes(w) }
+                    if field.big_endian {
+                        u64::from_be_bytes(w)
+                    } else {
+                        u64::from_le_bytes(w)
+                    }
                 })
                 .collect(),
         )
@@ -287,9 +317,7 @@ impl CsFile {
                 .map(|r| {
                     let b = &self.record(r)[field.offset..field.offset + field.bytes()];
                     match field.kind {
-                        ScalarKind::Bytes => {
-                            String::from_utf8_lossy(b).trim_end_matches('\0').to_owned()
-                        }
+                        ScalarKind::Bytes => String::from_utf8_lossy(b).trim_end_matches('\0').to_owned(),
                         ScalarKind::Unicode => b
                             .chunks_exact(4)
                             .map(|c| {
@@ -316,7 +344,12 @@ impl CsFile {
         for &r in rows {
             data.extend_from_slice(self.record(r));
         }
-        Self { fields: self.fields.clone(), record_bytes: self.record_bytes, rows: rows.len(), data }
+        Self {
+            fields: self.fields.clone(),
+            record_bytes: self.record_bytes,
+            rows: rows.len(),
+            data,
+        }
     }
 }
 
@@ -336,7 +369,10 @@ pub enum CsColumn {
     I32(Vec<i32>),
     F32(Vec<f32>),
     /// Rows of `width` f32 values (`alignments3D/pose` is 3 wide).
-    F32Array { width: usize, values: Vec<f32> },
+    F32Array {
+        width: usize,
+        values: Vec<f32>,
+    },
     /// Fixed-width byte strings; the width is that of the longest.
     Bytes(Vec<String>),
 }
@@ -349,15 +385,43 @@ impl CsBuilder {
     /// Adds a column; every column must have the same number of rows.
     pub fn column(mut self, name: &str, column: CsColumn) -> Result<Self, String> {
         let (dtype, shape, rows, bytes): (String, Vec<usize>, usize, Vec<u8>) = match column {
-            CsColumn::U64(v) => ("<u8".into(), vec![], v.len(), v.iter().flat_map(|x| x.to_le_bytes()).collect()),
-            CsColumn::U32(v) => ("<u4".into(), vec![], v.len(), v.iter().flat_map(|x| x.to_le_bytes()).collect()),
-            CsColumn::I32(v) => ("<i4".into(), vec![], v.len(), v.iter().flat_map(|x| x.to_le_bytes()).collect()),
-            CsColumn::F32(v) => ("<f4".into(), vec![], v.len(), v.iter().flat_map(|x| x.to_le_bytes()).collect()),
+            CsColumn::U64(v) => (
+                "<u8".into(),
+                vec![],
+                v.len(),
+                v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            ),
+            CsColumn::U32(v) => (
+                "<u4".into(),
+                vec![],
+                v.len(),
+                v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            ),
+            CsColumn::I32(v) => (
+                "<i4".into(),
+                vec![],
+                v.len(),
+                v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            ),
+            CsColumn::F32(v) => (
+                "<f4".into(),
+                vec![],
+                v.len(),
+                v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            ),
             CsColumn::F32Array { width, values } => {
                 if width == 0 || values.len() % width != 0 {
-                    return Err(format!("column '{name}': {} values do not split into rows of {width}", values.len()));
+                    return Err(format!(
+                        "column '{name}': {} values do not split into rows of {width}",
+                        values.len()
+                    ));
                 }
-                ("<f4".into(), vec![width], values.len() / width, values.iter().flat_map(|x| x.to_le_bytes()).collect())
+                (
+                    "<f4".into(),
+                    vec![width],
+                    values.len() / width,
+                    values.iter().flat_map(|x| x.to_le_bytes()).collect(),
+                )
             }
             CsColumn::Bytes(v) => {
                 let width = v.iter().map(String::len).max().unwrap_or(0).max(1);
@@ -394,7 +458,12 @@ impl CsBuilder {
                 data.extend_from_slice(&col[r * n..(r + 1) * n]);
             }
         }
-        CsFile { fields: self.fields, record_bytes, rows, data }
+        CsFile {
+            fields: self.fields,
+            record_bytes,
+            rows,
+            data,
+        }
     }
 }
 
@@ -443,8 +512,21 @@ mod tests {
     fn build_write_read_round_trip() {
         let cs = CsBuilder::new()
             .column("uid", CsColumn::U64(vec![u64::MAX - 1, 7]))
-            .and_then(|b| b.column("blob/path", CsColumn::Bytes(vec!["J1/a.mrc".into(), "J1/bb.mrc".into()])))
-            .and_then(|b| b.column("alignments3D/pose", CsColumn::F32Array { width: 3, values: vec![0.1, 0.2, 0.3, 1.0, 2.0, 3.0] }))
+            .and_then(|b| {
+                b.column(
+                    "blob/path",
+                    CsColumn::Bytes(vec!["J1/a.mrc".into(), "J1/bb.mrc".into()]),
+                )
+            })
+            .and_then(|b| {
+                b.column(
+                    "alignments3D/pose",
+                    CsColumn::F32Array {
+                        width: 3,
+                        values: vec![0.1, 0.2, 0.3, 1.0, 2.0, 3.0],
+                    },
+                )
+            })
             .expect("columns")
             .build();
         let dir = tempfile::tempdir().expect("tempdir");
@@ -457,7 +539,10 @@ mod tests {
         assert_eq!(again, cs);
         assert_eq!(again.column_u64("uid"), Some(vec![u64::MAX - 1, 7]));
         assert_eq!(again.column_str("blob/path").expect("path")[1], "J1/bb.mrc");
-        assert_eq!(again.column_f64("alignments3D/pose", 2).expect("pose"), vec![0.3f32 as f64, 3.0]);
+        assert_eq!(
+            again.column_f64("alignments3D/pose", 2).expect("pose"),
+            vec![0.3f32 as f64, 3.0]
+        );
         let sub = again.select_rows(&[1]);
         assert_eq!(sub.column_u64("uid"), Some(vec![7]));
     }

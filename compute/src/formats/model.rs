@@ -7,9 +7,9 @@ use std::io::BufReader;
 use std::path::Path;
 
 use crate::error::{FormatError, FormatResult};
-use crate::io::{ProgressFn, open_reader};
 use crate::formats::FileKind;
 use crate::formats::model_text::{CifModelRenumber, LineRewriter, fix_pdb_line};
+use crate::io::{ProgressFn, open_reader};
 
 /// One atom of the topology; coordinates live in [`Structure::frames`].
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -98,23 +98,24 @@ impl Structure {
             pdbtbx::Format::Pdb => options.read_raw(BufReader::new(LineRewriter::new(reader, fix_pdb_line))),
             _ => {
                 let mut renumber = CifModelRenumber::default();
-                options.read_raw(BufReader::new(LineRewriter::new(reader, |line: &mut Vec<u8>| renumber.fix_line(line))))
+                options.read_raw(BufReader::new(LineRewriter::new(reader, |line: &mut Vec<u8>| {
+                    renumber.fix_line(line)
+                })))
             }
         }))
         .map_err(|panic| {
             let what = crate::error::panic_message(panic.as_ref());
             FormatError::invalid(path, format!("not a readable model: the parser gave up ({what})"))
         })?;
-        let (pdb, _warnings) = parsed
-            .map_err(|errors| {
-                let first: Vec<String> = errors
-                    .iter()
-                    .filter(|e| e.fails(pdbtbx::StrictnessLevel::Loose))
-                    .take(3)
-                    .map(|e| e.short_description().to_owned() + ": " + e.long_description())
-                    .collect();
-                FormatError::invalid(path, format!("not a readable model: {}", first.join("; ")))
-            })?;
+        let (pdb, _warnings) = parsed.map_err(|errors| {
+            let first: Vec<String> = errors
+                .iter()
+                .filter(|e| e.fails(pdbtbx::StrictnessLevel::Loose))
+                .take(3)
+                .map(|e| e.short_description().to_owned() + ": " + e.long_description())
+                .collect();
+            FormatError::invalid(path, format!("not a readable model: {}", first.join("; ")))
+        })?;
         let name = path
             .file_name()
             .map(|n| crate::io::name_without_gz(Path::new(n)))
@@ -169,12 +170,14 @@ impl Structure {
         let mut residues = 0;
         let mut previous: Option<(&str, i32, &str)> = None;
         for atom in &self.atoms {
-            if chain_ids.last().is_none_or(|c| c != &atom.chain_id)
-                && !chain_ids.contains(&atom.chain_id)
-            {
+            if chain_ids.last().is_none_or(|c| c != &atom.chain_id) && !chain_ids.contains(&atom.chain_id) {
                 chain_ids.push(atom.chain_id.clone());
             }
-            let key = (atom.chain_id.as_str(), atom.residue_number, atom.insertion_code.as_str());
+            let key = (
+                atom.chain_id.as_str(),
+                atom.residue_number,
+                atom.insertion_code.as_str(),
+            );
             if previous != Some(key) {
                 residues += 1;
                 previous = Some(key);

@@ -14,7 +14,12 @@ pub(crate) struct LineRewriter<R, F> {
 
 impl<R: BufRead, F: FnMut(&mut Vec<u8>)> LineRewriter<R, F> {
     pub(crate) fn new(inner: R, fix: F) -> Self {
-        Self { inner, line: Vec::new(), position: 0, fix }
+        Self {
+            inner,
+            line: Vec::new(),
+            position: 0,
+            fix,
+        }
     }
 }
 
@@ -66,7 +71,9 @@ fn guess_element(name: &[u8], residue: &[u8]) -> [u8; 2] {
     let letters: Vec<u8> = name.iter().copied().filter(u8::is_ascii_alphabetic).collect();
     match letters.as_slice() {
         [] => *b" X",
-        [first, second, ..] if !standard && name[0].is_ascii_alphabetic() && name.len() >= 2 && name[1].is_ascii_alphabetic() => {
+        [first, second, ..]
+            if !standard && name[0].is_ascii_alphabetic() && name.len() >= 2 && name[1].is_ascii_alphabetic() =>
+        {
             let candidate = format!("{}{}", *first as char, second.to_ascii_lowercase() as char);
             if pdbtbx::Element::from_symbol(&candidate).is_some() {
                 [first.to_ascii_uppercase(), second.to_ascii_uppercase()]
@@ -108,7 +115,10 @@ impl CifModelRenumber {
         }
         if starts(b"_atom_site.") && matches!(self.state, CifState::LoopStart | CifState::AtomSiteHeader) {
             if self.state == CifState::LoopStart {
-                *self = Self { state: CifState::AtomSiteHeader, ..Self::default() };
+                *self = Self {
+                    state: CifState::AtomSiteHeader,
+                    ..Self::default()
+                };
             }
             self.state = CifState::AtomSiteHeader;
             self.columns.push(String::from_utf8_lossy(trimmed).trim().to_owned());
@@ -125,7 +135,8 @@ impl CifModelRenumber {
             return;
         }
         let column = |name: &str| self.columns.iter().position(|c| c == name);
-        let (Some(id_column), Some(model_column)) = (column("_atom_site.id"), column("_atom_site.pdbx_PDB_model_num")) else {
+        let (Some(id_column), Some(model_column)) = (column("_atom_site.id"), column("_atom_site.pdbx_PDB_model_num"))
+        else {
             return;
         };
         let spans = cif_token_spans(line);
@@ -171,4 +182,3 @@ fn cif_token_spans(line: &[u8]) -> Vec<(usize, usize)> {
     }
     spans
 }
-

@@ -20,9 +20,8 @@ use crate::io::write_atomically;
 const PDB_MAX_SERIAL: usize = 99_999;
 
 const AMINO_ACIDS: &[&str] = &[
-    "ALA", "ARG", "ASN", "ASP", "CYS", "GLN", "GLU", "GLY", "HIS", "ILE", "LEU", "LYS", "MET",
-    "PHE", "PRO", "SER", "THR", "TRP", "TYR", "VAL", "MSE", "SEC", "PYL", "HSD", "HSE", "HSP",
-    "HID", "HIE", "HIP", "CYX", "UNK",
+    "ALA", "ARG", "ASN", "ASP", "CYS", "GLN", "GLU", "GLY", "HIS", "ILE", "LEU", "LYS", "MET", "PHE", "PRO", "SER",
+    "THR", "TRP", "TYR", "VAL", "MSE", "SEC", "PYL", "HSD", "HSE", "HSP", "HID", "HIE", "HIP", "CYX", "UNK",
 ];
 const NUCLEOTIDES: &[&str] = &["A", "C", "G", "U", "I", "T", "DA", "DC", "DG", "DT", "DI", "DU", "N"];
 const WATERS: &[&str] = &["HOH", "WAT", "DOD", "H2O", "TIP3", "TIP"];
@@ -55,29 +54,56 @@ pub fn write_structure(structure: &Structure, path: &Path) -> FormatResult<()> {
     match FileKind::from_path(path) {
         Some(FileKind::Pdb) => write_pdb(structure, path),
         Some(FileKind::Mmcif) => write_mmcif(structure, path),
-        _ => Err(FormatError::invalid(path, "model output must end in .pdb or .cif (optionally .gz)")),
+        _ => Err(FormatError::invalid(
+            path,
+            "model output must end in .pdb or .cif (optionally .gz)",
+        )),
     }
 }
 
 /// Checks that PDB's fixed columns can hold `structure`; the error says why not.
 pub fn check_pdb_limits(structure: &Structure, path: &Path) -> FormatResult<()> {
     let refuse = |why: String| {
-        Err(FormatError::unsupported(path, format!("{why}; the PDB format cannot hold this, write mmCIF (.cif) instead")))
+        Err(FormatError::unsupported(
+            path,
+            format!("{why}; the PDB format cannot hold this, write mmCIF (.cif) instead"),
+        ))
     };
     if structure.atoms.len() > PDB_MAX_SERIAL {
-        return refuse(format!("{} atoms exceed PDB's limit of 99,999 atom serial numbers", structure.atoms.len()));
+        return refuse(format!(
+            "{} atoms exceed PDB's limit of 99,999 atom serial numbers",
+            structure.atoms.len()
+        ));
     }
     if let Some(a) = structure.atoms.iter().find(|a| a.chain_id.chars().count() > 1) {
         return refuse(format!("chain id '{}' is longer than one character", a.chain_id));
     }
-    if let Some(a) = structure.atoms.iter().find(|a| !(-999..=9999).contains(&a.residue_number)) {
+    if let Some(a) = structure
+        .atoms
+        .iter()
+        .find(|a| !(-999..=9999).contains(&a.residue_number))
+    {
         return refuse(format!("residue number {} does not fit in 4 columns", a.residue_number));
     }
-    if let Some(a) = structure.atoms.iter().find(|a| a.residue_name.len() > 3 || a.name.len() > 4) {
-        return refuse(format!("residue '{}' atom '{}' has a name too long for PDB columns", a.residue_name, a.name));
+    if let Some(a) = structure
+        .atoms
+        .iter()
+        .find(|a| a.residue_name.len() > 3 || a.name.len() > 4)
+    {
+        return refuse(format!(
+            "residue '{}' atom '{}' has a name too long for PDB columns",
+            a.residue_name, a.name
+        ));
     }
-    if let Some(a) = structure.atoms.iter().find(|a| !(-99.99..=999.99).contains(&a.b_factor) || !(-9.99..=99.99).contains(&a.occupancy)) {
-        return refuse(format!("a B-factor/occupancy value ({}, {}) does not fit in 6 columns", a.b_factor, a.occupancy));
+    if let Some(a) = structure
+        .atoms
+        .iter()
+        .find(|a| !(-99.99..=999.99).contains(&a.b_factor) || !(-9.99..=99.99).contains(&a.occupancy))
+    {
+        return refuse(format!(
+            "a B-factor/occupancy value ({}, {}) does not fit in 6 columns",
+            a.b_factor, a.occupancy
+        ));
     }
     let out_of_range = structure
         .frames
@@ -191,7 +217,13 @@ fn assign_labels(structure: &Structure) -> Labels {
         .unwrap_or_else(|| "X".to_owned());
     let auth_chain: Vec<String> = atoms
         .iter()
-        .map(|a| if a.chain_id.trim().is_empty() { blank_replacement.clone() } else { a.chain_id.clone() })
+        .map(|a| {
+            if a.chain_id.trim().is_empty() {
+                blank_replacement.clone()
+            } else {
+                a.chain_id.clone()
+            }
+        })
         .collect();
 
     let mut asym_of_atom = vec![0; atoms.len()];
@@ -206,7 +238,9 @@ fn assign_labels(structure: &Structure) -> Labels {
         let class = class_of(&atoms[i]);
         let mut end = i + 1;
         let same_residue = |a: &Atom, b: &Atom| {
-            a.residue_number == b.residue_number && a.insertion_code == b.insertion_code && a.residue_name == b.residue_name
+            a.residue_number == b.residue_number
+                && a.insertion_code == b.insertion_code
+                && a.residue_name == b.residue_name
         };
         while end < atoms.len() && auth_chain[end] == auth_chain[i] {
             let next_class = class_of(&atoms[end]);
@@ -276,7 +310,13 @@ fn assign_labels(structure: &Structure) -> Labels {
             }
         }
     }
-    Labels { asym_of_atom, seq_of_atom, asyms, entities, auth_chain }
+    Labels {
+        asym_of_atom,
+        seq_of_atom,
+        asyms,
+        entities,
+        auth_chain,
+    }
 }
 
 /// Quotes a CIF value when a bare word would be misread.
@@ -286,7 +326,10 @@ fn cif_value(value: &str) -> String {
     }
     let needs_quote = value.contains(char::is_whitespace)
         || value.starts_with(['_', '#', '$', '\'', '"', '[', ']', ';'])
-        || matches!(value.to_ascii_lowercase().as_str(), "." | "?" | "loop_" | "stop_" | "global_")
+        || matches!(
+            value.to_ascii_lowercase().as_str(),
+            "." | "?" | "loop_" | "stop_" | "global_"
+        )
         || value.to_ascii_lowercase().starts_with("data_")
         || value.to_ascii_lowercase().starts_with("save_");
     if !needs_quote {
@@ -307,9 +350,19 @@ pub fn write_mmcif_to(structure: &Structure, w: &mut dyn Write) -> std::io::Resu
     let block: String = structure
         .name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
-    let block = if block.is_empty() { "cryoforge".to_owned() } else { block };
+    let block = if block.is_empty() {
+        "cryoforge".to_owned()
+    } else {
+        block
+    };
     writeln!(w, "data_{block}")?;
     writeln!(w, "#")?;
     writeln!(w, "_entry.id {}", cif_value(&block))?;
@@ -326,10 +379,27 @@ pub fn write_mmcif_to(structure: &Structure, w: &mut dyn Write) -> std::io::Resu
     writeln!(w, "#")?;
     writeln!(w, "loop_")?;
     for field in [
-        "group_PDB", "id", "type_symbol", "label_atom_id", "label_alt_id", "label_comp_id",
-        "label_asym_id", "label_entity_id", "label_seq_id", "pdbx_PDB_ins_code", "Cartn_x",
-        "Cartn_y", "Cartn_z", "occupancy", "B_iso_or_equiv", "pdbx_formal_charge", "auth_seq_id",
-        "auth_comp_id", "auth_asym_id", "auth_atom_id", "pdbx_PDB_model_num",
+        "group_PDB",
+        "id",
+        "type_symbol",
+        "label_atom_id",
+        "label_alt_id",
+        "label_comp_id",
+        "label_asym_id",
+        "label_entity_id",
+        "label_seq_id",
+        "pdbx_PDB_ins_code",
+        "Cartn_x",
+        "Cartn_y",
+        "Cartn_z",
+        "occupancy",
+        "B_iso_or_equiv",
+        "pdbx_formal_charge",
+        "auth_seq_id",
+        "auth_comp_id",
+        "auth_asym_id",
+        "auth_atom_id",
+        "pdbx_PDB_model_num",
     ] {
         writeln!(w, "_atom_site.{field}")?;
     }
@@ -351,18 +421,30 @@ pub fn write_mmcif_to(structure: &Structure, w: &mut dyn Write) -> std::io::Resu
                 serial,
                 cif_value(&atom.element),
                 names[i],
-                if atom.alt_loc.is_empty() { ".".to_owned() } else { cif_value(&atom.alt_loc) },
+                if atom.alt_loc.is_empty() {
+                    ".".to_owned()
+                } else {
+                    cif_value(&atom.alt_loc)
+                },
                 residues[i],
                 asym,
                 entity + 1,
                 labels.seq_of_atom[i].map_or_else(|| ".".to_owned(), |s| s.to_string()),
-                if atom.insertion_code.is_empty() { "?".to_owned() } else { cif_value(&atom.insertion_code) },
+                if atom.insertion_code.is_empty() {
+                    "?".to_owned()
+                } else {
+                    cif_value(&atom.insertion_code)
+                },
                 pos[0],
                 pos[1],
                 pos[2],
                 atom.occupancy,
                 atom.b_factor,
-                if atom.formal_charge == 0 { "?".to_owned() } else { atom.formal_charge.to_string() },
+                if atom.formal_charge == 0 {
+                    "?".to_owned()
+                } else {
+                    atom.formal_charge.to_string()
+                },
                 atom.residue_number,
                 residues[i],
                 cif_value(&labels.auth_chain[i]),
@@ -408,7 +490,11 @@ mod tests {
             atom("CA", "GLY", "B", 1, "C"),
             atom("N", "ALA", "B", 2, "N"),
         ];
-        let s = Structure { name: "t".into(), frames: vec![vec![[0.0; 3]; atoms.len()]], atoms };
+        let s = Structure {
+            name: "t".into(),
+            frames: vec![vec![[0.0; 3]; atoms.len()]],
+            atoms,
+        };
         let l = assign_labels(&s);
         let asym = |i: usize| l.asyms[l.asym_of_atom[i]].0.as_str();
         assert_eq!([asym(0), asym(3), asym(4), asym(5), asym(6)], ["A", "B", "C", "C", "D"]);
@@ -430,12 +516,23 @@ mod tests {
     #[test]
     fn pdb_refuses_what_it_cannot_hold() {
         let mut a = atom("CA", "GLY", "AB", 1, "C");
-        let s = Structure { name: "t".into(), frames: vec![vec![[0.0; 3]]], atoms: vec![a.clone()] };
+        let s = Structure {
+            name: "t".into(),
+            frames: vec![vec![[0.0; 3]]],
+            atoms: vec![a.clone()],
+        };
         let err = check_pdb_limits(&s, Path::new("out.pdb")).expect_err("two-letter chain");
-        assert!(err.to_string().contains("out.pdb") && err.to_string().contains("mmCIF"), "{err}");
+        assert!(
+            err.to_string().contains("out.pdb") && err.to_string().contains("mmCIF"),
+            "{err}"
+        );
         a.chain_id = "A".into();
         let n = PDB_MAX_SERIAL + 1;
-        let s = Structure { name: "t".into(), frames: vec![vec![[0.0; 3]; n]], atoms: vec![a; n] };
+        let s = Structure {
+            name: "t".into(),
+            frames: vec![vec![[0.0; 3]; n]],
+            atoms: vec![a; n],
+        };
         let err = check_pdb_limits(&s, Path::new("big.pdb")).expect_err("too many atoms");
         assert!(err.to_string().contains("99,999"), "{err}");
     }
@@ -444,7 +541,11 @@ mod tests {
     fn pdb_columns_are_where_the_format_says() {
         let mut a = atom("CA", "GLY", "A", 12, "C");
         a.hetero = false;
-        let s = Structure { name: "t".into(), frames: vec![vec![[1.5, -22.25, 333.125]]], atoms: vec![a] };
+        let s = Structure {
+            name: "t".into(),
+            frames: vec![vec![[1.5, -22.25, 333.125]]],
+            atoms: vec![a],
+        };
         let mut out = Vec::new();
         write_pdb_to(&s, &mut out).expect("write");
         let text = String::from_utf8(out).expect("utf8");

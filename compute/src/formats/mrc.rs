@@ -139,9 +139,7 @@ impl MrcHeader {
             .map(|i| {
                 let start = 224 + i * LABEL_BYTES;
                 let raw = &bytes[start..start + LABEL_BYTES];
-                String::from_utf8_lossy(raw)
-                    .trim_end_matches(['\0', ' '])
-                    .to_owned()
+                String::from_utf8_lossy(raw).trim_end_matches(['\0', ' ']).to_owned()
             })
             .collect();
         let header = Self {
@@ -174,10 +172,7 @@ impl MrcHeader {
         if MrcMode::from_word(self.mode).is_none() {
             return Err(FormatError::unsupported(
                 path,
-                format!(
-                    "MRC mode {} (cryoforge reads modes 0, 1, 2, 6 and 12)",
-                    self.mode
-                ),
+                format!("MRC mode {} (cryoforge reads modes 0, 1, 2, 6 and 12)", self.mode),
             ));
         }
         for (axis, &n) in ["NX", "NY", "NZ"].iter().zip(&self.dims_file) {
@@ -254,19 +249,16 @@ impl MrcHeader {
     pub fn grid(&self) -> MapGrid {
         let dims = self.file_to_xyz(self.dims_file).map(|n| n as usize);
         let start_voxel = self.file_to_xyz(self.start_file);
-        let cell_sampling: [usize; 3] =
-            std::array::from_fn(|i| match self.cell_sampling[i] {
-                n if n > 0 => n as usize,
-                _ => dims[i],
-            });
+        let cell_sampling: [usize; 3] = std::array::from_fn(|i| match self.cell_sampling[i] {
+            n if n > 0 => n as usize,
+            _ => dims[i],
+        });
         let voxel_size_angstrom = std::array::from_fn(|i| {
             let size = self.cell_angstrom[i] / cell_sampling[i] as f32;
             // Some stacks leave the cell at zero; one Å per pixel is the only neutral guess.
             if size.is_finite() && size > 0.0 { size } else { 1.0 }
         });
-        let origin_field_angstrom = self
-            .origin_angstrom
-            .map(|v| if v.is_finite() { v } else { 0.0 });
+        let origin_field_angstrom = self.origin_angstrom.map(|v| if v.is_finite() { v } else { 0.0 });
         MapGrid {
             dims,
             voxel_size_angstrom,
@@ -294,8 +286,7 @@ fn byte_order(path: &Path, bytes: &[u8; HEADER_BYTES]) -> FormatResult<bool> {
                 i32::from_be_bytes(w)
             }
         };
-        MrcMode::from_word(read(3)).is_some()
-            && (0..3).all(|i| read(i) > 0 && i64::from(read(i)) <= MAX_DIM)
+        MrcMode::from_word(read(3)).is_some() && (0..3).all(|i| read(i) > 0 && i64::from(read(i)) <= MAX_DIM)
     };
     if plausible(true) {
         Ok(true)
@@ -403,7 +394,12 @@ pub struct Statistics {
 impl Statistics {
     pub fn of(values: &[f32]) -> Self {
         if values.is_empty() {
-            return Self { min: 0.0, max: 0.0, mean: 0.0, rms: 0.0 };
+            return Self {
+                min: 0.0,
+                max: 0.0,
+                mean: 0.0,
+                rms: 0.0,
+            };
         }
         let mut min = f32::INFINITY;
         let mut max = f32::NEG_INFINITY;
@@ -414,12 +410,13 @@ impl Statistics {
             sum += f64::from(v);
         }
         let mean = sum / values.len() as f64;
-        let var = values
-            .iter()
-            .map(|&v| (f64::from(v) - mean).powi(2))
-            .sum::<f64>()
-            / values.len() as f64;
-        Self { min, max, mean: mean as f32, rms: var.sqrt() as f32 }
+        let var = values.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / values.len() as f64;
+        Self {
+            min,
+            max,
+            mean: mean as f32,
+            rms: var.sqrt() as f32,
+        }
     }
 }
 
@@ -466,13 +463,7 @@ impl DensityMap {
             ));
         }
         let stats = self.statistics();
-        let header = build_header(
-            &self.grid,
-            &self.meta,
-            stats,
-            self.meta.space_group,
-            self.grid.dims[2],
-        );
+        let header = build_header(&self.grid, &self.meta, stats, self.meta.space_group, self.grid.dims[2]);
         write_atomically(path, |w| {
             w.write_all(&header)?;
             write_f32_le(w, &self.values)
@@ -572,9 +563,7 @@ fn read_header_bytes(path: &Path, reader: &mut dyn Read) -> FormatResult<[u8; HE
 }
 
 fn check_file_size(path: &Path, header: &MrcHeader) -> FormatResult<()> {
-    let actual = std::fs::metadata(path)
-        .map_err(|e| FormatError::io(path, e))?
-        .len();
+    let actual = std::fs::metadata(path).map_err(|e| FormatError::io(path, e))?.len();
     let expected = header.expected_file_bytes();
     if actual != expected {
         return Err(FormatError::SizeMismatch {
@@ -595,10 +584,7 @@ fn check_file_size(path: &Path, header: &MrcHeader) -> FormatResult<()> {
 }
 
 /// Reads the header and the raw data block, checking the sizes agree before allocating.
-fn read_header_and_data(
-    path: &Path,
-    progress: Option<ProgressFn<'_>>,
-) -> FormatResult<(MrcHeader, Vec<u8>)> {
+fn read_header_and_data(path: &Path, progress: Option<ProgressFn<'_>>) -> FormatResult<(MrcHeader, Vec<u8>)> {
     let mut reader = open_reader(path, progress)?;
     let bytes = read_header_bytes(path, &mut reader)?;
     let header = MrcHeader::parse(path, &bytes)?;
@@ -607,8 +593,7 @@ fn read_header_and_data(
         check_file_size(path, &header)?;
     }
     let extended = header.extended_header_bytes.max(0) as u64;
-    std::io::copy(&mut (&mut reader).take(extended), &mut std::io::sink())
-        .map_err(|e| FormatError::io(path, e))?;
+    std::io::copy(&mut (&mut reader).take(extended), &mut std::io::sink()).map_err(|e| FormatError::io(path, e))?;
     let data_bytes = header.data_bytes();
     // A gzip stream's length is unknown up front: let the buffer grow with the data actually
     // decompressed rather than trusting the header's claim.
@@ -643,21 +628,33 @@ pub(crate) fn decode_values(header: &MrcHeader, raw: &[u8]) -> Vec<f32> {
             .chunks_exact(2)
             .map(|c| {
                 let w = [c[0], c[1]];
-                f32::from(if le { i16::from_le_bytes(w) } else { i16::from_be_bytes(w) })
+                f32::from(if le {
+                    i16::from_le_bytes(w)
+                } else {
+                    i16::from_be_bytes(w)
+                })
             })
             .collect(),
         MrcMode::Uint16 => raw
             .chunks_exact(2)
             .map(|c| {
                 let w = [c[0], c[1]];
-                f32::from(if le { u16::from_le_bytes(w) } else { u16::from_be_bytes(w) })
+                f32::from(if le {
+                    u16::from_le_bytes(w)
+                } else {
+                    u16::from_be_bytes(w)
+                })
             })
             .collect(),
         MrcMode::Float16 => raw
             .chunks_exact(2)
             .map(|c| {
                 let w = [c[0], c[1]];
-                let h = if le { half::f16::from_le_bytes(w) } else { half::f16::from_be_bytes(w) };
+                let h = if le {
+                    half::f16::from_le_bytes(w)
+                } else {
+                    half::f16::from_be_bytes(w)
+                };
                 h.to_f32()
             })
             .collect(),
@@ -665,7 +662,11 @@ pub(crate) fn decode_values(header: &MrcHeader, raw: &[u8]) -> Vec<f32> {
             .chunks_exact(4)
             .map(|c| {
                 let w = [c[0], c[1], c[2], c[3]];
-                if le { f32::from_le_bytes(w) } else { f32::from_be_bytes(w) }
+                if le {
+                    f32::from_le_bytes(w)
+                } else {
+                    f32::from_be_bytes(w)
+                }
             })
             .collect(),
     }

@@ -45,7 +45,10 @@ impl PyValue {
 
 /// Parses one literal; returns a message on malformed input.
 pub fn parse_literal(text: &str) -> Result<PyValue, String> {
-    let mut parser = Parser { bytes: text.as_bytes(), pos: 0 };
+    let mut parser = Parser {
+        bytes: text.as_bytes(),
+        pos: 0,
+    };
     let value = parser.value()?;
     parser.skip_ws();
     if parser.pos != parser.bytes.len() {
@@ -116,7 +119,9 @@ impl Parser<'_> {
         if self.bytes.get(self.pos) == Some(&b'L') {
             self.pos += 1;
         }
-        text.parse().map(PyValue::Int).map_err(|_| format!("bad integer '{text}'"))
+        text.parse()
+            .map(PyValue::Int)
+            .map_err(|_| format!("bad integer '{text}'"))
     }
 
     fn string(&mut self) -> Result<String, String> {
@@ -185,7 +190,10 @@ mod tests {
         let descr = v.get("descr").and_then(PyValue::as_seq).expect("descr");
         assert_eq!(descr.len(), 2);
         assert_eq!(v.get("fortran_order"), Some(&PyValue::Bool(false)));
-        assert_eq!(v.get("shape").and_then(PyValue::as_seq).map(|s| s[0].as_int()), Some(Some(3)));
+        assert_eq!(
+            v.get("shape").and_then(PyValue::as_seq).map(|s| s[0].as_int()),
+            Some(Some(3))
+        );
         assert!(parse_literal("{'a': ").is_err());
     }
 }

@@ -93,12 +93,12 @@ pub fn star_layout(star: &StarFile) -> StarLayout {
 
 impl ParticleSet {
     pub fn from_star(path: &Path, star: &StarFile) -> FormatResult<Self> {
-        let table = particle_block(star).and_then(StarBlock::table).ok_or_else(|| {
-            FormatError::invalid(path, "no particle table (a loop_ with _rlnImageName)")
-        })?;
-        let names = table.column_index("rlnImageName").ok_or_else(|| {
-            FormatError::invalid(path, "the particle table has no _rlnImageName column")
-        })?;
+        let table = particle_block(star)
+            .and_then(StarBlock::table)
+            .ok_or_else(|| FormatError::invalid(path, "no particle table (a loop_ with _rlnImageName)"))?;
+        let names = table
+            .column_index("rlnImageName")
+            .ok_or_else(|| FormatError::invalid(path, "the particle table has no _rlnImageName column"))?;
         let rows = table.row_count();
         let num = |name: &str, default: f64| -> FormatResult<Vec<f64>> {
             Ok(table.column_f64(path, name)?.unwrap_or_else(|| vec![default; rows]))
@@ -193,15 +193,25 @@ impl ParticleSet {
     pub fn to_star(&self) -> StarFile {
         let mut optics = StarTable::new(
             [
-                "rlnOpticsGroupName", "rlnOpticsGroup", "rlnVoltage", "rlnSphericalAberration",
-                "rlnAmplitudeContrast", "rlnImagePixelSize", "rlnImageSize", "rlnImageDimensionality",
+                "rlnOpticsGroupName",
+                "rlnOpticsGroup",
+                "rlnVoltage",
+                "rlnSphericalAberration",
+                "rlnAmplitudeContrast",
+                "rlnImagePixelSize",
+                "rlnImageSize",
+                "rlnImageDimensionality",
             ]
             .map(String::from)
             .to_vec(),
         );
         for (i, g) in self.optics.iter().enumerate() {
             optics.push_row(vec![
-                if g.name.is_empty() { format!("opticsGroup{}", i + 1) } else { g.name.clone() },
+                if g.name.is_empty() {
+                    format!("opticsGroup{}", i + 1)
+                } else {
+                    g.name.clone()
+                },
                 (i + 1).to_string(),
                 fmt(g.voltage_kv),
                 fmt(g.spherical_aberration_mm),
@@ -213,8 +223,16 @@ impl ParticleSet {
         }
         let mut table = StarTable::new(
             [
-                "rlnImageName", "rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi", "rlnOriginXAngst",
-                "rlnOriginYAngst", "rlnDefocusU", "rlnDefocusV", "rlnDefocusAngle", "rlnPhaseShift",
+                "rlnImageName",
+                "rlnAngleRot",
+                "rlnAngleTilt",
+                "rlnAnglePsi",
+                "rlnOriginXAngst",
+                "rlnOriginYAngst",
+                "rlnDefocusU",
+                "rlnDefocusV",
+                "rlnDefocusAngle",
+                "rlnPhaseShift",
                 "rlnOpticsGroup",
             ]
             .map(String::from)
@@ -222,7 +240,11 @@ impl ParticleSet {
         );
         for p in &self.particles {
             table.push_row(vec![
-                ImageRef { index_1based: p.image_index_1based, path: p.image_path.clone() }.to_relion(),
+                ImageRef {
+                    index_1based: p.image_index_1based,
+                    path: p.image_path.clone(),
+                }
+                .to_relion(),
                 fmt(p.euler_deg[0]),
                 fmt(p.euler_deg[1]),
                 fmt(p.euler_deg[2]),
@@ -242,7 +264,9 @@ impl ParticleSet {
         let mut particle_block = StarBlock::new("particles");
         particle_block.comments = version;
         particle_block.tables.push(table);
-        StarFile { blocks: vec![optics_block, particle_block] }
+        StarFile {
+            blocks: vec![optics_block, particle_block],
+        }
     }
 
     /// A cryoSPARC particle `.cs` with the fields cryoSPARC's importers read.
@@ -269,20 +293,56 @@ impl ParticleSet {
         let build = || -> Result<CsFile, String> {
             Ok(CsBuilder::new()
                 .column("uid", CsColumn::U64((0..n as u64).map(uid_for_row).collect()))?
-                .column("blob/path", CsColumn::Bytes(self.particles.iter().map(|p| p.image_path.clone()).collect()))?
-                .column("blob/idx", CsColumn::U32(self.particles.iter().map(|p| p.image_index_1based as u32 - 1).collect()))?
-                .column("blob/shape", CsColumn::F32Array { width: 2, values: box_size.iter().map(|&s| s as f32).collect() })?
-                .column("blob/psize_A", CsColumn::F32(map(&|p| group(p).pixel_size_angstrom as f32)))?
+                .column(
+                    "blob/path",
+                    CsColumn::Bytes(self.particles.iter().map(|p| p.image_path.clone()).collect()),
+                )?
+                .column(
+                    "blob/idx",
+                    CsColumn::U32(self.particles.iter().map(|p| p.image_index_1based as u32 - 1).collect()),
+                )?
+                .column(
+                    "blob/shape",
+                    CsColumn::F32Array {
+                        width: 2,
+                        values: box_size.iter().map(|&s| s as f32).collect(),
+                    },
+                )?
+                .column(
+                    "blob/psize_A",
+                    CsColumn::F32(map(&|p| group(p).pixel_size_angstrom as f32)),
+                )?
                 .column("ctf/accel_kv", CsColumn::F32(map(&|p| group(p).voltage_kv as f32)))?
-                .column("ctf/cs_mm", CsColumn::F32(map(&|p| group(p).spherical_aberration_mm as f32)))?
-                .column("ctf/amp_contrast", CsColumn::F32(map(&|p| group(p).amplitude_contrast as f32)))?
+                .column(
+                    "ctf/cs_mm",
+                    CsColumn::F32(map(&|p| group(p).spherical_aberration_mm as f32)),
+                )?
+                .column(
+                    "ctf/amp_contrast",
+                    CsColumn::F32(map(&|p| group(p).amplitude_contrast as f32)),
+                )?
                 .column("ctf/df1_A", CsColumn::F32(map(&|p| p.defocus_u_angstrom as f32)))?
                 .column("ctf/df2_A", CsColumn::F32(map(&|p| p.defocus_v_angstrom as f32)))?
-                .column("ctf/df_angle_rad", CsColumn::F32(map(&|p| p.defocus_angle_deg.to_radians() as f32)))?
-                .column("ctf/phase_shift_rad", CsColumn::F32(map(&|p| p.phase_shift_deg.to_radians() as f32)))?
+                .column(
+                    "ctf/df_angle_rad",
+                    CsColumn::F32(map(&|p| p.defocus_angle_deg.to_radians() as f32)),
+                )?
+                .column(
+                    "ctf/phase_shift_rad",
+                    CsColumn::F32(map(&|p| p.phase_shift_deg.to_radians() as f32)),
+                )?
                 .column("alignments3D/pose", CsColumn::F32Array { width: 3, values: pose })?
-                .column("alignments3D/shift", CsColumn::F32Array { width: 2, values: shift })?
-                .column("alignments3D/psize_A", CsColumn::F32(map(&|p| group(p).pixel_size_angstrom as f32)))?
+                .column(
+                    "alignments3D/shift",
+                    CsColumn::F32Array {
+                        width: 2,
+                        values: shift,
+                    },
+                )?
+                .column(
+                    "alignments3D/psize_A",
+                    CsColumn::F32(map(&|p| group(p).pixel_size_angstrom as f32)),
+                )?
                 .build())
         };
         // Every column above has exactly `n` rows, so the builder cannot refuse them.
@@ -314,16 +374,21 @@ fn find_or_add_group(groups: &mut Vec<OpticsGroup>, group: OpticsGroup) -> usize
         return i;
     }
     let number = groups.len() as i64 + 1;
-    groups.push(OpticsGroup { name: format!("opticsGroup{number}"), number, ..group });
+    groups.push(OpticsGroup {
+        name: format!("opticsGroup{number}"),
+        number,
+        ..group
+    });
     groups.len() - 1
 }
 
 type OpticsParse = (Vec<OpticsGroup>, Vec<usize>, Vec<[f64; 2]>);
 
 fn optics_31(path: &Path, star: &StarFile, table: &StarTable) -> FormatResult<OpticsParse> {
-    let optics_table = star.block("optics").and_then(StarBlock::table).ok_or_else(|| {
-        FormatError::invalid(path, "data_optics has no table")
-    })?;
+    let optics_table = star
+        .block("optics")
+        .and_then(StarBlock::table)
+        .ok_or_else(|| FormatError::invalid(path, "data_optics has no table"))?;
     let n = optics_table.row_count();
     let col = |name: &str, default: Option<f64>| -> FormatResult<Vec<f64>> {
         match (optics_table.column_f64(path, name)?, default) {
@@ -354,7 +419,9 @@ fn optics_31(path: &Path, star: &StarFile, table: &StarTable) -> FormatResult<Op
         })
         .collect();
     let rows = table.row_count();
-    let group_numbers = table.column_f64(path, "rlnOpticsGroup")?.unwrap_or_else(|| vec![numbers.first().copied().unwrap_or(1.0); rows]);
+    let group_numbers = table
+        .column_f64(path, "rlnOpticsGroup")?
+        .unwrap_or_else(|| vec![numbers.first().copied().unwrap_or(1.0); rows]);
     let group_of_row = group_numbers
         .iter()
         .enumerate()
@@ -364,8 +431,12 @@ fn optics_31(path: &Path, star: &StarFile, table: &StarTable) -> FormatResult<Op
             })
         })
         .collect::<FormatResult<Vec<usize>>>()?;
-    let sx = table.column_f64(path, "rlnOriginXAngst")?.unwrap_or_else(|| vec![0.0; rows]);
-    let sy = table.column_f64(path, "rlnOriginYAngst")?.unwrap_or_else(|| vec![0.0; rows]);
+    let sx = table
+        .column_f64(path, "rlnOriginXAngst")?
+        .unwrap_or_else(|| vec![0.0; rows]);
+    let sy = table
+        .column_f64(path, "rlnOriginYAngst")?
+        .unwrap_or_else(|| vec![0.0; rows]);
     let shifts = (0..rows).map(|r| [sx[r], sy[r]]).collect();
     Ok((groups, group_of_row, shifts))
 }

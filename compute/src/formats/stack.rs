@@ -8,8 +8,7 @@ use std::sync::Mutex;
 
 use crate::error::{FormatError, FormatResult};
 use crate::formats::mrc::{
-    HEADER_BYTES, MapGrid, MapMeta, MrcHeader, Statistics, build_header, decode_values,
-    read_header, write_f32_le,
+    HEADER_BYTES, MapGrid, MapMeta, MrcHeader, Statistics, build_header, decode_values, read_header, write_f32_le,
 };
 use crate::io::{is_gzip_path, write_atomically};
 
@@ -80,9 +79,8 @@ impl ParticleStack {
         }
         let [w, h] = self.box_size();
         let bytes_per_image = (w * h * self.header.mode().bytes_per_value()) as u64;
-        let offset = HEADER_BYTES as u64
-            + self.header.extended_header_bytes.max(0) as u64
-            + index as u64 * bytes_per_image;
+        let offset =
+            HEADER_BYTES as u64 + self.header.extended_header_bytes.max(0) as u64 + index as u64 * bytes_per_image;
         let mut raw = vec![0u8; bytes_per_image as usize];
         {
             let mut file = self
@@ -112,11 +110,7 @@ pub fn write_stack(
         ));
     }
     let all: Vec<f32> = images.iter().flatten().copied().collect();
-    let grid = MapGrid::new(
-        [box_size[0], box_size[1], 1],
-        [pixel_size_angstrom; 3],
-        [0.0; 3],
-    );
+    let grid = MapGrid::new([box_size[0], box_size[1], 1], [pixel_size_angstrom; 3], [0.0; 3]);
     let header = build_header(&grid, &MapMeta::default(), Statistics::of(&all), 0, images.len());
     write_atomically(path, |w| {
         std::io::Write::write_all(w, &header)?;
@@ -139,7 +133,10 @@ impl ImageRef {
         if index_1based == 0 || path.is_empty() {
             return None;
         }
-        Some(Self { index_1based, path: path.to_owned() })
+        Some(Self {
+            index_1based,
+            path: path.to_owned(),
+        })
     }
 
     /// `000012@path`, zero-padded to six digits as RELION does.

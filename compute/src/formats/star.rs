@@ -36,11 +36,18 @@ pub struct StarTable {
 
 impl StarTable {
     pub fn new(columns: Vec<String>) -> Self {
-        Self { columns, cells: Vec::new() }
+        Self {
+            columns,
+            cells: Vec::new(),
+        }
     }
 
     pub fn row_count(&self) -> usize {
-        if self.columns.is_empty() { 0 } else { self.cells.len() / self.columns.len() }
+        if self.columns.is_empty() {
+            0
+        } else {
+            self.cells.len() / self.columns.len()
+        }
     }
 
     pub fn column_index(&self, name: &str) -> Option<usize> {
@@ -95,15 +102,14 @@ impl StarTable {
 
     /// Parses a column as numbers, naming the file, column and row of the first bad cell.
     pub fn column_f64(&self, path: &Path, name: &str) -> FormatResult<Option<Vec<f64>>> {
-        let Some(c) = self.column_index(name) else { return Ok(None) };
+        let Some(c) = self.column_index(name) else {
+            return Ok(None);
+        };
         (0..self.row_count())
             .map(|r| {
                 let text = self.cell(r, c);
                 text.parse::<f64>().map_err(|_| {
-                    FormatError::invalid(
-                        path,
-                        format!("column _{name}, row {}: '{text}' is not a number", r + 1),
-                    )
+                    FormatError::invalid(path, format!("column _{name}, row {}: '{text}' is not a number", r + 1))
                 })
             })
             .collect::<FormatResult<Vec<f64>>>()
@@ -113,7 +119,10 @@ impl StarTable {
 
 impl StarBlock {
     pub fn new(name: impl Into<String>) -> Self {
-        Self { name: name.into(), ..Self::default() }
+        Self {
+            name: name.into(),
+            ..Self::default()
+        }
     }
 
     /// The block's first table, which is the only one RELION writes per block.
@@ -203,7 +212,11 @@ fn quote(value: &str) -> String {
         || value.starts_with("data_")
         || value == "loop_"
     {
-        if value.contains('"') { format!("'{value}'") } else { format!("\"{value}\"") }
+        if value.contains('"') {
+            format!("'{value}'")
+        } else {
+            format!("\"{value}\"")
+        }
     } else {
         value.to_owned()
     }
@@ -325,9 +338,10 @@ fn parse(path: &Path, reader: impl BufRead) -> FormatResult<StarFile> {
                     table.columns.push(key);
                 }
             } else {
-                let value = words.get(1).cloned().ok_or_else(|| {
-                    FormatError::invalid(path, format!("line {line_number}: _{key} has no value"))
-                })?;
+                let value = words
+                    .get(1)
+                    .cloned()
+                    .ok_or_else(|| FormatError::invalid(path, format!("line {line_number}: _{key} has no value")))?;
                 block.pairs.push((key, value));
             }
             continue;
@@ -378,13 +392,20 @@ fn parse(path: &Path, reader: impl BufRead) -> FormatResult<StarFile> {
         ));
     }
     if !saw_anything || file.blocks.is_empty() {
-        return Err(FormatError::invalid(path, "no data_ block found (is this a STAR file?)"));
+        return Err(FormatError::invalid(
+            path,
+            "no data_ block found (is this a STAR file?)",
+        ));
     }
     Ok(file)
 }
 
 fn finish_row(path: &Path, _file: &StarFile, row: &[String], line_number: usize) -> FormatResult<()> {
-    if row.is_empty() { Ok(()) } else { Err(incomplete_row(path, line_number)) }
+    if row.is_empty() {
+        Ok(())
+    } else {
+        Err(incomplete_row(path, line_number))
+    }
 }
 
 fn incomplete_row(path: &Path, line_number: usize) -> FormatError {

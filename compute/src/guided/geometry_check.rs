@@ -48,7 +48,9 @@ fn close_pairs(positions: &[[f64; 3]], cutoff: f64) -> Vec<(usize, usize, f64)> 
         for dx in -1..=1 {
             for dy in -1..=1 {
                 for dz in -1..=1 {
-                    let Some(list) = cells.get(&[c[0] + dx, c[1] + dy, c[2] + dz]) else { continue };
+                    let Some(list) = cells.get(&[c[0] + dx, c[1] + dy, c[2] + dz]) else {
+                        continue;
+                    };
                     for &j in list {
                         if j > i {
                             let d = distance(p, &positions[j]);
@@ -122,10 +124,17 @@ impl Topology {
             max = max.max(dev);
             off += usize::from(dev > 0.2);
         }
-        let clashes = close_pairs(positions, CLASH_ANGSTROM).iter().filter(|(i, j, _)| !self.excluded.contains(&(*i, *j))).count();
+        let clashes = close_pairs(positions, CLASH_ANGSTROM)
+            .iter()
+            .filter(|(i, j, _)| !self.excluded.contains(&(*i, *j)))
+            .count();
         GeometryReport {
             bonds: self.bonds.len(),
-            bond_rmsd_angstrom: if self.bonds.is_empty() { 0.0 } else { (sum2 / self.bonds.len() as f64).sqrt() },
+            bond_rmsd_angstrom: if self.bonds.is_empty() {
+                0.0
+            } else {
+                (sum2 / self.bonds.len() as f64).sqrt()
+            },
             bond_max_deviation_angstrom: max,
             bonds_off_by_0_2_angstrom: off,
             clashes,
@@ -140,11 +149,20 @@ mod tests {
     #[test]
     fn stretched_bonds_and_overlapping_atoms_are_counted() {
         // A zig-zag chain of 1.5 Å bonds and a separate atom far away.
-        let mut start: Vec<[f64; 3]> = (0..10).map(|i| [1.3 * i as f64, if i % 2 == 0 { 0.0 } else { 0.75 }, 0.0]).collect();
+        let mut start: Vec<[f64; 3]> = (0..10)
+            .map(|i| [1.3 * i as f64, if i % 2 == 0 { 0.0 } else { 0.75 }, 0.0])
+            .collect();
         start.push([0.0, 10.0, 0.0]);
         let topology = Topology::of(&start);
         assert_eq!(topology.bonds.len(), 9);
-        assert_eq!(topology.check(&start), GeometryReport { bonds: 9, clashes: 0, ..GeometryReport::default() });
+        assert_eq!(
+            topology.check(&start),
+            GeometryReport {
+                bonds: 9,
+                clashes: 0,
+                ..GeometryReport::default()
+            }
+        );
         let mut moved = start.clone();
         moved[9][0] += 0.5;
         moved[10] = [1.3 * 5.0, 2.6, 0.0];
@@ -164,8 +182,16 @@ mod tests {
             let mut minus = moved.clone();
             minus[10][k] -= h;
             let fd = (topology.repulsion(&start, &plus, 3.0).0 - topology.repulsion(&start, &minus, 3.0).0) / (2.0 * h);
-            assert!((fd - gradient[10][k]).abs() < 1e-5, "axis {k}: {fd} vs {}", gradient[10][k]);
+            assert!(
+                (fd - gradient[10][k]).abs() < 1e-5,
+                "axis {k}: {fd} vs {}",
+                gradient[10][k]
+            );
         }
-        assert_eq!(topology.repulsion(&start, &start, 3.0).0, 0.0, "the start repels nothing");
+        assert_eq!(
+            topology.repulsion(&start, &start, 3.0).0,
+            0.0,
+            "the start repels nothing"
+        );
     }
 }

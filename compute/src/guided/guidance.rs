@@ -34,7 +34,15 @@ pub struct GuidanceOptions {
 
 impl GuidanceOptions {
     pub fn new(resolution_angstrom: f32) -> Self {
-        Self { resolution_angstrom, low_pass: false, blur_angstrom: 1.0, reach_angstrom: 10.0, max_sinkhorn_atoms: 600, cloud_points: None, seed: 1 }
+        Self {
+            resolution_angstrom,
+            low_pass: false,
+            blur_angstrom: 1.0,
+            reach_angstrom: 10.0,
+            max_sinkhorn_atoms: 600,
+            cloud_points: None,
+            seed: 1,
+        }
     }
 }
 
@@ -47,7 +55,9 @@ pub fn gaussian_blur(map: &DensityMap, sigma_angstrom: f64) -> Vec<f32> {
     for axis in 0..3 {
         let h = f64::from(map.grid.voxel_size_angstrom[axis]);
         let radius = ((3.0 * sigma_angstrom / h).ceil() as isize).max(1);
-        let kernel: Vec<f32> = (-radius..=radius).map(|i| (-(i as f64 * h).powi(2) / (2.0 * sigma_angstrom * sigma_angstrom)).exp() as f32).collect();
+        let kernel: Vec<f32> = (-radius..=radius)
+            .map(|i| (-(i as f64 * h).powi(2) / (2.0 * sigma_angstrom * sigma_angstrom)).exp() as f32)
+            .collect();
         let total: f32 = kernel.iter().sum();
         let kernel: Vec<f32> = kernel.iter().map(|k| k / total).collect();
         let (n, stride) = match axis {
@@ -93,7 +103,10 @@ pub struct TermValue {
 fn z_scored(values: &[f32]) -> (Vec<f32>, f64) {
     let stats = Statistics::of(values);
     let (mean, sd) = (f64::from(stats.mean), f64::from(stats.rms).max(1e-30));
-    (values.iter().map(|&v| ((f64::from(v) - mean) / sd) as f32).collect(), sd)
+    (
+        values.iter().map(|&v| ((f64::from(v) - mean) / sd) as f32).collect(),
+        sd,
+    )
 }
 
 impl MapGuidance {
@@ -102,7 +115,11 @@ impl MapGuidance {
         if map.values.iter().all(|v| *v == map.values[0]) {
             return Err("the map is flat (every voxel has the same value)".into());
         }
-        let map = if options.low_pass { low_pass(map, options.resolution_angstrom) } else { map.clone() };
+        let map = if options.low_pass {
+            low_pass(map, options.resolution_angstrom)
+        } else {
+            map.clone()
+        };
         let voxel_volume: f64 = map.grid.voxel_size_angstrom.iter().map(|&h| f64::from(h)).product();
         let expected_volume = atoms.len() as f32 * VOLUME_PER_HEAVY_ATOM_ANGSTROM3;
         let level = level_enclosing_volume(&map, expected_volume);
@@ -111,7 +128,9 @@ impl MapGuidance {
         // SCIENCE.md's K = 0.25·N/voxel volume, but at least one point per 20 heavy atoms: the
         // large voxels of coarse maps (8 Å: 2.7 Å) would otherwise leave a handful of points and
         // a blurry target (AdK at 8 Å: 22 points, 2.75 Å Cα RMSD; 90 points, 1.29 Å).
-        let k = options.cloud_points.unwrap_or_else(|| default_point_count(atoms.len(), voxel_volume).max(atoms.len().div_ceil(MIN_ATOMS_PER_POINT)));
+        let k = options.cloud_points.unwrap_or_else(|| {
+            default_point_count(atoms.len(), voxel_volume).max(atoms.len().div_ceil(MIN_ATOMS_PER_POINT))
+        });
         let cloud = map_point_cloud(&map, level, dust, k, options.seed, 50);
         if cloud.points.is_empty() {
             return Err(format!("no density above level {level:.4} survives dust removal"));
@@ -127,7 +146,16 @@ impl MapGuidance {
             final_iterations: 50,
             tolerance: 1e-4,
         };
-        Ok(Self { map, cloud, level, z_map, sinkhorn, sinkhorn_atoms, sinkhorn_weights, warm: SinkhornWarmStart::default() })
+        Ok(Self {
+            map,
+            cloud,
+            level,
+            z_map,
+            sinkhorn,
+            sinkhorn_atoms,
+            sinkhorn_weights,
+            warm: SinkhornWarmStart::default(),
+        })
     }
 
     /// Atoms used by the global term.
@@ -138,12 +166,22 @@ impl MapGuidance {
     /// Sinkhorn divergence between the atoms and the map's cloud.
     pub fn global(&mut self, positions: &[[f64; 3]]) -> TermValue {
         let x: Vec<[f64; 3]> = self.sinkhorn_atoms.iter().map(|&i| positions[i]).collect();
-        let result = sinkhorn_divergence_warm(&x, &self.sinkhorn_weights, &self.cloud.points, &self.cloud.weights, &self.sinkhorn, &mut self.warm);
+        let result = sinkhorn_divergence_warm(
+            &x,
+            &self.sinkhorn_weights,
+            &self.cloud.points,
+            &self.cloud.weights,
+            &self.sinkhorn,
+            &mut self.warm,
+        );
         let mut gradient = vec![[0.0; 3]; positions.len()];
         for (&i, g) in self.sinkhorn_atoms.iter().zip(&result.gradient) {
             gradient[i] = *g;
         }
-        TermValue { loss: result.divergence, gradient }
+        TermValue {
+            loss: result.divergence,
+            gradient,
+        }
     }
 
     /// Mean squared difference of the z-scored map and the z-scored simulated density, both
@@ -155,7 +193,11 @@ impl MapGuidance {
         let (z_map, atoms) = if blur_angstrom > 0.05 * f64::from(grid.voxel_size_angstrom[0]) {
             blurred_map = z_scored(&gaussian_blur(&self.map, blur_angstrom)).0;
             let b2 = (blur_angstrom * blur_angstrom) as f32;
-            let wider = GaussianAtoms { positions: atoms.positions.clone(), amplitudes: atoms.amplitudes.clone(), sigmas: atoms.sigmas.iter().map(|s| (s * s + b2).sqrt()).collect() };
+            let wider = GaussianAtoms {
+                positions: atoms.positions.clone(),
+                amplitudes: atoms.amplitudes.clone(),
+                sigmas: atoms.sigmas.iter().map(|s| (s * s + b2).sqrt()).collect(),
+            };
             (&blurred_map, std::borrow::Cow::Owned(wider))
         } else {
             (&self.z_map, std::borrow::Cow::Borrowed(atoms))
@@ -164,16 +206,27 @@ impl MapGuidance {
         let simulated = simulate(grid, atoms);
         let (z_sim, sd) = z_scored(&simulated);
         let n = z_sim.len().max(1) as f64;
-        let residual: Vec<f64> = z_sim.iter().zip(z_map).map(|(&a, &b)| f64::from(a) - f64::from(b)).collect();
+        let residual: Vec<f64> = z_sim
+            .iter()
+            .zip(z_map)
+            .map(|(&a, &b)| f64::from(a) - f64::from(b))
+            .collect();
         let loss = residual.iter().map(|r| r * r).sum::<f64>() / n;
         // ∂L/∂sᵥ through the z-score: (2/(n·sd)) (rᵥ − mean r − ẑᵥ · mean(r ẑ)).
         let mean_r = residual.iter().sum::<f64>() / n;
         let mean_rz = residual.iter().zip(&z_sim).map(|(r, &z)| r * f64::from(z)).sum::<f64>() / n;
         let scale = 2.0 / (n * sd);
-        let dloss: Vec<f32> = residual.iter().zip(&z_sim).map(|(r, &z)| (scale * (r - mean_r - f64::from(z) * mean_rz)) as f32).collect();
+        let dloss: Vec<f32> = residual
+            .iter()
+            .zip(&z_sim)
+            .map(|(r, &z)| (scale * (r - mean_r - f64::from(z) * mean_rz)) as f32)
+            .collect();
         let grads = simulate_backward(grid, atoms, &dloss);
         // (∂/∂position does not depend on the width change, so these are the atoms' gradients.)
-        TermValue { loss, gradient: grads.positions.iter().map(|g| g.map(f64::from)).collect() }
+        TermValue {
+            loss,
+            gradient: grads.positions.iter().map(|g| g.map(f64::from)).collect(),
+        }
     }
 
     /// Correlation about the mean between the map and the atoms' simulated density (= 1 − L/2).
@@ -189,18 +242,28 @@ mod tests {
     use crate::density::molmap_grid;
 
     fn blobs() -> GaussianAtoms {
-        let positions = (0..30).map(|i| {
-            let t = i as f32 * 0.7;
-            [5.0 * t.cos(), 5.0 * t.sin(), 0.8 * i as f32]
-        }).collect();
-        GaussianAtoms { positions, amplitudes: vec![6.0; 30], sigmas: vec![1.2; 30] }
+        let positions = (0..30)
+            .map(|i| {
+                let t = i as f32 * 0.7;
+                [5.0 * t.cos(), 5.0 * t.sin(), 0.8 * i as f32]
+            })
+            .collect();
+        GaussianAtoms {
+            positions,
+            amplitudes: vec![6.0; 30],
+            sigmas: vec![1.2; 30],
+        }
     }
 
     #[test]
     fn the_local_gradient_matches_finite_differences_and_vanishes_at_the_truth() {
         let truth = blobs();
         let grid = molmap_grid(&truth.positions, 5.0);
-        let map = DensityMap { values: simulate(&grid, &truth), grid, meta: Default::default() };
+        let map = DensityMap {
+            values: simulate(&grid, &truth),
+            grid,
+            meta: Default::default(),
+        };
         let guidance = MapGuidance::new(&map, &truth, &GuidanceOptions::new(5.0)).expect("guidance");
         let at_truth = guidance.local(&truth, 0.0);
         assert!(at_truth.loss < 1e-8, "{}", at_truth.loss);
@@ -208,18 +271,24 @@ mod tests {
         moved.positions[7][0] += 0.8;
         moved.positions[12][2] -= 0.5;
         for blur in [0.0, 2.0] {
-        let value = guidance.local(&moved, blur);
-        let h = 1e-2f32;
-        for (i, k) in [(7, 0), (12, 2), (3, 1)] {
-            let mut plus = moved.clone();
-            plus.positions[i][k] += h;
-            let mut minus = moved.clone();
-            minus.positions[i][k] -= h;
-            let fd = (guidance.local(&plus, blur).loss - guidance.local(&minus, blur).loss) / (2.0 * f64::from(h));
-            let an = value.gradient[i][k];
-            assert!((fd - an).abs() < 1e-4 + 2e-2 * fd.abs(), "blur {blur}, atom {i} axis {k}: fd {fd} analytic {an}");
-        }
-        assert!(value.gradient[7][0] > 0.0, "moving the displaced atom back lowers the loss");
+            let value = guidance.local(&moved, blur);
+            let h = 1e-2f32;
+            for (i, k) in [(7, 0), (12, 2), (3, 1)] {
+                let mut plus = moved.clone();
+                plus.positions[i][k] += h;
+                let mut minus = moved.clone();
+                minus.positions[i][k] -= h;
+                let fd = (guidance.local(&plus, blur).loss - guidance.local(&minus, blur).loss) / (2.0 * f64::from(h));
+                let an = value.gradient[i][k];
+                assert!(
+                    (fd - an).abs() < 1e-4 + 2e-2 * fd.abs(),
+                    "blur {blur}, atom {i} axis {k}: fd {fd} analytic {an}"
+                );
+            }
+            assert!(
+                value.gradient[7][0] > 0.0,
+                "moving the displaced atom back lowers the loss"
+            );
         }
     }
 
@@ -227,15 +296,33 @@ mod tests {
     fn the_global_term_pulls_a_shifted_model_back() {
         let truth = blobs();
         let grid = molmap_grid(&truth.positions, 5.0);
-        let map = DensityMap { values: simulate(&grid, &truth), grid, meta: Default::default() };
+        let map = DensityMap {
+            values: simulate(&grid, &truth),
+            grid,
+            meta: Default::default(),
+        };
         let mut guidance = MapGuidance::new(&map, &truth, &GuidanceOptions::new(5.0)).expect("guidance");
-        let shifted: Vec<[f64; 3]> = truth.positions.iter().map(|p| [f64::from(p[0]) + 3.0, f64::from(p[1]), f64::from(p[2])]).collect();
+        let shifted: Vec<[f64; 3]> = truth
+            .positions
+            .iter()
+            .map(|p| [f64::from(p[0]) + 3.0, f64::from(p[1]), f64::from(p[2])])
+            .collect();
         let value = guidance.global(&shifted);
         let mean_gx = value.gradient.iter().map(|g| g[0]).sum::<f64>() / 30.0;
-        assert!(mean_gx > 0.0, "the gradient points along the shift, so descent moves back: {mean_gx}");
+        assert!(
+            mean_gx > 0.0,
+            "the gradient points along the shift, so descent moves back: {mean_gx}"
+        );
         // A warm-started second call agrees with a cold one.
         let again = guidance.global(&shifted);
-        let cold = MapGuidance::new(&map, &truth, &GuidanceOptions::new(5.0)).expect("guidance").global(&shifted);
-        assert!((again.loss - cold.loss).abs() < 1e-3 * cold.loss.abs().max(1e-3), "{} vs {}", again.loss, cold.loss);
+        let cold = MapGuidance::new(&map, &truth, &GuidanceOptions::new(5.0))
+            .expect("guidance")
+            .global(&shifted);
+        assert!(
+            (again.loss - cold.loss).abs() < 1e-3 * cold.loss.abs().max(1e-3),
+            "{} vs {}",
+            again.loss,
+            cold.loss
+        );
     }
 }

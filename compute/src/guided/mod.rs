@@ -156,13 +156,25 @@ pub struct GuidedFit {
 impl GuidedFit {
     /// The model with a sample's coordinates.
     pub fn sample_model(&self, sample: &Sample) -> Structure {
-        Structure { name: format!("{}_sample{}", self.model.name, sample.index + 1), atoms: self.model.atoms.clone(), frames: vec![sample.positions.clone()] }
+        Structure {
+            name: format!("{}_sample{}", self.model.name, sample.index + 1),
+            atoms: self.model.atoms.clone(),
+            frames: vec![sample.positions.clone()],
+        }
     }
 
     /// The model with every recorded frame of a sample's trajectory (denoised or noisy).
     pub fn trajectory_model(&self, sample: &Sample, noisy: bool) -> Structure {
-        let frames = if noisy { sample.trajectory.noisy.clone() } else { sample.trajectory.denoised.clone() };
-        Structure { name: format!("{}_sample{}_trajectory", self.model.name, sample.index + 1), atoms: self.model.atoms.clone(), frames }
+        let frames = if noisy {
+            sample.trajectory.noisy.clone()
+        } else {
+            sample.trajectory.denoised.clone()
+        };
+        Structure {
+            name: format!("{}_sample{}_trajectory", self.model.name, sample.index + 1),
+            atoms: self.model.atoms.clone(),
+            frames,
+        }
     }
 }
 
@@ -180,7 +192,11 @@ pub struct StepProgress<'a> {
 /// moves, writes and streams.
 pub fn heavy_atom_model(structure: &Structure, resolution_angstrom: f32) -> Structure {
     let (atoms, kept) = GaussianAtoms::from_structure(structure, 0, GaussianOptions::molmap(resolution_angstrom));
-    Structure { name: structure.name.clone(), atoms: kept.iter().map(|&i| structure.atoms[i].clone()).collect(), frames: vec![atoms.positions] }
+    Structure {
+        name: structure.name.clone(),
+        atoms: kept.iter().map(|&i| structure.atoms[i].clone()).collect(),
+        frames: vec![atoms.positions],
+    }
 }
 
 fn to_points(flat: &[f64]) -> Vec<[f64; 3]> {
@@ -198,7 +214,12 @@ fn norm(v: &[f64]) -> f64 {
 /// Runs a guided fit of `structure` (frame 0) into `map`. `on_step` is called after every step
 /// and stops the run when it returns false; what was finished is kept (a partial sample is
 /// returned, marked incomplete).
-pub fn guided_fit(structure: &Structure, map: &DensityMap, options: &GuidedFitOptions, on_step: &mut dyn FnMut(&StepProgress<'_>) -> bool) -> Result<GuidedFit, String> {
+pub fn guided_fit(
+    structure: &Structure,
+    map: &DensityMap,
+    options: &GuidedFitOptions,
+    on_step: &mut dyn FnMut(&StepProgress<'_>) -> bool,
+) -> Result<GuidedFit, String> {
     let resolution = options.guidance.resolution_angstrom;
     if !(resolution.is_finite() && resolution > 0.0) {
         return Err(format!("resolution must be positive, got {resolution}"));
@@ -212,9 +233,16 @@ pub fn guided_fit(structure: &Structure, map: &DensityMap, options: &GuidedFitOp
     let started = Instant::now();
     let (atoms, kept) = GaussianAtoms::from_structure(structure, 0, GaussianOptions::molmap(resolution));
     if atoms.len() < 4 {
-        return Err(format!("the model has {} heavy atoms; guided fitting needs at least 4", atoms.len()));
+        return Err(format!(
+            "the model has {} heavy atoms; guided fitting needs at least 4",
+            atoms.len()
+        ));
     }
-    let model = Structure { name: structure.name.clone(), atoms: kept.iter().map(|&i| structure.atoms[i].clone()).collect(), frames: vec![atoms.positions.clone()] };
+    let model = Structure {
+        name: structure.name.clone(),
+        atoms: kept.iter().map(|&i| structure.atoms[i].clone()).collect(),
+        frames: vec![atoms.positions.clone()],
+    };
     let start: Vec<[f64; 3]> = atoms.positions.iter().map(|p| p.map(f64::from)).collect();
     let mut guidance = MapGuidance::new(map, &atoms, &options.guidance)?;
     let topology = geometry_check::Topology::of(&start);
@@ -232,7 +260,15 @@ pub fn guided_fit(structure: &Structure, map: &DensityMap, options: &GuidedFitOp
         let seed = options.seed.wrapping_add(index as u64);
         let mut prior = ElasticPrior::new(&model, &all, &start, options.prior.clone());
         prior_description = prior.describe();
-        let mut run = SampleRun { options, start: &start, atoms: &atoms, guidance: &mut guidance, index, samples: options.samples.max(1), stride };
+        let mut run = SampleRun {
+            options,
+            start: &start,
+            atoms: &atoms,
+            guidance: &mut guidance,
+            index,
+            samples: options.samples.max(1),
+            stride,
+        };
         let sample = run.sample(&mut prior, seed, &topology, on_step);
         let complete = sample.complete;
         samples.push(sample);
@@ -241,7 +277,11 @@ pub fn guided_fit(structure: &Structure, map: &DensityMap, options: &GuidedFitOp
             break;
         }
     }
-    samples.sort_by(|a, b| b.complete.cmp(&a.complete).then(b.correlation.total_cmp(&a.correlation)));
+    samples.sort_by(|a, b| {
+        b.complete
+            .cmp(&a.complete)
+            .then(b.correlation.total_cmp(&a.correlation))
+    });
     let start_correlation = guidance.correlation(&atoms);
     Ok(GuidedFit {
         model,
@@ -270,7 +310,11 @@ struct SampleRun<'a> {
 
 impl SampleRun<'_> {
     fn gaussians_at(&self, positions: &[[f64; 3]]) -> GaussianAtoms {
-        GaussianAtoms { positions: to_f32(positions), amplitudes: self.atoms.amplitudes.clone(), sigmas: self.atoms.sigmas.clone() }
+        GaussianAtoms {
+            positions: to_f32(positions),
+            amplitudes: self.atoms.amplitudes.clone(),
+            sigmas: self.atoms.sigmas.clone(),
+        }
     }
 
     /// The guidance gradient at the denoised estimate, or None outside guided steps.
@@ -280,13 +324,21 @@ impl SampleRun<'_> {
         }
         let value = match phase {
             Phase::Global => self.guidance.global(estimate),
-            Phase::Local => self.guidance.local(&self.gaussians_at(estimate), self.options.local_blur_per_sigma * sigma),
+            Phase::Local => self
+                .guidance
+                .local(&self.gaussians_at(estimate), self.options.local_blur_per_sigma * sigma),
             Phase::WarmUp | Phase::Relax => return None,
         };
         Some((value.loss, value.gradient))
     }
 
-    fn sample(&mut self, prior: &mut dyn Denoiser, seed: u64, topology: &geometry_check::Topology, on_step: &mut dyn FnMut(&StepProgress<'_>) -> bool) -> Sample {
+    fn sample(
+        &mut self,
+        prior: &mut dyn Denoiser,
+        seed: u64,
+        topology: &geometry_check::Topology,
+        on_step: &mut dyn FnMut(&StepProgress<'_>) -> bool,
+    ) -> Sample {
         let started = Instant::now();
         let schedule = &self.options.schedule;
         let sigmas = schedule.sigmas();
@@ -308,7 +360,11 @@ impl SampleRun<'_> {
             let clock = Instant::now();
             let mut denoised = prior.denoise(&noisy, sigma_hat);
             timings.denoise_seconds += clock.elapsed().as_secs_f64();
-            let scale = if self.options.guidance_enabled { schedule.guidance_scale(step) } else { 0.0 };
+            let scale = if self.options.guidance_enabled {
+                schedule.guidance_scale(step)
+            } else {
+                0.0
+            };
             if phase == Phase::Global && guided_steps == 0 && self.options.guidance_enabled {
                 // Keep the sample in the map's frame: superpose the estimate on the start.
                 let t = superpose(&to_points(&denoised), self.start);
@@ -318,8 +374,22 @@ impl SampleRun<'_> {
                     }
                 }
             }
-            let update: Vec<f64> = noisy.iter().zip(&denoised).map(|(n, d)| schedule.step_scale * (sigma_next - sigma_hat) / sigma_hat * (n - d)).collect();
-            let mut record = StepRecord { step, phase, sigma, sigma_hat, guidance_scale: scale, sinkhorn: None, density_l2: None, correlation: 0.0, rmsd_to_start_angstrom: 0.0 };
+            let update: Vec<f64> = noisy
+                .iter()
+                .zip(&denoised)
+                .map(|(n, d)| schedule.step_scale * (sigma_next - sigma_hat) / sigma_hat * (n - d))
+                .collect();
+            let mut record = StepRecord {
+                step,
+                phase,
+                sigma,
+                sigma_hat,
+                guidance_scale: scale,
+                sinkhorn: None,
+                density_l2: None,
+                correlation: 0.0,
+                rmsd_to_start_angstrom: 0.0,
+            };
             // The push acts on the sample only: the next step's denoiser keeps what the prior
             // allows of it (soft collective motions) and removes the rest, so the estimate
             // stays a projection onto the prior and is what gets recorded and re-centred on.
@@ -345,7 +415,11 @@ impl SampleRun<'_> {
                         *v += self.options.clash_weight * r;
                     }
                 }
-                let flat = if self.options.pull_back_gradient { prior.pull_back(&flat, sigma_hat) } else { flat };
+                let flat = if self.options.pull_back_gradient {
+                    prior.pull_back(&flat, sigma_hat)
+                } else {
+                    flat
+                };
                 let g_norm = norm(&flat);
                 if g_norm > 0.0 && g_norm.is_finite() {
                     let push = scale * norm(&update) / g_norm;
@@ -371,7 +445,13 @@ impl SampleRun<'_> {
                 trajectory.denoised.push(to_f32(&estimate));
             }
             x = next;
-            let keep_going = on_step(&StepProgress { sample: self.index, samples: self.samples, total_steps: steps, record: &record, denoised: &estimate });
+            let keep_going = on_step(&StepProgress {
+                sample: self.index,
+                samples: self.samples,
+                total_steps: steps,
+                record: &record,
+                denoised: &estimate,
+            });
             records.push(record);
             if !keep_going {
                 complete = false;

@@ -65,7 +65,14 @@ pub struct PriorOptions {
 
 impl Default for PriorOptions {
     fn default() -> Self {
-        Self { modes: 300, max_nodes: 400, cutoff_angstrom: 15.0, elastic_rmsd_angstrom: 3.0, rigid_rmsd_angstrom: 3.0, floor_variance_angstrom2: 0.02 }
+        Self {
+            modes: 300,
+            max_nodes: 400,
+            cutoff_angstrom: 15.0,
+            elastic_rmsd_angstrom: 3.0,
+            rigid_rmsd_angstrom: 3.0,
+            floor_variance_angstrom2: 0.02,
+        }
     }
 }
 
@@ -89,7 +96,12 @@ pub fn residue_groups(structure: &Structure, atoms: &[usize]) -> Vec<Vec<usize>>
 
 /// The nodes of the network: one per residue (its Cα, or P for nucleotides, else its centre),
 /// clustered to at most `max_nodes`. Returns the node positions and their spacing (Å).
-fn network_nodes(positions: &[[f64; 3]], residues: &[Vec<usize>], anchors: &[Option<usize>], max_nodes: usize) -> (Vec<[f64; 3]>, f64) {
+fn network_nodes(
+    positions: &[[f64; 3]],
+    residues: &[Vec<usize>],
+    anchors: &[Option<usize>],
+    max_nodes: usize,
+) -> (Vec<[f64; 3]>, f64) {
     let per_residue: Vec<[f64; 3]> = residues
         .iter()
         .zip(anchors)
@@ -120,7 +132,15 @@ fn mean_nearest_distance(nodes: &[[f64; 3]]) -> f64 {
     let total: f64 = nodes
         .iter()
         .enumerate()
-        .map(|(i, p)| nodes.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, q)| distance2(p, q)).fold(f64::INFINITY, f64::min).sqrt())
+        .map(|(i, p)| {
+            nodes
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, q)| distance2(p, q))
+                .fold(f64::INFINITY, f64::min)
+                .sqrt()
+        })
         .sum();
     total / nodes.len() as f64
 }
@@ -143,7 +163,9 @@ fn carry_weights(positions: &[[f64; 3]], nodes: &[[f64; 3]], spacing: f64) -> Ve
                 })
                 .collect();
             if w.is_empty() {
-                let nearest = (0..nodes.len()).min_by(|&a, &b| distance2(p, &nodes[a]).total_cmp(&distance2(p, &nodes[b]))).unwrap_or(0);
+                let nearest = (0..nodes.len())
+                    .min_by(|&a, &b| distance2(p, &nodes[a]).total_cmp(&distance2(p, &nodes[b])))
+                    .unwrap_or(0);
                 w.push((nearest, 1.0));
             }
             let total: f64 = w.iter().map(|(_, v)| v).sum();
@@ -180,7 +202,13 @@ impl ElasticPrior {
         let residues = residue_groups(structure, atoms);
         let anchors = residues
             .iter()
-            .map(|group| group.iter().copied().find(|&i| structure.atoms[atoms[i]].is_alpha_carbon()).or_else(|| group.iter().copied().find(|&i| structure.atoms[atoms[i]].name == "P")))
+            .map(|group| {
+                group
+                    .iter()
+                    .copied()
+                    .find(|&i| structure.atoms[atoms[i]].is_alpha_carbon())
+                    .or_else(|| group.iter().copied().find(|&i| structure.atoms[atoms[i]].name == "P"))
+            })
             .collect();
         let mut prior = Self {
             options,
@@ -225,9 +253,20 @@ impl ElasticPrior {
         let cutoff = self.options.cutoff_angstrom.max(2.5 * spacing);
         let network = NormalModes::anm(&nodes, cutoff, 1.0);
         let weights = carry_weights(positions, &nodes, spacing);
-        let top = network.eigenvalues.iter().copied().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-300);
-        let elastic: Vec<(f64, &Vec<f64>)> =
-            network.eigenvalues.iter().zip(&network.modes).filter(|(l, _)| **l > 1e-7 * top).take(self.options.modes).map(|(l, m)| (*l, m)).collect();
+        let top = network
+            .eigenvalues
+            .iter()
+            .copied()
+            .fold(0.0f64, |m, v| m.max(v.abs()))
+            .max(1e-300);
+        let elastic: Vec<(f64, &Vec<f64>)> = network
+            .eigenvalues
+            .iter()
+            .zip(&network.modes)
+            .filter(|(l, _)| **l > 1e-7 * top)
+            .take(self.options.modes)
+            .map(|(l, m)| (*l, m))
+            .collect();
 
         let mut basis = rigid_motions(positions);
         let n = n_atoms as f64;
@@ -255,7 +294,11 @@ impl ElasticPrior {
             raw_variances.push(norm2 / lambda);
         }
         let raw_msd: f64 = raw_variances.iter().sum::<f64>() / n;
-        let temperature = if raw_msd > 0.0 { self.options.elastic_rmsd_angstrom.powi(2) / raw_msd } else { 0.0 };
+        let temperature = if raw_msd > 0.0 {
+            self.options.elastic_rmsd_angstrom.powi(2) / raw_msd
+        } else {
+            0.0
+        };
         variances.extend(raw_variances.iter().map(|v| v * temperature));
 
         let k = basis.len();
@@ -271,12 +314,20 @@ impl ElasticPrior {
     fn woodbury_residual(&self, mut d: Vec<f64>, sigma: f64) -> Vec<f64> {
         use rayon::prelude::*;
         let s = self.options.floor_variance_angstrom2 + sigma * sigma;
-        let projections = DVector::from_vec(self.basis.par_iter().map(|b| b.iter().zip(&d).map(|(u, v)| u * v).sum()).collect());
+        let projections = DVector::from_vec(
+            self.basis
+                .par_iter()
+                .map(|b| b.iter().zip(&d).map(|(u, v)| u * v).sum())
+                .collect(),
+        );
         let mut system = self.gram.clone();
         for (i, v) in self.variances.iter().enumerate() {
             system[(i, i)] += s / v.max(1e-300);
         }
-        let coefficients = system.cholesky().map(|c| c.solve(&projections)).unwrap_or_else(|| DVector::zeros(self.basis.len()));
+        let coefficients = system
+            .cholesky()
+            .map(|c| c.solve(&projections))
+            .unwrap_or_else(|| DVector::zeros(self.basis.len()));
         for (b, c) in self.basis.iter().zip(coefficients.iter()) {
             for (r, u) in d.iter_mut().zip(b) {
                 *r -= c * u;
@@ -316,7 +367,12 @@ impl ElasticPrior {
 /// are the local geometry re-centring keeps.
 pub const LOCAL_PAIR_ANGSTROM: f64 = 4.5;
 
-fn local_pairs(structure: &Structure, atoms: &[usize], positions: &[[f64; 3]], residues: &[Vec<usize>]) -> Vec<(usize, usize, f64)> {
+fn local_pairs(
+    structure: &Structure,
+    atoms: &[usize],
+    positions: &[[f64; 3]],
+    residues: &[Vec<usize>],
+) -> Vec<(usize, usize, f64)> {
     let mut out = Vec::new();
     for (r, group) in residues.iter().enumerate() {
         let mut partners: Vec<usize> = group.clone();
@@ -391,8 +447,16 @@ fn rigid_motions(positions: &[[f64; 3]]) -> Vec<Vec<f64>> {
         let mut v = vec![0f64; 3 * positions.len()];
         for (a, p) in positions.iter().enumerate() {
             let r = [p[0] - c[0], p[1] - c[1], p[2] - c[2]];
-            let u = [f64::from(u8::from(axis == 0)), f64::from(u8::from(axis == 1)), f64::from(u8::from(axis == 2))];
-            let cross = [u[1] * r[2] - u[2] * r[1], u[2] * r[0] - u[0] * r[2], u[0] * r[1] - u[1] * r[0]];
+            let u = [
+                f64::from(u8::from(axis == 0)),
+                f64::from(u8::from(axis == 1)),
+                f64::from(u8::from(axis == 2)),
+            ];
+            let cross = [
+                u[1] * r[2] - u[2] * r[1],
+                u[2] * r[0] - u[0] * r[2],
+                u[0] * r[1] - u[1] * r[0],
+            ];
             v[3 * a..3 * a + 3].copy_from_slice(&cross);
         }
         out.push(v);
@@ -456,14 +520,35 @@ mod tests {
         let atoms = (0..n)
             .flat_map(|i| {
                 ["N", "CA", "C"].map(|name| Atom {
-                    name: name.into(), alt_loc: String::new(), residue_name: "ALA".into(), chain_id: "A".into(),
-                    residue_number: i as i32, insertion_code: String::new(), element: name[..1].into(), formal_charge: 0,
-                    occupancy: 1.0, b_factor: 0.0, hetero: false,
+                    name: name.into(),
+                    alt_loc: String::new(),
+                    residue_name: "ALA".into(),
+                    chain_id: "A".into(),
+                    residue_number: i as i32,
+                    insertion_code: String::new(),
+                    element: name[..1].into(),
+                    formal_charge: 0,
+                    occupancy: 1.0,
+                    b_factor: 0.0,
+                    hetero: false,
                 })
             })
             .collect();
-        let frame = helix(n).iter().flat_map(|p| [[p[0] as f32 - 0.8, p[1] as f32, p[2] as f32], p.map(|v| v as f32), [p[0] as f32 + 0.8, p[1] as f32 + 0.5, p[2] as f32]]).collect();
-        Structure { name: "helix".into(), atoms, frames: vec![frame] }
+        let frame = helix(n)
+            .iter()
+            .flat_map(|p| {
+                [
+                    [p[0] as f32 - 0.8, p[1] as f32, p[2] as f32],
+                    p.map(|v| v as f32),
+                    [p[0] as f32 + 0.8, p[1] as f32 + 0.5, p[2] as f32],
+                ]
+            })
+            .collect();
+        Structure {
+            name: "helix".into(),
+            atoms,
+            frames: vec![frame],
+        }
     }
 
     fn prior_of(structure: &Structure, options: PriorOptions) -> (ElasticPrior, Vec<f64>) {
@@ -478,7 +563,13 @@ mod tests {
     #[test]
     fn the_denoiser_is_the_exact_posterior_mean() {
         let structure = helix_structure(12);
-        let (prior, mean) = prior_of(&structure, PriorOptions { modes: 10, ..PriorOptions::default() });
+        let (prior, mean) = prior_of(
+            &structure,
+            PriorOptions {
+                modes: 10,
+                ..PriorOptions::default()
+            },
+        );
         let dim = mean.len();
         let mut sigma_matrix = DMatrix::<f64>::identity(dim, dim) * prior.options.floor_variance_angstrom2;
         for (b, v) in prior.basis.iter().zip(&prior.variances) {
@@ -494,7 +585,11 @@ mod tests {
             let fast = prior.denoise(&noisy, sigma);
             for i in 0..dim {
                 let expected = mean[i] + dense[i];
-                assert!((fast[i] - expected).abs() < 1e-6 * (1.0 + expected.abs()), "σ {sigma}, coordinate {i}: {} vs {expected}", fast[i]);
+                assert!(
+                    (fast[i] - expected).abs() < 1e-6 * (1.0 + expected.abs()),
+                    "σ {sigma}, coordinate {i}: {} vs {expected}",
+                    fast[i]
+                );
             }
         }
     }
@@ -503,12 +598,23 @@ mod tests {
     fn rigid_motions_pass_and_residue_geometry_is_restored() {
         let structure = helix_structure(20);
         let (prior, mean) = prior_of(&structure, PriorOptions::default());
-        let shifted: Vec<f64> = mean.iter().enumerate().map(|(i, m)| m + if i % 3 == 1 { 1.5 } else { 0.0 }).collect();
+        let shifted: Vec<f64> = mean
+            .iter()
+            .enumerate()
+            .map(|(i, m)| m + if i % 3 == 1 { 1.5 } else { 0.0 })
+            .collect();
         let out = prior.denoise(&shifted, 0.5);
-        assert!(out.iter().zip(&shifted).all(|(a, b)| (a - b).abs() < 0.05), "a small translation survives denoising");
+        assert!(
+            out.iter().zip(&shifted).all(|(a, b)| (a - b).abs() < 0.05),
+            "a small translation survives denoising"
+        );
         // A distorted copy gets each residue's exact shape back.
         let positions: Vec<[f64; 3]> = mean.chunks_exact(3).map(|c| [c[0], c[1], c[2]]).collect();
-        let distorted: Vec<[f64; 3]> = positions.iter().enumerate().map(|(i, p)| [p[0] + 0.3 * (i as f64).sin(), p[1], p[2] + 2.0]).collect();
+        let distorted: Vec<[f64; 3]> = positions
+            .iter()
+            .enumerate()
+            .map(|(i, p)| [p[0] + 0.3 * (i as f64).sin(), p[1], p[2] + 2.0])
+            .collect();
         let restored = prior.restore_residue_geometry(&distorted);
         let d = |p: &[[f64; 3]], i: usize, j: usize| distance2(&p[i], &p[j]).sqrt();
         for r in 0..20 {

@@ -143,7 +143,11 @@ impl Schedule {
         match self.phase(step) {
             Phase::Global => {
                 let i = step - self.warm_up_steps;
-                let t = if self.global_steps > 1 { i as f64 / (self.global_steps - 1) as f64 } else { 0.0 };
+                let t = if self.global_steps > 1 {
+                    i as f64 / (self.global_steps - 1) as f64
+                } else {
+                    0.0
+                };
                 let cosine = 0.5 * (1.0 + (std::f64::consts::PI * t).cos());
                 self.global_scale_end + (self.global_scale_start - self.global_scale_end) * cosine
             }
@@ -171,7 +175,24 @@ mod tests {
         assert!((sigmas[0] - 160.0 * 16.0).abs() < 1e-9);
         assert!((sigmas[199] - 4e-4 * 16.0).abs() < 1e-9);
         assert!(sigmas.windows(2).all(|w| w[0] > w[1]), "strictly decreasing");
-        assert_eq!((s.phase(99), s.phase(100), s.phase(149), s.phase(150), s.phase(174), s.phase(175)), (Phase::WarmUp, Phase::Global, Phase::Global, Phase::Local, Phase::Local, Phase::Relax));
+        assert_eq!(
+            (
+                s.phase(99),
+                s.phase(100),
+                s.phase(149),
+                s.phase(150),
+                s.phase(174),
+                s.phase(175)
+            ),
+            (
+                Phase::WarmUp,
+                Phase::Global,
+                Phase::Global,
+                Phase::Local,
+                Phase::Local,
+                Phase::Relax
+            )
+        );
         assert!((s.guidance_scale(100) - 0.25).abs() < 1e-12);
         assert!((s.guidance_scale(149) - 0.05).abs() < 1e-12);
         assert!(s.guidance_scale(125) < 0.25 && s.guidance_scale(125) > 0.05);
@@ -183,7 +204,10 @@ mod tests {
     #[test]
     fn fewer_steps_keep_the_proportions() {
         let s = Schedule::published().with_total_steps(100);
-        assert_eq!((s.warm_up_steps, s.global_steps, s.local_steps, s.relax_steps), (50, 25, 13, 12));
+        assert_eq!(
+            (s.warm_up_steps, s.global_steps, s.local_steps, s.relax_steps),
+            (50, 25, 13, 12)
+        );
         assert_eq!(s.total_steps(), 100);
     }
 }

@@ -50,7 +50,10 @@ pub fn pca(data: &[f32], dim: usize, components: usize) -> Pca {
                 acc
             },
         )
-        .reduce(|| vec![0f64; dim * dim], |a, b| a.iter().zip(&b).map(|(x, y)| x + y).collect());
+        .reduce(
+            || vec![0f64; dim * dim],
+            |a, b| a.iter().zip(&b).map(|(x, y)| x + y).collect(),
+        );
     let mut full = vec![0f64; dim * dim];
     for i in 0..dim {
         for j in i..dim {
@@ -60,20 +63,44 @@ pub fn pca(data: &[f32], dim: usize, components: usize) -> Pca {
         }
     }
     let (values, vectors) = crate::enm::symmetric_eigen(full, dim);
-    let axes: Vec<Vec<f64>> = vectors.into_iter().rev().take(components).map(|mut axis| {
-        // A sign convention so runs agree: the largest component positive.
-        let largest = axis.iter().copied().fold(0.0f64, |m, v| if v.abs() > m.abs() { v } else { m });
-        if largest < 0.0 {
-            axis.iter_mut().for_each(|v| *v = -*v);
-        }
-        axis
-    }).collect();
+    let axes: Vec<Vec<f64>> = vectors
+        .into_iter()
+        .rev()
+        .take(components)
+        .map(|mut axis| {
+            // A sign convention so runs agree: the largest component positive.
+            let largest = axis
+                .iter()
+                .copied()
+                .fold(0.0f64, |m, v| if v.abs() > m.abs() { v } else { m });
+            if largest < 0.0 {
+                axis.iter_mut().for_each(|v| *v = -*v);
+            }
+            axis
+        })
+        .collect();
     let variances = values.into_iter().rev().take(components).collect();
     let projections = data
         .par_chunks_exact(dim)
-        .flat_map_iter(|row| axes.iter().map(|axis| axis.iter().zip(row).zip(&mean).map(|((a, &v), m)| a * (f64::from(v) - m)).sum::<f64>() as f32).collect::<Vec<_>>())
+        .flat_map_iter(|row| {
+            axes.iter()
+                .map(|axis| {
+                    axis.iter()
+                        .zip(row)
+                        .zip(&mean)
+                        .map(|((a, &v), m)| a * (f64::from(v) - m))
+                        .sum::<f64>() as f32
+                })
+                .collect::<Vec<_>>()
+        })
         .collect();
-    Pca { mean, axes, variances, projections, components }
+    Pca {
+        mean,
+        axes,
+        variances,
+        projections,
+        components,
+    }
 }
 
 impl Pca {
@@ -103,7 +130,10 @@ pub fn kmeans(data: &[f32], dim: usize, k: usize, seed: u64, restarts: usize) ->
         let mut rng = Rng::new(seed.wrapping_add(restart as u64 * 104_729));
         let row = |i: usize| &data[i * dim..(i + 1) * dim];
         let mut centres: Vec<f32> = row((rng.next_u64() % n as u64) as usize).to_vec();
-        let mut nearest: Vec<f32> = (0..n).into_par_iter().map(|i| squared_distance(row(i), &centres[..dim])).collect();
+        let mut nearest: Vec<f32> = (0..n)
+            .into_par_iter()
+            .map(|i| squared_distance(row(i), &centres[..dim]))
+            .collect();
         while centres.len() < k * dim {
             let total: f64 = nearest.iter().map(|&d| f64::from(d)).sum();
             let mut target = rng.uniform() * total;
@@ -116,14 +146,24 @@ pub fn kmeans(data: &[f32], dim: usize, k: usize, seed: u64, restarts: usize) ->
                 }
             }
             let c = row(pick).to_vec();
-            nearest.par_iter_mut().enumerate().for_each(|(i, d)| *d = d.min(squared_distance(row(i), &c)));
+            nearest
+                .par_iter_mut()
+                .enumerate()
+                .for_each(|(i, d)| *d = d.min(squared_distance(row(i), &c)));
             centres.extend(c);
         }
         let mut labels = vec![0usize; n];
         for _ in 0..300 {
             let assigned: Vec<usize> = (0..n)
                 .into_par_iter()
-                .map(|i| (0..k).min_by(|&a, &b| squared_distance(row(i), &centres[a * dim..(a + 1) * dim]).total_cmp(&squared_distance(row(i), &centres[b * dim..(b + 1) * dim]))).unwrap_or(0))
+                .map(|i| {
+                    (0..k)
+                        .min_by(|&a, &b| {
+                            squared_distance(row(i), &centres[a * dim..(a + 1) * dim])
+                                .total_cmp(&squared_distance(row(i), &centres[b * dim..(b + 1) * dim]))
+                        })
+                        .unwrap_or(0)
+                })
                 .collect();
             let changed = assigned != labels;
             labels = assigned;
@@ -146,7 +186,14 @@ pub fn kmeans(data: &[f32], dim: usize, k: usize, seed: u64, restarts: usize) ->
                 break;
             }
         }
-        let inertia: f64 = (0..n).map(|i| f64::from(squared_distance(row(i), &centres[labels[i] * dim..(labels[i] + 1) * dim]))).sum();
+        let inertia: f64 = (0..n)
+            .map(|i| {
+                f64::from(squared_distance(
+                    row(i),
+                    &centres[labels[i] * dim..(labels[i] + 1) * dim],
+                ))
+            })
+            .sum();
         if best.as_ref().is_none_or(|b| inertia < b.0) {
             best = Some((inertia, labels, centres));
         }
@@ -183,8 +230,17 @@ pub fn gmm(data: &[f32], dim: usize, k: usize, seed: u64) -> Gmm {
     let k = init.iter().copied().max().map_or(1, |m| m + 1);
     let row = |i: usize| &data[i * dim..(i + 1) * dim];
     // Responsibilities start hard, from k-means.
-    let mut resp: Vec<f64> = (0..n * k).map(|idx| if init[idx / k] == idx % k { 1.0 } else { 0.0 }).collect();
-    let mut gmm = Gmm { weights: vec![1.0 / k as f64; k], means: vec![0.0; k * dim], covariances: vec![vec![0.0; dim * dim]; k], labels: init, log_likelihood: f64::NEG_INFINITY, iterations: 0 };
+    let mut resp: Vec<f64> = (0..n * k)
+        .map(|idx| if init[idx / k] == idx % k { 1.0 } else { 0.0 })
+        .collect();
+    let mut gmm = Gmm {
+        weights: vec![1.0 / k as f64; k],
+        means: vec![0.0; k * dim],
+        covariances: vec![vec![0.0; dim * dim]; k],
+        labels: init,
+        log_likelihood: f64::NEG_INFINITY,
+        iterations: 0,
+    };
     let mut previous = f64::NEG_INFINITY;
     for iteration in 0..300 {
         // M step.
@@ -217,7 +273,10 @@ pub fn gmm(data: &[f32], dim: usize, k: usize, seed: u64) -> Gmm {
                         acc
                     },
                 )
-                .reduce(|| vec![0f64; dim * dim], |a, b| a.iter().zip(&b).map(|(x, y)| x + y).collect());
+                .reduce(
+                    || vec![0f64; dim * dim],
+                    |a, b| a.iter().zip(&b).map(|(x, y)| x + y).collect(),
+                );
             let mut full = vec![0f64; dim * dim];
             for a in 0..dim {
                 for b in a..dim {
@@ -251,7 +310,10 @@ pub fn gmm(data: &[f32], dim: usize, k: usize, seed: u64) -> Gmm {
                 let x = row(i);
                 let logp: Vec<f64> = (0..k)
                     .map(|c| {
-                        let diff = nalgebra::DVector::from_iterator(dim, (0..dim).map(|a| f64::from(x[a]) - gmm.means[c * dim + a]));
+                        let diff = nalgebra::DVector::from_iterator(
+                            dim,
+                            (0..dim).map(|a| f64::from(x[a]) - gmm.means[c * dim + a]),
+                        );
                         let solved = factors[c].0.solve_lower_triangular(&diff).unwrap_or(diff);
                         gmm.weights[c].max(1e-300).ln() - 0.5 * (constant + factors[c].1 + solved.norm_squared())
                     })
@@ -273,7 +335,13 @@ pub fn gmm(data: &[f32], dim: usize, k: usize, seed: u64) -> Gmm {
         }
         previous = log_likelihood;
     }
-    gmm.labels = (0..n).map(|i| (0..k).max_by(|&a, &b| resp[i * k + a].total_cmp(&resp[i * k + b])).unwrap_or(0)).collect();
+    gmm.labels = (0..n)
+        .map(|i| {
+            (0..k)
+                .max_by(|&a, &b| resp[i * k + a].total_cmp(&resp[i * k + b]))
+                .unwrap_or(0)
+        })
+        .collect();
     gmm
 }
 
@@ -292,7 +360,15 @@ pub struct UmapOptions {
 
 impl Default for UmapOptions {
     fn default() -> Self {
-        Self { neighbours: 15, components: 2, min_dist: 0.1, spread: 1.0, epochs: None, negative_samples: 5, seed: 42 }
+        Self {
+            neighbours: 15,
+            components: 2,
+            min_dist: 0.1,
+            spread: 1.0,
+            epochs: None,
+            negative_samples: 5,
+            seed: 42,
+        }
     }
 }
 
@@ -357,7 +433,11 @@ pub fn nearest_neighbours(data: &[f32], dim: usize, k: usize, seed: u64) -> Vec<
         .into_par_iter()
         .map(|i| {
             let mut best = lists[i].clone();
-            let direct: Vec<u32> = lists[i].iter().map(|&(_, j)| j).chain(reverse[i].iter().copied()).collect();
+            let direct: Vec<u32> = lists[i]
+                .iter()
+                .map(|&(_, j)| j)
+                .chain(reverse[i].iter().copied())
+                .collect();
             for &j in &direct {
                 for &m in lists[j as usize].iter().map(|(_, m)| m).chain(&reverse[j as usize]) {
                     if m as usize != i && !best.iter().any(|&(_, b)| b == m) {
@@ -397,11 +477,19 @@ fn split_tree(data: &[f32], dim: usize, members: Vec<u32>, leaf: usize, rng: &mu
         b = members[(rng.next_u64() % members.len() as u64) as usize];
     }
     let normal: Vec<f32> = row(a).iter().zip(row(b)).map(|(x, y)| x - y).collect();
-    let offset: f32 = normal.iter().zip(row(a).iter().zip(row(b))).map(|(n, (x, y))| n * (x + y) / 2.0).sum();
+    let offset: f32 = normal
+        .iter()
+        .zip(row(a).iter().zip(row(b)))
+        .map(|(n, (x, y))| n * (x + y) / 2.0)
+        .sum();
     let (mut left, mut right): (Vec<u32>, Vec<u32>) = (Vec::new(), Vec::new());
     for &m in &members {
         let side: f32 = normal.iter().zip(row(m)).map(|(n, v)| n * v).sum::<f32>() - offset;
-        if side < 0.0 || (side == 0.0 && rng.next_u64().is_multiple_of(2)) { left.push(m) } else { right.push(m) }
+        if side < 0.0 || (side == 0.0 && rng.next_u64().is_multiple_of(2)) {
+            left.push(m)
+        } else {
+            right.push(m)
+        }
     }
     if left.is_empty() || right.is_empty() {
         // Duplicates: split arbitrarily.
@@ -418,8 +506,18 @@ fn split_tree(data: &[f32], dim: usize, members: Vec<u32>, leaf: usize, rng: &mu
 /// `spread`; (1.577, 0.895) for the defaults.
 pub fn curve_parameters(min_dist: f64, spread: f64) -> (f64, f64) {
     let xs: Vec<f64> = (1..300).map(|i| i as f64 * spread * 3.0 / 300.0).collect();
-    let target = |x: f64| if x < min_dist { 1.0 } else { (-(x - min_dist) / spread).exp() };
-    let error = |a: f64, b: f64| xs.iter().map(|&x| (1.0 / (1.0 + a * x.powf(2.0 * b)) - target(x)).powi(2)).sum::<f64>();
+    let target = |x: f64| {
+        if x < min_dist {
+            1.0
+        } else {
+            (-(x - min_dist) / spread).exp()
+        }
+    };
+    let error = |a: f64, b: f64| {
+        xs.iter()
+            .map(|&x| (1.0 / (1.0 + a * x.powf(2.0 * b)) - target(x)).powi(2))
+            .sum::<f64>()
+    };
     let (mut a, mut b, mut step_a, mut step_b) = (1.5, 0.9, 0.5, 0.2);
     let mut best = error(a, b);
     for _ in 0..200 {
@@ -474,7 +572,10 @@ pub fn umap(data: &[f32], dim: usize, options: &UmapOptions, progress: &dyn Fn(&
             }
             let mean = d.iter().sum::<f64>() / d.len().max(1) as f64;
             let sigma = sigma.max(1e-3 * mean).max(1e-12);
-            list.iter().zip(&d).map(|(&(_, j), &v)| (j, (-(v - rho).max(0.0) / sigma).exp() as f32)).collect()
+            list.iter()
+                .zip(&d)
+                .map(|(&(_, j), &v)| (j, (-(v - rho).max(0.0) / sigma).exp() as f32))
+                .collect()
         })
         .collect();
     // Probabilistic union: w = a + b − ab over (i, j) and (j, i).
@@ -504,7 +605,11 @@ pub fn umap(data: &[f32], dim: usize, options: &UmapOptions, progress: &dyn Fn(&
     let mut rng = Rng::new(options.seed);
     for i in 0..n {
         for c in 0..out_dim {
-            let v = if c < start.components { start.projections[i * start.components + c] / scale * 10.0 } else { 0.0 };
+            let v = if c < start.components {
+                start.projections[i * start.components + c] / scale * 10.0
+            } else {
+                0.0
+            };
             init[i * out_dim + c] = v + (rng.normal() * 1e-4) as f32;
         }
     }
@@ -512,61 +617,78 @@ pub fn umap(data: &[f32], dim: usize, options: &UmapOptions, progress: &dyn Fn(&
     let (a, b) = curve_parameters(options.min_dist, options.spread);
     let (a, b) = (a as f32, b as f32);
     let period: Vec<f32> = merged.iter().map(|e| max_w / e.2).collect();
-    let negative_period: Vec<f32> = period.iter().map(|p| p / options.negative_samples.max(1) as f32).collect();
+    let negative_period: Vec<f32> = period
+        .iter()
+        .map(|p| p / options.negative_samples.max(1) as f32)
+        .collect();
     let mut next: Vec<f32> = period.clone();
     let mut next_negative: Vec<f32> = negative_period.clone();
     let load = |i: usize, c: usize| f32::from_bits(embedding[i * out_dim + c].load(Ordering::Relaxed));
     let add = |i: usize, c: usize, delta: f32| {
         let cell = &embedding[i * out_dim + c];
-        cell.store((f32::from_bits(cell.load(Ordering::Relaxed)) + delta).to_bits(), Ordering::Relaxed);
+        cell.store(
+            (f32::from_bits(cell.load(Ordering::Relaxed)) + delta).to_bits(),
+            Ordering::Relaxed,
+        );
     };
     let chunk = 4096;
     for epoch in 0..epochs {
         let alpha = 1.0 - epoch as f32 / epochs as f32;
         let e = epoch as f32;
-        next.par_chunks_mut(chunk).zip(next_negative.par_chunks_mut(chunk)).enumerate().for_each(|(c, (next, next_negative))| {
-            let mut rng = Rng::new(options.seed ^ ((epoch as u64) << 32) ^ c as u64);
-            let mut head = vec![0f32; out_dim];
-            let mut other = vec![0f32; out_dim];
-            for (o, (due, due_negative)) in next.iter_mut().zip(next_negative.iter_mut()).enumerate() {
-                if *due > e + 1.0 {
-                    continue;
-                }
-                let index = c * chunk + o;
-                let (i, j, _) = merged[index];
-                let (i, j) = (i as usize, j as usize);
-                for d in 0..out_dim {
-                    head[d] = load(i, d);
-                    other[d] = load(j, d);
-                }
-                let dist2: f32 = head.iter().zip(&other).map(|(x, y)| (x - y) * (x - y)).sum();
-                if dist2 > 0.0 {
-                    let coeff = -2.0 * a * b * dist2.powf(b - 1.0) / (1.0 + a * dist2.powf(b));
-                    for d in 0..out_dim {
-                        let g = (coeff * (head[d] - other[d])).clamp(-4.0, 4.0) * alpha;
-                        head[d] += g;
-                        add(i, d, g);
-                        add(j, d, -g);
-                    }
-                }
-                *due += period[index];
-                let negatives = ((e + 1.0 - *due_negative) / negative_period[index]).max(0.0) as usize;
-                for _ in 0..negatives {
-                    let m = (rng.next_u64() % n as u64) as usize;
-                    if m == i {
+        next.par_chunks_mut(chunk)
+            .zip(next_negative.par_chunks_mut(chunk))
+            .enumerate()
+            .for_each(|(c, (next, next_negative))| {
+                let mut rng = Rng::new(options.seed ^ ((epoch as u64) << 32) ^ c as u64);
+                let mut head = vec![0f32; out_dim];
+                let mut other = vec![0f32; out_dim];
+                for (o, (due, due_negative)) in next.iter_mut().zip(next_negative.iter_mut()).enumerate() {
+                    if *due > e + 1.0 {
                         continue;
                     }
-                    let dist2: f32 = (0..out_dim).map(|d| (head[d] - load(m, d)).powi(2)).sum();
-                    let coeff = if dist2 > 0.0 { 2.0 * b / ((0.001 + dist2) * (1.0 + a * dist2.powf(b))) } else { 0.0 };
+                    let index = c * chunk + o;
+                    let (i, j, _) = merged[index];
+                    let (i, j) = (i as usize, j as usize);
                     for d in 0..out_dim {
-                        let g = if coeff > 0.0 { (coeff * (head[d] - load(m, d))).clamp(-4.0, 4.0) } else { 4.0 };
-                        head[d] += g * alpha;
-                        add(i, d, g * alpha);
+                        head[d] = load(i, d);
+                        other[d] = load(j, d);
                     }
+                    let dist2: f32 = head.iter().zip(&other).map(|(x, y)| (x - y) * (x - y)).sum();
+                    if dist2 > 0.0 {
+                        let coeff = -2.0 * a * b * dist2.powf(b - 1.0) / (1.0 + a * dist2.powf(b));
+                        for d in 0..out_dim {
+                            let g = (coeff * (head[d] - other[d])).clamp(-4.0, 4.0) * alpha;
+                            head[d] += g;
+                            add(i, d, g);
+                            add(j, d, -g);
+                        }
+                    }
+                    *due += period[index];
+                    let negatives = ((e + 1.0 - *due_negative) / negative_period[index]).max(0.0) as usize;
+                    for _ in 0..negatives {
+                        let m = (rng.next_u64() % n as u64) as usize;
+                        if m == i {
+                            continue;
+                        }
+                        let dist2: f32 = (0..out_dim).map(|d| (head[d] - load(m, d)).powi(2)).sum();
+                        let coeff = if dist2 > 0.0 {
+                            2.0 * b / ((0.001 + dist2) * (1.0 + a * dist2.powf(b)))
+                        } else {
+                            0.0
+                        };
+                        for d in 0..out_dim {
+                            let g = if coeff > 0.0 {
+                                (coeff * (head[d] - load(m, d))).clamp(-4.0, 4.0)
+                            } else {
+                                4.0
+                            };
+                            head[d] += g * alpha;
+                            add(i, d, g * alpha);
+                        }
+                    }
+                    *due_negative += negatives as f32 * negative_period[index];
                 }
-                *due_negative += negatives as f32 * negative_period[index];
-            }
-        });
+            });
     }
     embedding.into_iter().map(|v| f32::from_bits(v.into_inner())).collect()
 }
@@ -580,7 +702,11 @@ pub fn adjusted_rand_index(a: &[usize], b: &[usize]) -> f64 {
     let sum_b: f64 = cols.iter().map(|&v| comb2(v as f64)).sum();
     let expected = sum_a * sum_b / comb2(n as f64);
     let max = (sum_a + sum_b) / 2.0;
-    if (max - expected).abs() < 1e-12 { 1.0 } else { (index - expected) / (max - expected) }
+    if (max - expected).abs() < 1e-12 {
+        1.0
+    } else {
+        (index - expected) / (max - expected)
+    }
 }
 
 fn contingency(a: &[usize], b: &[usize]) -> (Vec<usize>, Vec<usize>, Vec<usize>, usize) {
@@ -597,13 +723,26 @@ fn contingency(a: &[usize], b: &[usize]) -> (Vec<usize>, Vec<usize>, Vec<usize>,
 
 /// ln Γ(x) for x > 0 (Lanczos, g = 7).
 pub fn ln_gamma(x: f64) -> f64 {
-    const G: [f64; 9] = [0.999_999_999_999_809_9, 676.520_368_121_885_1, -1_259.139_216_722_402_8, 771.323_428_777_653_1, -176.615_029_162_140_6, 12.507_343_278_686_905, -0.138_571_095_265_720_12, 9.984_369_578_019_572e-6, 1.505_632_735_149_311_6e-7];
+    const G: [f64; 9] = [
+        0.999_999_999_999_809_9,
+        676.520_368_121_885_1,
+        -1_259.139_216_722_402_8,
+        771.323_428_777_653_1,
+        -176.615_029_162_140_6,
+        12.507_343_278_686_905,
+        -0.138_571_095_265_720_12,
+        9.984_369_578_019_572e-6,
+        1.505_632_735_149_311_6e-7,
+    ];
     if x < 0.5 {
         return (std::f64::consts::PI / (std::f64::consts::PI * x).sin()).ln() - ln_gamma(1.0 - x);
     }
     let x = x - 1.0;
     let t = x + 7.5;
-    let series = G[1..].iter().enumerate().fold(G[0], |s, (i, g)| s + g / (x + i as f64 + 1.0));
+    let series = G[1..]
+        .iter()
+        .enumerate()
+        .fold(G[0], |s, (i, g)| s + g / (x + i as f64 + 1.0));
     0.5 * (std::f64::consts::TAU).ln() + (x + 0.5) * t.ln() - t + series.ln()
 }
 
@@ -612,7 +751,16 @@ pub fn adjusted_mutual_information(a: &[usize], b: &[usize]) -> f64 {
     let (table, rows, cols, n) = contingency(a, b);
     let kb = cols.len();
     let nf = n as f64;
-    let entropy = |counts: &[usize]| -counts.iter().filter(|&&c| c > 0).map(|&c| { let p = c as f64 / nf; p * p.ln() }).sum::<f64>();
+    let entropy = |counts: &[usize]| {
+        -counts
+            .iter()
+            .filter(|&&c| c > 0)
+            .map(|&c| {
+                let p = c as f64 / nf;
+                p * p.ln()
+            })
+            .sum::<f64>()
+    };
     let (ha, hb) = (entropy(&rows), entropy(&cols));
     let mut mi = 0.0;
     for (i, &ai) in rows.iter().enumerate() {
@@ -642,7 +790,11 @@ pub fn adjusted_mutual_information(a: &[usize], b: &[usize]) -> f64 {
         }
     }
     let denominator = (ha + hb) / 2.0 - emi;
-    if denominator.abs() < 1e-12 { 1.0 } else { (mi - emi) / denominator }
+    if denominator.abs() < 1e-12 {
+        1.0
+    } else {
+        (mi - emi) / denominator
+    }
 }
 
 /// Ranks (1-based, ties averaged).
@@ -717,7 +869,11 @@ mod tests {
         let a: Vec<usize> = (0..300).map(|i| (i * 7 + 3) % 5).collect();
         let b: Vec<usize> = (0..300).map(|i| if i % 3 == 0 { (i * 11) % 4 } else { a[i] }).collect();
         assert!((adjusted_rand_index(&a, &b) - 0.432_399_697_199_091_6).abs() < 1e-10);
-        assert!((adjusted_mutual_information(&a, &b) - 0.430_323_178_526_832_8).abs() < 1e-8, "{}", adjusted_mutual_information(&a, &b));
+        assert!(
+            (adjusted_mutual_information(&a, &b) - 0.430_323_178_526_832_8).abs() < 1e-8,
+            "{}",
+            adjusted_mutual_information(&a, &b)
+        );
         // Independent labelings score near zero.
         let mut rng = Rng::new(3);
         let r1: Vec<usize> = (0..2000).map(|_| (rng.next_u64() % 4) as usize).collect();
@@ -742,9 +898,22 @@ mod tests {
     #[test]
     fn pca_finds_the_long_axis() {
         let mut rng = Rng::new(5);
-        let data: Vec<f32> = (0..500).flat_map(|_| { let t = rng.normal() * 5.0; [(t * 0.6 + rng.normal() * 0.1) as f32, (t * 0.8 + rng.normal() * 0.1) as f32, (rng.normal() * 0.1) as f32] }).collect();
+        let data: Vec<f32> = (0..500)
+            .flat_map(|_| {
+                let t = rng.normal() * 5.0;
+                [
+                    (t * 0.6 + rng.normal() * 0.1) as f32,
+                    (t * 0.8 + rng.normal() * 0.1) as f32,
+                    (rng.normal() * 0.1) as f32,
+                ]
+            })
+            .collect();
         let p = pca(&data, 3, 2);
-        assert!((p.axes[0][0].abs() - 0.6).abs() < 0.02 && (p.axes[0][1].abs() - 0.8).abs() < 0.02, "{:?}", p.axes[0]);
+        assert!(
+            (p.axes[0][0].abs() - 0.6).abs() < 0.02 && (p.axes[0][1].abs() - 0.8).abs() < 0.02,
+            "{:?}",
+            p.axes[0]
+        );
         assert!(p.variances[0] > 20.0 && p.variances[1] < 0.05);
     }
 
@@ -769,18 +938,36 @@ mod tests {
         let mut recall = 0usize;
         for i in (0..n).step_by(97) {
             let row = |j: usize| &data[j * 5..(j + 1) * 5];
-            let mut exact: Vec<(f32, usize)> = (0..n).filter(|&j| j != i).map(|j| (squared_distance(row(i), row(j)), j)).collect();
+            let mut exact: Vec<(f32, usize)> = (0..n)
+                .filter(|&j| j != i)
+                .map(|j| (squared_distance(row(i), row(j)), j))
+                .collect();
             exact.sort_by(|x, y| x.0.total_cmp(&y.0));
-            recall += exact[..10].iter().filter(|(_, j)| approx[i].iter().any(|&(_, a)| a as usize == *j)).count();
+            recall += exact[..10]
+                .iter()
+                .filter(|(_, j)| approx[i].iter().any(|&(_, a)| a as usize == *j))
+                .count();
         }
         let sampled = n.div_ceil(97) * 10;
-        assert!(recall as f64 / sampled as f64 > 0.9, "recall {}", recall as f64 / sampled as f64);
+        assert!(
+            recall as f64 / sampled as f64 > 0.9,
+            "recall {}",
+            recall as f64 / sampled as f64
+        );
     }
 
     #[test]
     fn umap_keeps_blobs_apart() {
         let (data, truth) = blobs(150, 6, 2);
-        let embedding = umap(&data, 6, &UmapOptions { epochs: Some(200), ..UmapOptions::default() }, &|_| {});
+        let embedding = umap(
+            &data,
+            6,
+            &UmapOptions {
+                epochs: Some(200),
+                ..UmapOptions::default()
+            },
+            &|_| {},
+        );
         assert!(embedding.iter().all(|v| v.is_finite()));
         let (labels, _) = kmeans(&embedding, 2, 3, 1, 3);
         assert!(adjusted_rand_index(&labels, &truth) > 0.99);

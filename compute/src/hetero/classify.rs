@@ -50,7 +50,10 @@ struct Sums {
 
 impl Sums {
     fn new(d: usize) -> Self {
-        Self { num: vec![Complex32::default(); d * d * d], den: vec![0.0; d * d * d] }
+        Self {
+            num: vec![Complex32::default(); d * d * d],
+            den: vec![0.0; d * d * d],
+        }
     }
 
     fn add(&mut self, other: &Self) {
@@ -67,8 +70,13 @@ fn corners(p: [f32; 3], d: usize) -> [(usize, f32); 8] {
     let wrap = |v: i32| v.rem_euclid(d as i32) as usize;
     std::array::from_fn(|c| {
         let (dx, dy, dz) = (c & 1, (c >> 1) & 1, (c >> 2) & 1);
-        let w = (if dx == 1 { frac[0] } else { 1.0 - frac[0] }) * (if dy == 1 { frac[1] } else { 1.0 - frac[1] }) * (if dz == 1 { frac[2] } else { 1.0 - frac[2] });
-        (wrap(b[0] + dx as i32) + d * (wrap(b[1] + dy as i32) + d * wrap(b[2] + dz as i32)), w)
+        let w = (if dx == 1 { frac[0] } else { 1.0 - frac[0] })
+            * (if dy == 1 { frac[1] } else { 1.0 - frac[1] })
+            * (if dz == 1 { frac[2] } else { 1.0 - frac[2] });
+        (
+            wrap(b[0] + dx as i32) + d * (wrap(b[1] + dy as i32) + d * wrap(b[2] + dz as i32)),
+            w,
+        )
     })
 }
 
@@ -85,10 +93,16 @@ fn particle_points(data: &HeteroData, i: usize, spectrum: &[f32], pad: usize) ->
     let ctf = data.set.ctf(i);
     let freq = 1.0 / (data.box_size as f64 * data.pixel_size);
     let p = data.points.len();
-    let mut out = ParticlePoints { positions: Vec::with_capacity(p), ctf: Vec::with_capacity(p), values: Vec::with_capacity(p) };
+    let mut out = ParticlePoints {
+        positions: Vec::with_capacity(p),
+        ctf: Vec::with_capacity(p),
+        values: Vec::with_capacity(p),
+    };
     for (j, &[kx, ky]) in data.points.iter().enumerate() {
         let (x, y) = (f64::from(kx), f64::from(ky));
-        out.positions.push(std::array::from_fn(|k| ((x * a[0][k] + y * a[1][k]) * pad as f64) as f32));
+        out.positions.push(std::array::from_fn(|k| {
+            ((x * a[0][k] + y * a[1][k]) * pad as f64) as f32
+        }));
         out.ctf.push(ctf.value(x * freq, y * freq) as f32);
         out.values.push(Complex32::new(spectrum[j], spectrum[p + j]));
     }
@@ -97,7 +111,10 @@ fn particle_points(data: &HeteroData, i: usize, spectrum: &[f32], pad: usize) ->
 
 /// Shell of each half-disk point (rounded radius).
 fn point_shells(data: &HeteroData) -> Vec<usize> {
-    data.points.iter().map(|&[kx, ky]| f64::from(kx).hypot(f64::from(ky)).round() as usize).collect()
+    data.points
+        .iter()
+        .map(|&[kx, ky]| f64::from(kx).hypot(f64::from(ky)).round() as usize)
+        .collect()
 }
 
 /// Shell of every voxel of the G³ grid (G = pad·D): the rounded radius of its signed frequency
@@ -208,11 +225,24 @@ fn envelope(grid: &[Complex32], d: usize, pixel: f64, radius: f64) -> Vec<f32> {
     let r0 = d as f64 * pixel / ENVELOPE_RESOLUTION;
     let signed = |v: usize| if v >= d / 2 { v as f64 - d as f64 } else { v as f64 };
     let r2 = |i: usize| signed(i % d).powi(2) + signed((i / d) % d).powi(2) + signed(i / (d * d)).powi(2);
-    let mut low: Vec<Complex32> = grid.iter().enumerate().map(|(i, v)| v * (-(r2(i) / (r0 * r0))).exp() as f32).collect();
+    let mut low: Vec<Complex32> = grid
+        .iter()
+        .enumerate()
+        .map(|(i, v)| v * (-(r2(i) / (r0 * r0))).exp() as f32)
+        .collect();
     fft3_in_place([d; 3], &mut low, true);
     let peak = low.iter().map(|v| v.re).fold(0f32, f32::max).max(f32::MIN_POSITIVE);
     let radius2 = radius.powi(2);
-    low.iter().enumerate().map(|(i, l)| if r2(i) < radius2 { ((l.re / peak - 0.05) / 0.10).clamp(0.0, 1.0) } else { 0.0 }).collect()
+    low.iter()
+        .enumerate()
+        .map(|(i, l)| {
+            if r2(i) < radius2 {
+                ((l.re / peak - 0.05) / 0.10).clamp(0.0, 1.0)
+            } else {
+                0.0
+            }
+        })
+        .collect()
 }
 
 /// `grid` multiplied in real space by `mask` (both on the wrapped grid).
@@ -238,7 +268,15 @@ fn shell_correlation(a: &[Complex32], b: &[Complex32], shells: &[usize], count: 
             power[s][1] += f64::from(y.norm_sqr());
         }
     }
-    (0..count).map(|s| if power[s][0] > 0.0 && power[s][1] > 0.0 { cross[s] / (power[s][0] * power[s][1]).sqrt() } else { 0.0 }).collect()
+    (0..count)
+        .map(|s| {
+            if power[s][0] > 0.0 && power[s][1] > 0.0 {
+                cross[s] / (power[s][0] * power[s][1]).sqrt()
+            } else {
+                0.0
+            }
+        })
+        .collect()
 }
 
 /// The Wiener-filtered class volume from its two half sums: λ per shell from the half-set FSC.
@@ -260,7 +298,19 @@ fn wiener(half: &[Sums], shells: &[usize], d: usize, pixel: f64) -> ClassVolume 
     }
     // FSC of the two halves, each lightly regularised.
     let raw_halves: Vec<Vec<Complex32>> = (0..2)
-        .map(|h| shells.iter().enumerate().map(|(i, &s)| if s < count { half[h].num[i] / (half[h].den[i] + (1e-3 * mean_den[s][h]) as f32 + f32::MIN_POSITIVE) } else { Complex32::default() }).collect())
+        .map(|h| {
+            shells
+                .iter()
+                .enumerate()
+                .map(|(i, &s)| {
+                    if s < count {
+                        half[h].num[i] / (half[h].den[i] + (1e-3 * mean_den[s][h]) as f32 + f32::MIN_POSITIVE)
+                    } else {
+                        Complex32::default()
+                    }
+                })
+                .collect()
+        })
         .collect();
     let box_fsc = shell_correlation(&raw_halves[0], &raw_halves[1], shells, count);
     let lambda_from = |fsc: &[f64], t: f64| -> Vec<f32> {
@@ -277,23 +327,42 @@ fn wiener(half: &[Sums], shells: &[usize], d: usize, pixel: f64) -> ClassVolume 
     };
     let mut sums = half[0].clone();
     sums.add(&half[1]);
-    let ratio = |lambda: &[f32]| -> Vec<Complex32> { shells.iter().enumerate().map(|(i, &s)| sums.num[i] / (sums.den[i] + lambda[s])).collect() };
+    let ratio = |lambda: &[f32]| -> Vec<Complex32> {
+        shells
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| sums.num[i] / (sums.den[i] + lambda[s]))
+            .collect()
+    };
     // The envelope from the Wiener reconstruction with the box's FSC; then the FSC again between
     // the half maps inside the envelope (noise outside the particle no longer lowers it), and
     // the filter from that with RELION's T.
     let mask = envelope(&ratio(&lambda_from(&box_fsc, 1.0)), g, pixel, d as f64 / 2.0 - 2.0);
     let mask_mean = (mask.iter().map(|&m| f64::from(m)).sum::<f64>() / mask.len() as f64).max(1e-3) as f32;
     let masked_halves: Vec<Vec<Complex32>> = raw_halves.iter().map(|h| apply_mask(h, &mask, g)).collect();
-    let lambda = lambda_from(&shell_correlation(&masked_halves[0], &masked_halves[1], shells, count), TAU2_FUDGE);
+    let lambda = lambda_from(
+        &shell_correlation(&masked_halves[0], &masked_halves[1], shells, count),
+        TAU2_FUDGE,
+    );
     let grid = apply_mask(&ratio(&lambda), &mask, g);
-    ClassVolume { sums, lambda, grid, mask_mean }
+    ClassVolume {
+        sums,
+        lambda,
+        grid,
+        mask_mean,
+    }
 }
 
 /// 3D classification of `data` from `initial` labels (0…k−1), for up to `rounds` rounds (it
 /// stops early when no particle's most likely class changes). The labels returned are each
 /// particle's most likely class. `progress(round, changed)` after each round
 /// returns false to stop (an error: the labels of a stopped classification are not kept).
-pub fn classify(data: &HeteroData, initial: &[usize], rounds: usize, progress: &dyn Fn(usize, usize) -> bool) -> Result<Classification, String> {
+pub fn classify(
+    data: &HeteroData,
+    initial: &[usize],
+    rounds: usize,
+    progress: &dyn Fn(usize, usize) -> bool,
+) -> Result<Classification, String> {
     let n = initial.len().min(data.len());
     let k = initial[..n].iter().copied().max().map_or(0, |m| m + 1);
     if k == 0 {
@@ -318,7 +387,9 @@ pub fn classify(data: &HeteroData, initial: &[usize], rounds: usize, progress: &
     let all: Vec<usize> = (0..n).collect();
     for round in 0..rounds {
         let sums = reconstruct_sums(data, &shares, k)?;
-        let classes: Vec<ClassVolume> = (0..k).map(|c| wiener(&sums[2 * c..2 * c + 2], &vshells, d, pixel)).collect();
+        let classes: Vec<ClassVolume> = (0..k)
+            .map(|c| wiener(&sums[2 * c..2 * c + 2], &vshells, d, pixel))
+            .collect();
         let mut sizes = vec![0f32; k];
         for share in &shares {
             for &(class, w) in share {
@@ -337,9 +408,16 @@ pub fn classify(data: &HeteroData, initial: &[usize], rounds: usize, progress: &
                 let mut per_class = vec![vec![0f32; shell_count]; k];
                 for (&i, prep) in chunk.iter().zip(&prepared) {
                     let points = particle_points(data, i, &prep.spectrum, pad);
-                    per_class.iter_mut().for_each(|row| row.iter_mut().for_each(|v| *v = 0.0));
+                    per_class
+                        .iter_mut()
+                        .for_each(|row| row.iter_mut().for_each(|v| *v = 0.0));
                     let own = &shares[i];
-                    for (j, (pos, (&c, &v))) in points.positions.iter().zip(points.ctf.iter().zip(&points.values)).enumerate() {
+                    for (j, (pos, (&c, &v))) in points
+                        .positions
+                        .iter()
+                        .zip(points.ctf.iter().zip(&points.values))
+                        .enumerate()
+                    {
                         let cs = corners(*pos, g);
                         for (class, volume) in classes.iter().enumerate() {
                             let mut model: Complex32 = cs.iter().map(|&(index, w)| volume.grid[index] * w).sum();
@@ -351,8 +429,13 @@ pub fn classify(data: &HeteroData, initial: &[usize], rounds: usize, progress: &
                                 let own_term: Complex32 = cs
                                     .iter()
                                     .map(|&(index, w)| {
-                                        let (num, den, lambda) = (volume.sums.num[index], volume.sums.den[index], volume.lambda[vshells[index]]);
-                                        let without = (num - v * (share * w * c)) / ((den - share * w * c * c).max(0.0) + lambda);
+                                        let (num, den, lambda) = (
+                                            volume.sums.num[index],
+                                            volume.sums.den[index],
+                                            volume.lambda[vshells[index]],
+                                        );
+                                        let without =
+                                            (num - v * (share * w * c)) / ((den - share * w * c * c).max(0.0) + lambda);
                                         (num / (den + lambda) - without) * w
                                     })
                                     .sum();
@@ -361,14 +444,22 @@ pub fn classify(data: &HeteroData, initial: &[usize], rounds: usize, progress: &
                             per_class[class][pshells[j]] += (v - model * c).norm_sqr();
                         }
                     }
-                    let score = |class: usize| -> f32 { per_class[class].iter().zip(&inverse_noise).map(|(e, w)| e * w).sum::<f32>() - log_prior[class] };
+                    let score = |class: usize| -> f32 {
+                        per_class[class]
+                            .iter()
+                            .zip(&inverse_noise)
+                            .map(|(e, w)| e * w)
+                            .sum::<f32>()
+                            - log_prior[class]
+                    };
                     let scores: Vec<f32> = (0..k).map(score).collect();
                     let best = (0..k).min_by(|&a, &b| scores[a].total_cmp(&scores[b])).unwrap_or(0);
                     if !soft {
                         next.push(vec![(best, 1.0)]);
                     } else {
                         let weights: Vec<f32> = scores.iter().map(|s| (scores[best] - s).exp()).collect();
-                        let kept: Vec<(usize, f32)> = weights.iter().copied().enumerate().filter(|(_, w)| *w > 1e-3).collect();
+                        let kept: Vec<(usize, f32)> =
+                            weights.iter().copied().enumerate().filter(|(_, w)| *w > 1e-3).collect();
                         let total: f32 = kept.iter().map(|(_, w)| w).sum();
                         next.push(kept.into_iter().map(|(c, w)| (c, w / total)).collect());
                     }
@@ -398,7 +489,10 @@ pub fn classify(data: &HeteroData, initial: &[usize], rounds: usize, progress: &
                 inverse_noise[s] = (counts[s] / residual[s]) as f32;
             }
         }
-        let next_labels: Vec<usize> = next.iter().map(|s| s.iter().max_by(|a, b| a.1.total_cmp(&b.1)).map_or(0, |m| m.0)).collect();
+        let next_labels: Vec<usize> = next
+            .iter()
+            .map(|s| s.iter().max_by(|a, b| a.1.total_cmp(&b.1)).map_or(0, |m| m.0))
+            .collect();
         let changed = next_labels.iter().zip(&labels).filter(|(a, b)| a != b).count();
         labels = next_labels;
         shares = next;
@@ -416,8 +510,15 @@ pub fn classify(data: &HeteroData, initial: &[usize], rounds: usize, progress: &
     // Final volumes from the final labels.
     let hard: Vec<Shares> = labels.iter().map(|&l| vec![(l, 1.0)]).collect();
     let sums = reconstruct_sums(data, &hard, k)?;
-    let volumes = (0..k).map(|c| to_map(data, wiener(&sums[2 * c..2 * c + 2], &vshells, d, pixel).grid)).collect();
-    Ok(Classification { labels, changes, residual: total_residual, volumes })
+    let volumes = (0..k)
+        .map(|c| to_map(data, wiener(&sums[2 * c..2 * c + 2], &vshells, d, pixel).grid))
+        .collect();
+    Ok(Classification {
+        labels,
+        changes,
+        residual: total_residual,
+        volumes,
+    })
 }
 
 /// A Fourier grid (particle centre at voxel 0, oversampled by [`padding`]) as a real map of the
@@ -444,5 +545,9 @@ fn to_map(data: &HeteroData, mut grid: Vec<Complex32>) -> DensityMap {
     let voxel = data.training_pixel_size() as f32;
     let centre = data.centre.unwrap_or([0.0; 3]);
     let first = centre.map(|c| c as f32 - voxel * (d / 2) as f32);
-    DensityMap { grid: MapGrid::new([d; 3], [voxel; 3], first), values, meta: Default::default() }
+    DensityMap {
+        grid: MapGrid::new([d; 3], [voxel; 3], first),
+        values,
+        meta: Default::default(),
+    }
 }

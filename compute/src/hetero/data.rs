@@ -65,7 +65,11 @@ pub fn half_disk(size: usize) -> Vec<[i32; 2]> {
 }
 
 fn fft2(data: &mut [Complex32], n: usize, inverse: bool, planner: &mut FftPlanner<f32>) {
-    let fft = if inverse { planner.plan_fft_inverse(n) } else { planner.plan_fft_forward(n) };
+    let fft = if inverse {
+        planner.plan_fft_inverse(n)
+    } else {
+        planner.plan_fft_forward(n)
+    };
     for row in data.chunks_exact_mut(n) {
         fft.process(row);
     }
@@ -85,7 +89,15 @@ fn fft2(data: &mut [Complex32], n: usize, inverse: bool, planner: &mut FftPlanne
 /// box/2 − origin. Returns the image (unscaled) and spectrum on `points` (unscaled). The
 /// encoder's image is the spectrum times `encoder_filter(kx, ky)` (the particle's CTF and a
 /// low-pass: a matched filter, so particles of one state look alike whatever their defocus).
-pub fn prepare_image(image: &[f32], box_size: usize, image_size: usize, origin_px: [f64; 2], points: &[[i32; 2]], encoder_filter: &dyn Fn(i32, i32) -> f32, planner: &mut FftPlanner<f32>) -> Prepared {
+pub fn prepare_image(
+    image: &[f32],
+    box_size: usize,
+    image_size: usize,
+    origin_px: [f64; 2],
+    points: &[[i32; 2]],
+    encoder_filter: &dyn Fn(i32, i32) -> f32,
+    planner: &mut FftPlanner<f32>,
+) -> Prepared {
     let (b, d) = (box_size, image_size);
     let mut full: Vec<Complex32> = image.iter().map(|&v| Complex32::new(v, 0.0)).collect();
     fft2(&mut full, b, false, planner);
@@ -111,7 +123,8 @@ pub fn prepare_image(image: &[f32], box_size: usize, image_size: usize, origin_p
     for ky in -r + 1..r {
         for kx in -r + 1..r {
             let sign = if (kx + ky).rem_euclid(2) == 0 { 1.0 } else { -1.0 };
-            small[ky.rem_euclid(d as i32) as usize * d + kx.rem_euclid(d as i32) as usize] = at(kx, ky) * (sign * encoder_filter(kx, ky));
+            small[ky.rem_euclid(d as i32) as usize * d + kx.rem_euclid(d as i32) as usize] =
+                at(kx, ky) * (sign * encoder_filter(kx, ky));
         }
     }
     fft2(&mut small, d, true, planner);
@@ -134,7 +147,14 @@ impl HeteroData {
     /// Opens a STAR/.cs set and prepares it at `image_size` px (rounded down to even, at most
     /// the box). `lazy` forces reading from the stacks per batch; otherwise that happens only
     /// when the prepared set would exceed [`CACHE_BUDGET_BYTES`]. `max_particles` keeps the first N.
-    pub fn open(path: &Path, image_size: usize, encoder_resolution: Option<f64>, lazy: bool, max_particles: Option<usize>, progress: &mut dyn FnMut(usize, usize) -> bool) -> Result<Self, String> {
+    pub fn open(
+        path: &Path,
+        image_size: usize,
+        encoder_resolution: Option<f64>,
+        lazy: bool,
+        max_particles: Option<usize>,
+        progress: &mut dyn FnMut(usize, usize) -> bool,
+    ) -> Result<Self, String> {
         let (mut set, centre) = read_particle_metadata(path)?;
         if let Some(n) = max_particles {
             set.particles.truncate(n.max(1));
@@ -143,12 +163,30 @@ impl HeteroData {
         let (box_size, pixel_size) = reader.geometry(path, &set)?;
         let image_size = (image_size.min(box_size) / 2 * 2).max(8);
         let points = half_disk(image_size);
-        let mut data = Self { path: path.to_owned(), set, centre, box_size, pixel_size, image_size, points, image_scale: 1.0, spectrum_scale: 1.0, encoder_resolution, reader, cache: None };
+        let mut data = Self {
+            path: path.to_owned(),
+            set,
+            centre,
+            box_size,
+            pixel_size,
+            image_size,
+            points,
+            image_scale: 1.0,
+            spectrum_scale: 1.0,
+            encoder_resolution,
+            reader,
+            cache: None,
+        };
         // Scales from the first particles.
         let sample: Vec<usize> = (0..data.len().min(500)).collect();
         let prepared = data.prepare(&sample)?;
         let rms = |f: &dyn Fn(&Prepared) -> &[f32]| {
-            let (sum, count) = prepared.iter().fold((0f64, 0usize), |(s, c), p| (s + f(p).iter().map(|&v| f64::from(v).powi(2)).sum::<f64>(), c + f(p).len()));
+            let (sum, count) = prepared.iter().fold((0f64, 0usize), |(s, c), p| {
+                (
+                    s + f(p).iter().map(|&v| f64::from(v).powi(2)).sum::<f64>(),
+                    c + f(p).len(),
+                )
+            });
             ((sum / count.max(1) as f64).sqrt() as f32).max(f32::MIN_POSITIVE)
         };
         data.image_scale = rms(&|p| &p.image);
@@ -186,7 +224,10 @@ impl HeteroData {
 
     /// Reads and prepares particles `indices` (scaled), in parallel.
     fn prepare(&self, indices: &[usize]) -> Result<Vec<Prepared>, String> {
-        let images: Vec<Vec<f32>> = indices.iter().map(|&i| self.reader.image(&self.set, i)).collect::<Result<_, _>>()?;
+        let images: Vec<Vec<f32>> = indices
+            .iter()
+            .map(|&i| self.reader.image(&self.set, i))
+            .collect::<Result<_, _>>()?;
         let (is, ss) = (1.0 / self.image_scale, 1.0 / self.spectrum_scale);
         Ok(indices
             .par_iter()
@@ -198,9 +239,21 @@ impl HeteroData {
                 let limit = self.encoder_resolution.map_or(f64::INFINITY, |r| 1.0 / r);
                 let filter = |kx: i32, ky: i32| {
                     let (fx, fy) = (f64::from(kx) * freq, f64::from(ky) * freq);
-                    if fx.hypot(fy) > limit { 0.0 } else { ctf.value(fx, fy) as f32 }
+                    if fx.hypot(fy) > limit {
+                        0.0
+                    } else {
+                        ctf.value(fx, fy) as f32
+                    }
                 };
-                let mut p = prepare_image(&image, self.box_size, self.image_size, origin, &self.points, &filter, planner);
+                let mut p = prepare_image(
+                    &image,
+                    self.box_size,
+                    self.image_size,
+                    origin,
+                    &self.points,
+                    &filter,
+                    planner,
+                );
                 p.image.iter_mut().for_each(|v| *v *= is);
                 p.spectrum.iter_mut().for_each(|v| *v *= ss);
                 p
@@ -245,7 +298,9 @@ impl HeteroData {
                 let (c, s) = canonical(std::array::from_fn(|k| x * a[0][k] + y * a[1][k]));
                 input.coords.extend_from_slice(&c);
                 input.signs.push(s);
-                input.ctf.push(ctf.value(f64::from(kx) * freq, f64::from(ky) * freq) as f32);
+                input
+                    .ctf
+                    .push(ctf.value(f64::from(kx) * freq, f64::from(ky) * freq) as f32);
             }
             input.target_re.extend_from_slice(&prep.spectrum[..p]);
             input.target_im.extend_from_slice(&prep.spectrum[p..]);
@@ -262,7 +317,10 @@ mod tests {
     fn half_disk_holds_each_frequency_pair_once() {
         let points = half_disk(16);
         for &[kx, ky] in &points {
-            assert!(!points.contains(&[-kx, -ky]) || (kx == 0 && ky == 0), "{kx},{ky} and its mirror");
+            assert!(
+                !points.contains(&[-kx, -ky]) || (kx == 0 && ky == 0),
+                "{kx},{ky} and its mirror"
+            );
         }
         // About half the disk of radius 8.
         let disk = std::f64::consts::PI * 64.0 / 2.0;
@@ -275,21 +333,37 @@ mod tests {
         // after preparation both spectra agree.
         let b = 32;
         let blob = |cx: f64, cy: f64| -> Vec<f32> {
-            (0..b * b).map(|i| {
-                let (x, y) = ((i % b) as f64 - cx, (i / b) as f64 - cy);
-                (-(x * x + y * y) / 8.0).exp() as f32
-            }).collect()
+            (0..b * b)
+                .map(|i| {
+                    let (x, y) = ((i % b) as f64 - cx, (i / b) as f64 - cy);
+                    (-(x * x + y * y) / 8.0).exp() as f32
+                })
+                .collect()
         };
         let points = half_disk(16);
         let mut planner = FftPlanner::new();
         let centred = prepare_image(&blob(16.0, 16.0), b, 16, [0.0, 0.0], &points, &|_, _| 1.0, &mut planner);
         let origin = [-2.0, 3.0];
-        let moved = prepare_image(&blob(16.0 - origin[0], 16.0 - origin[1]), b, 16, origin, &points, &|_, _| 1.0, &mut planner);
+        let moved = prepare_image(
+            &blob(16.0 - origin[0], 16.0 - origin[1]),
+            b,
+            16,
+            origin,
+            &points,
+            &|_, _| 1.0,
+            &mut planner,
+        );
         for (a, m) in centred.spectrum.iter().zip(&moved.spectrum) {
             assert!((a - m).abs() < 1e-5, "{a} vs {m}");
         }
         // The encoder image holds the blob at its centre, downsampled 2×.
-        let peak = centred.image.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i).unwrap_or(0);
+        let peak = centred
+            .image
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map(|(i, _)| i)
+            .unwrap_or(0);
         assert_eq!((peak % 16, peak / 16), (8, 8));
         // A centred real blob has a real spectrum.
         assert!(centred.spectrum[points.len()..].iter().all(|v| v.abs() < 1e-5));

@@ -14,8 +14,10 @@ use crate::formats::cs::CsFile;
 use crate::formats::particles::particle_block;
 use crate::formats::star::{StarBlock, StarFile};
 
+use super::analysis::{
+    Pca, UmapOptions, adjusted_mutual_information, adjusted_rand_index, gmm, kmeans, pca, spearman, umap,
+};
 use super::classify::classify;
-use super::analysis::{Pca, UmapOptions, adjusted_mutual_information, adjusted_rand_index, gmm, kmeans, pca, spearman, umap};
 use super::{Trained, read_npy, write_atomic, write_npy};
 
 pub const ANALYSIS_DIR: &str = "analysis";
@@ -61,7 +63,15 @@ pub struct AnalyzeOptions {
 
 impl Default for AnalyzeOptions {
     fn default() -> Self {
-        Self { clusters: 5, method: ClusterMethod::Gmm, space: None, traversal_volumes: 10, truth_column: Some(TRUTH_COLUMN.to_owned()), classify_rounds: 0, seed: 1 }
+        Self {
+            clusters: 5,
+            method: ClusterMethod::Gmm,
+            space: None,
+            traversal_volumes: 10,
+            truth_column: Some(TRUTH_COLUMN.to_owned()),
+            classify_rounds: 0,
+            seed: 1,
+        }
     }
 }
 
@@ -126,9 +136,18 @@ impl Exploration {
         let (umap, _, _) = read_npy(&dir.join("umap.npy"))?;
         let (pca, _, _) = read_npy(&dir.join("pca.npy"))?;
         let labels = read_labels(&dir.join(LABELS_FILE))?;
-        let text = std::fs::read_to_string(dir.join(SUMMARY_FILE)).map_err(|e| format!("{}: {e}", dir.join(SUMMARY_FILE).display()))?;
+        let text = std::fs::read_to_string(dir.join(SUMMARY_FILE))
+            .map_err(|e| format!("{}: {e}", dir.join(SUMMARY_FILE).display()))?;
         let summary = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", dir.join(SUMMARY_FILE).display()))?;
-        Ok(Self { run: run.to_owned(), zdim, latents, umap, pca, labels, summary })
+        Ok(Self {
+            run: run.to_owned(),
+            zdim,
+            latents,
+            umap,
+            pca,
+            labels,
+            summary,
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -149,7 +168,15 @@ pub fn read_labels(path: &Path) -> Result<Vec<usize>, String> {
     text.lines()
         .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
         .enumerate()
-        .map(|(i, l)| l.trim().parse().map_err(|_| format!("{}: line {}: '{l}' is not a particle or cluster index", path.display(), i + 1)))
+        .map(|(i, l)| {
+            l.trim().parse().map_err(|_| {
+                format!(
+                    "{}: line {}: '{l}' is not a particle or cluster index",
+                    path.display(),
+                    i + 1
+                )
+            })
+        })
         .collect()
 }
 
@@ -157,11 +184,15 @@ pub fn read_labels(path: &Path) -> Result<Vec<usize>, String> {
 pub fn particle_column(path: &Path, name: &str, count: usize) -> Result<Option<Vec<f64>>, String> {
     let is_cs = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("cs"));
     let values = if is_cs {
-        CsFile::read(path).map_err(|e| format!("{}: {e}", path.display()))?.column_f64(name, 0)
+        CsFile::read(path)
+            .map_err(|e| format!("{}: {e}", path.display()))?
+            .column_f64(name, 0)
     } else {
         let star = StarFile::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
         match particle_block(&star).and_then(StarBlock::table) {
-            Some(table) => table.column_f64(path, name.trim_start_matches('_')).map_err(|e| format!("{}: {e}", path.display()))?,
+            Some(table) => table
+                .column_f64(path, name.trim_start_matches('_'))
+                .map_err(|e| format!("{}: {e}", path.display()))?,
             None => None,
         }
     };
@@ -181,7 +212,11 @@ const SPLIT_ATTEMPTS: usize = 2;
 
 /// Analyses a trained run. `progress` hears what is being done and returns false to stop: the
 /// analysis then ends with an error at the next stage and leaves the files written so far.
-pub fn analyze(run: &Path, options: &AnalyzeOptions, progress: &dyn Fn(&str) -> bool) -> Result<AnalysisSummary, String> {
+pub fn analyze(
+    run: &Path,
+    options: &AnalyzeOptions,
+    progress: &dyn Fn(&str) -> bool,
+) -> Result<AnalysisSummary, String> {
     let started = std::time::Instant::now();
     let stopped = std::cell::Cell::new(false);
     let say = |what: &str| -> Result<(), String> {
@@ -200,27 +235,64 @@ pub fn analyze(run: &Path, options: &AnalyzeOptions, progress: &dyn Fn(&str) -> 
     let (latents, zdim) = Trained::latents(run)?;
     let n = latents.len() / zdim.max(1);
     if n < options.clusters.max(2) {
-        return Err(format!("{}: {n} particles cannot make {} clusters", run.display(), options.clusters));
+        return Err(format!(
+            "{}: {n} particles cannot make {} clusters",
+            run.display(),
+            options.clusters
+        ));
     }
     let dir = run.join(ANALYSIS_DIR);
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     say("PCA")?;
     let principal = pca(&latents, zdim, zdim.min(10));
-    let two: Vec<f32> = (0..n).flat_map(|i| [principal.projections[i * principal.components], if principal.components > 1 { principal.projections[i * principal.components + 1] } else { 0.0 }]).collect();
+    let two: Vec<f32> = (0..n)
+        .flat_map(|i| {
+            [
+                principal.projections[i * principal.components],
+                if principal.components > 1 {
+                    principal.projections[i * principal.components + 1]
+                } else {
+                    0.0
+                },
+            ]
+        })
+        .collect();
     write_npy(&dir.join("pca.npy"), &two, &[n, 2])?;
     say("UMAP")?;
     let umap_started = std::time::Instant::now();
-    let layout = umap(&latents, zdim, &UmapOptions { seed: options.seed, ..UmapOptions::default() }, &hear);
+    let layout = umap(
+        &latents,
+        zdim,
+        &UmapOptions {
+            seed: options.seed,
+            ..UmapOptions::default()
+        },
+        &hear,
+    );
     let seconds_umap = umap_started.elapsed().as_secs_f64();
     say("UMAP done")?;
     write_npy(&dir.join("umap.npy"), &layout, &[n, 2])?;
-    let space = options.space.unwrap_or(if zdim <= 16 { ClusterSpace::Latent } else { ClusterSpace::Umap(16) });
+    let space = options.space.unwrap_or(if zdim <= 16 {
+        ClusterSpace::Latent
+    } else {
+        ClusterSpace::Umap(16)
+    });
     let reduced_store;
     let (points, dim): (&[f32], usize) = match space {
         ClusterSpace::Latent => (&latents, zdim),
         ClusterSpace::Umap(d) => {
             say("UMAP for clustering")?;
-            reduced_store = umap(&latents, zdim, &UmapOptions { components: d, min_dist: 0.0, seed: options.seed, ..UmapOptions::default() }, &hear);
+            reduced_store = umap(
+                &latents,
+                zdim,
+                &UmapOptions {
+                    components: d,
+                    min_dist: 0.0,
+                    seed: options.seed,
+                    ..UmapOptions::default()
+                },
+                &hear,
+            );
             (&reduced_store, d)
         }
     };
@@ -232,9 +304,25 @@ pub fn analyze(run: &Path, options: &AnalyzeOptions, progress: &dyn Fn(&str) -> 
     let mut classification_moves = Vec::new();
     let (labels, class_volumes) = if options.classify_rounds > 0 {
         let config = &trained.config;
-        let data = super::HeteroData::open(&config.particles, CLASSIFY_MAX_SIZE, None, config.options.lazy, Some(n), &mut |done, total| progress(&format!("3D classification: reading particles {done}/{total}")))?;
+        let data = super::HeteroData::open(
+            &config.particles,
+            CLASSIFY_MAX_SIZE,
+            None,
+            config.options.lazy,
+            Some(n),
+            &mut |done, total| progress(&format!("3D classification: reading particles {done}/{total}")),
+        )?;
         let rounds = options.classify_rounds;
-        let best = classify_with_splits(&data, &fitted, points, dim, rounds, options.seed, &mut classification_moves, progress)?;
+        let best = classify_with_splits(
+            &data,
+            &fitted,
+            points,
+            dim,
+            rounds,
+            options.seed,
+            &mut classification_moves,
+            progress,
+        )?;
         (best.labels, Some(best.volumes))
     } else {
         (fitted.clone(), None)
@@ -248,11 +336,16 @@ pub fn analyze(run: &Path, options: &AnalyzeOptions, progress: &dyn Fn(&str) -> 
         if members.is_empty() {
             continue;
         }
-        let mean: Vec<f32> = (0..zdim).map(|d| members.iter().map(|&i| latents[i * zdim + d]).sum::<f32>() / members.len() as f32).collect();
+        let mean: Vec<f32> = (0..zdim)
+            .map(|d| members.iter().map(|&i| latents[i * zdim + d]).sum::<f32>() / members.len() as f32)
+            .collect();
         let representative = members
             .iter()
             .copied()
-            .min_by(|&a, &b| dist(&latents[a * zdim..(a + 1) * zdim], &mean).total_cmp(&dist(&latents[b * zdim..(b + 1) * zdim], &mean)))
+            .min_by(|&a, &b| {
+                dist(&latents[a * zdim..(a + 1) * zdim], &mean)
+                    .total_cmp(&dist(&latents[b * zdim..(b + 1) * zdim], &mean))
+            })
             .unwrap_or(0);
         say(&format!("volume of cluster {c}"))?;
         let name = format!("cluster_{c}.mrc");
@@ -263,26 +356,50 @@ pub fn analyze(run: &Path, options: &AnalyzeOptions, progress: &dyn Fn(&str) -> 
             None => trained.volume(&latents[representative * zdim..(representative + 1) * zdim]),
         };
         volume.write(&dir.join(&name)).map_err(|e| e.to_string())?;
-        clusters.push(ClusterSummary { index: c, size: members.len(), representative, volume: name });
+        clusters.push(ClusterSummary {
+            index: c,
+            size: members.len(),
+            representative,
+            volume: name,
+        });
     }
     let traversal_volumes = traversal(&trained, &principal, options.traversal_volumes, &dir, &say)?;
     let truth = match &options.truth_column {
-        Some(column) => particle_column(&trained.config.particles, column, n)?.filter(|t| t.len() == n).map(|t| {
-            let truth_labels = relabel(&t);
-            let pc1: Vec<f64> = (0..n).map(|i| f64::from(two[2 * i])).collect();
-            let u1: Vec<f64> = (0..n).map(|i| f64::from(layout[2 * i])).collect();
-            TruthScores {
-                column: column.clone(),
-                ari: adjusted_rand_index(&labels, &truth_labels),
-                ami: adjusted_mutual_information(&labels, &truth_labels),
-                spearman_pc1: spearman(&pc1, &t).abs(),
-                spearman_umap1: spearman(&u1, &t).abs(),
-                before_classification: (options.classify_rounds > 0).then(|| [adjusted_rand_index(&fitted, &truth_labels), adjusted_mutual_information(&fitted, &truth_labels)]),
-            }
-        }),
+        Some(column) => particle_column(&trained.config.particles, column, n)?
+            .filter(|t| t.len() == n)
+            .map(|t| {
+                let truth_labels = relabel(&t);
+                let pc1: Vec<f64> = (0..n).map(|i| f64::from(two[2 * i])).collect();
+                let u1: Vec<f64> = (0..n).map(|i| f64::from(layout[2 * i])).collect();
+                TruthScores {
+                    column: column.clone(),
+                    ari: adjusted_rand_index(&labels, &truth_labels),
+                    ami: adjusted_mutual_information(&labels, &truth_labels),
+                    spearman_pc1: spearman(&pc1, &t).abs(),
+                    spearman_umap1: spearman(&u1, &t).abs(),
+                    before_classification: (options.classify_rounds > 0).then(|| {
+                        [
+                            adjusted_rand_index(&fitted, &truth_labels),
+                            adjusted_mutual_information(&fitted, &truth_labels),
+                        ]
+                    }),
+                }
+            }),
         None => None,
     };
-    let summary = AnalysisSummary { particles: n, zdim, options: options.clone(), space, clusters, pca_variance: principal.variances.clone(), traversal_volumes, truth, classification_moves, seconds_umap, seconds_total: started.elapsed().as_secs_f64() };
+    let summary = AnalysisSummary {
+        particles: n,
+        zdim,
+        options: options.clone(),
+        space,
+        clusters,
+        pca_variance: principal.variances.clone(),
+        traversal_volumes,
+        truth,
+        classification_moves,
+        seconds_umap,
+        seconds_total: started.elapsed().as_secs_f64(),
+    };
     let text = serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?;
     write_atomic(&dir.join(SUMMARY_FILE), text.as_bytes())?;
     Ok(summary)
@@ -295,35 +412,64 @@ pub fn analyze(run: &Path, options: &AnalyzeOptions, progress: &dyn Fn(&str) -> 
 /// classification runs again; the result is kept if it explains the images better. Particles
 /// moved per round of every kept run are appended to `moves`.
 #[allow(clippy::too_many_arguments)]
-pub fn classify_with_splits(data: &super::HeteroData, seeds: &[usize], points: &[f32], dim: usize, rounds: usize, seed: u64, moves: &mut Vec<usize>, progress: &dyn Fn(&str) -> bool) -> Result<super::classify::Classification, String> {
+pub fn classify_with_splits(
+    data: &super::HeteroData,
+    seeds: &[usize],
+    points: &[f32],
+    dim: usize,
+    rounds: usize,
+    seed: u64,
+    moves: &mut Vec<usize>,
+    progress: &dyn Fn(&str) -> bool,
+) -> Result<super::classify::Classification, String> {
     let n = seeds.len();
-    let mut best = classify(data, seeds, rounds, &|round, moved| progress(&format!("3D classification: round {round} of {rounds}, {moved} particles moved")))?;
+    let mut best = classify(data, seeds, rounds, &|round, moved| {
+        progress(&format!(
+            "3D classification: round {round} of {rounds}, {moved} particles moved"
+        ))
+    })?;
     moves.extend(&best.changes);
     for attempt in 1..=SPLIT_ATTEMPTS {
         let k = best.volumes.len();
-        let sizes: Vec<usize> = (0..k).map(|c| best.labels.iter().filter(|&&l| l == c).count()).collect();
-        let (Some(small), Some(large)) = ((0..k).min_by_key(|&c| sizes[c]), (0..k).max_by_key(|&c| sizes[c])) else { break };
+        let sizes: Vec<usize> = (0..k)
+            .map(|c| best.labels.iter().filter(|&&l| l == c).count())
+            .collect();
+        let (Some(small), Some(large)) = ((0..k).min_by_key(|&c| sizes[c]), (0..k).max_by_key(|&c| sizes[c])) else {
+            break;
+        };
         if k < 3 || sizes[small] * 2 * k >= n {
             break;
         }
         let centres: Vec<Vec<f32>> = (0..k)
             .map(|c| {
                 let members: Vec<usize> = (0..n).filter(|&i| best.labels[i] == c).collect();
-                (0..dim).map(|d| members.iter().map(|&i| points[i * dim + d]).sum::<f32>() / members.len().max(1) as f32).collect()
+                (0..dim)
+                    .map(|d| members.iter().map(|&i| points[i * dim + d]).sum::<f32>() / members.len().max(1) as f32)
+                    .collect()
             })
             .collect();
         let mut next = best.labels.clone();
         for i in (0..n).filter(|&i| best.labels[i] == small) {
             let row = &points[i * dim..(i + 1) * dim];
-            next[i] = (0..k).filter(|&c| c != small).min_by(|&a, &b| dist(row, &centres[a]).total_cmp(&dist(row, &centres[b]))).unwrap_or(large);
+            next[i] = (0..k)
+                .filter(|&c| c != small)
+                .min_by(|&a, &b| dist(row, &centres[a]).total_cmp(&dist(row, &centres[b])))
+                .unwrap_or(large);
         }
         let members: Vec<usize> = (0..n).filter(|&i| best.labels[i] == large).collect();
-        let rows: Vec<f32> = members.iter().flat_map(|&i| points[i * dim..(i + 1) * dim].iter().copied()).collect();
+        let rows: Vec<f32> = members
+            .iter()
+            .flat_map(|&i| points[i * dim..(i + 1) * dim].iter().copied())
+            .collect();
         let (halves, _) = kmeans(&rows, dim, 2, seed + attempt as u64, 5);
         for (&i, &h) in members.iter().zip(&halves) {
             next[i] = if h == 0 { large } else { small };
         }
-        let candidate = classify(data, &next, rounds, &|round, moved| progress(&format!("3D classification (split {attempt}): round {round} of {rounds}, {moved} particles moved")))?;
+        let candidate = classify(data, &next, rounds, &|round, moved| {
+            progress(&format!(
+                "3D classification (split {attempt}): round {round} of {rounds}, {moved} particles moved"
+            ))
+        })?;
         if candidate.residual >= best.residual {
             break;
         }
@@ -346,23 +492,37 @@ fn relabel(values: &[f64]) -> Vec<usize> {
 }
 
 /// Volumes at evenly spaced points along PC1 and PC2, from the 5th to the 95th percentile.
-fn traversal(trained: &Trained, principal: &Pca, count: usize, dir: &Path, say: &dyn Fn(&str) -> Result<(), String>) -> Result<Vec<String>, String> {
+fn traversal(
+    trained: &Trained,
+    principal: &Pca,
+    count: usize,
+    dir: &Path,
+    say: &dyn Fn(&str) -> Result<(), String>,
+) -> Result<Vec<String>, String> {
     let mut names = Vec::new();
     if count == 0 {
         return Ok(names);
     }
     let n = principal.projections.len() / principal.components.max(1);
     for axis in 0..principal.components.min(2) {
-        let mut values: Vec<f32> = (0..n).map(|i| principal.projections[i * principal.components + axis]).collect();
+        let mut values: Vec<f32> = (0..n)
+            .map(|i| principal.projections[i * principal.components + axis])
+            .collect();
         values.sort_by(f32::total_cmp);
-        let (lo, hi) = (f64::from(values[n * 5 / 100]), f64::from(values[(n * 95 / 100).min(n - 1)]));
+        let (lo, hi) = (
+            f64::from(values[n * 5 / 100]),
+            f64::from(values[(n * 95 / 100).min(n - 1)]),
+        );
         for j in 0..count {
             let t = if count == 1 { 0.5 } else { j as f64 / (count - 1) as f64 };
             let mut coordinates = vec![0.0; axis + 1];
             coordinates[axis] = lo + t * (hi - lo);
             say(&format!("volume {} along PC{}", j + 1, axis + 1))?;
             let name = format!("pc{}_{j}.mrc", axis + 1);
-            trained.volume(&principal.point(&coordinates)).write(&dir.join(&name)).map_err(|e| e.to_string())?;
+            trained
+                .volume(&principal.point(&coordinates))
+                .write(&dir.join(&name))
+                .map_err(|e| e.to_string())?;
             names.push(name);
         }
     }
@@ -390,8 +550,12 @@ pub fn export_subset(source: &Path, rows: &[usize], output: &Path) -> Result<usi
         }
         (false, false) => {
             let mut star = StarFile::read(source).map_err(|e| format!("{name}: {e}"))?;
-            let block_name = particle_block(&star).map(|b| b.name.clone()).ok_or_else(|| format!("{name}: no particle table"))?;
-            let block = star.block_mut(&block_name).ok_or_else(|| format!("{name}: no particle table"))?;
+            let block_name = particle_block(&star)
+                .map(|b| b.name.clone())
+                .ok_or_else(|| format!("{name}: no particle table"))?;
+            let block = star
+                .block_mut(&block_name)
+                .ok_or_else(|| format!("{name}: no particle table"))?;
             let table = block.table_mut().ok_or_else(|| format!("{name}: no particle table"))?;
             check_rows(&rows, table.row_count(), source)?;
             *table = table.select_rows(&rows);
@@ -402,23 +566,43 @@ pub fn export_subset(source: &Path, rows: &[usize], output: &Path) -> Result<usi
         }
         (source_cs, _) => {
             let set = if source_cs {
-                crate::formats::particles::ParticleSet::from_cs(source, &CsFile::read(source).map_err(|e| format!("{name}: {e}"))?)
+                crate::formats::particles::ParticleSet::from_cs(
+                    source,
+                    &CsFile::read(source).map_err(|e| format!("{name}: {e}"))?,
+                )
             } else {
-                crate::formats::particles::ParticleSet::from_star(source, &StarFile::read(source).map_err(|e| format!("{name}: {e}"))?)
+                crate::formats::particles::ParticleSet::from_star(
+                    source,
+                    &StarFile::read(source).map_err(|e| format!("{name}: {e}"))?,
+                )
             }
             .map_err(|e| format!("{name}: {e}"))?;
             check_rows(&rows, set.particles.len(), source)?;
-            let mut subset = crate::formats::particles::ParticleSet { optics: set.optics.clone(), particles: rows.iter().map(|&r| set.particles[r].clone()).collect() };
+            let mut subset = crate::formats::particles::ParticleSet {
+                optics: set.optics.clone(),
+                particles: rows.iter().map(|&r| set.particles[r].clone()).collect(),
+            };
             let dir = source.parent().unwrap_or(Path::new("."));
             for p in &mut subset.particles {
-                let reference = crate::formats::stack::ImageRef { index_1based: p.image_index_1based, path: p.image_path.clone() };
+                let reference = crate::formats::stack::ImageRef {
+                    index_1based: p.image_index_1based,
+                    path: p.image_path.clone(),
+                };
                 if let Some(resolved) = reference.resolve(source)
                     && output.parent() != Some(dir)
                 {
-                    p.image_path = std::fs::canonicalize(&resolved).unwrap_or(resolved).display().to_string();
+                    p.image_path = std::fs::canonicalize(&resolved)
+                        .unwrap_or(resolved)
+                        .display()
+                        .to_string();
                 }
             }
-            if source_cs { subset.to_star().write(output) } else { subset.to_cs().write(output) }.map_err(|e| e.to_string())
+            if source_cs {
+                subset.to_star().write(output)
+            } else {
+                subset.to_cs().write(output)
+            }
+            .map_err(|e| e.to_string())
         }
     };
     written.map_err(|e| format!("{}: {e}", output.display()))?;
@@ -427,20 +611,32 @@ pub fn export_subset(source: &Path, rows: &[usize], output: &Path) -> Result<usi
 
 fn check_rows(rows: &[usize], count: usize, source: &Path) -> Result<(), String> {
     match rows.last() {
-        Some(&last) if last >= count => Err(format!("{}: particle {last} selected, but the file holds {count}", source.display())),
+        Some(&last) if last >= count => Err(format!(
+            "{}: particle {last} selected, but the file holds {count}",
+            source.display()
+        )),
         _ => Ok(()),
     }
 }
 
 fn absolutise_images(table: &mut crate::formats::star::StarTable, source: &Path, output: &Path) {
     let same_dir = |a: &Path, b: &Path| {
-        let canon = |p: &Path| std::fs::canonicalize(p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."))).ok();
+        let canon = |p: &Path| {
+            std::fs::canonicalize(
+                p.parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                    .unwrap_or(Path::new(".")),
+            )
+            .ok()
+        };
         canon(a).is_some() && canon(a) == canon(b)
     };
     if same_dir(source, output) {
         return;
     }
-    let Some(column) = table.column_index("rlnImageName") else { return };
+    let Some(column) = table.column_index("rlnImageName") else {
+        return;
+    };
     let rows = table.row_count();
     let resolved: Vec<String> = (0..rows)
         .map(|r| {
@@ -448,7 +644,13 @@ fn absolutise_images(table: &mut crate::formats::star::StarTable, source: &Path,
             let absolute = crate::formats::stack::ImageRef::parse(text).and_then(|reference| {
                 let path = reference.resolve(source)?;
                 let path = std::fs::canonicalize(&path).unwrap_or(path);
-                Some(crate::formats::stack::ImageRef { index_1based: reference.index_1based, path: path.display().to_string() }.to_relion())
+                Some(
+                    crate::formats::stack::ImageRef {
+                        index_1based: reference.index_1based,
+                        path: path.display().to_string(),
+                    }
+                    .to_relion(),
+                )
             });
             absolute.unwrap_or_else(|| text.to_owned())
         })

@@ -93,14 +93,23 @@ impl HeteroOptions {
     }
 
     pub fn validate(&self) -> Result<(), String> {
-        if self.zdim == 0 || self.batch == 0 || self.decoder_layers == 0 || self.encoder_layers == 0 || self.decoder_width == 0 || self.encoder_width == 0 {
+        if self.zdim == 0
+            || self.batch == 0
+            || self.decoder_layers == 0
+            || self.encoder_layers == 0
+            || self.decoder_width == 0
+            || self.encoder_width == 0
+        {
             return Err("zdim, batch and layer sizes must be at least 1".into());
         }
         if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
             return Err(format!("learning rate must be positive, got {}", self.learning_rate));
         }
         if self.image_size < 8 {
-            return Err(format!("training image size must be at least 8 px, got {}", self.image_size));
+            return Err(format!(
+                "training image size must be at least 8 px, got {}",
+                self.image_size
+            ));
         }
         Ok(())
     }
@@ -187,7 +196,9 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, String> {
 pub fn write_npy(path: &Path, values: &[f32], shape: &[usize]) -> Result<(), String> {
     let dims = shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ");
     let dims = if shape.len() == 1 { format!("{dims},") } else { dims };
-    let mut bytes = crate::formats::npy_header::encode_header(&format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({dims}), }}"));
+    let mut bytes = crate::formats::npy_header::encode_header(&format!(
+        "{{'descr': '<f4', 'fortran_order': False, 'shape': ({dims}), }}"
+    ));
     bytes.reserve(4 * values.len());
     for v in values {
         bytes.extend_from_slice(&v.to_le_bytes());
@@ -202,12 +213,29 @@ pub fn read_npy(path: &Path) -> Result<(Vec<f32>, usize, usize), String> {
     if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
         return Err(bad("not a .npy file"));
     }
-    let (header_len, start) = if bytes[6] == 1 { (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10) } else { (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12) };
-    let header = std::str::from_utf8(bytes.get(start..start + header_len).ok_or_else(|| bad("truncated header"))?).map_err(|_| bad("header is not text"))?;
+    let (header_len, start) = if bytes[6] == 1 {
+        (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10)
+    } else {
+        (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        )
+    };
+    let header = std::str::from_utf8(
+        bytes
+            .get(start..start + header_len)
+            .ok_or_else(|| bad("truncated header"))?,
+    )
+    .map_err(|_| bad("header is not text"))?;
     if !header.contains("'<f4'") || header.contains("'fortran_order': True") {
         return Err(bad("expected little-endian float32 in C order"));
     }
-    let shape_text = header.split("'shape':").nth(1).and_then(|s| s.split('(').nth(1)).and_then(|s| s.split(')').next()).ok_or_else(|| bad("no shape"))?;
+    let shape_text = header
+        .split("'shape':")
+        .nth(1)
+        .and_then(|s| s.split('(').nth(1))
+        .and_then(|s| s.split(')').next())
+        .ok_or_else(|| bad("no shape"))?;
     let dims: Vec<usize> = shape_text.split(',').filter_map(|s| s.trim().parse().ok()).collect();
     let (rows, cols) = match dims.as_slice() {
         [r] => (*r, 1),
@@ -218,7 +246,14 @@ pub fn read_npy(path: &Path) -> Result<(Vec<f32>, usize, usize), String> {
     if body.len() < rows * cols * 4 {
         return Err(bad("truncated data"));
     }
-    Ok((body.chunks_exact(4).take(rows * cols).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(), rows, cols))
+    Ok((
+        body.chunks_exact(4)
+            .take(rows * cols)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+        rows,
+        cols,
+    ))
 }
 
 /// A trained network, with what is needed to decode volumes.
@@ -235,7 +270,11 @@ impl Trained {
         let device = Device::flex();
         let network = Network::new(&config.shape, &device);
         let weights = run.join(WEIGHTS_FILE);
-        let net = network.net.clone().try_load_file(&weights).map_err(|e| format!("{}: {e}", weights.display()))?;
+        let net = network
+            .net
+            .clone()
+            .try_load_file(&weights)
+            .map_err(|e| format!("{}: {e}", weights.display()))?;
         let mut network = network;
         network.net = net;
         Ok(Self { network, config })
@@ -278,7 +317,10 @@ impl Trained {
         let device = self.network.device();
         let z_tensor = Tensor::<2>::from_data(TensorData::new(z.to_vec(), [1, z.len()]), &device);
         let mut grid = vec![Complex32::default(); d * d * d];
-        let index = |p: [i32; 3]| -> usize { p[0].rem_euclid(d as i32) as usize + d * (p[1].rem_euclid(d as i32) as usize + d * p[2].rem_euclid(d as i32) as usize) };
+        let index = |p: [i32; 3]| -> usize {
+            p[0].rem_euclid(d as i32) as usize
+                + d * (p[1].rem_euclid(d as i32) as usize + d * p[2].rem_euclid(d as i32) as usize)
+        };
         // Chunks in parallel (inference graphs are independent), then placed in the grid.
         use rayon::prelude::*;
         let decoded: Vec<(Vec<f32>, Vec<f32>)> = canonical_points
@@ -287,13 +329,20 @@ impl Trained {
                 let coords: Vec<f32> = chunk.iter().flat_map(|p| p.map(|v| v as f32 / d as f32)).collect();
                 let coords = Tensor::<2>::from_data(TensorData::new(coords, [chunk.len(), 3]), &device);
                 let (re, im) = self.network.decode(coords, z_tensor.clone(), 1, chunk.len());
-                (re.into_data().try_to_vec::<f32>().unwrap_or_default(), im.into_data().try_to_vec::<f32>().unwrap_or_default())
+                (
+                    re.into_data().try_to_vec::<f32>().unwrap_or_default(),
+                    im.into_data().try_to_vec::<f32>().unwrap_or_default(),
+                )
             })
             .collect();
         for (chunk, (re, im)) in canonical_points.chunks(4096).zip(decoded) {
             for ((p, re), im) in chunk.iter().zip(re).zip(im) {
                 // The particle's centre at voxel 0 → shift to the box centre: (−1)^(i+j+l).
-                let sign = if (p[0] + p[1] + p[2]).rem_euclid(2) == 0 { 1.0 } else { -1.0 };
+                let sign = if (p[0] + p[1] + p[2]).rem_euclid(2) == 0 {
+                    1.0
+                } else {
+                    -1.0
+                };
                 grid[index(*p)] = Complex32::new(re, im) * sign;
                 grid[index(p.map(|v| -v))] = Complex32::new(re, -im) * sign;
             }
@@ -303,12 +352,20 @@ impl Trained {
         let voxel = self.voxel_size() as f32;
         let centre = self.config.centre.unwrap_or([0.0; 3]);
         let first = centre.map(|c| c as f32 - voxel * (d / 2) as f32);
-        DensityMap { grid: MapGrid::new([d; 3], [voxel; 3], first), values, meta: Default::default() }
+        DensityMap {
+            grid: MapGrid::new([d; 3], [voxel; 3], first),
+            values,
+            meta: Default::default(),
+        }
     }
 }
 
 /// Latent means of particles `indices` (all when None), row-major [N, zdim].
-pub fn embed(network: &Network, data: &HeteroData, on_chunk: &mut dyn FnMut(usize) -> bool) -> Result<Vec<f32>, String> {
+pub fn embed(
+    network: &Network,
+    data: &HeteroData,
+    on_chunk: &mut dyn FnMut(usize) -> bool,
+) -> Result<Vec<f32>, String> {
     let mut out = Vec::with_capacity(data.len() * network.shape.zdim);
     let all: Vec<usize> = (0..data.len()).collect();
     for chunk in all.chunks(256) {
@@ -332,7 +389,13 @@ pub struct TrainOutcome {
 
 /// Trains (or, with `resume`, continues) the run in `run` on the particles of `particles`.
 /// `on_step` sees every step; returning false stops after saving a checkpoint.
-pub fn train(particles: &Path, run: &Path, options: &HeteroOptions, resume: bool, on_step: &mut dyn FnMut(&HeteroProgress) -> bool) -> Result<TrainOutcome, String> {
+pub fn train(
+    particles: &Path,
+    run: &Path,
+    options: &HeteroOptions,
+    resume: bool,
+    on_step: &mut dyn FnMut(&HeteroProgress) -> bool,
+) -> Result<TrainOutcome, String> {
     options.validate()?;
     crate::tune_allocator();
     std::fs::create_dir_all(run).map_err(|e| format!("{}: {e}", run.display()))?;
@@ -340,12 +403,34 @@ pub fn train(particles: &Path, run: &Path, options: &HeteroOptions, resume: bool
         let config: RunConfig = read_json(&run.join(CONFIG_FILE))?;
         let state: RunState = read_json(&run.join(STATE_FILE))?;
         // The saved options win, except the number of epochs (to train further).
-        (HeteroOptions { epochs: options.epochs, ..config.options }, state)
+        (
+            HeteroOptions {
+                epochs: options.epochs,
+                ..config.options
+            },
+            state,
+        )
     } else {
         (options.clone(), RunState::default())
     };
-    let mut reading = |done: usize, total: usize| on_step(&HeteroProgress { epoch: 0, epochs: options.epochs, step: done, steps_per_epoch: total, loss: f64::NAN, epoch_loss: None });
-    let data = HeteroData::open(particles, options.image_size, options.encoder_resolution, options.lazy, options.max_particles, &mut reading)?;
+    let mut reading = |done: usize, total: usize| {
+        on_step(&HeteroProgress {
+            epoch: 0,
+            epochs: options.epochs,
+            step: done,
+            steps_per_epoch: total,
+            loss: f64::NAN,
+            epoch_loss: None,
+        })
+    };
+    let data = HeteroData::open(
+        particles,
+        options.image_size,
+        options.encoder_resolution,
+        options.lazy,
+        options.max_particles,
+        &mut reading,
+    )?;
     let shape = options.shape(data.image_size);
     let particles_abs = std::fs::canonicalize(particles).unwrap_or_else(|_| particles.to_owned());
     let config = RunConfig {
@@ -365,10 +450,15 @@ pub fn train(particles: &Path, run: &Path, options: &HeteroOptions, resume: bool
     let mut optimizer: ModuleOptimizer = AdamConfig::new().init();
     if state.epochs_done > 0 {
         let weights = run.join(WEIGHTS_FILE);
-        network.net = network.net.try_load_file(&weights).map_err(|e| format!("{}: {e}", weights.display()))?;
+        network.net = network
+            .net
+            .try_load_file(&weights)
+            .map_err(|e| format!("{}: {e}", weights.display()))?;
         let saved = run.join(OPTIMIZER_FILE);
         if saved.exists() {
-            optimizer = optimizer.load(&saved).map_err(|e| format!("{}: {e}", saved.display()))?;
+            optimizer = optimizer
+                .load(&saved)
+                .map_err(|e| format!("{}: {e}", saved.display()))?;
         }
     }
     let beta = options.beta();
@@ -389,7 +479,14 @@ pub fn train(particles: &Path, run: &Path, options: &HeteroOptions, resume: bool
             network.net = optimizer.step(options.learning_rate, network.net, grads);
             sum += value * indices.len() as f64;
             count += indices.len();
-            if !on_step(&HeteroProgress { epoch, epochs: options.epochs, step, steps_per_epoch, loss: value, epoch_loss: None }) {
+            if !on_step(&HeteroProgress {
+                epoch,
+                epochs: options.epochs,
+                step,
+                steps_per_epoch,
+                loss: value,
+                epoch_loss: None,
+            }) {
                 cancelled = true;
                 break;
             }
@@ -411,7 +508,14 @@ pub fn train(particles: &Path, run: &Path, options: &HeteroOptions, resume: bool
             write_json(&run.join(STATE_FILE), &state).ok();
             save_weights(run, &network, &optimizer, None)?;
         }
-        if !on_step(&HeteroProgress { epoch, epochs: options.epochs, step: steps_per_epoch, steps_per_epoch, loss: mean, epoch_loss: Some(mean) }) {
+        if !on_step(&HeteroProgress {
+            epoch,
+            epochs: options.epochs,
+            step: steps_per_epoch,
+            steps_per_epoch,
+            loss: mean,
+            epoch_loss: Some(mean),
+        }) {
             cancelled = true;
             break;
         }
@@ -425,13 +529,23 @@ pub fn train(particles: &Path, run: &Path, options: &HeteroOptions, resume: bool
         }
     }
     write_json(&run.join(STATE_FILE), &state)?;
-    Ok(TrainOutcome { run: run.to_owned(), state, cancelled })
+    Ok(TrainOutcome {
+        run: run.to_owned(),
+        state,
+        cancelled,
+    })
 }
 
 /// Gradients of one batch and its mean reconstruction loss. Flex runs one autodiff graph on
 /// about one core, so the batch is split across the machine's threads, one graph each, and
 /// the gradients (each part's loss weighted by its share) summed.
-fn batch_gradients(network: &Network, data: &HeteroData, indices: &[usize], noise: &[f32], beta: f64) -> Result<(GradientsParams, f64), String> {
+fn batch_gradients(
+    network: &Network,
+    data: &HeteroData,
+    indices: &[usize],
+    noise: &[f32],
+    beta: f64,
+) -> Result<(GradientsParams, f64), String> {
     let threads = rayon::current_num_threads().clamp(1, indices.len().max(1));
     let part = indices.len().div_ceil(threads);
     let zdim = network.shape.zdim;
@@ -450,13 +564,21 @@ fn batch_gradients(network: &Network, data: &HeteroData, indices: &[usize], nois
                     let batch = data.batch(part)?;
                     let share = part.len() as f64 / total;
                     let (loss, reconstruction) = network.loss(&batch, noise, beta);
-                    let value = reconstruction.into_data().try_to_vec::<f32>().ok().and_then(|v| v.first().copied()).unwrap_or(f32::NAN) as f64;
+                    let value = reconstruction
+                        .into_data()
+                        .try_to_vec::<f32>()
+                        .ok()
+                        .and_then(|v| v.first().copied())
+                        .unwrap_or(f32::NAN) as f64;
                     let grads = GradientsParams::from_grads(loss.mul_scalar(share).backward(), &network.net);
                     Ok((grads, value * share))
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("a training thread panicked".into()))).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err("a training thread panicked".into())))
+            .collect()
     });
     let mut accumulator = GradientsAccumulator::<HeteroNet>::new();
     let mut value = 0.0;
@@ -468,9 +590,18 @@ fn batch_gradients(network: &Network, data: &HeteroData, indices: &[usize], nois
     Ok((accumulator.grads(), value))
 }
 
-fn save_weights(run: &Path, network: &Network, optimizer: &ModuleOptimizer, numbered: Option<usize>) -> Result<(), String> {
+fn save_weights(
+    run: &Path,
+    network: &Network,
+    optimizer: &ModuleOptimizer,
+    numbered: Option<usize>,
+) -> Result<(), String> {
     let tmp = run.join("weights.bpk.tmp");
-    network.net.clone().save_file(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    network
+        .net
+        .clone()
+        .save_file(&tmp)
+        .map_err(|e| format!("{}: {e}", tmp.display()))?;
     if let Some(epoch) = numbered {
         let path = run.join(format!("weights.{epoch}.bpk"));
         std::fs::copy(&tmp, &path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -481,7 +612,14 @@ fn save_weights(run: &Path, network: &Network, optimizer: &ModuleOptimizer, numb
     std::fs::rename(&tmp, run.join(OPTIMIZER_FILE)).map_err(|e| format!("{}: {e}", run.display()))
 }
 
-fn checkpoint(run: &Path, network: &Network, optimizer: &ModuleOptimizer, data: &HeteroData, state: &RunState, epoch: usize) -> Result<(), String> {
+fn checkpoint(
+    run: &Path,
+    network: &Network,
+    optimizer: &ModuleOptimizer,
+    data: &HeteroData,
+    state: &RunState,
+    epoch: usize,
+) -> Result<(), String> {
     save_weights(run, network, optimizer, Some(epoch))?;
     let inference = network.to_device(&Device::flex());
     let z = embed(&inference, data, &mut |_| true)?;

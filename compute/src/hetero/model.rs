@@ -40,7 +40,18 @@ pub struct NetworkShape {
 impl NetworkShape {
     /// SCIENCE.md §4: decoder 3 × 256 with LayerNorm, 64 Gaussian features with σ 0.5.
     pub fn new(image_size: usize, zdim: usize) -> Self {
-        Self { image_size, zdim, encoder_layers: 3, encoder_width: 256, decoder_layers: 3, decoder_width: 256, features: 64, feature_sigma: 0.5, feature_seed: 7, templates: 0 }
+        Self {
+            image_size,
+            zdim,
+            encoder_layers: 3,
+            encoder_width: 256,
+            decoder_layers: 3,
+            decoder_width: 256,
+            features: 64,
+            feature_sigma: 0.5,
+            feature_seed: 7,
+            templates: 0,
+        }
     }
 }
 
@@ -106,7 +117,11 @@ pub struct BatchInput {
 /// them into the decoder's half space. Returns (coordinate, sign).
 pub fn canonical(k: [f64; 3]) -> ([f32; 3], f32) {
     let flip = k[2] < 0.0 || (k[2] == 0.0 && (k[1] < 0.0 || (k[1] == 0.0 && k[0] < 0.0)));
-    if flip { (k.map(|v| -v as f32), -1.0) } else { (k.map(|v| v as f32), 1.0) }
+    if flip {
+        (k.map(|v| -v as f32), -1.0)
+    } else {
+        (k.map(|v| v as f32), 1.0)
+    }
 }
 
 fn linear(input: usize, output: usize, device: &Device) -> Linear {
@@ -116,7 +131,11 @@ fn linear(input: usize, output: usize, device: &Device) -> Linear {
 impl Network {
     pub fn new(shape: &NetworkShape, device: &Device) -> Self {
         let ew = shape.encoder_width;
-        let mut enc_layers = vec![linear(shape.image_size * shape.image_size + shape.templates, ew, device)];
+        let mut enc_layers = vec![linear(
+            shape.image_size * shape.image_size + shape.templates,
+            ew,
+            device,
+        )];
         let templates = (shape.templates > 0).then(|| Templates {
             hidden: linear(2 * shape.features, ew, device),
             norm: LayerNormConfig::new(ew).init(device),
@@ -124,7 +143,9 @@ impl Network {
         });
         enc_layers.extend((1..shape.encoder_layers).map(|_| linear(ew, ew, device)));
         let encoder = Encoder {
-            norms: (0..shape.encoder_layers).map(|_| LayerNormConfig::new(ew).init(device)).collect(),
+            norms: (0..shape.encoder_layers)
+                .map(|_| LayerNormConfig::new(ew).init(device))
+                .collect(),
             layers: enc_layers,
             head: linear(ew, 2 * shape.zdim, device),
             templates,
@@ -134,17 +155,27 @@ impl Network {
             from_features: linear(2 * shape.features, dw, device),
             from_latent: LinearConfig::new(shape.zdim, dw).with_bias(false).init(device),
             layers: (1..shape.decoder_layers).map(|_| linear(dw, dw, device)).collect(),
-            norms: (0..shape.decoder_layers).map(|_| LayerNormConfig::new(dw).init(device)).collect(),
+            norms: (0..shape.decoder_layers)
+                .map(|_| LayerNormConfig::new(dw).init(device))
+                .collect(),
             head: linear(dw, 2, device),
         };
         let net = HeteroNet { encoder, decoder };
-        Self { features: feature_matrix(shape, device), net, shape: shape.clone() }
+        Self {
+            features: feature_matrix(shape, device),
+            net,
+            shape: shape.clone(),
+        }
     }
 
     /// The same network on another device (the autodiff one for training, the plain one for
     /// inference).
     pub fn to_device(&self, device: &Device) -> Self {
-        Self { net: self.net.clone().to_device(device), shape: self.shape.clone(), features: self.features.clone().to_device(device) }
+        Self {
+            net: self.net.clone().to_device(device),
+            shape: self.shape.clone(),
+            features: self.features.clone().to_device(device),
+        }
     }
 
     pub fn device(&self) -> Device {
@@ -164,14 +195,25 @@ impl Network {
         if let Some(templates) = &enc.templates {
             let t = self.shape.templates;
             let encoded = encoded.unwrap_or_else(|| self.fourier_features(t2(&batch.coords, [b * p, 3])));
-            let phi = templates.out.forward(relu(templates.norm.forward(templates.hidden.forward(encoded)))).reshape([b, p, 2 * t]);
+            let phi = templates
+                .out
+                .forward(relu(templates.norm.forward(templates.hidden.forward(encoded))))
+                .reshape([b, p, 2 * t]);
             let weight = |values: &[f32], signed: bool| {
-                let v: Vec<f32> = values.iter().zip(&batch.ctf).zip(&batch.signs).map(|((v, c), s)| v * c * if signed { *s } else { 1.0 }).collect();
+                let v: Vec<f32> = values
+                    .iter()
+                    .zip(&batch.ctf)
+                    .zip(&batch.signs)
+                    .map(|((v, c), s)| v * c * if signed { *s } else { 1.0 })
+                    .collect();
                 Tensor::<3>::from_data(TensorData::new(v, [b, 1, p]), &device)
             };
             let phi_re = phi.clone().slice([0..b, 0..p, 0..t]);
             let phi_im = phi.slice([0..b, 0..p, t..2 * t]);
-            let scores = (weight(&batch.target_re, false).matmul(phi_re) + weight(&batch.target_im, true).matmul(phi_im)).reshape([b, t]).div_scalar((p as f64).sqrt());
+            let scores = (weight(&batch.target_re, false).matmul(phi_re)
+                + weight(&batch.target_im, true).matmul(phi_im))
+            .reshape([b, t])
+            .div_scalar((p as f64).sqrt());
             h = Tensor::cat(vec![h, scores], 1);
         }
         for (layer, norm) in enc.layers.iter().zip(&enc.norms) {
@@ -197,7 +239,13 @@ impl Network {
     }
 
     /// The decoder on already encoded coordinates ([`Self::fourier_features`]).
-    pub fn decode_features(&self, encoded: Tensor<2>, z: Tensor<2>, batch: usize, points: usize) -> (Tensor<2>, Tensor<2>) {
+    pub fn decode_features(
+        &self,
+        encoded: Tensor<2>,
+        z: Tensor<2>,
+        batch: usize,
+        points: usize,
+    ) -> (Tensor<2>, Tensor<2>) {
         let dec = &self.net.decoder;
         let width = self.shape.decoder_width;
         let from_z = dec.from_latent.forward(z).reshape([batch, 1, width]);
@@ -229,7 +277,10 @@ impl Network {
         let dr = re * ctf.clone() - t2(&batch.target_re, [b, p]);
         let di = im * ctf - t2(&batch.target_im, [b, p]);
         let reconstruction = (dr.clone() * dr + di.clone() * di).mean();
-        let kl = (logvar.clone().exp() + mean.clone() * mean - logvar).sub_scalar(1.0).sum().mul_scalar(0.5 / b as f64);
+        let kl = (logvar.clone().exp() + mean.clone() * mean - logvar)
+            .sub_scalar(1.0)
+            .sum()
+            .mul_scalar(0.5 / b as f64);
         let loss = reconstruction.clone() + kl.mul_scalar(beta / p as f64);
         (loss, reconstruction)
     }
@@ -260,10 +311,30 @@ mod tests {
     #[test]
     fn shapes_flow_through_encoder_and_decoder() {
         let device = Device::flex();
-        let shape = NetworkShape { encoder_width: 16, decoder_width: 16, features: 8, ..NetworkShape::new(8, 3) };
-        let batch = BatchInput { size: 2, points: 5, images: vec![0.0; 128], coords: vec![0.1; 30], signs: vec![1.0; 10], ctf: vec![1.0; 10], target_re: vec![0.5; 10], target_im: vec![0.5; 10] };
+        let shape = NetworkShape {
+            encoder_width: 16,
+            decoder_width: 16,
+            features: 8,
+            ..NetworkShape::new(8, 3)
+        };
+        let batch = BatchInput {
+            size: 2,
+            points: 5,
+            images: vec![0.0; 128],
+            coords: vec![0.1; 30],
+            signs: vec![1.0; 10],
+            ctf: vec![1.0; 10],
+            target_re: vec![0.5; 10],
+            target_im: vec![0.5; 10],
+        };
         for templates in [0, 4] {
-            let net = Network::new(&NetworkShape { templates, ..shape.clone() }, &device);
+            let net = Network::new(
+                &NetworkShape {
+                    templates,
+                    ..shape.clone()
+                },
+                &device,
+            );
             let (mean, logvar) = net.encode(&batch, None);
             assert_eq!(mean.dims(), [2, 3]);
             assert_eq!(logvar.dims(), [2, 3]);

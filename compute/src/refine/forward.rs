@@ -79,7 +79,10 @@ impl ForwardModel {
             device: device.clone(),
             box_size: n,
             pixel_size,
-            grid: Tensor::from_data(TensorData::new((0..n).map(|i| i as f32).collect::<Vec<_>>(), [1, 1, n]), device),
+            grid: Tensor::from_data(
+                TensorData::new((0..n).map(|i| i as f32).collect::<Vec<_>>(), [1, 1, n]),
+                device,
+            ),
             cos_rows: matrix(n, &cos),
             sin_rows: matrix(n, &sin),
             cos_cols_t: matrix(half, &cos).transpose(),
@@ -107,7 +110,10 @@ impl ForwardModel {
             }
         }
         let centre = (n / 2) as f64;
-        let offsets: Vec<f32> = origins_px.iter().flat_map(|o| [(centre - o[0]) as f32, (centre - o[1]) as f32]).collect();
+        let offsets: Vec<f32> = origins_px
+            .iter()
+            .flat_map(|o| [(centre - o[0]) as f32, (centre - o[1]) as f32])
+            .collect();
         let mut ctf = Vec::with_capacity(b * n * half);
         for c in ctfs {
             for y in 0..n {
@@ -135,7 +141,10 @@ impl ForwardModel {
         let b = batch.size;
         let apix2 = (self.pixel_size * self.pixel_size) as f32;
         // [B, N, 2] pixel positions of every atom in every particle.
-        let rotated = positions.unsqueeze_dim::<3>(0).expand([b, n_atoms, 3]).matmul(batch.rotations.clone());
+        let rotated = positions
+            .unsqueeze_dim::<3>(0)
+            .expand([b, n_atoms, 3])
+            .matmul(batch.rotations.clone());
         let pixel = rotated.div_scalar(self.pixel_size as f32) + batch.offsets.clone().expand([b, n_atoms, 2]);
         let px = pixel.clone().narrow(2, 0, 1);
         let py = pixel.narrow(2, 1, 1);
@@ -153,7 +162,9 @@ impl ForwardModel {
     pub fn spectrum(&self, images: Tensor<3>) -> (Tensor<3>, Tensor<3>) {
         let [b, n, _] = images.dims();
         let half = n / 2 + 1;
-        let t1 = images.clone().matmul(self.cos_cols_t.clone().unsqueeze_dim::<3>(0).expand([b, n, half]));
+        let t1 = images
+            .clone()
+            .matmul(self.cos_cols_t.clone().unsqueeze_dim::<3>(0).expand([b, n, half]));
         let t2 = images.matmul(self.sin_cols_t.clone().unsqueeze_dim::<3>(0).expand([b, n, half]));
         let cr = self.cos_rows.clone().unsqueeze_dim::<3>(0).expand([b, n, n]);
         let sr = self.sin_rows.clone().unsqueeze_dim::<3>(0).expand([b, n, n]);
@@ -171,8 +182,16 @@ impl ForwardModel {
         let (re, im) = self.spectrum(projections);
         let (re, im) = (re * batch.ctf.clone(), im * batch.ctf.clone());
         let (ore, oim) = batch.observed.clone();
-        let rings = self.rings.clone().unsqueeze_dim::<3>(0).expand([b, cells, self.ring_count]);
-        let per_ring = |t: Tensor<3>| t.reshape([b, 1, cells]).matmul(rings.clone()).reshape([b, self.ring_count]);
+        let rings = self
+            .rings
+            .clone()
+            .unsqueeze_dim::<3>(0)
+            .expand([b, cells, self.ring_count]);
+        let per_ring = |t: Tensor<3>| {
+            t.reshape([b, 1, cells])
+                .matmul(rings.clone())
+                .reshape([b, self.ring_count])
+        };
         let cross = per_ring(re.clone() * ore.clone() + im.clone() * oim.clone());
         let model_power = per_ring(re.square() + im.square());
         let image_power = per_ring(ore.square() + oim.square());
@@ -188,16 +207,31 @@ mod tests {
     use crate::particle_sim::{apply_ctf, project};
 
     fn atoms() -> GaussianAtoms {
-        let positions: Vec<[f32; 3]> = (0..40).map(|i| {
-            let t = i as f32 * 0.6;
-            [6.0 * t.cos(), 6.0 * t.sin(), 0.5 * i as f32 - 10.0]
-        }).collect();
+        let positions: Vec<[f32; 3]> = (0..40)
+            .map(|i| {
+                let t = i as f32 * 0.6;
+                [6.0 * t.cos(), 6.0 * t.sin(), 0.5 * i as f32 - 10.0]
+            })
+            .collect();
         let n = positions.len();
-        GaussianAtoms { positions, amplitudes: (0..n).map(|i| 6.0 + (i % 3) as f32).collect(), sigmas: vec![1.6; n] }
+        GaussianAtoms {
+            positions,
+            amplitudes: (0..n).map(|i| 6.0 + (i % 3) as f32).collect(),
+            sigmas: vec![1.6; n],
+        }
     }
 
     fn ctf() -> CtfParams {
-        CtfParams { voltage_kv: 300.0, spherical_aberration_mm: 2.7, amplitude_contrast: 0.1, defocus_u_angstrom: 15_000.0, defocus_v_angstrom: 14_000.0, defocus_angle_deg: 30.0, phase_shift_deg: 0.0, b_factor: 0.0 }
+        CtfParams {
+            voltage_kv: 300.0,
+            spherical_aberration_mm: 2.7,
+            amplitude_contrast: 0.1,
+            defocus_u_angstrom: 15_000.0,
+            defocus_v_angstrom: 14_000.0,
+            defocus_angle_deg: 30.0,
+            phase_shift_deg: 0.0,
+            b_factor: 0.0,
+        }
     }
 
     fn inputs(atoms: &GaussianAtoms, device: &Device) -> (Tensor<2>, Tensor<1>, Tensor<1>) {
@@ -206,7 +240,10 @@ mod tests {
         (
             Tensor::from_data(TensorData::new(flat, [n, 3]), device),
             Tensor::from_data(TensorData::new(atoms.amplitudes.clone(), [n]), device),
-            Tensor::from_data(TensorData::new(atoms.sigmas.iter().map(|s| s * s).collect::<Vec<_>>(), [n]), device),
+            Tensor::from_data(
+                TensorData::new(atoms.sigmas.iter().map(|s| s * s).collect::<Vec<_>>(), [n]),
+                device,
+            ),
         )
     }
 
@@ -221,8 +258,16 @@ mod tests {
         let model = ForwardModel::new(&device, n, apix, n / 2 - 1);
         let batch = model.batch(&[rotation], &[origin], &[ctf()], &[expected.as_slice()]);
         let (pos, amp, wid) = inputs(&atoms, &device);
-        let image = model.project(pos.clone(), amp.clone(), wid.clone(), &batch).into_data().try_to_vec::<f32>().expect("f32");
-        let worst = image.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        let image = model
+            .project(pos.clone(), amp.clone(), wid.clone(), &batch)
+            .into_data()
+            .try_to_vec::<f32>()
+            .expect("f32");
+        let worst = image
+            .iter()
+            .zip(&expected)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
         let peak = expected.iter().copied().fold(0f32, f32::max);
         assert!(worst < 1e-3 * peak, "projection differs by {worst} (peak {peak})");
 
@@ -230,7 +275,11 @@ mod tests {
         let mut planner = rustfft::FftPlanner::new();
         apply_ctf(&mut expected, n, apix, &ctf(), false, &mut planner);
         let batch = model.batch(&[rotation], &[origin], &[ctf()], &[expected.as_slice()]);
-        let frc = model.frc(model.project(pos.clone(), amp.clone(), wid.clone(), &batch), &batch).into_data().try_to_vec::<f32>().expect("f32");
+        let frc = model
+            .frc(model.project(pos.clone(), amp.clone(), wid.clone(), &batch), &batch)
+            .into_data()
+            .try_to_vec::<f32>()
+            .expect("f32");
         let lowest = frc.iter().copied().fold(1f32, f32::min);
         assert!(lowest > 0.999, "FRC of the truth {frc:?}");
 
@@ -239,7 +288,11 @@ mod tests {
         apply_ctf(&mut other, n, apix, &ctf(), false, &mut planner);
         other.iter_mut().for_each(|v| *v = -*v);
         let batch = model.batch(&[rotation], &[origin], &[ctf()], &[other.as_slice()]);
-        let frc = model.frc(model.project(pos, amp, wid, &batch), &batch).into_data().try_to_vec::<f32>().expect("f32");
+        let frc = model
+            .frc(model.project(pos, amp, wid, &batch), &batch)
+            .into_data()
+            .try_to_vec::<f32>()
+            .expect("f32");
         assert!(frc[0] < -0.99, "inverted contrast must anti-correlate: {frc:?}");
     }
 
@@ -271,15 +324,25 @@ mod tests {
         let batch = model.batch(&[rotation], &[origin], &[ctf()], &[image.as_slice()]);
         let loss = model.frc(model.project(pos.clone(), amp, wid, &batch), &batch).mean();
         let grads = loss.backward();
-        let gradient = pos.grad(&grads).expect("gradient").into_data().try_to_vec::<f32>().expect("f32");
+        let gradient = pos
+            .grad(&grads)
+            .expect("gradient")
+            .into_data()
+            .try_to_vec::<f32>()
+            .expect("f32");
         let h = 1e-2f32;
         for i in [0usize, 7, 31, 62, 100] {
             let (mut plus, mut minus) = (flat.clone(), flat.clone());
             plus[i] += h;
             minus[i] -= h;
-            let fd = (loss_of(&plus, &device).into_scalar::<f32>() - loss_of(&minus, &device).into_scalar::<f32>()) / (2.0 * h);
+            let fd = (loss_of(&plus, &device).into_scalar::<f32>() - loss_of(&minus, &device).into_scalar::<f32>())
+                / (2.0 * h);
             let scale = gradient.iter().map(|g| g.abs()).fold(0f32, f32::max);
-            assert!((fd - gradient[i]).abs() < 0.02 * scale + 1e-6, "coordinate {i}: autodiff {} vs finite difference {fd}", gradient[i]);
+            assert!(
+                (fd - gradient[i]).abs() < 0.02 * scale + 1e-6,
+                "coordinate {i}: autodiff {} vs finite difference {fd}",
+                gradient[i]
+            );
         }
     }
 }

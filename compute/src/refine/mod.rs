@@ -69,9 +69,17 @@ impl ParticleData {
     pub fn read(path: &Path) -> Result<Self, String> {
         let (set, centre) = read_particle_metadata(path)?;
         let stacks = StackReader::open(path, &set)?;
-        let images = (0..set.particles.len()).map(|i| stacks.image(&set, i)).collect::<Result<Vec<_>, _>>()?;
+        let images = (0..set.particles.len())
+            .map(|i| stacks.image(&set, i))
+            .collect::<Result<Vec<_>, _>>()?;
         let (box_size, pixel_size) = stacks.geometry(path, &set)?;
-        Ok(Self { set, images, box_size, pixel_size, centre })
+        Ok(Self {
+            set,
+            images,
+            box_size,
+            pixel_size,
+            centre,
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -85,7 +93,11 @@ impl ParticleData {
     /// Particle `i`'s RELION matrix, origin in pixels and CTF.
     pub fn view(&self, i: usize) -> (Mat3, [f64; 2], CtfParams) {
         let p = &self.set.particles[i];
-        (relion_matrix(p.euler_deg[0], p.euler_deg[1], p.euler_deg[2]), p.shift_angstrom.map(|s| s / self.pixel_size), self.set.ctf(i))
+        (
+            relion_matrix(p.euler_deg[0], p.euler_deg[1], p.euler_deg[2]),
+            p.shift_angstrom.map(|s| s / self.pixel_size),
+            self.set.ctf(i),
+        )
     }
 }
 
@@ -96,14 +108,23 @@ pub fn read_particle_metadata(path: &Path) -> Result<(ParticleSet, Option<[f64; 
     let is_cs = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("cs"));
     let (set, centre) = if is_cs {
         let cs = CsFile::read(path).map_err(|e| format!("{name}: {e}"))?;
-        (ParticleSet::from_cs(path, &cs).map_err(|e| format!("{name}: {e}"))?, None)
+        (
+            ParticleSet::from_cs(path, &cs).map_err(|e| format!("{name}: {e}"))?,
+            None,
+        )
     } else {
         let star = StarFile::read(path).map_err(|e| format!("{name}: {e}"))?;
         let centre = star.block(SIMULATION_BLOCK).and_then(|b| {
-            let values: Vec<f64> = CENTRE_KEYS.iter().filter_map(|k| b.value(k).and_then(|v| v.parse().ok())).collect();
+            let values: Vec<f64> = CENTRE_KEYS
+                .iter()
+                .filter_map(|k| b.value(k).and_then(|v| v.parse().ok()))
+                .collect();
             (values.len() == 3).then(|| [values[0], values[1], values[2]])
         });
-        (ParticleSet::from_star(path, &star).map_err(|e| format!("{name}: {e}"))?, centre)
+        (
+            ParticleSet::from_star(path, &star).map_err(|e| format!("{name}: {e}"))?,
+            centre,
+        )
     };
     if set.particles.is_empty() {
         return Err(format!("{name}: no particles"));
@@ -123,8 +144,13 @@ impl StackReader {
         let mut stacks = std::collections::HashMap::new();
         for p in &set.particles {
             if !stacks.contains_key(&p.image_path) {
-                let reference = ImageRef { index_1based: p.image_index_1based, path: p.image_path.clone() };
-                let stack_path: PathBuf = reference.resolve(metadata_path).ok_or_else(|| format!("{}: stack {} not found", metadata_path.display(), p.image_path))?;
+                let reference = ImageRef {
+                    index_1based: p.image_index_1based,
+                    path: p.image_path.clone(),
+                };
+                let stack_path: PathBuf = reference
+                    .resolve(metadata_path)
+                    .ok_or_else(|| format!("{}: stack {} not found", metadata_path.display(), p.image_path))?;
                 let stack = ParticleStack::open(&stack_path).map_err(|e| format!("{}: {e}", stack_path.display()))?;
                 stacks.insert(p.image_path.clone(), stack);
             }
@@ -136,22 +162,41 @@ impl StackReader {
     pub fn image(&self, set: &ParticleSet, i: usize) -> Result<Vec<f32>, String> {
         let p = &set.particles[i];
         let stack = &self.stacks[&p.image_path];
-        stack.image(p.image_index_1based - 1).map_err(|e| format!("{}: image {}: {e}", stack.path().display(), p.image_index_1based))
+        stack
+            .image(p.image_index_1based - 1)
+            .map_err(|e| format!("{}: image {}: {e}", stack.path().display(), p.image_index_1based))
     }
 
     /// Box size and pixel size, checked against the optics table.
     pub fn geometry(&self, metadata_path: &Path, set: &ParticleSet) -> Result<(usize, f64), String> {
         let name = metadata_path.display();
-        let first = set.particles.first().map(|p| self.stacks[&p.image_path].box_size()).unwrap_or([0, 0]);
+        let first = set
+            .particles
+            .first()
+            .map(|p| self.stacks[&p.image_path].box_size())
+            .unwrap_or([0, 0]);
         if first[0] != first[1] || first[0] < 8 {
-            return Err(format!("{name}: images must be square and at least 8 px, got {}×{}", first[0], first[1]));
+            return Err(format!(
+                "{name}: images must be square and at least 8 px, got {}×{}",
+                first[0], first[1]
+            ));
         }
         if let Some(other) = self.stacks.values().find(|s| s.box_size() != first) {
-            return Err(format!("{}: {}×{} px images, but other stacks hold {}×{} px", other.path().display(), other.box_size()[0], other.box_size()[1], first[0], first[1]));
+            return Err(format!(
+                "{}: {}×{} px images, but other stacks hold {}×{} px",
+                other.path().display(),
+                other.box_size()[0],
+                other.box_size()[1],
+                first[0],
+                first[1]
+            ));
         }
         let box_size = set.optics.first().and_then(|o| o.image_size).unwrap_or(first[0]);
         if box_size != first[0] {
-            return Err(format!("{name}: optics table says {box_size} px, the stack holds {} px images", first[0]));
+            return Err(format!(
+                "{name}: optics table says {box_size} px, the stack holds {} px images",
+                first[0]
+            ));
         }
         Ok((box_size, set.optics.first().map_or(1.0, |o| o.pixel_size_angstrom)))
     }
@@ -213,7 +258,10 @@ impl RefineOptions {
             width_bounds: (0.1, 0.8),
             bound_penalty: 1.0,
             prior_weight: 1e-3,
-            prior: PriorOptions { modes: 200, ..PriorOptions::default() },
+            prior: PriorOptions {
+                modes: 200,
+                ..PriorOptions::default()
+            },
             recentre_every: 20,
             validation_particles: 64,
             seed: 1,
@@ -250,7 +298,14 @@ pub struct Gallery {
 impl Gallery {
     /// Projects the model (`positions` in the model's frame, with per-atom amplitudes and
     /// widths σ² in Å²) at the poses of `indices` with their CTFs.
-    pub fn of(data: &ParticleData, indices: &[usize], positions: &[[f64; 3]], amplitudes: &[f64], widths: &[f64], centre: [f64; 3]) -> Self {
+    pub fn of(
+        data: &ParticleData,
+        indices: &[usize],
+        positions: &[[f64; 3]],
+        amplitudes: &[f64],
+        widths: &[f64],
+        centre: [f64; 3],
+    ) -> Self {
         let atoms = GaussianAtoms {
             positions: positions.iter().map(|p| p.map(|v| v as f32)).collect(),
             amplitudes: amplitudes.iter().map(|&a| a as f32).collect(),
@@ -262,12 +317,23 @@ impl Gallery {
             .filter(|&&i| i < data.len())
             .map(|&i| {
                 let (rotation, origin, ctf) = data.view(i);
-                let mut projection = crate::particle_sim::project(&atoms, centre, &rotation, origin, data.box_size, data.pixel_size);
-                crate::particle_sim::apply_ctf(&mut projection, data.box_size, data.pixel_size, &ctf, false, &mut planner);
+                let mut projection =
+                    crate::particle_sim::project(&atoms, centre, &rotation, origin, data.box_size, data.pixel_size);
+                crate::particle_sim::apply_ctf(
+                    &mut projection,
+                    data.box_size,
+                    data.pixel_size,
+                    &ctf,
+                    false,
+                    &mut planner,
+                );
                 (i, data.images[i].clone(), projection)
             })
             .collect();
-        Self { box_size: data.box_size, pairs }
+        Self {
+            box_size: data.box_size,
+            pairs,
+        }
     }
 }
 
@@ -308,7 +374,11 @@ struct Adam {
 
 impl Adam {
     fn new(n: usize) -> Self {
-        Self { m: vec![0.0; n], v: vec![0.0; n], t: 0 }
+        Self {
+            m: vec![0.0; n],
+            v: vec![0.0; n],
+            t: 0,
+        }
     }
 
     fn step(&mut self, params: &mut [f64], grad: &[f64], lr: f64) {
@@ -325,11 +395,19 @@ impl Adam {
 }
 
 fn tensor1(values: &[f64], device: &Device) -> Tensor<1> {
-    Tensor::from_data(TensorData::new(values.iter().map(|&v| v as f32).collect::<Vec<_>>(), [values.len()]), device)
+    Tensor::from_data(
+        TensorData::new(values.iter().map(|&v| v as f32).collect::<Vec<_>>(), [values.len()]),
+        device,
+    )
 }
 
 fn to_vec(t: Tensor<1>) -> Vec<f64> {
-    t.into_data().try_to_vec::<f32>().unwrap_or_default().into_iter().map(f64::from).collect()
+    t.into_data()
+        .try_to_vec::<f32>()
+        .unwrap_or_default()
+        .into_iter()
+        .map(f64::from)
+        .collect()
 }
 
 /// The structure in the prior's whitened mode basis, as burn tensors.
@@ -353,11 +431,21 @@ impl ModeBasis {
                 values[i * k + j] = (b * s) as f32;
             }
         }
-        Self { mean: prior.mean().to_vec(), scaled: Tensor::from_data(TensorData::new(values, [n3, k]), device), mean_t: tensor1(prior.mean(), device), count: k }
+        Self {
+            mean: prior.mean().to_vec(),
+            scaled: Tensor::from_data(TensorData::new(values, [n3, k]), device),
+            mean_t: tensor1(prior.mean(), device),
+            count: k,
+        }
     }
 
     fn positions(&self, q: Tensor<1>) -> Tensor<1> {
-        self.mean_t.clone() + self.scaled.clone().matmul(q.unsqueeze_dim::<2>(1)).reshape([self.mean.len()])
+        self.mean_t.clone()
+            + self
+                .scaled
+                .clone()
+                .matmul(q.unsqueeze_dim::<2>(1))
+                .reshape([self.mean.len()])
     }
 
     fn positions_host(&self, q: &[f64], device: &Device) -> Vec<f64> {
@@ -389,14 +477,21 @@ impl StepState<'_> {
     /// Mean FRC of `indices` at the forward model's ring limit, without gradients.
     fn score(&self, indices: &[usize], batch: usize) -> f64 {
         let n = self.amplitudes.len();
-        let centre = Tensor::<1>::from_data(TensorData::new(self.centre.map(|c| c as f32).to_vec(), [3]), self.device);
+        let centre = Tensor::<1>::from_data(
+            TensorData::new(self.centre.map(|c| c as f32).to_vec(), [3]),
+            self.device,
+        );
         // The model is the same for every chunk: place it once.
         let pos = self.basis.positions(tensor1(self.q, self.device)).reshape([n, 3]) - centre.unsqueeze_dim::<2>(0);
         let (amplitudes, widths) = (tensor1(self.amplitudes, self.device), tensor1(self.widths, self.device));
         let mut total = 0.0;
         for chunk in indices.chunks(batch.max(1)) {
             let b = make_batch(self.forward, self.data, chunk);
-            let frc = self.forward.frc(self.forward.project(pos.clone(), amplitudes.clone(), widths.clone(), &b), &b);
+            let frc = self.forward.frc(
+                self.forward
+                    .project(pos.clone(), amplitudes.clone(), widths.clone(), &b),
+                &b,
+            );
             total += f64::from(frc.sum().into_scalar::<f32>());
         }
         total / (indices.len().max(1) * self.forward.ring_count) as f64
@@ -408,11 +503,19 @@ impl StepState<'_> {
         let q_t = tensor1(self.q, &autodiff).require_grad();
         let a_t = tensor1(self.amplitudes, &autodiff).require_grad();
         let w_t = tensor1(self.widths, &autodiff).require_grad();
-        let basis = ModeBasis { mean: Vec::new(), scaled: self.basis.scaled.clone().autodiff(), mean_t: self.basis.mean_t.clone().autodiff(), count: self.basis.count };
+        let basis = ModeBasis {
+            mean: Vec::new(),
+            scaled: self.basis.scaled.clone().autodiff(),
+            mean_t: self.basis.mean_t.clone().autodiff(),
+            count: self.basis.count,
+        };
         let n_atoms = self.amplitudes.len();
         let centre = Tensor::<1>::from_data(TensorData::new(self.centre.map(|c| c as f32).to_vec(), [3]), &autodiff);
         let pos = basis.positions(q_t.clone()).reshape([n_atoms, 3]) - centre.unsqueeze_dim::<2>(0);
-        let mean_frc = self.forward.frc(self.forward.project(pos, a_t.clone(), w_t.clone(), &batch), &batch).mean();
+        let mean_frc = self
+            .forward
+            .frc(self.forward.project(pos, a_t.clone(), w_t.clone(), &batch), &batch)
+            .mean();
         let grads = mean_frc.backward();
         let read = |t: &Tensor<1>, n: usize| t.grad(&grads).map(to_vec).unwrap_or_else(|| vec![0.0; n]);
         FrcGradients {
@@ -440,11 +543,21 @@ fn make_batch(forward: &ForwardModel, data: &ParticleData, indices: &[usize]) ->
 /// Refines `structure` (frame 0, heavy atoms) against `data`. `centre` is where the box centre
 /// sits in the model's frame. `on_step` is called after every step and stops the run when it
 /// returns false; the model reached so far is kept.
-pub fn refine_particles(structure: &Structure, data: &ParticleData, centre: [f64; 3], options: &RefineOptions, device: &Device, on_step: &mut dyn FnMut(&RefineProgress<'_>) -> bool) -> Result<Refinement, String> {
+pub fn refine_particles(
+    structure: &Structure,
+    data: &ParticleData,
+    centre: [f64; 3],
+    options: &RefineOptions,
+    device: &Device,
+    on_step: &mut dyn FnMut(&RefineProgress<'_>) -> bool,
+) -> Result<Refinement, String> {
     crate::tune_allocator();
     let started = Instant::now();
     if !(options.resolution_angstrom.is_finite() && options.resolution_angstrom > 0.0) {
-        return Err(format!("resolution must be positive, got {}", options.resolution_angstrom));
+        return Err(format!(
+            "resolution must be positive, got {}",
+            options.resolution_angstrom
+        ));
     }
     if structure.frames.is_empty() {
         return Err("the model has no coordinates".into());
@@ -452,19 +565,33 @@ pub fn refine_particles(structure: &Structure, data: &ParticleData, centre: [f64
     if options.epochs == 0 || options.batch == 0 {
         return Err("epochs and batch must be at least 1".into());
     }
-    let (gaussians, kept) = GaussianAtoms::from_structure(structure, 0, GaussianOptions::molmap(options.resolution_angstrom as f32));
+    let (gaussians, kept) = GaussianAtoms::from_structure(
+        structure,
+        0,
+        GaussianOptions::molmap(options.resolution_angstrom as f32),
+    );
     if gaussians.is_empty() {
         return Err("the model has no heavy atoms".into());
     }
-    let heavy = Structure { name: structure.name.clone(), atoms: kept.iter().map(|&i| structure.atoms[i].clone()).collect(), frames: vec![gaussians.positions.clone()] };
+    let heavy = Structure {
+        name: structure.name.clone(),
+        atoms: kept.iter().map(|&i| structure.atoms[i].clone()).collect(),
+        frames: vec![gaussians.positions.clone()],
+    };
     let n_atoms = heavy.atoms.len();
     let start: Vec<[f64; 3]> = gaussians.positions.iter().map(|p| p.map(f64::from)).collect();
     let all: Vec<usize> = (0..n_atoms).collect();
     let mut prior = ElasticPrior::new(&heavy, &all, &start, options.prior.clone());
     let mut basis = ModeBasis::new(&prior, device);
     let mut q = vec![0f64; basis.count];
-    let mut amplitudes: Vec<f64> = gaussians.amplitudes.iter().map(|&a| f64::from(a).clamp(options.amplitude_bounds.0, options.amplitude_bounds.1)).collect();
-    let width0 = (0.225 * options.resolution_angstrom).powi(2).clamp(options.width_bounds.0, options.width_bounds.1);
+    let mut amplitudes: Vec<f64> = gaussians
+        .amplitudes
+        .iter()
+        .map(|&a| f64::from(a).clamp(options.amplitude_bounds.0, options.amplitude_bounds.1))
+        .collect();
+    let width0 = (0.225 * options.resolution_angstrom)
+        .powi(2)
+        .clamp(options.width_bounds.0, options.width_bounds.1);
     let mut widths = vec![width0; n_atoms];
     let (mut adam_q, mut adam_a, mut adam_w) = (Adam::new(q.len()), Adam::new(n_atoms), Adam::new(n_atoms));
 
@@ -491,7 +618,11 @@ pub fn refine_particles(structure: &Structure, data: &ParticleData, centre: [f64
     let mut seen = 0usize;
     'epochs: for epoch in 0..options.epochs {
         let epoch_started = Instant::now();
-        let t = if options.epochs > 1 { epoch as f64 / (options.epochs - 1) as f64 } else { 1.0 };
+        let t = if options.epochs > 1 {
+            epoch as f64 / (options.epochs - 1) as f64
+        } else {
+            1.0
+        };
         let inv_res = (1.0 - t) / options.start_resolution_angstrom + t / options.resolution_angstrom;
         let resolution = 1.0 / inv_res;
         let ring = ForwardModel::ring_of_resolution(data.box_size, data.pixel_size, resolution);
@@ -503,18 +634,38 @@ pub fn refine_particles(structure: &Structure, data: &ParticleData, centre: [f64
             // little more than one core on graphs this size), and their gradients combined.
             let parts = rayon::current_num_threads().clamp(1, chunk.len());
             let pieces: Vec<&[usize]> = chunk.chunks(chunk.len().div_ceil(parts)).collect();
-            let state = StepState { forward: &forward, data, basis: &basis, q: &q, amplitudes: &amplitudes, widths: &widths, centre, device };
+            let state = StepState {
+                forward: &forward,
+                data,
+                basis: &basis,
+                q: &q,
+                amplitudes: &amplitudes,
+                widths: &widths,
+                centre,
+                device,
+            };
             let results: Vec<FrcGradients> = if pieces.len() > 1 {
                 std::thread::scope(|scope| {
-                    let handles: Vec<_> = pieces.iter().map(|piece| scope.spawn(|| state.gradients(piece))).collect();
-                    handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+                    let handles: Vec<_> = pieces
+                        .iter()
+                        .map(|piece| scope.spawn(|| state.gradients(piece)))
+                        .collect();
+                    handles
+                        .into_iter()
+                        .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                        .collect()
                 })
             } else {
                 vec![state.gradients(chunk)]
             };
             let mut gq: Vec<f64> = q.iter().map(|v| options.prior_weight * v).collect();
-            let penalty = |x: f64, (lo, hi): (f64, f64)| options.bound_penalty / n_atoms as f64 * (2.0 * (x - hi).max(0.0) - 2.0 * (lo - x).max(0.0));
-            let mut ga: Vec<f64> = amplitudes.iter().map(|&a| penalty(a, options.amplitude_bounds)).collect();
+            let penalty = |x: f64, (lo, hi): (f64, f64)| {
+                options.bound_penalty / n_atoms as f64 * (2.0 * (x - hi).max(0.0) - 2.0 * (lo - x).max(0.0))
+            };
+            let mut ga: Vec<f64> = amplitudes
+                .iter()
+                .map(|&a| penalty(a, options.amplitude_bounds))
+                .collect();
             let mut gw: Vec<f64> = widths.iter().map(|&w| penalty(w, options.width_bounds)).collect();
             let mut frc_value = 0.0;
             for (piece, r) in pieces.iter().zip(&results) {
@@ -538,7 +689,11 @@ pub fn refine_particles(structure: &Structure, data: &ParticleData, centre: [f64
             epoch_frc += frc_value;
             seen += chunk.len();
             since_recentre += 1;
-            let every = if options.recentre_every == 0 { steps_per_epoch } else { options.recentre_every };
+            let every = if options.recentre_every == 0 {
+                steps_per_epoch
+            } else {
+                options.recentre_every
+            };
             if since_recentre >= every {
                 prior.recentre(&positions);
                 basis = ModeBasis::new(&prior, device);
@@ -548,19 +703,61 @@ pub fn refine_particles(structure: &Structure, data: &ParticleData, centre: [f64
                 since_recentre = 0;
             }
             let pts = points(&positions);
-            let progress = RefineProgress { epoch, epochs: options.epochs, step, steps_per_epoch, frc: frc_value, resolution_angstrom: resolution, validation_frc: None, positions: &pts, amplitudes: &amplitudes, widths: &widths };
+            let progress = RefineProgress {
+                epoch,
+                epochs: options.epochs,
+                step,
+                steps_per_epoch,
+                frc: frc_value,
+                resolution_angstrom: resolution,
+                validation_frc: None,
+                positions: &pts,
+                amplitudes: &amplitudes,
+                widths: &widths,
+            };
             if !on_step(&progress) {
                 completed = false;
                 break 'epochs;
             }
         }
-        let validation_frc = if validation.is_empty() { epoch_frc / steps_per_epoch as f64 } else { StepState { forward: &final_model, data, basis: &basis, q: &q, amplitudes: &amplitudes, widths: &widths, centre, device }.score(&validation, options.batch) };
+        let validation_frc = if validation.is_empty() {
+            epoch_frc / steps_per_epoch as f64
+        } else {
+            StepState {
+                forward: &final_model,
+                data,
+                basis: &basis,
+                q: &q,
+                amplitudes: &amplitudes,
+                widths: &widths,
+                centre,
+                device,
+            }
+            .score(&validation, options.batch)
+        };
         if validation_frc > best.0 {
             best = (validation_frc, positions.clone(), epoch);
         }
-        epochs.push(EpochRecord { epoch, resolution_angstrom: resolution, mean_frc: epoch_frc / steps_per_epoch as f64, validation_frc, seconds: epoch_started.elapsed().as_secs_f64() });
+        epochs.push(EpochRecord {
+            epoch,
+            resolution_angstrom: resolution,
+            mean_frc: epoch_frc / steps_per_epoch as f64,
+            validation_frc,
+            seconds: epoch_started.elapsed().as_secs_f64(),
+        });
         let pts = points(&positions);
-        let progress = RefineProgress { epoch, epochs: options.epochs, step: steps_per_epoch, steps_per_epoch, frc: epoch_frc / steps_per_epoch as f64, resolution_angstrom: resolution, validation_frc: Some(validation_frc), positions: &pts, amplitudes: &amplitudes, widths: &widths };
+        let progress = RefineProgress {
+            epoch,
+            epochs: options.epochs,
+            step: steps_per_epoch,
+            steps_per_epoch,
+            frc: epoch_frc / steps_per_epoch as f64,
+            resolution_angstrom: resolution,
+            validation_frc: Some(validation_frc),
+            positions: &pts,
+            amplitudes: &amplitudes,
+            widths: &widths,
+        };
         if !on_step(&progress) {
             completed = false;
             break;
@@ -568,8 +765,16 @@ pub fn refine_particles(structure: &Structure, data: &ParticleData, centre: [f64
     }
     // The final model keeps each residue's own geometry.
     let finished = prior.restore_geometry(&points(&positions));
-    let model_of = |pts: &[[f64; 3]]| Structure { name: heavy.name.clone(), atoms: heavy.atoms.clone(), frames: vec![pts.iter().map(|p| p.map(|v| v as f32)).collect()] };
-    let best_positions = if best.0.is_finite() { prior.restore_geometry(&points(&best.1)) } else { finished.clone() };
+    let model_of = |pts: &[[f64; 3]]| Structure {
+        name: heavy.name.clone(),
+        atoms: heavy.atoms.clone(),
+        frames: vec![pts.iter().map(|p| p.map(|v| v as f32)).collect()],
+    };
+    let best_positions = if best.0.is_finite() {
+        prior.restore_geometry(&points(&best.1))
+    } else {
+        finished.clone()
+    };
     let seconds = started.elapsed().as_secs_f64();
     Ok(Refinement {
         start: heavy.clone(),

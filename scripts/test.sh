@@ -13,6 +13,9 @@ export CRYOFORGE_REQUIRE_GPU_ADAPTER=1
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 chmod 700 "$XDG_RUNTIME_DIR" 2>/dev/null || true
 
+# Formatting, clippy and file length first: a change that breaks the house rules fails fast.
+scripts/check.sh
+
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 status=0

@@ -1,11 +1,11 @@
-// Atoms → density and its gradient: the WGSL twin of compute/src/density.rs (keep in sync).
+// Atoms → density and its gradient: the WGSL twin of compute/src/maps/density.rs (keep in sync).
 //
 // Each atom is a normalised 3D Gaussian, amplitude A, width σ, truncated to a box of ±5σ per
 // axis. `simulate_voxels` runs one invocation per voxel and sums the atoms of the 27 neighbouring
 // cells of a uniform cell list (cell edge ≥ the largest reach). `backward_atoms` runs one
 // invocation per atom over its box and reads ∂L/∂value, so no two invocations write one value.
 
-// Keep in sync with `DensityParams` in compute/src/density_gpu.rs.
+// Keep in sync with `DensityParams` in compute/src/maps/density_gpu.rs.
 struct Params {
     dims: vec3<u32>,
     atom_count: u32,
@@ -20,9 +20,15 @@ struct Params {
     _padding: f32,
 }
 
+// Keep in sync with `GpuAtom` in compute/src/gpu.rs.
+struct Atom {
+    // Å.
+    position: vec3<f32>,
+    amplitude: f32,
+}
+
 @group(0) @binding(0) var<uniform> params: Params;
-// xyz = position (Å), w = amplitude.
-@group(0) @binding(1) var<storage, read> atoms: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> atoms: array<Atom>;
 @group(0) @binding(2) var<storage, read> sigmas: array<f32>;
 // Cell c holds cell_atoms[cell_start[c] .. cell_start[c + 1]].
 @group(0) @binding(3) var<storage, read> cell_start: array<u32>;
@@ -31,7 +37,7 @@ struct Params {
 
 // Backward pass: ∂L/∂value in, per-atom gradients out.
 // Separate bindings: each pipeline's layout holds only what its entry point uses.
-@group(0) @binding(6) var<storage, read> b_atoms: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read> b_atoms: array<Atom>;
 @group(0) @binding(7) var<storage, read> b_sigmas: array<f32>;
 @group(0) @binding(8) var<storage, read> dloss_dmap: array<f32>;
 // xyz = ∂L/∂position, w = ∂L/∂amplitude.
@@ -70,10 +76,10 @@ fn simulate_voxels(@builtin(global_invocation_id) id: vec3<u32>) {
                     let i = cell_atoms[k];
                     let atom = atoms[i];
                     let sigma = sigmas[i];
-                    let d = p - atom.xyz;
+                    let d = p - atom.position;
                     let reach = params.cutoff_sigmas * sigma;
                     if (all(abs(d) <= vec3<f32>(reach))) {
-                        sum += atom.w * normalisation(sigma) * exp(-dot(d, d) / (2.0 * sigma * sigma));
+                        sum += atom.amplitude * normalisation(sigma) * exp(-dot(d, d) / (2.0 * sigma * sigma));
                     }
                 }
             }
@@ -91,8 +97,8 @@ fn backward_atoms(@builtin(global_invocation_id) id: vec3<u32>) {
     let atom = b_atoms[i];
     let sigma = b_sigmas[i];
     let reach = params.cutoff_sigmas * sigma;
-    let lo_f = max(ceil((atom.xyz - reach - params.first_voxel) / params.voxel_size), vec3<f32>(0.0));
-    let hi_f = min(floor((atom.xyz + reach - params.first_voxel) / params.voxel_size), vec3<f32>(params.dims) - 1.0);
+    let lo_f = max(ceil((atom.position - reach - params.first_voxel) / params.voxel_size), vec3<f32>(0.0));
+    let hi_f = min(floor((atom.position + reach - params.first_voxel) / params.voxel_size), vec3<f32>(params.dims) - 1.0);
     if (any(lo_f > hi_f)) {
         grad_atoms[i] = vec4<f32>(0.0);
         grad_sigmas[i] = 0.0;
@@ -108,7 +114,7 @@ fn backward_atoms(@builtin(global_invocation_id) id: vec3<u32>) {
         for (var y = lo.y; y <= hi.y; y++) {
             for (var x = lo.x; x <= hi.x; x++) {
                 let p = params.first_voxel + vec3<f32>(f32(x), f32(y), f32(z)) * params.voxel_size;
-                let d = p - atom.xyz;
+                let d = p - atom.position;
                 let r2 = dot(d, d);
                 let w = dloss_dmap[(z * params.dims.y + y) * params.dims.x + x] * exp(-r2 * inv_two_sigma2);
                 s0 += w;
@@ -119,6 +125,6 @@ fn backward_atoms(@builtin(global_invocation_id) id: vec3<u32>) {
     }
     let norm = normalisation(sigma);
     let s2 = sigma * sigma;
-    grad_atoms[i] = vec4<f32>(atom.w * norm * sd / s2, norm * s0);
-    grad_sigmas[i] = atom.w * norm * (sr2 / (s2 * sigma) - 3.0 * s0 / sigma);
+    grad_atoms[i] = vec4<f32>(atom.amplitude * norm * sd / s2, norm * s0);
+    grad_sigmas[i] = atom.amplitude * norm * (sr2 / (s2 * sigma) - 3.0 * s0 / sigma);
 }

@@ -1,14 +1,5 @@
-// Coloured line segments: bounding boxes, Cα traces, mesh edges. Keep `Camera` in sync with
-// mesh.wgsl.
-
-struct Camera {
-    clip_from_world: mat4x4<f32>,
-    view_from_world: mat4x4<f32>,
-    clip_from_view: mat4x4<f32>,
-    eye_world: vec4<f32>,
-}
-
-@group(0) @binding(0) var<uniform> camera: Camera;
+// Coloured line segments: bounding boxes, Cα traces, mesh edges. `Camera` and its binding come
+// from camera.wgsl, which the renderer prepends.
 
 struct VertexIn {
     @location(0) position: vec3<f32>,

@@ -1,15 +1,5 @@
 // Lit triangle meshes (isosurfaces): two-sided Lambert with a headlight, alpha for the
-// transparent style. Keep `Camera` in sync with renderer/src/camera.rs (`CameraUniform`).
-
-struct Camera {
-    clip_from_world: mat4x4<f32>,
-    view_from_world: mat4x4<f32>,
-    clip_from_view: mat4x4<f32>,
-    // xyz: eye position in world space.
-    eye_world: vec4<f32>,
-}
-
-@group(0) @binding(0) var<uniform> camera: Camera;
+// transparent style. `Camera` and its binding come from camera.wgsl, which the renderer prepends.
 
 struct VertexIn {
     @location(0) position: vec3<f32>,

@@ -1,15 +1,7 @@
 // Atoms as ray-traced sphere impostors: each instance is a camera-facing quad; the fragment
 // shader intersects the view ray with the sphere and writes the true depth, so spheres
-// intersect each other and the map surface correctly. Keep `Camera` in sync with mesh.wgsl.
-
-struct Camera {
-    clip_from_world: mat4x4<f32>,
-    view_from_world: mat4x4<f32>,
-    clip_from_view: mat4x4<f32>,
-    eye_world: vec4<f32>,
-}
-
-@group(0) @binding(0) var<uniform> camera: Camera;
+// intersect each other and the map surface correctly. `Camera` and its binding come from
+// camera.wgsl, which the renderer prepends.
 
 struct Instance {
     @location(0) center: vec3<f32>,

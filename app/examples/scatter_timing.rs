@@ -5,9 +5,9 @@
 
 use std::time::Instant;
 
-use cryoforge::scatter::{ScatterStyle, bounds_of, cluster_colour, rasterise};
+use cryoforge::scatter::{ScatterStyle, bounds_of, cluster_colour, edges, rasterise};
 use cryoforge_compute::gpu::{AdapterChoice, GpuContext};
-use cryoforge_compute::particle_sim::Rng;
+use cryoforge_compute::numeric::rng::Rng;
 use cryoforge_renderer::{PointsRenderer, PointsView};
 
 fn main() {
@@ -59,7 +59,7 @@ fn main() {
         let positions: Vec<[f32; 2]> = points.chunks_exact(2).map(|p| [p[0], p[1]]).collect();
         let rgba: Vec<[u8; 4]> = colours.iter().map(|&[r, g, b]| [r, g, b, 255]).collect();
         let view = PointsView {
-            bounds: [bounds[0], bounds[2], bounds[1], bounds[3]],
+            bounds: edges(&bounds),
             radius_px: 1.2,
             alpha: 0.35,
             background: [0.97, 0.97, 0.97, 1.0],

@@ -3,11 +3,6 @@
 //! same code (the UI through egui_kittest).
 
 pub mod cli;
-pub mod cli_guided;
-pub mod cli_hetero;
-pub mod cli_particles;
-pub mod cli_science;
 pub mod gui;
-pub mod render_cmd;
 pub mod scatter;
 pub mod view;

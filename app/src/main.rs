@@ -1,7 +1,8 @@
 //! The `cryoforge` binary: with no subcommand it opens the desktop app (files given as arguments
 //! open in it); subcommands run the same work from the command line.
 
-use cryoforge::{cli, cli_hetero, cli_science, gui, render_cmd};
+use cryoforge::cli;
+use cryoforge::gui;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,7 +41,7 @@ enum Command {
     Convert { input: PathBuf, output: PathBuf },
     /// Simulate data from models.
     #[command(subcommand)]
-    Simulate(cli_science::SimulateCommand),
+    Simulate(cli::science::SimulateCommand),
     /// Back-project particles (STAR with poses and CTFs) into a map centred on the origin.
     Reconstruct {
         #[arg(long)]
@@ -71,7 +72,7 @@ enum Command {
     },
     /// Fit models into maps.
     #[command(subcommand)]
-    Fit(cli_science::FitCommand),
+    Fit(cli::science::FitCommand),
     /// Render maps and models to a PNG without a window.
     Render {
         #[arg(long)]
@@ -88,10 +89,10 @@ enum Command {
     },
     /// Map tools: threshold, dust, crop, resample, lowpass, flip, zscore.
     #[command(subcommand)]
-    Map(cli_science::MapCommand),
+    Map(cli::science::MapCommand),
     /// Heterogeneity: train a latent model on particles, analyse its latent space, export subsets.
     #[command(subcommand)]
-    Hetero(cli_hetero::HeteroCommand),
+    Hetero(cli::hetero::HeteroCommand),
 }
 
 fn main() -> ExitCode {
@@ -99,26 +100,26 @@ fn main() -> ExitCode {
     let result = match args.command {
         Some(Command::Info { json, files }) => cli::info(&files, json),
         Some(Command::Convert { input, output }) => cli::convert(&input, &output),
-        Some(Command::Simulate(command)) => cli_science::simulate_cmd(command),
+        Some(Command::Simulate(command)) => cli::science::simulate_cmd(command),
         Some(Command::Score {
             map,
             model,
             resolution,
             contour,
             json,
-        }) => cli_science::score_cmd(&map, &model, resolution, contour, json),
-        Some(Command::Compare { model, reference, json }) => cli_science::compare_cmd(&model, &reference, json),
-        Some(Command::Fit(command)) => cli_science::fit_cmd(command),
-        Some(Command::Map(command)) => cli_science::map_cmd(command),
-        Some(Command::Hetero(command)) => cli_hetero::hetero_cmd(command),
-        Some(Command::Reconstruct { particles, output }) => cli_science::reconstruct_cmd(&particles, &output),
+        }) => cli::science::score_cmd(&map, &model, resolution, contour, json),
+        Some(Command::Compare { model, reference, json }) => cli::science::compare_cmd(&model, &reference, json),
+        Some(Command::Fit(command)) => cli::science::fit_cmd(command),
+        Some(Command::Map(command)) => cli::science::map_cmd(command),
+        Some(Command::Hetero(command)) => cli::hetero::hetero_cmd(command),
+        Some(Command::Reconstruct { particles, output }) => cli::science::reconstruct_cmd(&particles, &output),
         Some(Command::Render {
             out,
             files,
             width,
             height,
             threshold,
-        }) => render_cmd::render_cmd(&out, &files, width, height, threshold),
+        }) => cli::render::render_cmd(&out, &files, width, height, threshold),
         None => gui::run(args.files, args.guided_fit),
     };
     match result {

@@ -27,6 +27,12 @@ impl Default for ScatterStyle {
 /// The data rectangle shown: [x min, x max, y min, y max].
 pub type Bounds = [f32; 4];
 
+/// `bounds` as [left, bottom, right, top]: the order of the GPU scatter's
+/// `cryoforge_renderer::PointsView::bounds`.
+pub fn edges(bounds: &Bounds) -> [f32; 4] {
+    [bounds[0], bounds[2], bounds[1], bounds[3]]
+}
+
 /// Bounds holding all points with a 5 % margin.
 pub fn bounds_of(points: &[f32]) -> Bounds {
     let mut b = [f32::INFINITY, f32::NEG_INFINITY, f32::INFINITY, f32::NEG_INFINITY];

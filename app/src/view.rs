@@ -5,9 +5,9 @@
 use std::path::Path;
 
 use cryoforge_compute::formats::model::Atom;
-use cryoforge_compute::formats::mrc::DensityMap;
-use cryoforge_compute::isosurface::surface_nets;
-use cryoforge_compute::scores::level_enclosing_fraction;
+use cryoforge_compute::maps::DensityMap;
+use cryoforge_compute::maps::isosurface::surface_nets;
+use cryoforge_compute::maps::scores::level_enclosing_fraction;
 use cryoforge_renderer::{LinesData, MeshData, SpheresData};
 
 /// How atoms are drawn.

@@ -317,8 +317,7 @@ fn classification_separates_proteins_that_a_briefly_trained_latent_space_mixes()
     let moves = classified["classification_moves"].as_array().expect("moves per round");
     assert!(!moves.is_empty() && moves.len() <= 30, "{moves:?}");
     // The cluster volumes are the class reconstructions at the particles' full size.
-    let map = cryoforge_compute::formats::mrc::DensityMap::read(&run_dir.join("analysis/cluster_0.mrc"))
-        .expect("cluster map");
+    let map = cryoforge_compute::maps::DensityMap::read(&run_dir.join("analysis/cluster_0.mrc")).expect("cluster map");
     assert_eq!(map.grid.dims, [48; 3]);
     assert!(map.values.iter().any(|v| *v != 0.0));
 }

@@ -3,11 +3,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use cryoforge_compute::compare::RigidTransform;
 use cryoforge_compute::formats::model::Structure;
 use cryoforge_compute::formats::model_write::write_structure;
-use cryoforge_compute::formats::mrc::DensityMap;
 use cryoforge_compute::geometry::matrix_from_rotvec;
+use cryoforge_compute::maps::DensityMap;
+use cryoforge_compute::models::compare::RigidTransform;
 
 fn asset(relative: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -151,19 +151,13 @@ fn fit_rigid_puts_a_displaced_model_back() {
         "superposed RMSD ignores placement"
     );
     let fitted = dir.path().join("fitted.cif");
-    let report = json(&[
-        "fit",
+    let report = json(&fit(
         "rigid",
-        "--map",
         s(&map),
-        "--model",
         s(&displaced),
-        "--resolution",
         "5",
-        "-o",
-        s(&fitted),
-        "--json",
-    ]);
+        &["-o", s(&fitted), "--json"],
+    ));
     assert!(
         report["placements"][0]["correlation"].as_f64().expect("cc") > 0.999,
         "{report}"
@@ -283,25 +277,23 @@ fn fit_guided_writes_models_trajectories_and_a_report() {
         s(&map),
     ]);
     let out = dir.path().join("fit.cif");
-    let summary = json(&[
-        "fit",
+    let summary = json(&fit(
         "guided",
-        "--map",
         s(&map),
-        "--model",
         s(&asset("models/adk_closed.pdb")),
-        "--resolution",
         "5",
-        "--steps",
-        "60",
-        "--samples",
-        "2",
-        "--reference",
-        s(&asset("models/adk_open.pdb")),
-        "-o",
-        s(&out),
-        "--json",
-    ]);
+        &[
+            "--steps",
+            "60",
+            "--samples",
+            "2",
+            "--reference",
+            s(&asset("models/adk_open.pdb")),
+            "-o",
+            s(&out),
+            "--json",
+        ],
+    ));
     let samples = summary["samples"].as_array().expect("samples");
     assert_eq!(samples.len(), 2);
     assert!(
@@ -333,24 +325,22 @@ fn fit_guided_writes_models_trajectories_and_a_report() {
     assert!(steps.iter().any(|r| r["sinkhorn"].is_number()) && steps.iter().any(|r| r["density_l2"].is_number()));
 
     // The control: no guidance, the model stays where it started.
-    let control = json(&[
-        "fit",
+    let control = json(&fit(
         "guided",
-        "--map",
         s(&map),
-        "--model",
         s(&asset("models/adk_closed.pdb")),
-        "--resolution",
         "5",
-        "--steps",
-        "60",
-        "--no-guidance",
-        "--reference",
-        s(&asset("models/adk_open.pdb")),
-        "-o",
-        s(&dir.path().join("control.cif")),
-        "--json",
-    ]);
+        &[
+            "--steps",
+            "60",
+            "--no-guidance",
+            "--reference",
+            s(&asset("models/adk_open.pdb")),
+            "-o",
+            s(&dir.path().join("control.cif")),
+            "--json",
+        ],
+    ));
     let moved = control["samples"][0]["rmsd_to_start_angstrom"].as_f64().expect("moved");
     let still = control["samples"][0]["reference"]["ca_rmsd_angstrom"]
         .as_f64()
@@ -366,6 +356,24 @@ fn fit_guided_writes_models_trajectories_and_a_report() {
 }
 
 /// Runs cryoforge expecting failure; returns its error output.
+/// `fit KIND --map INPUT` (`--particles INPUT` for particles) `--model M --resolution R`, then
+/// `extra`.
+fn fit<'a>(kind: &'a str, input: &'a str, model: &'a str, resolution: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let input_flag = if kind == "particles" { "--particles" } else { "--map" };
+    let mut args = vec![
+        "fit",
+        kind,
+        input_flag,
+        input,
+        "--model",
+        model,
+        "--resolution",
+        resolution,
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
 fn failure(args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_cryoforge"))
         .args(args)
@@ -378,20 +386,7 @@ fn failure(args: &[&str]) -> String {
 #[test]
 fn fit_guided_names_a_bad_resolution_and_a_missing_file() {
     let model = asset("models/1ake.pdb");
-    let guided = |resolution: &str| {
-        failure(&[
-            "fit",
-            "guided",
-            "--map",
-            "missing.mrc",
-            "--model",
-            s(&model),
-            "--resolution",
-            resolution,
-            "-o",
-            "x.cif",
-        ])
-    };
+    let guided = |resolution: &str| failure(&fit("guided", "missing.mrc", s(&model), resolution, &["-o", "x.cif"]));
     assert!(guided("-3").contains("--resolution"));
     assert!(guided("5").contains("missing.mrc"));
 }
@@ -419,25 +414,23 @@ fn fit_particles_moves_the_closed_state_towards_the_open_one() {
         s(&star),
     ]);
     let out = dir.path().join("refined.cif");
-    let summary = json(&[
-        "fit",
+    let summary = json(&fit(
         "particles",
-        "--particles",
         s(&star),
-        "--model",
         s(&asset("models/adk_closed.pdb")),
-        "--resolution",
         "5",
-        "--epochs",
-        "3",
-        "--batch",
-        "8",
-        "--reference",
-        s(&asset("models/adk_open.pdb")),
-        "-o",
-        s(&out),
-        "--json",
-    ]);
+        &[
+            "--epochs",
+            "3",
+            "--batch",
+            "8",
+            "--reference",
+            s(&asset("models/adk_open.pdb")),
+            "-o",
+            s(&out),
+            "--json",
+        ],
+    ));
     let start = summary["start"]["reference"]["ca_rmsd_angstrom"]
         .as_f64()
         .expect("start rmsd");
@@ -509,46 +502,17 @@ fn fit_particles_moves_the_closed_state_towards_the_open_one() {
 #[test]
 fn fit_particles_names_missing_files_and_bad_options() {
     let model = asset("models/1ake.pdb");
-    let err = failure(&[
-        "fit",
-        "particles",
-        "--particles",
-        "missing.star",
-        "--model",
-        s(&model),
-        "--resolution",
-        "4",
-        "-o",
-        "x.cif",
-    ]);
+    let err = failure(&fit("particles", "missing.star", s(&model), "4", &["-o", "x.cif"]));
     assert!(err.contains("missing.star"), "{err}");
-    let err = failure(&[
-        "fit",
-        "particles",
-        "--particles",
-        "missing.star",
-        "--model",
-        s(&model),
-        "--resolution",
-        "0",
-        "-o",
-        "x.cif",
-    ]);
+    let err = failure(&fit("particles", "missing.star", s(&model), "0", &["-o", "x.cif"]));
     assert!(err.contains("--resolution"), "{err}");
-    let err = failure(&[
-        "fit",
+    let err = failure(&fit(
         "particles",
-        "--particles",
         "missing.star",
-        "--model",
         s(&model),
-        "--resolution",
         "4",
-        "--centre",
-        "1,2",
-        "-o",
-        "x.cif",
-    ]);
+        &["--centre", "1,2", "-o", "x.cif"],
+    ));
     assert!(err.contains("three finite numbers"), "{err}");
     // A STAR file whose stack is absent: the error names the stack.
     let dir = tempfile::tempdir().expect("tempdir");
@@ -566,17 +530,12 @@ fn fit_particles_names_missing_files_and_bad_options() {
         s(&star),
     ]);
     std::fs::remove_file(dir.path().join("p.mrcs")).expect("remove the stack");
-    let err = failure(&[
-        "fit",
+    let err = failure(&fit(
         "particles",
-        "--particles",
         s(&star),
-        "--model",
         s(&model),
-        "--resolution",
         "4",
-        "-o",
-        s(&dir.path().join("x.cif")),
-    ]);
+        &["-o", s(&dir.path().join("x.cif"))],
+    ));
     assert!(err.contains("p.mrcs"), "{err}");
 }

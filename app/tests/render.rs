@@ -35,7 +35,7 @@ fn render(out: &Path, files: &[PathBuf], extra: &[&str]) -> f64 {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let image = image::open(out).expect("a PNG").to_rgba8();
     assert_eq!(image.dimensions(), (320, 240));
-    cryoforge::render_cmd::coverage(image.as_raw())
+    cryoforge::cli::render::coverage(image.as_raw())
 }
 
 #[test]

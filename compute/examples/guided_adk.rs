@@ -3,11 +3,11 @@
 //! the defaults (GF_RES, GF_REVERSE, GF_SNR, GF_NOGUIDE, GF_SEED, GF_MODES, GF_ELASTIC, GF_RIGID,
 //! GF_FLOOR, GF_RECENTRE, GF_EXPERIMENTAL, GF_STEPS).
 
-use cryoforge_compute::compare::compare;
-use cryoforge_compute::density::{GaussianAtoms, GaussianOptions, molmap_grid, simulate};
 use cryoforge_compute::formats::model::Structure;
-use cryoforge_compute::formats::mrc::DensityMap;
 use cryoforge_compute::guided::{GuidedFitOptions, ScheduleKind, guided_fit};
+use cryoforge_compute::maps::DensityMap;
+use cryoforge_compute::maps::density::{GaussianAtoms, GaussianOptions, molmap_grid, simulate};
+use cryoforge_compute::models::compare::compare;
 
 fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -28,7 +28,7 @@ fn main() {
     let mut values = simulate(&grid, &g);
     let snr: f64 = env("GF_SNR", 0.0);
     if snr > 0.0 {
-        cryoforge_compute::maptools::add_noise(&mut values, snr, 99);
+        cryoforge_compute::maps::tools::add_noise(&mut values, snr, 99);
     }
     let map = DensityMap {
         values,
@@ -81,7 +81,7 @@ fn main() {
             m.frames = vec![p.denoised.iter().map(|q| q.map(|v| v as f32)).collect()];
             let rmsd = compare(&m, 0, &target).ca_rmsd_angstrom;
             if p.record.step % 25 == 0 {
-                use cryoforge_compute::compare::{alpha_carbons, superpose};
+                use cryoforge_compute::models::compare::{alpha_carbons, superpose};
                 let a: Vec<[f64; 3]> = alpha_carbons(&m, 0).iter().map(|r| r.ca).collect();
                 let b: Vec<[f64; 3]> = alpha_carbons(&target, 0).iter().map(|r| r.ca).collect();
                 let tr = superpose(&a, &b);
@@ -137,7 +137,7 @@ fn main() {
         println!("timings {:?}", s.timings);
     }
     if let Some(best) = fit.samples.first() {
-        use cryoforge_compute::compare::{alpha_carbons, superpose};
+        use cryoforge_compute::models::compare::{alpha_carbons, superpose};
         let m = alpha_carbons(&fit.sample_model(best), 0);
         let t = alpha_carbons(&target, 0);
         let a: Vec<[f64; 3]> = m.iter().map(|r| r.ca).collect();

@@ -5,30 +5,25 @@
 
 use std::time::Instant;
 
-use cryoforge_compute::formats::mrc::{DensityMap, MapGrid};
-use cryoforge_compute::isosurface::surface_nets;
-use cryoforge_compute::scores::level_enclosing_fraction;
+use cryoforge_compute::maps::isosurface::surface_nets;
+use cryoforge_compute::maps::scores::level_enclosing_fraction;
+use cryoforge_compute::maps::{DensityMap, MapGrid};
 
 fn main() {
     let n = 256;
     let grid = MapGrid::new([n; 3], [1.0; 3], [0.0; 3]);
     // A bumpy blob: a sum of a few hundred Gaussians, like a large complex at low resolution.
-    let mut state = 3u64;
-    let mut rand = || {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (state >> 11) as f32 / (1u64 << 53) as f32
-    };
+    let mut rng = cryoforge_compute::numeric::rng::Rng::new(3);
+    let mut rand = || rng.uniform() as f32;
     let centers: Vec<[f32; 3]> = (0..400)
         .map(|_| [60.0 + 136.0 * rand(), 60.0 + 136.0 * rand(), 60.0 + 136.0 * rand()])
         .collect();
-    let atoms = cryoforge_compute::density::GaussianAtoms {
+    let atoms = cryoforge_compute::maps::density::GaussianAtoms {
         amplitudes: vec![1.0; centers.len()],
         sigmas: vec![6.0; centers.len()],
         positions: centers,
     };
-    let values = cryoforge_compute::density::simulate(&grid, &atoms);
+    let values = cryoforge_compute::maps::density::simulate(&grid, &atoms);
     let map = DensityMap {
         grid,
         values,

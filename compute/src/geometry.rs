@@ -88,6 +88,37 @@ pub fn rotvec_from_matrix(m: &Mat3) -> [f64; 3] {
     axis.map(|c| c / norm * theta)
 }
 
+/// The rotation matrix of a unit quaternion (w, x, y, z).
+pub fn matrix_from_quaternion([w, x, y, z]: [f64; 4]) -> Mat3 {
+    [
+        [
+            w * w + x * x - y * y - z * z,
+            2.0 * (x * y - w * z),
+            2.0 * (x * z + w * y),
+        ],
+        [
+            2.0 * (x * y + w * z),
+            w * w - x * x + y * y - z * z,
+            2.0 * (y * z - w * x),
+        ],
+        [
+            2.0 * (x * z - w * y),
+            2.0 * (y * z + w * x),
+            w * w - x * x - y * y + z * z,
+        ],
+    ]
+}
+
+/// The squared distance between two points.
+pub fn distance2(a: &[f64; 3], b: &[f64; 3]) -> f64 {
+    (a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2) + (a[2] - b[2]).powi(2)
+}
+
+/// The distance between two points.
+pub fn distance(a: &[f64; 3], b: &[f64; 3]) -> f64 {
+    distance2(a, b).sqrt()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,6 +2,51 @@
 //! adapters (llvmpipe) only when asked, because on them the CPU kernels are as fast — they are
 //! for testing the WGSL twins on machines without a GPU.
 
+/// Why no device could be opened, or a kernel's results could not be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum GpuError {
+    #[error("GPU use disabled by CRYOFORGE_GPU=0")]
+    Disabled,
+
+    #[error("no GPU device nodes on this machine")]
+    NoDeviceNodes,
+
+    #[error("no hardware GPU adapter found")]
+    NoHardwareAdapter,
+
+    #[error("no GPU or software (llvmpipe) adapter found; install mesa-vulkan-drivers")]
+    NoAdapter,
+
+    #[error("{adapter} ({backend:?}): {source}")]
+    RequestDevice {
+        adapter: String,
+        backend: wgpu::Backend,
+        #[source]
+        source: wgpu::RequestDeviceError,
+    },
+
+    #[error("waiting for the GPU: {0}")]
+    Poll(#[from] wgpu::PollError),
+
+    #[error("mapping a read-back buffer: {0}")]
+    BufferMap(#[from] wgpu::BufferAsyncError),
+
+    #[error("the read-back buffer's mapping callback was dropped")]
+    MappingDropped,
+
+    #[error("reading a mapped buffer: {0}")]
+    MappedRange(#[from] wgpu::MapRangeError),
+}
+
+/// One atom as the density and projection kernels read it: position (Å) and amplitude, 16 bytes.
+/// Keep in sync with `Atom` in shaders/density.wgsl and shaders/projection.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct GpuAtom {
+    pub position: [f32; 3],
+    pub amplitude: f32,
+}
+
 /// Which adapters may be used.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AdapterChoice {
@@ -37,12 +82,12 @@ pub struct GpuContext {
 
 impl GpuContext {
     /// Opens a device, or explains why none is available.
-    pub fn new(choice: AdapterChoice) -> Result<Self, String> {
+    pub fn new(choice: AdapterChoice) -> Result<Self, GpuError> {
         if std::env::var("CRYOFORGE_GPU").is_ok_and(|v| v == "0") {
-            return Err("GPU use disabled by CRYOFORGE_GPU=0".into());
+            return Err(GpuError::Disabled);
         }
         if choice == AdapterChoice::HardwareOnly && !hardware_gpu_possible() {
-            return Err("no GPU device nodes on this machine".into());
+            return Err(GpuError::NoDeviceNodes);
         }
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
@@ -62,11 +107,9 @@ impl GpuContext {
             .into_iter()
             .filter(|a| choice == AdapterChoice::AllowSoftware || is_hardware(a))
             .min_by_key(rank)
-            .ok_or_else(|| match choice {
-                AdapterChoice::HardwareOnly => "no hardware GPU adapter found".to_owned(),
-                AdapterChoice::AllowSoftware => {
-                    "no GPU or software (llvmpipe) adapter found; install mesa-vulkan-drivers".to_owned()
-                }
+            .ok_or(match choice {
+                AdapterChoice::HardwareOnly => GpuError::NoHardwareAdapter,
+                AdapterChoice::AllowSoftware => GpuError::NoAdapter,
             })?;
         let adapter_info = adapter.get_info();
         let limits = adapter.limits();
@@ -79,8 +122,12 @@ impl GpuContext {
             },
             ..Default::default()
         };
-        let (device, queue) = pollster::block_on(adapter.request_device(&descriptor))
-            .map_err(|e| format!("{} ({:?}): {e}", adapter_info.name, adapter_info.backend))?;
+        let (device, queue) =
+            pollster::block_on(adapter.request_device(&descriptor)).map_err(|source| GpuError::RequestDevice {
+                adapter: adapter_info.name.clone(),
+                backend: adapter_info.backend,
+                source,
+            })?;
         Ok(Self {
             device,
             queue,
@@ -100,9 +147,10 @@ impl GpuContext {
         })
     }
 
-    /// A storage buffer holding `bytes` (readable back when `writable`).
-    pub fn storage(&self, label: &str, bytes: &[u8], writable: bool) -> wgpu::Buffer {
+    /// A storage buffer holding `values` (readable back when `writable`).
+    pub fn storage<T: bytemuck::Pod>(&self, label: &str, values: &[T], writable: bool) -> wgpu::Buffer {
         use wgpu::util::DeviceExt as _;
+        let bytes: &[u8] = bytemuck::cast_slice(values);
         // wgpu refuses zero-sized bindings: pad empty inputs to one word.
         let contents: &[u8] = if bytes.is_empty() { &[0u8; 4] } else { bytes };
         let usage = if writable {
@@ -117,11 +165,12 @@ impl GpuContext {
         })
     }
 
-    pub fn uniform(&self, bytes: &[u8]) -> wgpu::Buffer {
+    /// A uniform buffer holding `value` (a `#[repr(C)]` mirror of a WGSL struct).
+    pub fn uniform<T: bytemuck::Pod>(&self, value: &T) -> wgpu::Buffer {
         use wgpu::util::DeviceExt as _;
         self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some("params"),
-            contents: bytes,
+            contents: bytemuck::bytes_of(value),
             usage: wgpu::BufferUsages::UNIFORM,
         })
     }
@@ -157,9 +206,10 @@ impl GpuContext {
         self.queue.submit([encoder.finish()]);
     }
 
-    /// Copies `count` f32 values of `buffer` back to the CPU.
-    pub fn read_back(&self, buffer: &wgpu::Buffer, count: usize) -> Result<Vec<f32>, String> {
-        let bytes = (count.max(1) * 4) as u64;
+    /// Copies the first `count` values of `buffer` back to the CPU.
+    pub fn read_back<T: bytemuck::Pod>(&self, buffer: &wgpu::Buffer, count: usize) -> Result<Vec<T>, GpuError> {
+        // Copies move whole words; a zero-sized copy is refused.
+        let bytes = (count * size_of::<T>()).max(4).next_multiple_of(4) as u64;
         let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
             size: bytes,
@@ -176,16 +226,11 @@ impl GpuContext {
         slice.map_async(wgpu::MapMode::Read, move |r| {
             let _ = tx.send(r);
         });
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| e.to_string())?;
-        rx.recv().map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
-        let view = slice.get_mapped_range().map_err(|e| e.to_string())?;
-        let values = view
-            .chunks_exact(4)
-            .take(count)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
+        self.device.poll(wgpu::PollType::wait_indefinitely())?;
+        rx.recv().map_err(|_| GpuError::MappingDropped)??;
+        let view = slice.get_mapped_range()?;
+        // The mapping need not be aligned for `T`: copy rather than cast in place.
+        let values = bytemuck::pod_collect_to_vec(&view[..count * size_of::<T>()]);
         drop(view);
         staging.unmap();
         Ok(values)
@@ -209,14 +254,6 @@ pub fn dispatch_size(n: usize) -> (u32, u32, u32) {
     let groups = (n as u32).div_ceil(WORKGROUP).max(1);
     let x = groups.min(65_535);
     (x, groups.div_ceil(x), x * WORKGROUP)
-}
-
-pub fn f32_bytes(values: &[f32]) -> Vec<u8> {
-    values.iter().flat_map(|v| v.to_le_bytes()).collect()
-}
-
-pub fn u32_bytes(values: &[u32]) -> Vec<u8> {
-    values.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 
 /// For tests of WGSL kernels: a device (hardware or llvmpipe), or None when there is none and

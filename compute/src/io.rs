@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::Path;
 
-use crate::error::{FormatError, FormatResult};
+use crate::formats::error::{FormatError, FormatResult};
 
 /// Called with the number of bytes consumed so far.
 pub type ProgressFn<'a> = &'a (dyn Fn(u64) + Sync);

@@ -2,32 +2,23 @@
 //! fitting, map tools) and, as the app grows, the jobs that run on the compute thread. Nothing
 //! here knows about the UI.
 
-pub mod compare;
-pub mod ctf;
-pub mod density;
-pub mod density_gpu;
-pub mod enm;
-pub mod error;
-pub mod fit;
 pub mod formats;
 pub mod geometry;
 pub mod gpu;
 pub mod guided;
 pub mod hetero;
 pub mod io;
-pub mod isosurface;
 pub mod jobs;
-pub mod maptools;
-pub mod particle_sim;
-pub mod pointcloud;
-pub mod projection_gpu;
-pub mod reconstruct;
+pub mod maps;
+pub mod models;
+pub mod numeric;
+pub mod panic;
+pub mod particles;
 pub mod refine;
-pub mod scores;
-pub mod sinkhorn;
-pub mod summary;
+pub mod rigid_fit;
+pub mod training;
 
-pub use error::{FormatError, FormatResult};
+pub use formats::error::{FormatError, FormatResult};
 
 /// Keeps freed memory in the process for reuse (glibc): the training loops allocate and free
 /// activations of a few MB every step, and glibc's defaults return each to the kernel (mmap and

@@ -9,3 +9,20 @@ pub fn helix(n: usize) -> Vec<[f64; 3]> {
         })
         .collect()
 }
+
+/// A Cα atom of alanine `residue_number` in chain A (the element may be changed to weigh it).
+pub fn ca_atom(residue_number: i32, element: &str) -> crate::formats::model::Atom {
+    crate::formats::model::Atom {
+        name: "CA".into(),
+        alt_loc: String::new(),
+        residue_name: "ALA".into(),
+        chain_id: "A".into(),
+        residue_number,
+        insertion_code: String::new(),
+        element: element.into(),
+        formal_charge: 0,
+        occupancy: 1.0,
+        b_factor: 0.0,
+        hetero: false,
+    }
+}

@@ -3,8 +3,16 @@
 
 use glam::{Mat4, Vec3};
 
-/// Mirrors `Camera` in the WGSL files (keep in sync): three matrices and the eye, 208 bytes.
-pub const CAMERA_UNIFORM_BYTES: usize = 3 * 64 + 16;
+/// The camera uniform block: three column-major matrices and the eye (w = 1), 208 bytes.
+/// Keep in sync with `Camera` in shaders/camera.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct CameraUniform {
+    pub clip_from_world: [[f32; 4]; 4],
+    pub view_from_world: [[f32; 4]; 4],
+    pub clip_from_view: [[f32; 4]; 4],
+    pub eye_world: [f32; 4],
+}
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct OrbitCamera {
@@ -76,19 +84,15 @@ impl OrbitCamera {
     }
 
     /// The uniform block for the shaders.
-    pub fn uniform_bytes(&self, aspect: f32) -> [u8; CAMERA_UNIFORM_BYTES] {
+    pub fn uniform(&self, aspect: f32) -> CameraUniform {
         let view = self.view_from_world();
         let proj = self.clip_from_view(aspect);
-        let mut out = [0u8; CAMERA_UNIFORM_BYTES];
-        let mut floats: Vec<f32> = Vec::with_capacity(CAMERA_UNIFORM_BYTES / 4);
-        floats.extend_from_slice(&(proj * view).to_cols_array());
-        floats.extend_from_slice(&view.to_cols_array());
-        floats.extend_from_slice(&proj.to_cols_array());
-        floats.extend_from_slice(&self.eye_world().extend(1.0).to_array());
-        for (i, f) in floats.iter().enumerate() {
-            out[i * 4..i * 4 + 4].copy_from_slice(&f.to_le_bytes());
+        CameraUniform {
+            clip_from_world: (proj * view).to_cols_array_2d(),
+            view_from_world: view.to_cols_array_2d(),
+            clip_from_view: proj.to_cols_array_2d(),
+            eye_world: self.eye_world().extend(1.0).to_array(),
         }
-        out
     }
 
     /// World-space ray through pixel (x, y) of a `width × height` view: (origin, direction).
@@ -115,6 +119,19 @@ mod tests {
         let miss = (to_target - dir * to_target.dot(dir)).length();
         assert!(miss < 1e-2, "centre ray misses the target by {miss}");
         assert!((camera.eye_world() - camera.target_world).length() > 25.0);
+    }
+
+    #[test]
+    fn the_uniform_holds_the_matrices_column_major_and_the_eye() {
+        let mut camera = OrbitCamera::default();
+        camera.orbit(30.0, 10.0);
+        let u = camera.uniform(1.5);
+        let (view, proj) = (camera.view_from_world(), camera.clip_from_view(1.5));
+        assert_eq!(Mat4::from_cols_array_2d(&u.clip_from_world), proj * view);
+        assert_eq!(Mat4::from_cols_array_2d(&u.view_from_world), view);
+        assert_eq!(Mat4::from_cols_array_2d(&u.clip_from_view), proj);
+        assert_eq!(u.eye_world, camera.eye_world().extend(1.0).to_array());
+        assert_eq!(bytemuck::bytes_of(&u).len(), 208);
     }
 
     #[test]

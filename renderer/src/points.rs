@@ -2,12 +2,62 @@
 //! offscreen target, which the UI shows as a texture. Points are uploaded once per change of
 //! layout or colouring; redrawing for a new size or view is one instanced draw call.
 
+use std::mem::offset_of;
+
 use wgpu::util::DeviceExt as _;
 
+use crate::error::RenderError;
 use crate::scene::{COLOR_FORMAT, cleared, colour_target, read_texture};
+use crate::shaders::attribute;
 
-/// Bytes of the `View` uniform in points.wgsl.
-const VIEW_BYTES: u64 = 32;
+/// The data → clip mapping and splat size. Keep in sync with `View` in shaders/points.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct PointsUniform {
+    /// Clip = data × scale + offset, per axis.
+    pub scale: [f32; 2],
+    pub offset: [f32; 2],
+    /// The splat's half-size in clip units per axis.
+    pub radius: [f32; 2],
+    pub alpha: f32,
+    pub _pad: f32,
+}
+
+impl PointsUniform {
+    /// The uniform that draws `view` into a target of `size` pixels.
+    pub fn new(view: &PointsView, size: [u32; 2]) -> Self {
+        // Data → clip: x from [left, right] to [−1, 1], y from [bottom, top] to [−1, 1].
+        let [left, bottom, right, top] = view.bounds;
+        let sx = 2.0 / (right - left).max(f32::MIN_POSITIVE);
+        let sy = 2.0 / (top - bottom).max(f32::MIN_POSITIVE);
+        Self {
+            scale: [sx, sy],
+            offset: [-1.0 - left * sx, -1.0 - bottom * sy],
+            radius: [
+                2.0 * view.radius_px / size[0] as f32,
+                2.0 * view.radius_px / size[1] as f32,
+            ],
+            alpha: view.alpha,
+            _pad: 0.0,
+        }
+    }
+}
+
+/// One point: data coordinates and an sRGB colour with alpha. Keep in sync with `Instance` in
+/// shaders/points.wgsl (via [`Self::ATTRIBUTES`]).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct PointInstance {
+    pub position: [f32; 2],
+    pub colour: [u8; 4],
+}
+
+impl PointInstance {
+    pub const ATTRIBUTES: [wgpu::VertexAttribute; 2] = [
+        attribute(0, wgpu::VertexFormat::Float32x2, offset_of!(Self, position)),
+        attribute(1, wgpu::VertexFormat::Unorm8x4, offset_of!(Self, colour)),
+    ];
+}
 
 /// The data rectangle shown and how points look.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -48,7 +98,7 @@ impl PointsRenderer {
         });
         let view_buffer = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("points view"),
-            size: VIEW_BYTES,
+            size: size_of::<PointsUniform>() as u64,
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
@@ -65,22 +115,7 @@ impl PointsRenderer {
             bind_group_layouts: &[Some(&bind_layout)],
             immediate_size: 0,
         });
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("points.wgsl"),
-            source: wgpu::ShaderSource::Wgsl(include_str!("../../shaders/points.wgsl").into()),
-        });
-        let attributes = [
-            wgpu::VertexAttribute {
-                format: wgpu::VertexFormat::Float32x2,
-                offset: 0,
-                shader_location: 0,
-            },
-            wgpu::VertexAttribute {
-                format: wgpu::VertexFormat::Unorm8x4,
-                offset: 8,
-                shader_location: 1,
-            },
-        ];
+        let module = crate::shaders::module(device, "points.wgsl", crate::shaders::POINTS);
         let pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
             label: Some("points"),
             layout: Some(&layout),
@@ -89,9 +124,9 @@ impl PointsRenderer {
                 entry_point: Some("vs_main"),
                 compilation_options: Default::default(),
                 buffers: &[Some(wgpu::VertexBufferLayout {
-                    array_stride: 12,
+                    array_stride: size_of::<PointInstance>() as u64,
                     step_mode: wgpu::VertexStepMode::Instance,
-                    attributes: &attributes,
+                    attributes: &PointInstance::ATTRIBUTES,
                 })],
             },
             primitive: wgpu::PrimitiveState {
@@ -126,17 +161,16 @@ impl PointsRenderer {
     /// Uploads points (data coordinates, [x, y] pairs) and their colours (sRGB bytes, alpha
     /// included). Points are drawn in order, so later ones (a selection) land on top.
     pub fn set_points(&mut self, device: &wgpu::Device, positions: &[[f32; 2]], colours: &[[u8; 4]]) {
-        let n = positions.len().min(colours.len());
-        let mut bytes = Vec::with_capacity(n * 12);
-        for (p, c) in positions.iter().zip(colours).take(n) {
-            bytes.extend_from_slice(&p[0].to_le_bytes());
-            bytes.extend_from_slice(&p[1].to_le_bytes());
-            bytes.extend_from_slice(c);
-        }
+        let instances: Vec<PointInstance> = positions
+            .iter()
+            .zip(colours)
+            .map(|(&position, &colour)| PointInstance { position, colour })
+            .collect();
+        let n = instances.len();
         self.instances = (n > 0).then(|| {
             let buffer = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
                 label: Some("points"),
-                contents: &bytes,
+                contents: bytemuck::cast_slice(&instances),
                 usage: wgpu::BufferUsages::VERTEX,
             });
             (buffer, n as u32)
@@ -148,8 +182,8 @@ impl PointsRenderer {
     }
 
     /// Copies the last render back as tightly packed RGBA8 (sRGB) rows.
-    pub fn read_pixels(&self, device: &wgpu::Device, queue: &wgpu::Queue) -> Result<(u32, u32, Vec<u8>), String> {
-        let (texture, _, size) = self.target.as_ref().ok_or("nothing rendered yet")?;
+    pub fn read_pixels(&self, device: &wgpu::Device, queue: &wgpu::Queue) -> Result<(u32, u32, Vec<u8>), RenderError> {
+        let (texture, _, size) = self.target.as_ref().ok_or(RenderError::NothingRendered)?;
         read_texture(device, queue, texture, *size)
     }
 
@@ -163,22 +197,11 @@ impl PointsRenderer {
             let texture_view = texture.create_view(&Default::default());
             self.target = Some((texture, texture_view, size));
         }
-        // Data → clip: x from [left, right] to [−1, 1], y from [bottom, top] to [−1, 1].
-        let [left, bottom, right, top] = view.bounds;
-        let sx = 2.0 / (right - left).max(f32::MIN_POSITIVE);
-        let sy = 2.0 / (top - bottom).max(f32::MIN_POSITIVE);
-        let uniform = [
-            sx,
-            sy,
-            -1.0 - left * sx,
-            -1.0 - bottom * sy,
-            2.0 * view.radius_px / size[0] as f32,
-            2.0 * view.radius_px / size[1] as f32,
-            view.alpha,
-            0.0,
-        ];
-        let bytes: Vec<u8> = uniform.iter().flat_map(|v| v.to_le_bytes()).collect();
-        queue.write_buffer(&self.view_buffer, 0, &bytes);
+        queue.write_buffer(
+            &self.view_buffer,
+            0,
+            bytemuck::bytes_of(&PointsUniform::new(view, size)),
+        );
         let Some((_, target, _)) = &self.target else {
             return recreated;
         };
@@ -201,5 +224,28 @@ impl PointsRenderer {
         }
         queue.submit([encoder.finish()]);
         recreated
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_uniform_maps_the_bounds_to_clip_space_and_pixels_to_clip_units() {
+        let view = PointsView {
+            bounds: [-2.0, 1.0, 6.0, 5.0],
+            radius_px: 3.0,
+            alpha: 0.5,
+            background: [1.0; 4],
+        };
+        let u = PointsUniform::new(&view, [300, 150]);
+        let clip = |p: [f32; 2]| [p[0] * u.scale[0] + u.offset[0], p[1] * u.scale[1] + u.offset[1]];
+        // Left-bottom to (−1, −1), right-top to (1, 1): y up, as clip space.
+        assert_eq!(clip([-2.0, 1.0]), [-1.0, -1.0]);
+        assert_eq!(clip([6.0, 5.0]), [1.0, 1.0]);
+        // 3 px of 300 (150) is 0.02 (0.04) of the clip width 2.
+        assert!((u.radius[0] - 0.02).abs() < 1e-6 && (u.radius[1] - 0.04).abs() < 1e-6);
+        assert_eq!(u.alpha, 0.5);
     }
 }

@@ -3,9 +3,13 @@
 //! window and the headless path draw the same pixels. Pipelines are built once; per-frame work
 //! is uploading the camera and whatever geometry changed.
 
+use std::mem::offset_of;
+
 use wgpu::util::DeviceExt as _;
 
-use crate::camera::{CAMERA_UNIFORM_BYTES, OrbitCamera};
+use crate::camera::{CameraUniform, OrbitCamera};
+use crate::error::RenderError;
+use crate::shaders::attribute;
 
 pub const COLOR_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8UnormSrgb;
 const DEPTH_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Depth32Float;
@@ -52,6 +56,57 @@ pub struct SceneData {
     pub background: [f32; 4],
 }
 
+/// One mesh vertex. Keep in sync with `VertexIn` in shaders/mesh.wgsl (via [`Self::ATTRIBUTES`]).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct MeshVertex {
+    pub position: [f32; 3],
+    pub normal: [f32; 3],
+    pub color: [f32; 4],
+}
+
+impl MeshVertex {
+    pub const ATTRIBUTES: [wgpu::VertexAttribute; 3] = [
+        attribute(0, wgpu::VertexFormat::Float32x3, offset_of!(Self, position)),
+        attribute(1, wgpu::VertexFormat::Float32x3, offset_of!(Self, normal)),
+        attribute(2, wgpu::VertexFormat::Float32x4, offset_of!(Self, color)),
+    ];
+}
+
+/// One sphere impostor. Keep in sync with `Instance` in shaders/spheres.wgsl (via
+/// [`Self::ATTRIBUTES`]).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct SphereInstance {
+    pub center: [f32; 3],
+    pub radius: f32,
+    pub color: [f32; 4],
+}
+
+impl SphereInstance {
+    pub const ATTRIBUTES: [wgpu::VertexAttribute; 3] = [
+        attribute(0, wgpu::VertexFormat::Float32x3, offset_of!(Self, center)),
+        attribute(1, wgpu::VertexFormat::Float32, offset_of!(Self, radius)),
+        attribute(2, wgpu::VertexFormat::Float32x4, offset_of!(Self, color)),
+    ];
+}
+
+/// One line end point. Keep in sync with `VertexIn` in shaders/lines.wgsl (via
+/// [`Self::ATTRIBUTES`]).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct LineVertex {
+    pub position: [f32; 3],
+    pub color: [f32; 4],
+}
+
+impl LineVertex {
+    pub const ATTRIBUTES: [wgpu::VertexAttribute; 2] = [
+        attribute(0, wgpu::VertexFormat::Float32x3, offset_of!(Self, position)),
+        attribute(1, wgpu::VertexFormat::Float32x4, offset_of!(Self, color)),
+    ];
+}
+
 struct GpuMesh {
     vertices: wgpu::Buffer,
     indices: wgpu::Buffer,
@@ -81,27 +136,6 @@ pub struct SceneRenderer {
     background: [f32; 4],
 }
 
-fn vertex_attributes(formats: &[wgpu::VertexFormat]) -> Vec<wgpu::VertexAttribute> {
-    let mut offset = 0;
-    formats
-        .iter()
-        .enumerate()
-        .map(|(i, &format)| {
-            let a = wgpu::VertexAttribute {
-                format,
-                offset,
-                shader_location: i as u32,
-            };
-            offset += format.size();
-            a
-        })
-        .collect()
-}
-
-fn floats_to_bytes(values: impl IntoIterator<Item = f32>) -> Vec<u8> {
-    values.into_iter().flat_map(f32::to_le_bytes).collect()
-}
-
 impl SceneRenderer {
     pub fn new(device: &wgpu::Device) -> Self {
         let camera_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
@@ -119,7 +153,7 @@ impl SceneRenderer {
         });
         let camera_buffer = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("camera"),
-            size: CAMERA_UNIFORM_BYTES as u64,
+            size: size_of::<CameraUniform>() as u64,
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
@@ -136,28 +170,14 @@ impl SceneRenderer {
             bind_group_layouts: &[Some(&camera_layout)],
             immediate_size: 0,
         });
-        let module = |name: &str, source: &str| {
-            device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(name),
-                source: wgpu::ShaderSource::Wgsl(source.into()),
-            })
-        };
-        let mesh_module = module("mesh.wgsl", include_str!("../../shaders/mesh.wgsl"));
-        let sphere_module = module("spheres.wgsl", include_str!("../../shaders/spheres.wgsl"));
-        let line_module = module("lines.wgsl", include_str!("../../shaders/lines.wgsl"));
-        let f3 = wgpu::VertexFormat::Float32x3;
-        let f4 = wgpu::VertexFormat::Float32x4;
-        let f1 = wgpu::VertexFormat::Float32;
-        let mesh_attributes = vertex_attributes(&[f3, f3, f4]);
-        let sphere_attributes = vertex_attributes(&[f3, f1, f4]);
-        let line_attributes = vertex_attributes(&[f3, f4]);
+        let mesh_module = crate::shaders::module(device, "mesh.wgsl", crate::shaders::MESH);
+        let sphere_module = crate::shaders::module(device, "spheres.wgsl", crate::shaders::SPHERES);
+        let line_module = crate::shaders::module(device, "lines.wgsl", crate::shaders::LINES);
         let pipeline = |label: &str,
                         module: &wgpu::ShaderModule,
-                        step_mode: wgpu::VertexStepMode,
-                        attributes: &[wgpu::VertexAttribute],
+                        (stride, step_mode, attributes): (usize, wgpu::VertexStepMode, &[wgpu::VertexAttribute]),
                         topology: wgpu::PrimitiveTopology,
                         transparent: bool| {
-            let stride = attributes.iter().map(|a| a.format.size()).sum();
             device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
                 label: Some(label),
                 layout: Some(&layout),
@@ -166,7 +186,7 @@ impl SceneRenderer {
                     entry_point: Some("vs_main"),
                     compilation_options: Default::default(),
                     buffers: &[Some(wgpu::VertexBufferLayout {
-                        array_stride: stride,
+                        array_stride: stride as u64,
                         step_mode,
                         attributes,
                     })],
@@ -199,36 +219,29 @@ impl SceneRenderer {
             })
         };
         let tri = wgpu::PrimitiveTopology::TriangleList;
+        let mesh_buffer = (
+            size_of::<MeshVertex>(),
+            wgpu::VertexStepMode::Vertex,
+            &MeshVertex::ATTRIBUTES[..],
+        );
+        let sphere_buffer = (
+            size_of::<SphereInstance>(),
+            wgpu::VertexStepMode::Instance,
+            &SphereInstance::ATTRIBUTES[..],
+        );
+        let line_buffer = (
+            size_of::<LineVertex>(),
+            wgpu::VertexStepMode::Vertex,
+            &LineVertex::ATTRIBUTES[..],
+        );
         Self {
-            mesh_opaque: pipeline(
-                "mesh",
-                &mesh_module,
-                wgpu::VertexStepMode::Vertex,
-                &mesh_attributes,
-                tri,
-                false,
-            ),
-            mesh_transparent: pipeline(
-                "mesh transparent",
-                &mesh_module,
-                wgpu::VertexStepMode::Vertex,
-                &mesh_attributes,
-                tri,
-                true,
-            ),
-            spheres: pipeline(
-                "spheres",
-                &sphere_module,
-                wgpu::VertexStepMode::Instance,
-                &sphere_attributes,
-                tri,
-                false,
-            ),
+            mesh_opaque: pipeline("mesh", &mesh_module, mesh_buffer, tri, false),
+            mesh_transparent: pipeline("mesh transparent", &mesh_module, mesh_buffer, tri, true),
+            spheres: pipeline("spheres", &sphere_module, sphere_buffer, tri, false),
             lines: pipeline(
                 "lines",
                 &line_module,
-                wgpu::VertexStepMode::Vertex,
-                &line_attributes,
+                line_buffer,
                 wgpu::PrimitiveTopology::LineList,
                 false,
             ),
@@ -269,15 +282,28 @@ impl SceneRenderer {
                             .and_then(|c| c.get(i).copied())
                             .unwrap_or(instance.color)
                     };
-                    let vertices =
-                        floats_to_bytes(m.positions.iter().zip(&m.normals).enumerate().flat_map(|(i, (p, n))| {
-                            let c = color(i);
-                            [p[0], p[1], p[2], n[0], n[1], n[2], c[0], c[1], c[2], c[3]]
-                        }));
-                    let indices: Vec<u8> = m.triangles.iter().flatten().flat_map(|i| i.to_le_bytes()).collect();
+                    let vertices: Vec<MeshVertex> = m
+                        .positions
+                        .iter()
+                        .zip(&m.normals)
+                        .enumerate()
+                        .map(|(i, (&position, &normal))| MeshVertex {
+                            position,
+                            normal,
+                            color: color(i),
+                        })
+                        .collect();
                     std::sync::Arc::new(GpuMesh {
-                        vertices: init("mesh vertices", &vertices, wgpu::BufferUsages::VERTEX),
-                        indices: init("mesh indices", &indices, wgpu::BufferUsages::INDEX),
+                        vertices: init(
+                            "mesh vertices",
+                            bytemuck::cast_slice(&vertices),
+                            wgpu::BufferUsages::VERTEX,
+                        ),
+                        indices: init(
+                            "mesh indices",
+                            bytemuck::cast_slice(&m.triangles),
+                            wgpu::BufferUsages::INDEX,
+                        ),
                         index_count: (m.triangles.len() * 3) as u32,
                         transparent: instance.color[3] < 0.999,
                     })
@@ -293,15 +319,15 @@ impl SceneRenderer {
             .iter()
             .filter(|s| !s.centers.is_empty())
             .map(|s| {
-                let bytes = floats_to_bytes(
-                    s.centers
-                        .iter()
-                        .zip(&s.radii)
-                        .zip(&s.colors)
-                        .flat_map(|((c, &r), k)| [c[0], c[1], c[2], r, k[0], k[1], k[2], k[3]]),
-                );
+                let instances: Vec<SphereInstance> = s
+                    .centers
+                    .iter()
+                    .zip(&s.radii)
+                    .zip(&s.colors)
+                    .map(|((&center, &radius), &color)| SphereInstance { center, radius, color })
+                    .collect();
                 GpuInstances {
-                    buffer: init("spheres", &bytes, wgpu::BufferUsages::VERTEX),
+                    buffer: init("spheres", bytemuck::cast_slice(&instances), wgpu::BufferUsages::VERTEX),
                     count: s.centers.len() as u32,
                 }
             })
@@ -311,14 +337,14 @@ impl SceneRenderer {
             .iter()
             .filter(|l| l.points.len() >= 2)
             .map(|l| {
-                let bytes = floats_to_bytes(
-                    l.points
-                        .iter()
-                        .zip(&l.colors)
-                        .flat_map(|(p, c)| [p[0], p[1], p[2], c[0], c[1], c[2], c[3]]),
-                );
+                let vertices: Vec<LineVertex> = l
+                    .points
+                    .iter()
+                    .zip(&l.colors)
+                    .map(|(&position, &color)| LineVertex { position, color })
+                    .collect();
                 GpuInstances {
-                    buffer: init("lines", &bytes, wgpu::BufferUsages::VERTEX),
+                    buffer: init("lines", bytemuck::cast_slice(&vertices), wgpu::BufferUsages::VERTEX),
                     count: (l.points.len() / 2 * 2) as u32,
                 }
             })
@@ -369,7 +395,7 @@ impl SceneRenderer {
         queue.write_buffer(
             &self.camera_buffer,
             0,
-            &camera.uniform_bytes(size[0] as f32 / size[1] as f32),
+            bytemuck::bytes_of(&camera.uniform(size[0] as f32 / size[1] as f32)),
         );
         let Some((_, color_view, depth_view, _)) = &self.target else {
             return recreated;
@@ -421,8 +447,8 @@ impl SceneRenderer {
     }
 
     /// Copies the last render back as tightly packed RGBA8 (sRGB) rows.
-    pub fn read_pixels(&self, device: &wgpu::Device, queue: &wgpu::Queue) -> Result<(u32, u32, Vec<u8>), String> {
-        let (texture, _, _, size) = self.target.as_ref().ok_or("nothing rendered yet")?;
+    pub fn read_pixels(&self, device: &wgpu::Device, queue: &wgpu::Queue) -> Result<(u32, u32, Vec<u8>), RenderError> {
+        let (texture, _, _, size) = self.target.as_ref().ok_or(RenderError::NothingRendered)?;
         read_texture(device, queue, texture, *size)
     }
 }
@@ -433,7 +459,7 @@ pub fn read_texture(
     queue: &wgpu::Queue,
     texture: &wgpu::Texture,
     [width, height]: [u32; 2],
-) -> Result<(u32, u32, Vec<u8>), String> {
+) -> Result<(u32, u32, Vec<u8>), RenderError> {
     let padded_row = (width * 4).div_ceil(256) * 256;
     let buffer = device.create_buffer(&wgpu::BufferDescriptor {
         label: Some("readback"),
@@ -466,11 +492,9 @@ pub fn read_texture(
     slice.map_async(wgpu::MapMode::Read, move |r| {
         let _ = tx.send(r);
     });
-    device
-        .poll(wgpu::PollType::wait_indefinitely())
-        .map_err(|e| e.to_string())?;
-    rx.recv().map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
-    let view = slice.get_mapped_range().map_err(|e| e.to_string())?;
+    device.poll(wgpu::PollType::wait_indefinitely())?;
+    rx.recv().map_err(|_| RenderError::MappingDropped)??;
+    let view = slice.get_mapped_range()?;
     let mut pixels = Vec::with_capacity((width * height * 4) as usize);
     for row in 0..height {
         let start = (row * padded_row) as usize;

@@ -2,9 +2,9 @@
 //! displacement lies mostly in a handful of the softest normal modes (the classic normal-mode
 //! analysis result that guided sampling's prior relies on).
 
-use cryoforge_compute::compare::{alpha_carbons, superpose};
-use cryoforge_compute::enm::{ModePrior, NormalModes};
 use cryoforge_compute::formats::model::Structure;
+use cryoforge_compute::models::compare::{alpha_carbons, superpose};
+use cryoforge_compute::models::enm::{ModePrior, NormalModes};
 use cryoforge_tests::asset;
 
 #[test]

@@ -2,12 +2,12 @@
 //! from its own simulated map returns to it by local fitting, and a global search from a random
 //! orientation finds it as the top solution.
 
-use cryoforge_compute::compare::{RigidTransform, alpha_carbons, superposed_rmsd};
-use cryoforge_compute::density::{GaussianAtoms, GaussianOptions, molmap_grid, simulate};
-use cryoforge_compute::fit::{RigidFitOptions, RigidFitter};
 use cryoforge_compute::formats::model::Structure;
-use cryoforge_compute::formats::mrc::DensityMap;
 use cryoforge_compute::geometry::matrix_from_rotvec;
+use cryoforge_compute::maps::DensityMap;
+use cryoforge_compute::maps::density::{GaussianAtoms, GaussianOptions, molmap_grid, simulate};
+use cryoforge_compute::models::compare::{RigidTransform, alpha_carbons, superposed_rmsd};
+use cryoforge_compute::rigid_fit::{RigidFitOptions, RigidFitter};
 use cryoforge_tests::asset;
 
 /// AdK and its own 5 Å molmap.

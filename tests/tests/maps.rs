@@ -4,7 +4,8 @@
 use std::io::Write;
 
 use cryoforge_compute::FormatError;
-use cryoforge_compute::formats::mrc::{DensityMap, MrcMode};
+use cryoforge_compute::formats::mrc::MrcMode;
+use cryoforge_compute::maps::DensityMap;
 use cryoforge_tests::{asset, expected, max_abs_diff};
 
 fn ramp() -> Vec<f32> {
@@ -145,15 +146,8 @@ fn truncated_map_is_an_error_with_both_sizes() {
 #[test]
 fn garbage_and_empty_files_are_errors() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut state = 12345u64;
-    let garbage: Vec<u8> = (0..5000)
-        .map(|_| {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (state >> 56) as u8
-        })
-        .collect();
+    let mut rng = cryoforge_compute::numeric::rng::Rng::new(12345);
+    let garbage: Vec<u8> = (0..5000).map(|_| (rng.next_u64() >> 56) as u8).collect();
     for (name, content) in [
         ("garbage.mrc", garbage.as_slice()),
         ("empty.map", &[][..]),

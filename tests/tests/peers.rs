@@ -8,9 +8,9 @@ use std::process::Command;
 
 use cryoforge_compute::formats::model::Structure;
 use cryoforge_compute::formats::model_write::write_structure;
-use cryoforge_compute::formats::mrc::DensityMap;
 use cryoforge_compute::formats::particles::ParticleSet;
 use cryoforge_compute::formats::star::StarFile;
+use cryoforge_compute::maps::DensityMap;
 use cryoforge_tests::asset;
 
 /// Runs `script` with the peer Python, returning its stdout parsed as JSON, or None to skip.

@@ -9,6 +9,7 @@ use cryoforge_compute::formats::model_write::write_structure;
 use cryoforge_compute::guided::{GuidedFit, GuidedFitOptions, ScheduleKind, heavy_atom_model};
 use cryoforge_compute::jobs::JobSpec;
 
+use super::widgets::{count_ui, fixed_plot};
 use super::{CryoforgeApp, Object, ObjectId, ObjectKind};
 use crate::view::ColorBy;
 
@@ -120,11 +121,7 @@ fn show_sample(m: &mut super::ModelObject) {
 
 /// Settings and start buttons for a new fit, or the results of the last one.
 pub fn guided_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId, maps: &[(ObjectId, String)]) {
-    let Some(Object {
-        kind: ObjectKind::Model(m),
-        ..
-    }) = app.object_mut(id)
-    else {
+    let Some(m) = app.model_mut(id) else {
         return;
     };
     ui.separator();
@@ -134,16 +131,8 @@ pub fn guided_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId, maps: 
         ui.weak("Open a map to fit into.");
     } else {
         ui.horizontal(|ui| {
-            ui.add(
-                egui::DragValue::new(&mut m.guided_settings.samples)
-                    .range(1..=16)
-                    .prefix("samples: "),
-            );
-            ui.add(
-                egui::DragValue::new(&mut m.guided_settings.steps)
-                    .range(20..=1000)
-                    .prefix("steps: "),
-            );
+            count_ui(ui, &mut m.guided_settings.samples, 1..=16, "samples: ");
+            count_ui(ui, &mut m.guided_settings.steps, 20..=1000, "steps: ");
         });
         ui.checkbox(
             &mut m.guided_settings.experimental,
@@ -237,7 +226,7 @@ pub fn export_model(app: &mut CryoforgeApp, model: &cryoforge_compute::formats::
 /// Correlation, Sinkhorn divergence and density L2 over the steps (the last two scaled to the
 /// correlation's range), with the shown step marked.
 fn loss_plot_ui(ui: &mut egui::Ui, sample: &cryoforge_compute::guided::Sample, step: usize) {
-    use egui_plot::{Legend, Line, Plot, PlotPoints, VLine};
+    use egui_plot::{Legend, Line, PlotPoints, VLine};
     let correlation: Vec<[f64; 2]> = sample.steps.iter().map(|r| [r.step as f64, r.correlation]).collect();
     let scaled = |values: Vec<[f64; 2]>| {
         let max = values.iter().map(|p| p[1]).fold(0.0f64, f64::max).max(1e-12);
@@ -257,12 +246,9 @@ fn loss_plot_ui(ui: &mut egui::Ui, sample: &cryoforge_compute::guided::Sample, s
             .filter_map(|r| r.density_l2.map(|v| [r.step as f64, v]))
             .collect(),
     );
-    Plot::new(("guided losses", sample.index))
+    fixed_plot(("guided losses", sample.index))
         .height(120.0)
         .legend(Legend::default())
-        .allow_drag(false)
-        .allow_zoom(false)
-        .allow_scroll(false)
         .show(ui, |plot| {
             plot.line(Line::new("correlation", PlotPoints::from(correlation)));
             if !sinkhorn.is_empty() {

@@ -3,12 +3,15 @@
 //! isosurfaces are extracted on the mesher thread, and jobs run on the compute thread, whose
 //! progress and snapshots stream into the viewport.
 
+mod events;
 mod guided_panel;
 pub mod hetero_panel;
 mod objects;
 mod panels;
 mod particle_panel;
+mod scene;
 mod viewport;
+mod widgets;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,7 +19,7 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use crossbeam_channel::{Receiver, Sender};
-use cryoforge_compute::jobs::{ComputeThread, Event, JobId, JobResult, JobSpec, Snapshot};
+use cryoforge_compute::jobs::{ComputeThread, Event, JobId, JobResult, JobSpec, Series, Snapshot};
 use cryoforge_renderer::SceneData;
 
 use crate::view::{self, AtomStyle};
@@ -64,7 +67,8 @@ pub struct JobView {
     pub step: usize,
     pub total: Option<usize>,
     pub message: String,
-    pub history: Vec<f64>,
+    /// Every series the job reports: (step, value) points, in the order they first came.
+    pub history: Vec<(Series, Vec<[f64; 2]>)>,
     pub state: JobState,
     pub started: Instant,
 }
@@ -107,7 +111,8 @@ pub struct CryoforgeApp {
 
 impl CryoforgeApp {
     pub fn new(ctx: egui::Context) -> anyhow::Result<Self> {
-        let (loads_tx, loads_rx) = crossbeam_channel::unbounded();
+        // Loaders block on a full channel; the UI drains it every frame.
+        let (loads_tx, loads_rx) = crossbeam_channel::bounded(64);
         let wake_ctx = ctx.clone();
         let wake: Arc<dyn Fn() + Send + Sync> = Arc::new(move || wake_ctx.request_repaint());
         Ok(Self {
@@ -157,23 +162,31 @@ impl CryoforgeApp {
         id
     }
 
-    /// Starts loading `path` in the background.
-    pub fn open(&mut self, path: PathBuf) {
+    /// Adds an object and returns its id.
+    fn push_object(&mut self, name: String, path: Option<PathBuf>, kind: ObjectKind) -> ObjectId {
         let id = self.new_id();
         self.objects.push(Object {
             id,
-            name: view::display_name(&path),
-            path: Some(path.clone()),
+            name,
+            path,
             visible: true,
-            kind: ObjectKind::Loading,
+            kind,
         });
-        self.selected.get_or_insert(id);
+        id
+    }
+
+    /// Runs `load` on a loader thread; its result becomes object `id`'s kind.
+    fn load_in_background(
+        &mut self,
+        id: ObjectId,
+        load: impl FnOnce() -> Result<objects::Loaded, String> + Send + 'static,
+    ) {
         let tx = self.loads_tx.clone();
         let ctx = self.ctx.clone();
         let spawned = std::thread::Builder::new()
             .name("cryoforge-loader".into())
             .spawn(move || {
-                let _ = tx.send((id, objects::load_file(&path)));
+                let _ = tx.send((id, load()));
                 ctx.request_repaint();
             });
         if let Err(e) = spawned {
@@ -181,29 +194,19 @@ impl CryoforgeApp {
         }
     }
 
+    /// Starts loading `path` in the background.
+    pub fn open(&mut self, path: PathBuf) {
+        let id = self.push_object(view::display_name(&path), Some(path.clone()), ObjectKind::Loading);
+        self.selected.get_or_insert(id);
+        self.load_in_background(id, move || objects::load_file(&path));
+    }
+
     /// Adds a map made by a job; its statistics and default level are computed on a loader
     /// thread, like a file's.
-    fn adopt_map(&mut self, name: String, map: Arc<cryoforge_compute::formats::mrc::DensityMap>) {
-        let id = self.new_id();
-        self.objects.push(Object {
-            id,
-            name,
-            path: None,
-            visible: true,
-            kind: ObjectKind::Loading,
-        });
+    fn adopt_map(&mut self, name: String, map: Arc<cryoforge_compute::maps::DensityMap>) {
+        let id = self.push_object(name, None, ObjectKind::Loading);
         self.selected = Some(id);
-        let tx = self.loads_tx.clone();
-        let ctx = self.ctx.clone();
-        let spawned = std::thread::Builder::new()
-            .name("cryoforge-loader".into())
-            .spawn(move || {
-                let _ = tx.send((id, Ok(objects::Loaded::Map(Box::new(MapObject::from_arc(map))))));
-                ctx.request_repaint();
-            });
-        if let Err(e) = spawned {
-            self.set_kind(id, ObjectKind::Failed(format!("could not start a loader: {e}")));
-        }
+        self.load_in_background(id, move || Ok(objects::Loaded::Map(Box::new(MapObject::from_arc(map)))));
     }
 
     /// Starts the guided fit asked for on the command line, once its inputs are loaded.
@@ -229,11 +232,7 @@ impl CryoforgeApp {
             self.message = Some("a guided fit needs a map and a model among the files".into());
             return;
         };
-        if let Some(Object {
-            kind: ObjectKind::Model(m),
-            ..
-        }) = self.object_mut(model)
-        {
+        if let Some(m) = self.model_mut(model) {
             m.fit_resolution = resolution;
         }
         guided_panel::start_guided_fit(self, model, map);
@@ -241,14 +240,7 @@ impl CryoforgeApp {
 
     /// Adds a model made in the app (not read from a file) and selects it.
     pub fn add_model_object(&mut self, name: String, model: ModelObject) -> ObjectId {
-        let id = self.new_id();
-        self.objects.push(Object {
-            id,
-            name,
-            path: None,
-            visible: true,
-            kind: ObjectKind::Model(model),
-        });
+        let id = self.push_object(name, None, ObjectKind::Model(model));
         self.selected = Some(id);
         self.scene_dirty = true;
         id
@@ -267,6 +259,17 @@ impl CryoforgeApp {
 
     pub fn object_mut(&mut self, id: ObjectId) -> Option<&mut Object> {
         self.objects.iter_mut().find(|o| o.id == id)
+    }
+
+    /// Object `id`'s model, if it is one.
+    pub fn model_mut(&mut self, id: ObjectId) -> Option<&mut ModelObject> {
+        match self.object_mut(id) {
+            Some(Object {
+                kind: ObjectKind::Model(m),
+                ..
+            }) => Some(m),
+            _ => None,
+        }
     }
 
     /// Sets a map's level and asks for its surface.
@@ -305,132 +308,6 @@ impl CryoforgeApp {
         id
     }
 
-    fn receive(&mut self, ctx: &egui::Context) {
-        while let Ok((id, result)) = self.loads_rx.try_recv() {
-            let kind = match result {
-                Ok(objects::Loaded::Map(m)) => {
-                    self.mesher.request(id, m.map.clone(), m.level);
-                    ObjectKind::Map(*m)
-                }
-                Ok(objects::Loaded::Model(model)) => ObjectKind::Model(ModelObject::new(model)),
-                Ok(objects::Loaded::Info(summary)) => ObjectKind::Info(Box::new(summary)),
-                Err(message) => ObjectKind::Failed(message),
-            };
-            self.set_kind(id, kind);
-            self.viewport.camera_fitted = false;
-        }
-        while let Ok((id, level, mesh)) = self.mesher.results.try_recv() {
-            if let Some(Object {
-                kind: ObjectKind::Map(m),
-                ..
-            }) = self.objects.iter_mut().find(|o| o.id == id)
-            {
-                m.mesh = Some((level, Arc::new(mesh)));
-                self.scene_dirty = true;
-            }
-        }
-        while let Ok(event) = self.compute.events.try_recv() {
-            self.on_event(event);
-        }
-        if let Some(snapshot) = self.compute.snapshots.take() {
-            let (job, frame, gallery) = match snapshot {
-                Snapshot::Coordinates { job, frame } => (job, frame, None),
-                Snapshot::Particles { job, frame, gallery } => (job, frame, gallery),
-            };
-            let model = self.jobs.iter().find(|j| j.id == job).and_then(|j| j.model);
-            if let Some(Object {
-                kind: ObjectKind::Model(m),
-                ..
-            }) = model.and_then(|id| self.objects.iter_mut().find(|o| o.id == id))
-                && frame.len() == m.model.atoms.len()
-            {
-                m.live_coordinates = Some(frame);
-                if let Some(gallery) = gallery {
-                    particle_panel::receive_gallery(ctx, m, gallery);
-                }
-                self.scene_dirty = true;
-            }
-        }
-    }
-
-    fn on_event(&mut self, event: Event) {
-        match event {
-            Event::Started { job, .. } => self.update_job(job, |j| j.state = JobState::Running),
-            Event::Progress {
-                job,
-                step,
-                total,
-                message,
-                losses,
-            } => self.update_job(job, |j| {
-                j.step = step;
-                j.total = total;
-                j.message = message;
-                if let Some((_, v)) = losses.first() {
-                    j.history.push(*v);
-                }
-            }),
-            Event::Failed { job, message } => {
-                self.update_job(job, |j| j.state = JobState::Failed(message.clone()));
-                self.clear_live(job);
-            }
-            Event::Finished { job, result, cancelled } => {
-                self.update_job(job, |j| {
-                    j.state = if cancelled {
-                        JobState::Cancelled
-                    } else {
-                        JobState::Finished
-                    }
-                });
-                let model_id = self.jobs.iter().find(|j| j.id == job).and_then(|j| j.model);
-                match result {
-                    JobResult::Placements { placements, .. } => {
-                        if let Some(Object {
-                            kind: ObjectKind::Model(m),
-                            ..
-                        }) = model_id.and_then(|id| self.objects.iter_mut().find(|o| o.id == id))
-                        {
-                            m.placements = placements;
-                            m.previewed = Some(0);
-                        }
-                        self.preview_placement(model_id, 0);
-                    }
-                    JobResult::GuidedFit(fit) => guided_panel::adopt_guided_fit(self, model_id, fit),
-                    JobResult::ParticleFit(refinement) => particle_panel::adopt_refinement(self, model_id, refinement),
-                    JobResult::Hetero(exploration) => self.latent = Some(hetero_panel::LatentView::new(exploration)),
-                    JobResult::Map { map, label } => {
-                        let source = self
-                            .jobs
-                            .iter()
-                            .find(|j| j.id == job)
-                            .map(|j| j.title.clone())
-                            .unwrap_or_default();
-                        let name = format!("{} ({label})", source.trim_start_matches("Map: "));
-                        self.adopt_map(name, map);
-                    }
-                }
-            }
-        }
-    }
-
-    fn update_job(&mut self, job: JobId, f: impl FnOnce(&mut JobView)) {
-        if let Some(j) = self.jobs.iter_mut().find(|j| j.id == job) {
-            f(j);
-        }
-    }
-
-    fn clear_live(&mut self, job: JobId) {
-        let model = self.jobs.iter().find(|j| j.id == job).and_then(|j| j.model);
-        if let Some(Object {
-            kind: ObjectKind::Model(m),
-            ..
-        }) = model.and_then(|id| self.objects.iter_mut().find(|o| o.id == id))
-        {
-            m.live_coordinates = None;
-        }
-        self.scene_dirty = true;
-    }
-
     /// Shows placement `index` of a model's last fit (without changing the model yet).
     pub fn preview_placement(&mut self, model: Option<ObjectId>, index: usize) {
         let Some(Object {
@@ -451,94 +328,6 @@ impl CryoforgeApp {
             m.previewed = Some(index);
         }
         self.scene_dirty = true;
-    }
-
-    /// Builds the scene from visible objects.
-    fn build_scene(&self) -> (SceneData, Vec<[f32; 3]>) {
-        let mut scene = SceneData {
-            background: crate::render_cmd::BACKGROUND,
-            ..Default::default()
-        };
-        let mut points = Vec::new();
-        let has_model = self
-            .objects
-            .iter()
-            .any(|o| o.visible && matches!(o.kind, ObjectKind::Model(_)));
-        for object in self.objects.iter().filter(|o| o.visible) {
-            match &object.kind {
-                ObjectKind::Map(m) => {
-                    if let Some((_, mesh)) = &m.mesh {
-                        let alpha = match m.style {
-                            SurfaceStyle::Transparent => 0.4,
-                            _ if has_model => 0.55,
-                            _ => 1.0,
-                        };
-                        let color = [m.color[0], m.color[1], m.color[2], alpha];
-                        if m.style == SurfaceStyle::Mesh {
-                            scene.lines.push(mesh_edges(mesh, color));
-                        } else {
-                            scene.meshes.push(cryoforge_renderer::MeshInstance {
-                                mesh: mesh.clone(),
-                                color,
-                            });
-                        }
-                        points.extend(mesh.positions.iter().copied());
-                    }
-                    if m.show_slice {
-                        scene.meshes.push(cryoforge_renderer::MeshInstance {
-                            mesh: Arc::new(view::map_slice(&m.map, m.slice_axis, m.slice_index)),
-                            color: [1.0; 4],
-                        });
-                    }
-                    if m.show_box {
-                        let b = view::map_box(&m.map, [0.55, 0.55, 0.55, 1.0]);
-                        if m.mesh.as_ref().is_none_or(|(_, mesh)| mesh.positions.is_empty()) {
-                            points.extend(b.points.iter().copied());
-                        }
-                        scene.lines.push(b);
-                    }
-                }
-                ObjectKind::Model(m) => {
-                    let (atoms, coords) = (&m.model.atoms, m.coordinates());
-                    let colors = view::atom_colors(atoms, m.color_by, [m.color[0], m.color[1], m.color[2], 1.0]);
-                    match m.style {
-                        AtomStyle::Spheres => scene.spheres.push(view::model_spheres(atoms, coords, &colors, 0.45)),
-                        AtomStyle::Bonds => scene.spheres.push(view::model_bonds(atoms, coords, &colors)),
-                        AtomStyle::Trace => scene.spheres.push(view::model_trace(atoms, coords, &colors)),
-                    }
-                    points.extend(m.coordinates().iter().copied());
-                }
-                _ => {}
-            }
-        }
-        (scene, points)
-    }
-
-    /// Points the camera at object `id` (or everything when None) and frames it.
-    pub fn fit_view(&mut self, id: Option<ObjectId>) {
-        let points: Vec<[f32; 3]> = self
-            .objects
-            .iter()
-            .filter(|o| id.is_none_or(|id| o.id == id))
-            .flat_map(|o| match &o.kind {
-                ObjectKind::Model(m) => m.coordinates().to_vec(),
-                ObjectKind::Map(m) => match &m.mesh {
-                    Some((_, mesh)) if !mesh.positions.is_empty() => mesh.positions.clone(),
-                    _ => view::map_box(&m.map, [0.0; 4]).points,
-                },
-                _ => Vec::new(),
-            })
-            .collect();
-        if let Some((c, r)) = view::bounds(points) {
-            self.viewport.camera.fit(c.into(), r);
-            self.viewport.needs_render = true;
-        }
-    }
-
-    /// Back to the default orientation, framing everything.
-    pub fn reset_view(&mut self) {
-        self.viewport.camera = cryoforge_renderer::OrbitCamera::default();
-        self.fit_view(None);
     }
 
     /// Advances playing trajectories.
@@ -564,23 +353,6 @@ impl CryoforgeApp {
 }
 
 /// Triangle edges as lines (the "mesh" style; no line-mode rasterisation needed).
-fn mesh_edges(mesh: &cryoforge_renderer::MeshData, color: [f32; 4]) -> cryoforge_renderer::LinesData {
-    let mut points = Vec::with_capacity(mesh.triangles.len() * 4);
-    for t in &mesh.triangles {
-        // Each quad's diagonal is skipped: surface nets emit quads as triangle pairs.
-        points.extend([
-            mesh.positions[t[0] as usize],
-            mesh.positions[t[1] as usize],
-            mesh.positions[t[1] as usize],
-            mesh.positions[t[2] as usize],
-        ]);
-    }
-    cryoforge_renderer::LinesData {
-        colors: vec![[color[0], color[1], color[2], 1.0]; points.len()],
-        points,
-    }
-}
-
 impl eframe::App for CryoforgeApp {
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
         let files: Vec<String> = self

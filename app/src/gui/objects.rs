@@ -3,14 +3,14 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crossbeam_channel::{Receiver, Sender};
-use cryoforge_compute::fit::Placement;
 use cryoforge_compute::formats::FileKind;
 use cryoforge_compute::formats::model::Structure;
-use cryoforge_compute::formats::mrc::{DensityMap, Statistics};
-use cryoforge_compute::summary::{FileSummary, summarize};
+use cryoforge_compute::formats::summary::{FileSummary, summarize};
+use cryoforge_compute::maps::{DensityMap, Statistics};
+use cryoforge_compute::rigid_fit::Placement;
 use cryoforge_renderer::MeshData;
 
 use crate::view::{self, AtomStyle, ColorBy};
@@ -181,31 +181,30 @@ pub fn load_file(path: &Path) -> Result<Loaded, String> {
 
 /// A request to the mesher thread.
 struct MeshRequest {
-    id: ObjectId,
     map: Arc<DensityMap>,
     level: f32,
 }
 
 /// Isosurface extraction off the UI thread; while the slider moves, only the newest request
-/// per map is worked on.
+/// per map is worked on: requests go into a latest-value map, and the thread is woken through a
+/// one-slot channel.
 pub struct Mesher {
-    requests: Sender<MeshRequest>,
+    pending: Arc<Mutex<HashMap<ObjectId, MeshRequest>>>,
+    wake_mesher: Sender<()>,
     pub results: Receiver<(ObjectId, f32, MeshData)>,
 }
 
 impl Mesher {
     pub fn spawn(wake: Arc<dyn Fn() + Send + Sync>) -> std::io::Result<Self> {
-        let (request_tx, request_rx) = crossbeam_channel::unbounded::<MeshRequest>();
-        let (result_tx, result_rx) = crossbeam_channel::unbounded();
+        let pending: Arc<Mutex<HashMap<ObjectId, MeshRequest>>> = Arc::default();
+        let (wake_tx, wake_rx) = crossbeam_channel::bounded::<()>(1);
+        let (result_tx, result_rx) = crossbeam_channel::bounded(16);
+        let queue = pending.clone();
         std::thread::Builder::new()
             .name("cryoforge-mesher".into())
             .spawn(move || {
-                while let Ok(first) = request_rx.recv() {
-                    let mut latest: HashMap<ObjectId, MeshRequest> = HashMap::new();
-                    latest.insert(first.id, first);
-                    for more in request_rx.try_iter() {
-                        latest.insert(more.id, more);
-                    }
+                while wake_rx.recv().is_ok() {
+                    let latest = queue.lock().map(|mut q| std::mem::take(&mut *q)).unwrap_or_default();
                     for (id, request) in latest {
                         let mesh = view::map_mesh(&request.map, request.level);
                         if result_tx.send((id, request.level, mesh)).is_err() {
@@ -216,12 +215,17 @@ impl Mesher {
                 }
             })?;
         Ok(Self {
-            requests: request_tx,
+            pending,
+            wake_mesher: wake_tx,
             results: result_rx,
         })
     }
 
     pub fn request(&self, id: ObjectId, map: Arc<DensityMap>, level: f32) {
-        let _ = self.requests.send(MeshRequest { id, map, level });
+        if let Ok(mut pending) = self.pending.lock() {
+            pending.insert(id, MeshRequest { map, level });
+        }
+        // Full means a wake-up is already waiting; the request is in the map either way.
+        let _ = self.wake_mesher.try_send(());
     }
 }

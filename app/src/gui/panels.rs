@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use cryoforge_compute::formats::model_write::write_structure;
-use cryoforge_compute::jobs::{JobSpec, MapTool};
+use cryoforge_compute::jobs::{JobSpec, MapTool, Series};
 
+use super::widgets::{count_ui, fixed_plot};
 use super::{CryoforgeApp, JobState, Object, ObjectId, ObjectKind, SurfaceStyle};
 use crate::view::{AtomStyle, ColorBy};
 
@@ -207,20 +208,28 @@ pub fn jobs_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui) {
     }
 }
 
-/// A small live plot of a job's loss history (egui_plot).
-fn plot_ui(ui: &mut egui::Ui, job_id: u64, values: &[f64]) {
-    if values.len() < 2 {
+/// A small live plot of every series a job reports (egui_plot). Series of different units
+/// share the plot, so each is drawn scaled to its own range; the legend gives its latest value.
+fn plot_ui(ui: &mut egui::Ui, job_id: u64, history: &[(Series, Vec<[f64; 2]>)]) {
+    if history.iter().all(|(_, points)| points.len() < 2) {
         return;
     }
-    egui_plot::Plot::new(("job plot", job_id))
+    fixed_plot(("job plot", job_id))
         .width(220.0)
-        .height(48.0)
-        .show_axes([false, true])
-        .allow_drag(false)
-        .allow_zoom(false)
-        .allow_scroll(false)
+        .height(64.0)
+        .show_axes([false, false])
+        .legend(egui_plot::Legend::default())
         .show(ui, |plot| {
-            plot.line(egui_plot::Line::new("loss", egui_plot::PlotPoints::from_ys_f64(values)))
+            for (series, points) in history {
+                let (lo, hi) = points.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
+                    (lo.min(p[1]), hi.max(p[1]))
+                });
+                let range = if hi > lo { hi - lo } else { 1.0 };
+                let scaled: Vec<[f64; 2]> = points.iter().map(|p| [p[0], (p[1] - lo) / range]).collect();
+                let latest = points.last().map_or(f64::NAN, |p| p[1]);
+                let name = format!("{} {latest:.4}", series.label());
+                plot.line(egui_plot::Line::new(name, egui_plot::PlotPoints::from(scaled)));
+            }
         });
 }
 
@@ -288,12 +297,14 @@ pub fn inspector_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui) {
 
 fn map_inspector_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId) {
     let Some(Object {
+        name,
         kind: ObjectKind::Map(m),
         ..
     }) = app.object_mut(id)
     else {
         return;
     };
+    let source = name.clone();
     let stats = m.statistics;
     let g = m.map.grid.clone();
     ui.label(format!(
@@ -392,16 +403,12 @@ fn map_inspector_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId) {
         }
     });
     if let Some(tool) = tool {
-        app.start_job(JobSpec::MapTool { map, tool }, None);
+        app.start_job(JobSpec::MapTool { map, source, tool }, None);
     }
 }
 
 fn model_inspector_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId, maps: &[(ObjectId, String)]) {
-    let Some(Object {
-        kind: ObjectKind::Model(m),
-        ..
-    }) = app.object_mut(id)
-    else {
+    let Some(m) = app.model_mut(id) else {
         return;
     };
     let counts = m.model.counts();
@@ -470,11 +477,7 @@ fn model_inspector_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId, m
                 .range(1.0..=50.0)
                 .suffix(" Å resolution"),
         );
-        ui.add(
-            egui::DragValue::new(&mut m.fit_search)
-                .range(0..=500)
-                .prefix("global starts: "),
-        );
+        count_ui(ui, &mut m.fit_search, 0..=500, "global starts: ");
         for (map_id, map_name) in maps {
             if ui.button(format!("Fit into {map_name}")).clicked() {
                 start = Some(*map_id);

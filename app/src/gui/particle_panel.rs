@@ -10,6 +10,7 @@ use cryoforge_compute::guided::heavy_atom_model;
 use cryoforge_compute::jobs::JobSpec;
 use cryoforge_compute::refine::{Gallery, RefineOptions, Refinement};
 
+use super::widgets::{count_ui, fixed_plot};
 use super::{CryoforgeApp, Object, ObjectId, ObjectKind};
 use crate::view::ColorBy;
 
@@ -88,7 +89,7 @@ pub fn receive_gallery(ctx: &egui::Context, m: &mut super::ModelObject, gallery:
         return;
     }
     let texture = |name: String, values: &[f32]| {
-        let stats = cryoforge_compute::formats::mrc::Statistics::of(values);
+        let stats = cryoforge_compute::maps::Statistics::of(values);
         let (lo, hi) = (
             stats.mean - 3.0 * stats.rms.max(1e-12),
             stats.mean + 3.0 * stats.rms.max(1e-12),
@@ -132,11 +133,7 @@ pub fn adopt_refinement(app: &mut CryoforgeApp, id: Option<ObjectId>, refinement
 /// Settings and start buttons, or the gallery and results of a refinement.
 pub fn particle_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId) {
     let files = particle_files(app);
-    let Some(Object {
-        kind: ObjectKind::Model(m),
-        ..
-    }) = app.object_mut(id)
-    else {
+    let Some(m) = app.model_mut(id) else {
         return;
     };
     ui.separator();
@@ -159,11 +156,7 @@ pub fn particle_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId) {
                     .prefix("epochs: ")
                     .custom_formatter(|v, _| if v < 0.5 { "auto".to_owned() } else { format!("{v:.0}") }),
             );
-            ui.add(
-                egui::DragValue::new(&mut m.refine_settings.batch)
-                    .range(1..=512)
-                    .prefix("batch: "),
-            );
+            count_ui(ui, &mut m.refine_settings.batch, 1..=512, "batch: ");
         });
         for (path, name) in &files {
             if ui.button(format!("Refine against {name}")).clicked() {
@@ -189,17 +182,12 @@ pub fn particle_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId) {
             .iter()
             .map(|e| [e.epoch as f64 + 1.0, e.validation_frc])
             .collect();
-        egui_plot::Plot::new(("refinement FRC", id))
-            .height(100.0)
-            .allow_drag(false)
-            .allow_zoom(false)
-            .allow_scroll(false)
-            .show(ui, |plot| {
-                plot.line(egui_plot::Line::new(
-                    "held-out FRC per epoch",
-                    egui_plot::PlotPoints::from(frc),
-                ));
-            });
+        fixed_plot(("refinement FRC", id)).height(100.0).show(ui, |plot| {
+            plot.line(egui_plot::Line::new(
+                "held-out FRC per epoch",
+                egui_plot::PlotPoints::from(frc),
+            ));
+        });
         if let Some(last) = r.epochs.last() {
             ui.label(format!(
                 "{} epoch(s){}; held-out FRC {:.4} (best epoch {}); {:.0} particles/s",

@@ -3,7 +3,7 @@
 //! and picking of the atom under the cursor.
 
 use cryoforge_compute::formats::model::Atom;
-use cryoforge_compute::scores::interpolate;
+use cryoforge_compute::maps::scores::interpolate;
 use cryoforge_renderer::{OrbitCamera, SceneData, SceneRenderer};
 use glam::Vec3;
 

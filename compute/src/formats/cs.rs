@@ -7,13 +7,9 @@
 use std::io::{Read, Write};
 use std::path::Path;
 
-use crate::error::{FormatError, FormatResult};
-use crate::formats::npy_header::{PyValue, parse_literal};
+use crate::formats::error::{ContentError, FormatError, FormatResult};
+use crate::formats::npy::{PyValue, read_header};
 use crate::io::{ProgressFn, open_reader, write_atomically};
-
-const MAGIC: &[u8; 6] = b"\x93NUMPY";
-/// No real `.cs` has a header anywhere near this long; refuse before allocating for it.
-const MAX_HEADER_BYTES: usize = 16 << 20;
 
 /// The kind of a numpy scalar.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -53,7 +49,7 @@ impl CsField {
         self.elements() * self.scalar_bytes
     }
 
-    fn parse_dtype(name: &str, dtype: &str, shape: Vec<usize>) -> Result<Self, String> {
+    fn parse_dtype(name: &str, dtype: &str, shape: Vec<usize>) -> Result<Self, ContentError> {
         let bytes = dtype.as_bytes();
         let (order, rest) = match bytes.first() {
             Some(b'<' | b'|' | b'=') => (b'<', &dtype[1..]),
@@ -61,11 +57,13 @@ impl CsField {
             _ => (b'<', dtype),
         };
         let mut chars = rest.chars();
-        let code = chars.next().ok_or_else(|| format!("field '{name}': empty dtype"))?;
+        let code = chars
+            .next()
+            .ok_or_else(|| ContentError(format!("field '{name}': empty dtype")))?;
         let size: usize = chars
             .as_str()
             .parse()
-            .map_err(|_| format!("field '{name}': dtype '{dtype}' is not understood"))?;
+            .map_err(|_| ContentError(format!("field '{name}': dtype '{dtype}' is not understood")))?;
         let (kind, scalar_bytes) = match code {
             'b' => (ScalarKind::Bool, size),
             'i' => (ScalarKind::Int, size),
@@ -74,9 +72,9 @@ impl CsField {
             'S' | 'a' => (ScalarKind::Bytes, size),
             'U' => (ScalarKind::Unicode, size * 4),
             _ => {
-                return Err(format!(
+                return Err(ContentError(format!(
                     "field '{name}': dtype '{dtype}' is not supported (object or exotic type)"
-                ));
+                )));
             }
         };
         let valid = match kind {
@@ -86,7 +84,9 @@ impl CsField {
             ScalarKind::Bytes | ScalarKind::Unicode => size > 0,
         };
         if !valid {
-            return Err(format!("field '{name}': dtype '{dtype}' has an impossible size"));
+            return Err(ContentError(format!(
+                "field '{name}': dtype '{dtype}' has an impossible size"
+            )));
         }
         Ok(Self {
             name: name.to_owned(),
@@ -152,43 +152,8 @@ impl CsFile {
     pub fn read_with_progress(path: &Path, progress: Option<ProgressFn<'_>>) -> FormatResult<Self> {
         let mut reader = open_reader(path, progress)?;
         let invalid = |m: String| FormatError::invalid(path, m);
-        let mut prefix = [0u8; 8];
-        reader
-            .read_exact(&mut prefix)
-            .map_err(|_| invalid("too short for a .cs/.npy file (no numpy header)".into()))?;
-        if &prefix[..6] != MAGIC {
-            return Err(invalid(
-                "not a .cs file: the numpy magic string \\x93NUMPY is missing".into(),
-            ));
-        }
-        let major = prefix[6];
-        let header_len = match major {
-            1 => {
-                let mut b = [0u8; 2];
-                reader.read_exact(&mut b).map_err(|e| FormatError::io(path, e))?;
-                usize::from(u16::from_le_bytes(b))
-            }
-            2 | 3 => {
-                let mut b = [0u8; 4];
-                reader.read_exact(&mut b).map_err(|e| FormatError::io(path, e))?;
-                u32::from_le_bytes(b) as usize
-            }
-            v => return Err(FormatError::unsupported(path, format!("npy format version {v}"))),
-        };
-        if header_len > MAX_HEADER_BYTES {
-            return Err(invalid(format!("npy header claims {header_len} bytes")));
-        }
-        let prefix_bytes = if major == 1 { 10 } else { 12 };
-        let mut header = vec![0u8; header_len];
-        reader.read_exact(&mut header).map_err(|_| FormatError::SizeMismatch {
-            path: path.to_owned(),
-            what: "npy header".into(),
-            expected_bytes: (prefix_bytes + header_len) as u64,
-            actual_bytes: 0,
-        })?;
-        let header_text = String::from_utf8_lossy(&header);
-        let literal = parse_literal(header_text.trim_end()).map_err(|m| invalid(format!("npy header: {m}")))?;
-        let (fields, record_bytes) = parse_descr(&literal).map_err(invalid)?;
+        let (literal, header_bytes) = read_header(path, &mut reader)?;
+        let (fields, record_bytes) = parse_descr(&literal).map_err(|e| invalid(e.0))?;
         if literal.get("fortran_order") == Some(&PyValue::Bool(true)) {
             return Err(FormatError::unsupported(path, "Fortran-ordered arrays"));
         }
@@ -206,7 +171,7 @@ impl CsFile {
         let data_bytes = (rows as u64)
             .checked_mul(record_bytes as u64)
             .ok_or_else(|| invalid("row count × record size overflows".into()))?;
-        let expected_total = (prefix_bytes + header_len) as u64 + data_bytes;
+        let expected_total = header_bytes as u64 + data_bytes;
         if !crate::io::is_gzip_path(path) {
             let actual = std::fs::metadata(path).map_err(|e| FormatError::io(path, e))?.len();
             if actual != expected_total {
@@ -228,7 +193,7 @@ impl CsFile {
                 path: path.to_owned(),
                 what: format!("{rows} records of {record_bytes} bytes"),
                 expected_bytes: expected_total,
-                actual_bytes: (prefix_bytes + header_len + data.len()) as u64,
+                actual_bytes: (header_bytes + data.len()) as u64,
             });
         }
         Ok(Self {
@@ -267,7 +232,7 @@ impl CsFile {
             descr.join(", "),
             self.rows
         );
-        w.write_all(&crate::formats::npy_header::encode_header(&dict))?;
+        w.write_all(&crate::formats::npy::encode_header(&dict))?;
         w.write_all(&self.data)
     }
 
@@ -383,7 +348,7 @@ impl CsBuilder {
     }
 
     /// Adds a column; every column must have the same number of rows.
-    pub fn column(mut self, name: &str, column: CsColumn) -> Result<Self, String> {
+    pub fn column(mut self, name: &str, column: CsColumn) -> Result<Self, ContentError> {
         let (dtype, shape, rows, bytes): (String, Vec<usize>, usize, Vec<u8>) = match column {
             CsColumn::U64(v) => (
                 "<u8".into(),
@@ -411,10 +376,10 @@ impl CsBuilder {
             ),
             CsColumn::F32Array { width, values } => {
                 if width == 0 || values.len() % width != 0 {
-                    return Err(format!(
+                    return Err(ContentError(format!(
                         "column '{name}': {} values do not split into rows of {width}",
                         values.len()
-                    ));
+                    )));
                 }
                 (
                     "<f4".into(),
@@ -434,7 +399,7 @@ impl CsBuilder {
             }
         };
         if let Some(n) = self.rows.filter(|&n| n != rows) {
-            return Err(format!("column '{name}' has {rows} rows, the others {n}"));
+            return Err(ContentError(format!("column '{name}' has {rows} rows, the others {n}")));
         }
         self.rows = Some(rows);
         let field = CsField::parse_dtype(name, &dtype, shape)?;
@@ -467,14 +432,20 @@ impl CsBuilder {
     }
 }
 
-fn parse_descr(literal: &PyValue) -> Result<(Vec<CsField>, usize), String> {
+fn parse_descr(literal: &PyValue) -> Result<(Vec<CsField>, usize), ContentError> {
     let descr = literal.get("descr").ok_or("npy header has no descr")?;
     let items = match descr {
         PyValue::Seq(items) => items,
         PyValue::Str(s) => {
-            return Err(format!("a plain '{s}' array, not a structured cryoSPARC table"));
+            return Err(ContentError(format!(
+                "a plain '{s}' array, not a structured cryoSPARC table"
+            )));
         }
-        _ => return Err("descr with explicit offsets (aligned dtype) is not supported".into()),
+        _ => {
+            return Err(ContentError(
+                "descr with explicit offsets (aligned dtype) is not supported".into(),
+            ));
+        }
     };
     let mut fields = Vec::with_capacity(items.len());
     let mut offset = 0;
@@ -484,16 +455,16 @@ fn parse_descr(literal: &PyValue) -> Result<(Vec<CsField>, usize), String> {
         let dtype = parts
             .get(1)
             .and_then(PyValue::as_str)
-            .ok_or_else(|| format!("field '{name}' has a nested dtype, which is not supported"))?;
+            .ok_or_else(|| ContentError(format!("field '{name}' has a nested dtype, which is not supported")))?;
         let shape = match parts.get(2) {
             None => vec![],
             Some(s) => s
                 .as_seq()
-                .ok_or_else(|| format!("field '{name}': bad shape"))?
+                .ok_or_else(|| ContentError(format!("field '{name}': bad shape")))?
                 .iter()
                 .map(|d| d.as_int().filter(|&d| d >= 0).map(|d| d as usize))
                 .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| format!("field '{name}': bad shape"))?,
+                .ok_or_else(|| ContentError(format!("field '{name}': bad shape")))?,
         };
         // numpy names padding fields ''; keep them so the layout survives.
         let mut field = CsField::parse_dtype(name, dtype, shape)?;

@@ -4,14 +4,16 @@
 //! file holds before allocating, and every error names the file.
 
 pub mod cs;
+pub mod error;
 pub mod model;
 mod model_text;
 pub mod model_write;
 pub mod mrc;
-pub mod npy_header;
+pub mod npy;
 pub mod particles;
 pub mod stack;
 pub mod star;
+pub mod summary;
 
 use std::path::Path;
 

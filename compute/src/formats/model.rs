@@ -6,8 +6,8 @@
 use std::io::BufReader;
 use std::path::Path;
 
-use crate::error::{FormatError, FormatResult};
 use crate::formats::FileKind;
+use crate::formats::error::{FormatError, FormatResult};
 use crate::formats::model_text::{CifModelRenumber, LineRewriter, fix_pdb_line};
 use crate::io::{ProgressFn, open_reader};
 
@@ -104,7 +104,7 @@ impl Structure {
             }
         }))
         .map_err(|panic| {
-            let what = crate::error::panic_message(panic.as_ref());
+            let what = crate::panic::panic_message(panic.as_ref());
             FormatError::invalid(path, format!("not a readable model: the parser gave up ({what})"))
         })?;
         let (pdb, _warnings) = parsed.map_err(|errors| {

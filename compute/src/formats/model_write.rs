@@ -12,8 +12,8 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 
-use crate::error::{FormatError, FormatResult};
 use crate::formats::FileKind;
+use crate::formats::error::{FormatError, FormatResult};
 use crate::formats::model::{Atom, Structure};
 use crate::io::write_atomically;
 

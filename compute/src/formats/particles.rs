@@ -6,8 +6,8 @@
 
 use std::path::Path;
 
-use crate::error::{FormatError, FormatResult};
 use crate::formats::cs::{CsBuilder, CsColumn, CsFile};
+use crate::formats::error::{ContentError, FormatError, FormatResult};
 use crate::formats::stack::ImageRef;
 use crate::formats::star::{StarBlock, StarFile, StarTable};
 use crate::geometry::{matrix_from_rotvec, relion_angles, relion_matrix, rotvec_from_matrix, transpose};
@@ -58,10 +58,10 @@ pub struct ParticleSet {
 
 impl ParticleSet {
     /// Particle `i`'s CTF (its defocus with its optics group's microscope).
-    pub fn ctf(&self, i: usize) -> crate::ctf::CtfParams {
+    pub fn ctf(&self, i: usize) -> crate::particles::ctf::CtfParams {
         let p = &self.particles[i];
         let optics = &self.optics[p.optics];
-        crate::ctf::CtfParams {
+        crate::particles::ctf::CtfParams {
             voltage_kv: optics.voltage_kv,
             spherical_aberration_mm: optics.spherical_aberration_mm,
             amplitude_contrast: optics.amplitude_contrast,
@@ -290,7 +290,7 @@ impl ParticleSet {
                 [s, s]
             })
             .collect();
-        let build = || -> Result<CsFile, String> {
+        let build = || -> Result<CsFile, ContentError> {
             Ok(CsBuilder::new()
                 .column("uid", CsColumn::U64((0..n as u64).map(uid_for_row).collect()))?
                 .column(
@@ -350,12 +350,9 @@ impl ParticleSet {
     }
 }
 
-/// Deterministic, well-spread unique ids (splitmix64 is a bijection on u64).
+/// Deterministic, well-spread unique ids (splitmix64's mix is a bijection on u64).
 fn uid_for_row(row: u64) -> u64 {
-    let mut z = row.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+    crate::numeric::rng::mix64(row.wrapping_add(0x9E37_79B9_7F4A_7C15))
 }
 
 fn fmt(v: f64) -> String {

@@ -6,11 +6,10 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use crate::error::{FormatError, FormatResult};
-use crate::formats::mrc::{
-    HEADER_BYTES, MapGrid, MapMeta, MrcHeader, Statistics, build_header, decode_values, read_header, write_f32_le,
-};
+use crate::formats::error::{FormatError, FormatResult};
+use crate::formats::mrc::{HEADER_BYTES, MrcHeader, build_header, decode_values, read_header, write_f32_le};
 use crate::io::{is_gzip_path, write_atomically};
+use crate::maps::{MapGrid, MapMeta, Statistics};
 
 /// An open `.mrcs` stack; images are read on demand.
 pub struct ParticleStack {

@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 
-use crate::error::{FormatError, FormatResult};
+use crate::formats::error::{FormatError, FormatResult};
 use crate::io::{ProgressFn, open_reader, write_atomically};
 
 /// A whole STAR file.
@@ -271,13 +271,15 @@ enum State {
 }
 
 fn parse(path: &Path, reader: impl BufRead) -> FormatResult<StarFile> {
-    let mut file = StarFile::default();
-    let mut pending_comments: Vec<String> = Vec::new();
-    let mut state = State::Pairs;
-    let mut words = Vec::new();
-    let mut row: Vec<String> = Vec::new();
-    let mut saw_anything = false;
-
+    let mut parser = Parser {
+        path,
+        file: StarFile::default(),
+        pending_comments: Vec::new(),
+        state: State::Pairs,
+        words: Vec::new(),
+        row: Vec::new(),
+        saw_anything: false,
+    };
     for (index, line) in reader.lines().enumerate() {
         let line_number = index + 1;
         let line = line.map_err(|e| match e.kind() {
@@ -287,15 +289,37 @@ fn parse(path: &Path, reader: impl BufRead) -> FormatResult<StarFile> {
             ),
             _ => FormatError::io(path, e),
         })?;
+        parser.line(line_number, &line)?;
+    }
+    parser.finish()
+}
+
+/// The STAR reader's state between lines.
+struct Parser<'a> {
+    path: &'a Path,
+    file: StarFile,
+    /// Comments seen since the last block, kept for the next one.
+    pending_comments: Vec<String>,
+    state: State,
+    /// Scratch space for a line's words.
+    words: Vec<String>,
+    /// The row being read (rows may span lines).
+    row: Vec<String>,
+    saw_anything: bool,
+}
+
+impl Parser<'_> {
+    fn line(&mut self, line_number: usize, line: &str) -> FormatResult<()> {
+        let path = self.path;
         let trimmed = line.trim();
         if trimmed.is_empty() {
-            continue;
+            return Ok(());
         }
         if trimmed.starts_with('#') {
-            if file.blocks.is_empty() || state == State::Rows || state == State::Pairs {
-                pending_comments.push(trimmed.to_owned());
+            if self.file.blocks.is_empty() || self.state == State::Rows || self.state == State::Pairs {
+                self.pending_comments.push(trimmed.to_owned());
             }
-            continue;
+            return Ok(());
         }
         if line.starts_with(';') {
             return Err(FormatError::unsupported(
@@ -303,64 +327,86 @@ fn parse(path: &Path, reader: impl BufRead) -> FormatResult<StarFile> {
                 format!("line {line_number}: multi-line ';' text fields"),
             ));
         }
-        saw_anything = true;
+        self.saw_anything = true;
         if let Some(name) = trimmed.strip_prefix("data_") {
-            finish_row(path, &file, &row, line_number)?;
-            row.clear();
+            if !self.row.is_empty() {
+                return Err(incomplete_row(path, line_number));
+            }
             let mut block = StarBlock::new(name.trim());
-            block.comments = std::mem::take(&mut pending_comments);
-            file.blocks.push(block);
-            state = State::Pairs;
-            continue;
+            block.comments = std::mem::take(&mut self.pending_comments);
+            self.file.blocks.push(block);
+            self.state = State::Pairs;
+            return Ok(());
         }
-        let Some(block) = file.blocks.last_mut() else {
+        if self.file.blocks.is_empty() {
             return Err(FormatError::invalid(
                 path,
                 format!("line {line_number}: content before the first data_ block (is this a STAR file?)"),
             ));
-        };
-        pending_comments.clear();
+        }
+        self.pending_comments.clear();
         if trimmed == "loop_" || trimmed.starts_with("loop_ ") {
-            if !row.is_empty() {
+            if !self.row.is_empty() {
                 return Err(incomplete_row(path, line_number));
             }
-            block.tables.push(StarTable::default());
-            state = State::Header;
-            continue;
+            self.block().tables.push(StarTable::default());
+            self.state = State::Header;
+            return Ok(());
         }
-        if trimmed.starts_with('_') && state != State::Rows {
-            words.clear();
-            tokenize(path, line_number, trimmed, &mut words)?;
-            let key = words[0].trim_start_matches('_').to_owned();
-            if state == State::Header {
+        if trimmed.starts_with('_') {
+            return self.key_line(line_number, trimmed);
+        }
+        self.row_line(line_number, line, trimmed)
+    }
+
+    fn block(&mut self) -> &mut StarBlock {
+        // `line` only gets here once a block exists.
+        let last = self.file.blocks.len() - 1;
+        &mut self.file.blocks[last]
+    }
+
+    /// `_key value` (a pair), or `_column` in a loop's header.
+    fn key_line(&mut self, line_number: usize, trimmed: &str) -> FormatResult<()> {
+        let path = self.path;
+        if self.state == State::Rows && !self.row.is_empty() {
+            // A new pair after a table ends that table.
+            return Err(incomplete_row(path, line_number));
+        }
+        let mut words = std::mem::take(&mut self.words);
+        words.clear();
+        tokenize(path, line_number, trimmed, &mut words)?;
+        let key = words[0].trim_start_matches('_').to_owned();
+        match self.state {
+            State::Header => {
                 // `_rlnImageName #3`: the number after the name is only a comment.
-                if let Some(table) = block.tables.last_mut() {
+                if let Some(table) = self.block().tables.last_mut() {
                     table.columns.push(key);
                 }
-            } else {
+            }
+            State::Pairs => {
                 let value = words
                     .get(1)
                     .cloned()
                     .ok_or_else(|| FormatError::invalid(path, format!("line {line_number}: _{key} has no value")))?;
-                block.pairs.push((key, value));
+                self.block().pairs.push((key, value));
             }
-            continue;
-        }
-        if trimmed.starts_with('_') && state == State::Rows {
-            // A new pair after a table ends that table.
-            if !row.is_empty() {
-                return Err(incomplete_row(path, line_number));
+            State::Rows => {
+                let value = words.get(1).cloned().unwrap_or_default();
+                self.block().pairs.push((key, value));
+                self.state = State::Pairs;
             }
-            words.clear();
-            tokenize(path, line_number, trimmed, &mut words)?;
-            let key = words[0].trim_start_matches('_').to_owned();
-            let value = words.get(1).cloned().unwrap_or_default();
-            block.pairs.push((key, value));
-            state = State::Pairs;
-            continue;
         }
-        // A data row (possibly continued over several lines).
-        let Some(table) = block.tables.last_mut().filter(|_| state != State::Pairs) else {
+        self.words = words;
+        Ok(())
+    }
+
+    /// A data row (possibly continued over several lines).
+    fn row_line(&mut self, line_number: usize, line: &str, trimmed: &str) -> FormatResult<()> {
+        let path = self.path;
+        let in_table = self.state != State::Pairs;
+        let mut words = std::mem::take(&mut self.words);
+        let mut row = std::mem::take(&mut self.row);
+        let Some(table) = self.block().tables.last_mut().filter(|_| in_table) else {
             return Err(FormatError::invalid(
                 path,
                 format!("line {line_number}: value '{trimmed}' outside a loop_ or key"),
@@ -372,9 +418,8 @@ fn parse(path: &Path, reader: impl BufRead) -> FormatResult<StarFile> {
                 format!("line {line_number}: loop_ with no columns"),
             ));
         }
-        state = State::Rows;
         words.clear();
-        tokenize(path, line_number, &line, &mut words)?;
+        tokenize(path, line_number, line, &mut words)?;
         for word in words.drain(..) {
             row.push(word);
             if row.len() == table.columns.len() {
@@ -384,27 +429,26 @@ fn parse(path: &Path, reader: impl BufRead) -> FormatResult<StarFile> {
         if !row.is_empty() && row.len() > table.columns.len() {
             return Err(incomplete_row(path, line_number));
         }
-    }
-    if !row.is_empty() {
-        return Err(FormatError::invalid(
-            path,
-            "the file ends in the middle of a table row (truncated?)",
-        ));
-    }
-    if !saw_anything || file.blocks.is_empty() {
-        return Err(FormatError::invalid(
-            path,
-            "no data_ block found (is this a STAR file?)",
-        ));
-    }
-    Ok(file)
-}
-
-fn finish_row(path: &Path, _file: &StarFile, row: &[String], line_number: usize) -> FormatResult<()> {
-    if row.is_empty() {
+        self.state = State::Rows;
+        self.words = words;
+        self.row = row;
         Ok(())
-    } else {
-        Err(incomplete_row(path, line_number))
+    }
+
+    fn finish(self) -> FormatResult<StarFile> {
+        if !self.row.is_empty() {
+            return Err(FormatError::invalid(
+                self.path,
+                "the file ends in the middle of a table row (truncated?)",
+            ));
+        }
+        if !self.saw_anything || self.file.blocks.is_empty() {
+            return Err(FormatError::invalid(
+                self.path,
+                "no data_ block found (is this a STAR file?)",
+            ));
+        }
+        Ok(self.file)
     }
 }
 

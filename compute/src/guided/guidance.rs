@@ -1,16 +1,17 @@
-//! The map terms that steer guided sampling (SCIENCE.md §4), each with its gradient with
+//! The map terms that steer guided sampling (docs/science.md §4), each with its gradient with
 //! respect to the atom positions:
 //! - global: the debiased Sinkhorn divergence (reach 10 Å) between the heavy atoms (weighted by
 //!   atomic number) and a weighted k-means point cloud of the thresholded, de-dusted map;
 //! - local: the mean squared difference between the z-scored map and the z-scored density
 //!   simulated from the atoms (the density kernel and its analytic gradient).
 
-use crate::density::{GaussianAtoms, simulate, simulate_backward};
-use crate::formats::mrc::{DensityMap, Statistics};
-use crate::maptools::low_pass;
-use crate::pointcloud::{PointCloud, default_point_count, map_point_cloud};
-use crate::scores::{VOLUME_PER_HEAVY_ATOM_ANGSTROM3, level_enclosing_volume};
-use crate::sinkhorn::{SinkhornOptions, SinkhornWarmStart, sinkhorn_divergence_warm};
+use super::GuidedError;
+use crate::guided::pointcloud::{PointCloud, default_point_count, map_point_cloud};
+use crate::guided::sinkhorn::{SinkhornOptions, SinkhornWarmStart, sinkhorn_divergence_warm};
+use crate::maps::density::{GaussianAtoms, simulate, simulate_backward};
+use crate::maps::scores::{VOLUME_PER_HEAVY_ATOM_ANGSTROM3, level_enclosing_volume};
+use crate::maps::tools::low_pass;
+use crate::maps::{DensityMap, Statistics};
 
 /// The point cloud has at least one point per this many heavy atoms.
 pub const MIN_ATOMS_PER_POINT: usize = 20;
@@ -27,7 +28,7 @@ pub struct GuidanceOptions {
     /// Global guidance uses at most this many atoms (an even subsample of larger models; the
     /// prior spreads their motion to the rest).
     pub max_sinkhorn_atoms: usize,
-    /// Point-cloud size; None for SCIENCE.md's K = 0.25 · N_atoms / voxel volume.
+    /// Point-cloud size; None for docs/science.md §4's K = 0.25 · N_atoms / voxel volume.
     pub cloud_points: Option<usize>,
     pub seed: u64,
 }
@@ -111,9 +112,9 @@ fn z_scored(values: &[f32]) -> (Vec<f32>, f64) {
 
 impl MapGuidance {
     /// Prepares `map` for guiding `atoms` (their amplitudes set the Sinkhorn weights).
-    pub fn new(map: &DensityMap, atoms: &GaussianAtoms, options: &GuidanceOptions) -> Result<Self, String> {
+    pub fn new(map: &DensityMap, atoms: &GaussianAtoms, options: &GuidanceOptions) -> Result<Self, GuidedError> {
         if map.values.iter().all(|v| *v == map.values[0]) {
-            return Err("the map is flat (every voxel has the same value)".into());
+            return Err(GuidedError::FlatMap);
         }
         let map = if options.low_pass {
             low_pass(map, options.resolution_angstrom)
@@ -125,7 +126,7 @@ impl MapGuidance {
         let level = level_enclosing_volume(&map, expected_volume);
         // Blobs smaller than a resolution-sized cube are noise, not protein.
         let dust = options.resolution_angstrom.powi(3).min(0.05 * expected_volume);
-        // SCIENCE.md's K = 0.25·N/voxel volume, but at least one point per 20 heavy atoms: the
+        // docs/science.md §4's K = 0.25·N/voxel volume, but at least one point per 20 heavy atoms: the
         // large voxels of coarse maps (8 Å: 2.7 Å) would otherwise leave a handful of points and
         // a blurry target (AdK at 8 Å: 22 points, 2.75 Å Cα RMSD; 90 points, 1.29 Å).
         let k = options.cloud_points.unwrap_or_else(|| {
@@ -133,7 +134,7 @@ impl MapGuidance {
         });
         let cloud = map_point_cloud(&map, level, dust, k, options.seed, 50);
         if cloud.points.is_empty() {
-            return Err(format!("no density above level {level:.4} survives dust removal"));
+            return Err(GuidedError::NoDensity { level });
         }
         let stride = atoms.len().div_ceil(options.max_sinkhorn_atoms.max(1)).max(1);
         let sinkhorn_atoms: Vec<usize> = (0..atoms.len()).step_by(stride).collect();
@@ -232,14 +233,14 @@ impl MapGuidance {
     /// Correlation about the mean between the map and the atoms' simulated density (= 1 − L/2).
     pub fn correlation(&self, atoms: &GaussianAtoms) -> f64 {
         let simulated = simulate(&self.map.grid, atoms);
-        crate::scores::correlation(&self.map.values, &simulated, true, None)
+        crate::maps::scores::correlation(&self.map.values, &simulated, true, None)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::density::molmap_grid;
+    use crate::maps::density::molmap_grid;
 
     fn blobs() -> GaussianAtoms {
         let positions = (0..30)
@@ -255,15 +256,20 @@ mod tests {
         }
     }
 
+    /// The 5 Å map of `atoms` on molmap's grid.
+    fn map_of(atoms: &GaussianAtoms) -> DensityMap {
+        let grid = molmap_grid(&atoms.positions, 5.0);
+        DensityMap {
+            values: simulate(&grid, atoms),
+            grid,
+            meta: Default::default(),
+        }
+    }
+
     #[test]
     fn the_local_gradient_matches_finite_differences_and_vanishes_at_the_truth() {
         let truth = blobs();
-        let grid = molmap_grid(&truth.positions, 5.0);
-        let map = DensityMap {
-            values: simulate(&grid, &truth),
-            grid,
-            meta: Default::default(),
-        };
+        let map = map_of(&truth);
         let guidance = MapGuidance::new(&map, &truth, &GuidanceOptions::new(5.0)).expect("guidance");
         let at_truth = guidance.local(&truth, 0.0);
         assert!(at_truth.loss < 1e-8, "{}", at_truth.loss);
@@ -295,12 +301,7 @@ mod tests {
     #[test]
     fn the_global_term_pulls_a_shifted_model_back() {
         let truth = blobs();
-        let grid = molmap_grid(&truth.positions, 5.0);
-        let map = DensityMap {
-            values: simulate(&grid, &truth),
-            grid,
-            meta: Default::default(),
-        };
+        let map = map_of(&truth);
         let mut guidance = MapGuidance::new(&map, &truth, &GuidanceOptions::new(5.0)).expect("guidance");
         let shifted: Vec<[f64; 3]> = truth
             .positions

@@ -1,4 +1,4 @@
-//! Map-guided structure sampling (the CryoBoltz method, SCIENCE.md §4): an EDM reverse
+//! Map-guided structure sampling (the CryoBoltz method, docs/science.md §4): an EDM reverse
 //! diffusion over the heavy-atom coordinates of a starting model, whose denoised estimate is
 //! pushed into a map, first globally (Sinkhorn divergence to the map's point cloud) and then
 //! locally (density L2), each push rescaled to the size of the unguided update. The built-in
@@ -8,18 +8,33 @@
 
 pub mod geometry_check;
 pub mod guidance;
+mod network;
+pub mod pointcloud;
 pub mod prior;
 pub mod schedule;
+pub mod sinkhorn;
 
 use std::time::Instant;
 
-use crate::compare::{superpose, superposed_rmsd};
-use crate::density::{GaussianAtoms, GaussianOptions};
 use crate::formats::model::Structure;
-use crate::formats::mrc::DensityMap;
-use crate::particle_sim::Rng;
+use crate::maps::DensityMap;
+use crate::maps::density::{GaussianAtoms, GaussianOptions};
+use crate::models::compare::{superpose, superposed_rmsd};
+use crate::numeric::rng::Rng;
 
 pub use geometry_check::GeometryReport;
+
+/// Why a guided fit cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum GuidedError {
+    /// The model, the map or the options cannot be used as given.
+    #[error("{0}")]
+    Input(String),
+    #[error("the map is flat (every voxel has the same value)")]
+    FlatMap,
+    #[error("no density above level {level:.4} survives dust removal")]
+    NoDensity { level: f32 },
+}
 pub use guidance::{GuidanceOptions, MapGuidance};
 pub use prior::{Denoiser, ElasticPrior, PriorOptions};
 pub use schedule::{Phase, Schedule, ScheduleKind};
@@ -219,24 +234,26 @@ pub fn guided_fit(
     map: &DensityMap,
     options: &GuidedFitOptions,
     on_step: &mut dyn FnMut(&StepProgress<'_>) -> bool,
-) -> Result<GuidedFit, String> {
+) -> Result<GuidedFit, GuidedError> {
     let resolution = options.guidance.resolution_angstrom;
     if !(resolution.is_finite() && resolution > 0.0) {
-        return Err(format!("resolution must be positive, got {resolution}"));
+        return Err(GuidedError::Input(format!(
+            "resolution must be positive, got {resolution}"
+        )));
     }
     if structure.frames.is_empty() {
-        return Err("the model has no coordinates".into());
+        return Err(GuidedError::Input("the model has no coordinates".into()));
     }
     if options.schedule.total_steps() == 0 {
-        return Err("the schedule has no steps".into());
+        return Err(GuidedError::Input("the schedule has no steps".into()));
     }
     let started = Instant::now();
     let (atoms, kept) = GaussianAtoms::from_structure(structure, 0, GaussianOptions::molmap(resolution));
     if atoms.len() < 4 {
-        return Err(format!(
+        return Err(GuidedError::Input(format!(
             "the model has {} heavy atoms; guided fitting needs at least 4",
             atoms.len()
-        ));
+        )));
     }
     let model = Structure {
         name: structure.name.clone(),
@@ -429,7 +446,7 @@ impl SampleRun<'_> {
                 }
                 guided_steps += 1;
                 timings.guidance_seconds += clock.elapsed().as_secs_f64();
-                if self.options.recentre_every > 0 && guided_steps % self.options.recentre_every == 0 {
+                if self.options.recentre_every > 0 && guided_steps.is_multiple_of(self.options.recentre_every) {
                     let clock = Instant::now();
                     prior.recentre(&denoised);
                     timings.recentre_seconds += clock.elapsed().as_secs_f64();

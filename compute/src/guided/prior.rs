@@ -1,6 +1,6 @@
 //! The built-in denoiser of guided sampling: the exact posterior mean of a Gaussian prior
 //! N(x₀, Σ) over all atom coordinates, with Σ built from an elastic network of the model
-//! (SCIENCE.md §4). The network's nodes are the Cα (and nucleic-acid P) atoms, clustered into at
+//! (docs/science.md §4). The network's nodes are the Cα (and nucleic-acid P) atoms, clustered into at
 //! most `max_nodes` nodes for large models; every atom follows the nodes around it through a
 //! smooth, fixed interpolation, so one mode of the network is one collective motion of all atoms.
 //!
@@ -17,10 +17,11 @@
 
 use nalgebra::{DMatrix, DVector};
 
-use crate::compare::superpose;
-use crate::enm::NormalModes;
+use super::network::{carry_weights, network_nodes, residue_groups};
 use crate::formats::model::Structure;
-use crate::pointcloud::weighted_kmeans;
+use crate::geometry::distance2;
+use crate::models::compare::superpose;
+use crate::models::enm::NormalModes;
 
 /// A denoiser for the guided sampler: E[x | xₜ] at noise level σ, over flattened x,y,z
 /// coordinates (Å) of the sampled atoms. A learned model plugs in behind the same interface.
@@ -74,105 +75,6 @@ impl Default for PriorOptions {
             floor_variance_angstrom2: 0.02,
         }
     }
-}
-
-/// Atoms grouped by residue (chain, number, insertion code), in file order.
-pub fn residue_groups(structure: &Structure, atoms: &[usize]) -> Vec<Vec<usize>> {
-    let mut groups: Vec<Vec<usize>> = Vec::new();
-    let mut last: Option<(&str, i32, &str)> = None;
-    for (local, &i) in atoms.iter().enumerate() {
-        let a = &structure.atoms[i];
-        let key = (a.chain_id.as_str(), a.residue_number, a.insertion_code.as_str());
-        if last != Some(key) {
-            groups.push(Vec::new());
-            last = Some(key);
-        }
-        if let Some(g) = groups.last_mut() {
-            g.push(local);
-        }
-    }
-    groups
-}
-
-/// The nodes of the network: one per residue (its Cα, or P for nucleotides, else its centre),
-/// clustered to at most `max_nodes`. Returns the node positions and their spacing (Å).
-fn network_nodes(
-    positions: &[[f64; 3]],
-    residues: &[Vec<usize>],
-    anchors: &[Option<usize>],
-    max_nodes: usize,
-) -> (Vec<[f64; 3]>, f64) {
-    let per_residue: Vec<[f64; 3]> = residues
-        .iter()
-        .zip(anchors)
-        .map(|(group, anchor)| match anchor {
-            Some(a) => positions[*a],
-            None => {
-                let n = group.len().max(1) as f64;
-                std::array::from_fn(|k| group.iter().map(|&i| positions[i][k]).sum::<f64>() / n)
-            }
-        })
-        .collect();
-    let nodes = if per_residue.len() > max_nodes.max(8) {
-        weighted_kmeans(&per_residue, &vec![1.0; per_residue.len()], max_nodes.max(8), 11, 30).points
-    } else {
-        per_residue
-    };
-    (nodes.clone(), mean_nearest_distance(&nodes))
-}
-
-fn distance2(a: &[f64; 3], b: &[f64; 3]) -> f64 {
-    (a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2) + (a[2] - b[2]).powi(2)
-}
-
-fn mean_nearest_distance(nodes: &[[f64; 3]]) -> f64 {
-    if nodes.len() < 2 {
-        return 3.8;
-    }
-    let total: f64 = nodes
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            nodes
-                .iter()
-                .enumerate()
-                .filter(|(j, _)| *j != i)
-                .map(|(_, q)| distance2(p, q))
-                .fold(f64::INFINITY, f64::min)
-                .sqrt()
-        })
-        .sum();
-    total / nodes.len() as f64
-}
-
-/// Interpolation weights of every atom over the nodes near it (Gaussian in distance, width
-/// ~ the node spacing, normalised; at least the nearest node).
-fn carry_weights(positions: &[[f64; 3]], nodes: &[[f64; 3]], spacing: f64) -> Vec<Vec<(usize, f64)>> {
-    use rayon::prelude::*;
-    let width = 0.8 * spacing;
-    let radius2 = (2.5 * width).powi(2);
-    positions
-        .par_iter()
-        .map(|p| {
-            let mut w: Vec<(usize, f64)> = nodes
-                .iter()
-                .enumerate()
-                .filter_map(|(n, q)| {
-                    let d2 = distance2(p, q);
-                    (d2 <= radius2).then(|| (n, (-d2 / (2.0 * width * width)).exp()))
-                })
-                .collect();
-            if w.is_empty() {
-                let nearest = (0..nodes.len())
-                    .min_by(|&a, &b| distance2(p, &nodes[a]).total_cmp(&distance2(p, &nodes[b])))
-                    .unwrap_or(0);
-                w.push((nearest, 1.0));
-            }
-            let total: f64 = w.iter().map(|(_, v)| v).sum();
-            w.iter_mut().for_each(|(_, v)| *v /= total);
-            w
-        })
-        .collect()
 }
 
 /// The elastic-network prior and its exact denoiser.
@@ -253,12 +155,7 @@ impl ElasticPrior {
         let cutoff = self.options.cutoff_angstrom.max(2.5 * spacing);
         let network = NormalModes::anm(&nodes, cutoff, 1.0);
         let weights = carry_weights(positions, &nodes, spacing);
-        let top = network
-            .eigenvalues
-            .iter()
-            .copied()
-            .fold(0.0f64, |m, v| m.max(v.abs()))
-            .max(1e-300);
+        let top = network.largest_magnitude();
         let elastic: Vec<(f64, &Vec<f64>)> = network
             .eigenvalues
             .iter()
@@ -576,7 +473,7 @@ mod tests {
             let col = DVector::from_column_slice(b);
             sigma_matrix += &col * col.transpose() * *v;
         }
-        let mut rng = crate::particle_sim::Rng::new(5);
+        let mut rng = crate::numeric::rng::Rng::new(5);
         let noisy: Vec<f64> = mean.iter().map(|m| m + 2.0 * rng.normal()).collect();
         for sigma in [0.05, 1.0, 20.0] {
             let d = DVector::from_iterator(dim, noisy.iter().zip(&mean).map(|(x, m)| x - m));

@@ -1,5 +1,5 @@
 //! The reverse-diffusion schedule of guided sampling: EDM noise levels with Boltz-1's constants
-//! and the four phases of map guidance (SCIENCE.md §4): unguided warm-up, global guidance
+//! and the four phases of map guidance (docs/science.md §4): unguided warm-up, global guidance
 //! (Sinkhorn to the map's point cloud, scale annealed by a cosine), local guidance (density L2,
 //! constant scale) and an unguided relax.
 
@@ -70,7 +70,7 @@ impl ScheduleKind {
 }
 
 impl Schedule {
-    /// SCIENCE.md §4: 200 steps, 1–100 warm-up, 101–150 global (0.25 → 0.05), 151–175 local
+    /// docs/science.md §4: 200 steps, 1–100 warm-up, 101–150 global (0.25 → 0.05), 151–175 local
     /// (0.5), 176–200 relax. The experimental-map variant uses the same 100/50/25/25 split.
     pub fn published() -> Self {
         Self {

@@ -15,9 +15,11 @@ use rustfft::num_complex::Complex32;
 
 use crate::formats::particles::ParticleSet;
 use crate::geometry::{Mat3, relion_matrix};
-use crate::refine::{StackReader, read_particle_metadata};
+use crate::particles::data::{StackReader, read_particle_metadata};
 
+use super::error::{HeteroError, HeteroResult};
 use super::model::{BatchInput, canonical};
+use crate::numeric::fft::fft2_in_place;
 
 /// One particle, prepared.
 #[derive(Clone)]
@@ -64,27 +66,6 @@ pub fn half_disk(size: usize) -> Vec<[i32; 2]> {
     points
 }
 
-fn fft2(data: &mut [Complex32], n: usize, inverse: bool, planner: &mut FftPlanner<f32>) {
-    let fft = if inverse {
-        planner.plan_fft_inverse(n)
-    } else {
-        planner.plan_fft_forward(n)
-    };
-    for row in data.chunks_exact_mut(n) {
-        fft.process(row);
-    }
-    let mut column = vec![Complex32::default(); n];
-    for x in 0..n {
-        for y in 0..n {
-            column[y] = data[y * n + x];
-        }
-        fft.process(&mut column);
-        for y in 0..n {
-            data[y * n + x] = column[y];
-        }
-    }
-}
-
 /// Prepares one image: `origin_px` is RELION's origin, so the particle's centre sits at pixel
 /// box/2 − origin. Returns the image (unscaled) and spectrum on `points` (unscaled). The
 /// encoder's image is the spectrum times `encoder_filter(kx, ky)` (the particle's CTF and a
@@ -100,7 +81,7 @@ pub fn prepare_image(
 ) -> Prepared {
     let (b, d) = (box_size, image_size);
     let mut full: Vec<Complex32> = image.iter().map(|&v| Complex32::new(v, 0.0)).collect();
-    fft2(&mut full, b, false, planner);
+    fft2_in_place(b, &mut full, false, planner);
     let centre = [b as f64 / 2.0 - origin_px[0], b as f64 / 2.0 - origin_px[1]];
     // The spectrum of the particle moved to pixel 0: F(k)·exp(+2πi k·c/B), scaled so the
     // downsampled image keeps the original's pixel values.
@@ -127,7 +108,7 @@ pub fn prepare_image(
                 at(kx, ky) * (sign * encoder_filter(kx, ky));
         }
     }
-    fft2(&mut small, d, true, planner);
+    fft2_in_place(d, &mut small, true, planner);
     let radius2 = (d as f64 / 2.0).powi(2);
     let image = small
         .iter()
@@ -154,7 +135,7 @@ impl HeteroData {
         lazy: bool,
         max_particles: Option<usize>,
         progress: &mut dyn FnMut(usize, usize) -> bool,
-    ) -> Result<Self, String> {
+    ) -> HeteroResult<Self> {
         let (mut set, centre) = read_particle_metadata(path)?;
         if let Some(n) = max_particles {
             set.particles.truncate(n.max(1));
@@ -197,7 +178,7 @@ impl HeteroData {
             for chunk in (0..data.len()).collect::<Vec<_>>().chunks(256) {
                 cache.extend(data.prepare(chunk)?);
                 if !progress(cache.len(), data.len()) {
-                    return Err("cancelled while reading particles".into());
+                    return Err(HeteroError::Cancelled("cancelled while reading particles"));
                 }
             }
             data.cache = Some(cache);
@@ -223,7 +204,7 @@ impl HeteroData {
     }
 
     /// Reads and prepares particles `indices` (scaled), in parallel.
-    fn prepare(&self, indices: &[usize]) -> Result<Vec<Prepared>, String> {
+    fn prepare(&self, indices: &[usize]) -> HeteroResult<Vec<Prepared>> {
         let images: Vec<Vec<f32>> = indices
             .iter()
             .map(|&i| self.reader.image(&self.set, i))
@@ -261,7 +242,7 @@ impl HeteroData {
             .collect())
     }
 
-    pub(super) fn prepared(&self, indices: &[usize]) -> Result<Vec<Prepared>, String> {
+    pub(super) fn prepared(&self, indices: &[usize]) -> HeteroResult<Vec<Prepared>> {
         match &self.cache {
             Some(cache) => Ok(indices.iter().map(|&i| cache[i].clone()).collect()),
             None => self.prepare(indices),
@@ -274,7 +255,7 @@ impl HeteroData {
     }
 
     /// The network's input for particles `indices`.
-    pub fn batch(&self, indices: &[usize]) -> Result<BatchInput, String> {
+    pub fn batch(&self, indices: &[usize]) -> HeteroResult<BatchInput> {
         let prepared = self.prepared(indices)?;
         let p = self.points.len();
         let d = self.image_size as f64;

@@ -8,17 +8,20 @@
 //! 0-based cluster per particle), `analysis.json` ([`AnalysisSummary`]), `cluster_<i>.mrc` and
 //! `pc<a>_<j>.mrc`.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
+use super::analysis::{Pca, UmapOptions, adjusted_mutual_information, adjusted_rand_index, gmm, pca, spearman, umap};
+use super::classify::{Classification, classify};
+use super::error::{HeteroError, HeteroResult};
+use super::run::{read_json, write_json};
+use super::{HeteroData, Trained};
 use crate::formats::cs::CsFile;
+use crate::formats::error::FormatError;
+use crate::formats::npy::{read_f32_array, write_f32_array};
 use crate::formats::particles::particle_block;
 use crate::formats::star::{StarBlock, StarFile};
-
-use super::analysis::{
-    Pca, UmapOptions, adjusted_mutual_information, adjusted_rand_index, gmm, kmeans, pca, spearman, umap,
-};
-use super::classify::classify;
-use super::{Trained, read_npy, write_atomic, write_npy};
+use crate::numeric::kmeans::{KMeansOptions, kmeans, squared_distance};
 
 pub const ANALYSIS_DIR: &str = "analysis";
 pub const LABELS_FILE: &str = "labels.txt";
@@ -38,7 +41,7 @@ pub enum ClusterMethod {
 pub enum ClusterSpace {
     /// The latents themselves.
     Latent,
-    /// A UMAP of the latents with this many dimensions (SCIENCE.md: 16 for clustering).
+    /// A UMAP of the latents with this many dimensions (docs/science.md §4: 16 for clustering).
     Umap(usize),
 }
 
@@ -130,15 +133,13 @@ pub struct Exploration {
 }
 
 impl Exploration {
-    pub fn load(run: &Path) -> Result<Self, String> {
+    pub fn load(run: &Path) -> HeteroResult<Self> {
         let dir = run.join(ANALYSIS_DIR);
         let (latents, zdim) = Trained::latents(run)?;
-        let (umap, _, _) = read_npy(&dir.join("umap.npy"))?;
-        let (pca, _, _) = read_npy(&dir.join("pca.npy"))?;
+        let (umap, _, _) = read_f32_array(&dir.join("umap.npy"))?;
+        let (pca, _, _) = read_f32_array(&dir.join("pca.npy"))?;
         let labels = read_labels(&dir.join(LABELS_FILE))?;
-        let text = std::fs::read_to_string(dir.join(SUMMARY_FILE))
-            .map_err(|e| format!("{}: {e}", dir.join(SUMMARY_FILE).display()))?;
-        let summary = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", dir.join(SUMMARY_FILE).display()))?;
+        let summary = read_json(&dir.join(SUMMARY_FILE))?;
         Ok(Self {
             run: run.to_owned(),
             zdim,
@@ -163,36 +164,33 @@ impl Exploration {
     }
 }
 
-pub fn read_labels(path: &Path) -> Result<Vec<usize>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+/// Reads a file of 0-based indices, one per line (blank lines and `#` comments skipped).
+pub fn read_labels(path: &Path) -> HeteroResult<Vec<usize>> {
+    let text = std::fs::read_to_string(path).map_err(|e| FormatError::io(path, e))?;
     text.lines()
         .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
         .enumerate()
         .map(|(i, l)| {
             l.trim().parse().map_err(|_| {
-                format!(
-                    "{}: line {}: '{l}' is not a particle or cluster index",
-                    path.display(),
-                    i + 1
+                FormatError::invalid(
+                    path,
+                    format!("line {}: '{l}' is not a particle or cluster index", i + 1),
                 )
+                .into()
             })
         })
         .collect()
 }
 
 /// A numeric column of the particle table (STAR: `_name`; `.cs`: field `name`), if present.
-pub fn particle_column(path: &Path, name: &str, count: usize) -> Result<Option<Vec<f64>>, String> {
+pub fn particle_column(path: &Path, name: &str, count: usize) -> HeteroResult<Option<Vec<f64>>> {
     let is_cs = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("cs"));
     let values = if is_cs {
-        CsFile::read(path)
-            .map_err(|e| format!("{}: {e}", path.display()))?
-            .column_f64(name, 0)
+        CsFile::read(path)?.column_f64(name, 0)
     } else {
-        let star = StarFile::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let star = StarFile::read(path)?;
         match particle_block(&star).and_then(StarBlock::table) {
-            Some(table) => table
-                .column_f64(path, name.trim_start_matches('_'))
-                .map_err(|e| format!("{}: {e}", path.display()))?,
+            Some(table) => table.column_f64(path, name.trim_start_matches('_'))?,
             None => None,
         }
     };
@@ -212,17 +210,13 @@ const SPLIT_ATTEMPTS: usize = 2;
 
 /// Analyses a trained run. `progress` hears what is being done and returns false to stop: the
 /// analysis then ends with an error at the next stage and leaves the files written so far.
-pub fn analyze(
-    run: &Path,
-    options: &AnalyzeOptions,
-    progress: &dyn Fn(&str) -> bool,
-) -> Result<AnalysisSummary, String> {
+pub fn analyze(run: &Path, options: &AnalyzeOptions, progress: &dyn Fn(&str) -> bool) -> HeteroResult<AnalysisSummary> {
     let started = std::time::Instant::now();
     let stopped = std::cell::Cell::new(false);
-    let say = |what: &str| -> Result<(), String> {
+    let say = |what: &str| -> HeteroResult<()> {
         if stopped.get() || !progress(what) {
             stopped.set(true);
-            return Err("analysis cancelled".into());
+            return Err(HeteroError::Cancelled("analysis cancelled"));
         }
         Ok(())
     };
@@ -235,29 +229,17 @@ pub fn analyze(
     let (latents, zdim) = Trained::latents(run)?;
     let n = latents.len() / zdim.max(1);
     if n < options.clusters.max(2) {
-        return Err(format!(
-            "{}: {n} particles cannot make {} clusters",
-            run.display(),
-            options.clusters
+        return Err(HeteroError::run(
+            run,
+            format!("{n} particles cannot make {} clusters", options.clusters),
         ));
     }
     let dir = run.join(ANALYSIS_DIR);
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    std::fs::create_dir_all(&dir).map_err(|e| FormatError::io(&dir, e))?;
     say("PCA")?;
     let principal = pca(&latents, zdim, zdim.min(10));
-    let two: Vec<f32> = (0..n)
-        .flat_map(|i| {
-            [
-                principal.projections[i * principal.components],
-                if principal.components > 1 {
-                    principal.projections[i * principal.components + 1]
-                } else {
-                    0.0
-                },
-            ]
-        })
-        .collect();
-    write_npy(&dir.join("pca.npy"), &two, &[n, 2])?;
+    let two = first_two_components(&principal, n);
+    write_f32_array(&dir.join("pca.npy"), &two, &[n, 2])?;
     say("UMAP")?;
     let umap_started = std::time::Instant::now();
     let layout = umap(
@@ -271,55 +253,23 @@ pub fn analyze(
     );
     let seconds_umap = umap_started.elapsed().as_secs_f64();
     say("UMAP done")?;
-    write_npy(&dir.join("umap.npy"), &layout, &[n, 2])?;
+    write_f32_array(&dir.join("umap.npy"), &layout, &[n, 2])?;
     let space = options.space.unwrap_or(if zdim <= 16 {
         ClusterSpace::Latent
     } else {
         ClusterSpace::Umap(16)
     });
-    let reduced_store;
-    let (points, dim): (&[f32], usize) = match space {
-        ClusterSpace::Latent => (&latents, zdim),
-        ClusterSpace::Umap(d) => {
-            say("UMAP for clustering")?;
-            reduced_store = umap(
-                &latents,
-                zdim,
-                &UmapOptions {
-                    components: d,
-                    min_dist: 0.0,
-                    seed: options.seed,
-                    ..UmapOptions::default()
-                },
-                &hear,
-            );
-            (&reduced_store, d)
-        }
-    };
+    let (points, dim) = clustering_space(&latents, zdim, space, options.seed, &say, &hear)?;
     say("clustering")?;
-    let fitted = match options.method {
-        ClusterMethod::Gmm => gmm(points, dim, options.clusters, options.seed).labels,
-        ClusterMethod::KMeans => kmeans(points, dim, options.clusters, options.seed, 5).0,
-    };
+    let fitted = fit_clusters(&points, dim, options);
     let mut classification_moves = Vec::new();
     let (labels, class_volumes) = if options.classify_rounds > 0 {
-        let config = &trained.config;
-        let data = super::HeteroData::open(
-            &config.particles,
-            CLASSIFY_MAX_SIZE,
-            None,
-            config.options.lazy,
-            Some(n),
-            &mut |done, total| progress(&format!("3D classification: reading particles {done}/{total}")),
-        )?;
-        let rounds = options.classify_rounds;
-        let best = classify_with_splits(
-            &data,
+        let best = classify_clusters(
+            &trained,
             &fitted,
-            points,
+            &points,
             dim,
-            rounds,
-            options.seed,
+            options,
             &mut classification_moves,
             progress,
         )?;
@@ -328,62 +278,15 @@ pub fn analyze(
         (fitted.clone(), None)
     };
     let text: String = labels.iter().map(|l| format!("{l}\n")).collect();
-    write_atomic(&dir.join(LABELS_FILE), text.as_bytes())?;
-    let k = labels.iter().copied().max().map_or(0, |m| m + 1);
-    let mut clusters = Vec::new();
-    for c in 0..k {
-        let members: Vec<usize> = (0..n).filter(|&i| labels[i] == c).collect();
-        if members.is_empty() {
-            continue;
-        }
-        let mean: Vec<f32> = (0..zdim)
-            .map(|d| members.iter().map(|&i| latents[i * zdim + d]).sum::<f32>() / members.len() as f32)
-            .collect();
-        let representative = members
-            .iter()
-            .copied()
-            .min_by(|&a, &b| {
-                dist(&latents[a * zdim..(a + 1) * zdim], &mean)
-                    .total_cmp(&dist(&latents[b * zdim..(b + 1) * zdim], &mean))
-            })
-            .unwrap_or(0);
-        say(&format!("volume of cluster {c}"))?;
-        let name = format!("cluster_{c}.mrc");
-        // After a 3D classification the class's reconstruction is its volume; otherwise the
-        // decoder's at the representative latent.
-        let volume = match &class_volumes {
-            Some(volumes) => volumes[c].clone(),
-            None => trained.volume(&latents[representative * zdim..(representative + 1) * zdim]),
-        };
-        volume.write(&dir.join(&name)).map_err(|e| e.to_string())?;
-        clusters.push(ClusterSummary {
-            index: c,
-            size: members.len(),
-            representative,
-            volume: name,
-        });
-    }
+    crate::io::write_atomically(&dir.join(LABELS_FILE), |w| w.write_all(text.as_bytes()))?;
+    let clusters = cluster_volumes(&trained, &latents, zdim, &labels, class_volumes.as_deref(), &dir, &say)?;
     let traversal_volumes = traversal(&trained, &principal, options.traversal_volumes, &dir, &say)?;
     let truth = match &options.truth_column {
         Some(column) => particle_column(&trained.config.particles, column, n)?
             .filter(|t| t.len() == n)
             .map(|t| {
-                let truth_labels = relabel(&t);
-                let pc1: Vec<f64> = (0..n).map(|i| f64::from(two[2 * i])).collect();
-                let u1: Vec<f64> = (0..n).map(|i| f64::from(layout[2 * i])).collect();
-                TruthScores {
-                    column: column.clone(),
-                    ari: adjusted_rand_index(&labels, &truth_labels),
-                    ami: adjusted_mutual_information(&labels, &truth_labels),
-                    spearman_pc1: spearman(&pc1, &t).abs(),
-                    spearman_umap1: spearman(&u1, &t).abs(),
-                    before_classification: (options.classify_rounds > 0).then(|| {
-                        [
-                            adjusted_rand_index(&fitted, &truth_labels),
-                            adjusted_mutual_information(&fitted, &truth_labels),
-                        ]
-                    }),
-                }
+                let fitted = (options.classify_rounds > 0).then_some(fitted.as_slice());
+                truth_scores(column, &t, &labels, fitted, &two, &layout)
             }),
         None => None,
     };
@@ -400,9 +303,159 @@ pub fn analyze(
         seconds_umap,
         seconds_total: started.elapsed().as_secs_f64(),
     };
-    let text = serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?;
-    write_atomic(&dir.join(SUMMARY_FILE), text.as_bytes())?;
+    write_json(&dir.join(SUMMARY_FILE), &summary)?;
     Ok(summary)
+}
+
+/// The points the clusters are fitted on, [n, dim]: the latents themselves, or their UMAP.
+fn clustering_space<'a>(
+    latents: &'a [f32],
+    zdim: usize,
+    space: ClusterSpace,
+    seed: u64,
+    say: &dyn Fn(&str) -> HeteroResult<()>,
+    hear: &dyn Fn(&str),
+) -> HeteroResult<(Cow<'a, [f32]>, usize)> {
+    Ok(match space {
+        ClusterSpace::Latent => (Cow::Borrowed(latents), zdim),
+        ClusterSpace::Umap(d) => {
+            say("UMAP for clustering")?;
+            let options = UmapOptions {
+                components: d,
+                min_dist: 0.0,
+                seed,
+                ..UmapOptions::default()
+            };
+            (Cow::Owned(umap(latents, zdim, &options, hear)), d)
+        }
+    })
+}
+
+/// Cluster labels of `points` ([n, dim]) by the method of `options`.
+fn fit_clusters(points: &[f32], dim: usize, options: &AnalyzeOptions) -> Vec<usize> {
+    match options.method {
+        ClusterMethod::Gmm => gmm(points, dim, options.clusters, options.seed).labels,
+        ClusterMethod::KMeans => {
+            kmeans(points, dim, None, options.clusters, KMeansOptions::new(options.seed, 5)).labels
+        }
+    }
+}
+
+/// The coordinates of the `n` points on the first two principal axes, [n, 2] (0 on the second
+/// when there is one axis).
+fn first_two_components(principal: &Pca, n: usize) -> Vec<f32> {
+    (0..n)
+        .flat_map(|i| {
+            [
+                principal.projections[i * principal.components],
+                if principal.components > 1 {
+                    principal.projections[i * principal.components + 1]
+                } else {
+                    0.0
+                },
+            ]
+        })
+        .collect()
+}
+
+/// The 3D classification of the analysis: the run's particles read at up to
+/// [`CLASSIFY_MAX_SIZE`], classified from the `fitted` clusters ([`classify_with_splits`]).
+fn classify_clusters(
+    trained: &Trained,
+    fitted: &[usize],
+    points: &[f32],
+    dim: usize,
+    options: &AnalyzeOptions,
+    moves: &mut Vec<usize>,
+    progress: &dyn Fn(&str) -> bool,
+) -> HeteroResult<Classification> {
+    let config = &trained.config;
+    let data = HeteroData::open(
+        &config.particles,
+        CLASSIFY_MAX_SIZE,
+        None,
+        config.options.lazy,
+        Some(fitted.len()),
+        &mut |done, total| progress(&format!("3D classification: reading particles {done}/{total}")),
+    )?;
+    let rounds = options.classify_rounds;
+    classify_with_splits(&data, fitted, points, dim, rounds, options.seed, moves, progress)
+}
+
+/// Each cluster's size, representative particle (the latent nearest the cluster's mean) and
+/// volume, written to `dir` as `cluster_<c>.mrc`: the class reconstruction after a 3D
+/// classification (`class_volumes`), otherwise the decoder's at the representative latent.
+fn cluster_volumes(
+    trained: &Trained,
+    latents: &[f32],
+    zdim: usize,
+    labels: &[usize],
+    class_volumes: Option<&[crate::maps::DensityMap]>,
+    dir: &Path,
+    say: &dyn Fn(&str) -> HeteroResult<()>,
+) -> HeteroResult<Vec<ClusterSummary>> {
+    let n = labels.len();
+    let k = labels.iter().copied().max().map_or(0, |m| m + 1);
+    let latent = |i: usize| &latents[i * zdim..(i + 1) * zdim];
+    let mut clusters = Vec::new();
+    for c in 0..k {
+        let members: Vec<usize> = (0..n).filter(|&i| labels[i] == c).collect();
+        if members.is_empty() {
+            continue;
+        }
+        let mean: Vec<f32> = (0..zdim)
+            .map(|d| members.iter().map(|&i| latents[i * zdim + d]).sum::<f32>() / members.len() as f32)
+            .collect();
+        let representative = members
+            .iter()
+            .copied()
+            .min_by(|&a, &b| squared_distance(latent(a), &mean).total_cmp(&squared_distance(latent(b), &mean)))
+            .unwrap_or(0);
+        say(&format!("volume of cluster {c}"))?;
+        let name = format!("cluster_{c}.mrc");
+        let volume = match class_volumes {
+            Some(volumes) => volumes[c].clone(),
+            None => trained.volume(latent(representative)),
+        };
+        volume.write(&dir.join(&name))?;
+        clusters.push(ClusterSummary {
+            index: c,
+            size: members.len(),
+            representative,
+            volume: name,
+        });
+    }
+    Ok(clusters)
+}
+
+/// The measures against the true states `truth` (a numeric column): of the final `labels`, of
+/// the `fitted` clusters when a classification followed, and of the first PCA and UMAP axes
+/// (`two` and `layout`, [n, 2]).
+fn truth_scores(
+    column: &str,
+    truth: &[f64],
+    labels: &[usize],
+    fitted: Option<&[usize]>,
+    two: &[f32],
+    layout: &[f32],
+) -> TruthScores {
+    let n = truth.len();
+    let truth_labels = relabel(truth);
+    let pc1: Vec<f64> = (0..n).map(|i| f64::from(two[2 * i])).collect();
+    let u1: Vec<f64> = (0..n).map(|i| f64::from(layout[2 * i])).collect();
+    TruthScores {
+        column: column.to_owned(),
+        ari: adjusted_rand_index(labels, &truth_labels),
+        ami: adjusted_mutual_information(labels, &truth_labels),
+        spearman_pc1: spearman(&pc1, truth).abs(),
+        spearman_umap1: spearman(&u1, truth).abs(),
+        before_classification: fitted.map(|fitted| {
+            [
+                adjusted_rand_index(fitted, &truth_labels),
+                adjusted_mutual_information(fitted, &truth_labels),
+            ]
+        }),
+    }
 }
 
 /// [`classify`] from `seeds`, then split and merge (Ueda et al. 2000): EM can settle with two
@@ -413,7 +466,7 @@ pub fn analyze(
 /// moved per round of every kept run are appended to `moves`.
 #[allow(clippy::too_many_arguments)]
 pub fn classify_with_splits(
-    data: &super::HeteroData,
+    data: &HeteroData,
     seeds: &[usize],
     points: &[f32],
     dim: usize,
@@ -421,7 +474,7 @@ pub fn classify_with_splits(
     seed: u64,
     moves: &mut Vec<usize>,
     progress: &dyn Fn(&str) -> bool,
-) -> Result<super::classify::Classification, String> {
+) -> HeteroResult<Classification> {
     let n = seeds.len();
     let mut best = classify(data, seeds, rounds, &|round, moved| {
         progress(&format!(
@@ -453,7 +506,7 @@ pub fn classify_with_splits(
             let row = &points[i * dim..(i + 1) * dim];
             next[i] = (0..k)
                 .filter(|&c| c != small)
-                .min_by(|&a, &b| dist(row, &centres[a]).total_cmp(&dist(row, &centres[b])))
+                .min_by(|&a, &b| squared_distance(row, &centres[a]).total_cmp(&squared_distance(row, &centres[b])))
                 .unwrap_or(large);
         }
         let members: Vec<usize> = (0..n).filter(|&i| best.labels[i] == large).collect();
@@ -461,7 +514,7 @@ pub fn classify_with_splits(
             .iter()
             .flat_map(|&i| points[i * dim..(i + 1) * dim].iter().copied())
             .collect();
-        let (halves, _) = kmeans(&rows, dim, 2, seed + attempt as u64, 5);
+        let halves = kmeans(&rows, dim, None, 2, KMeansOptions::new(seed + attempt as u64, 5)).labels;
         for (&i, &h) in members.iter().zip(&halves) {
             next[i] = if h == 0 { large } else { small };
         }
@@ -479,10 +532,6 @@ pub fn classify_with_splits(
     Ok(best)
 }
 
-fn dist(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
-}
-
 /// Distinct values of a numeric column as labels 0…k−1.
 fn relabel(values: &[f64]) -> Vec<usize> {
     let mut distinct: Vec<f64> = values.to_vec();
@@ -497,8 +546,8 @@ fn traversal(
     principal: &Pca,
     count: usize,
     dir: &Path,
-    say: &dyn Fn(&str) -> Result<(), String>,
-) -> Result<Vec<String>, String> {
+    say: &dyn Fn(&str) -> HeteroResult<()>,
+) -> HeteroResult<Vec<String>> {
     let mut names = Vec::new();
     if count == 0 {
         return Ok(names);
@@ -519,141 +568,9 @@ fn traversal(
             coordinates[axis] = lo + t * (hi - lo);
             say(&format!("volume {} along PC{}", j + 1, axis + 1))?;
             let name = format!("pc{}_{j}.mrc", axis + 1);
-            trained
-                .volume(&principal.point(&coordinates))
-                .write(&dir.join(&name))
-                .map_err(|e| e.to_string())?;
+            trained.volume(&principal.point(&coordinates)).write(&dir.join(&name))?;
             names.push(name);
         }
     }
     Ok(names)
-}
-
-/// Writes particles `rows` (0-based, in the file's order) of `source` to `output`. Same format:
-/// the original rows with every column, the optics table and other blocks kept. STAR → .cs or
-/// back: converted through the particle model (poses, shifts, CTFs and image references).
-pub fn export_subset(source: &Path, rows: &[usize], output: &Path) -> Result<usize, String> {
-    let is_cs = |p: &Path| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("cs"));
-    let mut rows = rows.to_vec();
-    rows.sort_unstable();
-    rows.dedup();
-    if rows.is_empty() {
-        return Err("the selection is empty: nothing to export".into());
-    }
-    let name = source.display();
-    // STAR and .cs writers go through a temporary file and a rename themselves.
-    let written = match (is_cs(source), is_cs(output)) {
-        (true, true) => {
-            let cs = CsFile::read(source).map_err(|e| format!("{name}: {e}"))?;
-            check_rows(&rows, cs.rows, source)?;
-            cs.select_rows(&rows).write(output).map_err(|e| e.to_string())
-        }
-        (false, false) => {
-            let mut star = StarFile::read(source).map_err(|e| format!("{name}: {e}"))?;
-            let block_name = particle_block(&star)
-                .map(|b| b.name.clone())
-                .ok_or_else(|| format!("{name}: no particle table"))?;
-            let block = star
-                .block_mut(&block_name)
-                .ok_or_else(|| format!("{name}: no particle table"))?;
-            let table = block.table_mut().ok_or_else(|| format!("{name}: no particle table"))?;
-            check_rows(&rows, table.row_count(), source)?;
-            *table = table.select_rows(&rows);
-            // Stack references stay relative to the source: write absolute ones when the output
-            // lives elsewhere.
-            absolutise_images(table, source, output);
-            star.write(output).map_err(|e| e.to_string())
-        }
-        (source_cs, _) => {
-            let set = if source_cs {
-                crate::formats::particles::ParticleSet::from_cs(
-                    source,
-                    &CsFile::read(source).map_err(|e| format!("{name}: {e}"))?,
-                )
-            } else {
-                crate::formats::particles::ParticleSet::from_star(
-                    source,
-                    &StarFile::read(source).map_err(|e| format!("{name}: {e}"))?,
-                )
-            }
-            .map_err(|e| format!("{name}: {e}"))?;
-            check_rows(&rows, set.particles.len(), source)?;
-            let mut subset = crate::formats::particles::ParticleSet {
-                optics: set.optics.clone(),
-                particles: rows.iter().map(|&r| set.particles[r].clone()).collect(),
-            };
-            let dir = source.parent().unwrap_or(Path::new("."));
-            for p in &mut subset.particles {
-                let reference = crate::formats::stack::ImageRef {
-                    index_1based: p.image_index_1based,
-                    path: p.image_path.clone(),
-                };
-                if let Some(resolved) = reference.resolve(source)
-                    && output.parent() != Some(dir)
-                {
-                    p.image_path = std::fs::canonicalize(&resolved)
-                        .unwrap_or(resolved)
-                        .display()
-                        .to_string();
-                }
-            }
-            if source_cs {
-                subset.to_star().write(output)
-            } else {
-                subset.to_cs().write(output)
-            }
-            .map_err(|e| e.to_string())
-        }
-    };
-    written.map_err(|e| format!("{}: {e}", output.display()))?;
-    Ok(rows.len())
-}
-
-fn check_rows(rows: &[usize], count: usize, source: &Path) -> Result<(), String> {
-    match rows.last() {
-        Some(&last) if last >= count => Err(format!(
-            "{}: particle {last} selected, but the file holds {count}",
-            source.display()
-        )),
-        _ => Ok(()),
-    }
-}
-
-fn absolutise_images(table: &mut crate::formats::star::StarTable, source: &Path, output: &Path) {
-    let same_dir = |a: &Path, b: &Path| {
-        let canon = |p: &Path| {
-            std::fs::canonicalize(
-                p.parent()
-                    .filter(|d| !d.as_os_str().is_empty())
-                    .unwrap_or(Path::new(".")),
-            )
-            .ok()
-        };
-        canon(a).is_some() && canon(a) == canon(b)
-    };
-    if same_dir(source, output) {
-        return;
-    }
-    let Some(column) = table.column_index("rlnImageName") else {
-        return;
-    };
-    let rows = table.row_count();
-    let resolved: Vec<String> = (0..rows)
-        .map(|r| {
-            let text = table.cell(r, column);
-            let absolute = crate::formats::stack::ImageRef::parse(text).and_then(|reference| {
-                let path = reference.resolve(source)?;
-                let path = std::fs::canonicalize(&path).unwrap_or(path);
-                Some(
-                    crate::formats::stack::ImageRef {
-                        index_1based: reference.index_1based,
-                        path: path.display().to_string(),
-                    }
-                    .to_relion(),
-                )
-            });
-            absolute.unwrap_or_else(|| text.to_owned())
-        })
-        .collect();
-    table.set_column("rlnImageName", |r| resolved[r].clone());
 }

@@ -1,4 +1,4 @@
-//! The heterogeneity network (SCIENCE.md §4, CryoDECO / cryoDRGN): an encoder from the particle
+//! The heterogeneity network (docs/science.md §4, CryoDECO / cryoDRGN): an encoder from the particle
 //! image to a latent z (mean and log-variance, a VAE), and a neural-field decoder, an MLP with
 //! LayerNorm on Gaussian-Fourier-feature-encoded 3D frequency coordinates plus z, predicting the
 //! real and imaginary parts of the volume's Fourier transform at those coordinates.
@@ -12,7 +12,7 @@ use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData};
 
-use crate::particle_sim::Rng;
+use crate::numeric::rng::Rng;
 
 /// The network's shape; saved beside every checkpoint.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -38,7 +38,7 @@ pub struct NetworkShape {
 }
 
 impl NetworkShape {
-    /// SCIENCE.md §4: decoder 3 × 256 with LayerNorm, 64 Gaussian features with σ 0.5.
+    /// docs/science.md §4: decoder 3 × 256 with LayerNorm, 64 Gaussian features with σ 0.5.
     pub fn new(image_size: usize, zdim: usize) -> Self {
         Self {
             image_size,

@@ -1,9 +1,9 @@
 //! The differentiable forward model of particle refinement, in burn: every heavy atom a 2D
-//! Gaussian at its projected position (the separable form of SCIENCE.md §2, image = Gyᵀ·diag(a)·Gx
+//! Gaussian at its projected position (the separable form of docs/science.md §2, image = Gyᵀ·diag(a)·Gx
 //! as one batched matrix product), the particle's in-plane shift, its CTF in Fourier space, and
 //! the Fourier ring correlation against the particle image.
 //!
-//! Conventions are the simulator's ([`crate::particle_sim`]): volume point r (relative to the box
+//! Conventions are the simulator's ([`crate::particles::simulate`]): volume point r (relative to the box
 //! centre) lands at pixel (A·r)x,y / pixel + box/2 − origin, each 2D Gaussian integrates to its
 //! amplitude, and the CTF is RELION's. The Fourier transform is a DFT written as matrix products
 //! (x over the non-negative half, as a real FFT keeps), so it is differentiable on every backend
@@ -12,8 +12,8 @@
 
 use burn::tensor::{Device, Tensor, TensorData};
 
-use crate::ctf::CtfParams;
 use crate::geometry::Mat3;
+use crate::particles::ctf::CtfParams;
 
 /// What changes per batch: poses, shifts and CTFs of the particles, and their images.
 pub struct Batch {
@@ -202,9 +202,9 @@ impl ForwardModel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::density::GaussianAtoms;
     use crate::geometry::relion_matrix;
-    use crate::particle_sim::{apply_ctf, project};
+    use crate::maps::density::GaussianAtoms;
+    use crate::particles::simulate::{apply_ctf, project};
 
     fn atoms() -> GaussianAtoms {
         let positions: Vec<[f32; 3]> = (0..40)

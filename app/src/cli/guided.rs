@@ -1,0 +1,254 @@
+//! `cryoforge fit guided`: map-guided sampling of a starting model into a map, from the command
+//! line. Writes the best model, every sample, every sample's trajectory (multi-model files
+//! ChimeraX plays) and a JSON report with per-step losses, final scores and times.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use clap::{Args, ValueEnum};
+use cryoforge_compute::formats::model::Structure;
+use cryoforge_compute::formats::model_write::write_structure;
+use cryoforge_compute::guided::{GuidedFit, GuidedFitOptions, Sample, ScheduleKind, guided_fit};
+use cryoforge_compute::maps::DensityMap;
+use cryoforge_compute::maps::density::{GaussianAtoms, GaussianOptions};
+use cryoforge_compute::maps::scores::score_map_model;
+use cryoforge_compute::models::compare::compare;
+use indicatif::{ProgressBar, ProgressStyle};
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ScheduleArg {
+    /// Maps simulated from a model.
+    Synthetic,
+    /// Experimental (noisy) maps: guidance sees the map low-passed to the resolution.
+    Experimental,
+}
+
+#[derive(Args)]
+pub struct GuidedArgs {
+    #[arg(long)]
+    pub map: PathBuf,
+    /// The starting model (a prediction, or a structure of another state), placed in the map.
+    #[arg(long)]
+    pub model: PathBuf,
+    #[arg(long)]
+    pub resolution: f32,
+    /// Independent samples, ranked by correlation with the map.
+    #[arg(long, default_value_t = 1)]
+    pub samples: usize,
+    /// Sampler steps (the phases keep their published proportions).
+    #[arg(long, default_value_t = 200)]
+    pub steps: usize,
+    #[arg(long, value_enum, default_value_t = ScheduleArg::Synthetic)]
+    pub schedule: ScheduleArg,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Run the sampler with no map terms (a control: the result should stay near the start).
+    #[arg(long)]
+    pub no_guidance: bool,
+    /// Weight of the soft repulsion between atoms that were apart in the start (0: none).
+    #[arg(long, default_value_t = 0.03)]
+    pub clash_weight: f64,
+    /// Elastic modes of the prior (at most 3 × nodes − 6).
+    #[arg(long, default_value_t = 300)]
+    pub modes: usize,
+    /// The best sample's trajectory (default: beside the output, `<name>_trajectory.pdb`).
+    #[arg(long)]
+    pub trajectory: Option<PathBuf>,
+    /// A reference model to report Cα RMSD, TM-score and lDDT against (for benchmarks).
+    #[arg(long)]
+    pub reference: Option<PathBuf>,
+    /// The best model (.cif or .pdb); samples, trajectories and the report go beside it.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Print the report (without per-step records) as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `<dir>/<stem><suffix>.<ext>` beside `path`.
+pub fn beside(path: &Path, suffix: &str, extension: &str) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = name
+        .trim_end_matches(".gz")
+        .rsplit_once('.')
+        .map_or(name.as_str(), |(s, _)| s)
+        .to_owned();
+    path.with_file_name(format!("{stem}{suffix}.{extension}"))
+}
+
+pub fn extension_of(path: &Path) -> &'static str {
+    let name = path.to_string_lossy().to_ascii_lowercase();
+    if name.ends_with(".pdb") || name.ends_with(".pdb.gz") {
+        "pdb"
+    } else {
+        "cif"
+    }
+}
+
+pub fn options_from(args: &GuidedArgs) -> anyhow::Result<GuidedFitOptions> {
+    if !(args.resolution.is_finite() && args.resolution > 0.0) {
+        bail!("--resolution must be a positive number, got {}", args.resolution);
+    }
+    if args.steps < 4 {
+        bail!("--steps must be at least 4, got {}", args.steps);
+    }
+    let kind = match args.schedule {
+        ScheduleArg::Synthetic => ScheduleKind::Synthetic,
+        ScheduleArg::Experimental => ScheduleKind::Experimental,
+    };
+    let mut options = GuidedFitOptions::new(args.resolution, kind);
+    options.schedule = options.schedule.with_total_steps(args.steps);
+    options.samples = args.samples.max(1);
+    options.seed = args.seed;
+    options.guidance_enabled = !args.no_guidance;
+    options.prior.modes = args.modes;
+    options.clash_weight = args.clash_weight.max(0.0);
+    Ok(options)
+}
+
+fn sample_summary(
+    fit: &GuidedFit,
+    sample: &Sample,
+    map: &DensityMap,
+    resolution: f32,
+    reference: Option<&Structure>,
+) -> serde_json::Value {
+    let model = fit.sample_model(sample);
+    let (atoms, _) = GaussianAtoms::from_structure(&model, 0, GaussianOptions::molmap(resolution));
+    let scores = score_map_model(map, &atoms, resolution, None);
+    serde_json::json!({
+        "sample": sample.index + 1,
+        "seed": sample.seed,
+        "complete": sample.complete,
+        "seconds": sample.seconds,
+        "correlation": sample.correlation,
+        "correlation_about_zero": scores.correlation_about_zero,
+        "fsc_resolution_angstrom": scores.fsc_resolution_angstrom,
+        "geometry": sample.geometry,
+        "rmsd_to_start_angstrom": sample.steps.last().map(|r| r.rmsd_to_start_angstrom),
+        "reference": reference.map(|r| compare(&model, 0, r)),
+    })
+}
+
+pub fn fit_guided_cmd(args: GuidedArgs) -> anyhow::Result<()> {
+    let options = options_from(&args)?;
+    let map = DensityMap::read(&args.map)?;
+    let structure = Structure::read(&args.model)?;
+    let reference = args.reference.as_deref().map(Structure::read).transpose()?;
+    let steps = options.schedule.total_steps();
+    let bar = ProgressBar::new((steps * options.samples) as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} steps ({eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let mut on_step = |p: &cryoforge_compute::guided::StepProgress<'_>| {
+        bar.set_position((p.sample * p.total_steps + p.record.step + 1) as u64);
+        bar.set_message(format!(
+            "sample {}/{} {} cc {:.4}",
+            p.sample + 1,
+            p.samples,
+            p.record.phase.label(),
+            p.record.correlation
+        ));
+        true
+    };
+    let fit = guided_fit(&structure, &map, &options, &mut on_step)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.model.display()))?;
+    bar.finish_and_clear();
+    let best = fit.samples.first().context("the fit produced no sample")?;
+
+    write_structure(&fit.sample_model(best), &args.output)?;
+    let extension = extension_of(&args.output);
+    let trajectory_path = args
+        .trajectory
+        .clone()
+        .unwrap_or_else(|| beside(&args.output, "_trajectory", "pdb"));
+    let mut files = serde_json::Map::new();
+    files.insert("best".into(), args.output.display().to_string().into());
+    files.insert("best_trajectory".into(), trajectory_path.display().to_string().into());
+    write_structure(&fit.trajectory_model(best, false), &trajectory_path)?;
+    for sample in &fit.samples {
+        let n = sample.index + 1;
+        let sample_path = beside(&args.output, &format!("_sample{n}"), extension);
+        write_structure(&fit.sample_model(sample), &sample_path)?;
+        let traj = beside(&trajectory_path, &format!("_sample{n}"), extension_of(&trajectory_path));
+        write_structure(&fit.trajectory_model(sample, false), &traj)?;
+        files.insert(format!("sample{n}"), sample_path.display().to_string().into());
+        files.insert(format!("sample{n}_trajectory"), traj.display().to_string().into());
+    }
+
+    let summaries: Vec<serde_json::Value> = fit
+        .samples
+        .iter()
+        .map(|s| sample_summary(&fit, s, &map, args.resolution, reference.as_ref()))
+        .collect();
+    let start_reference = reference.as_ref().map(|r| compare(&fit.model, 0, r));
+    let summary = serde_json::json!({
+        "map": args.map, "model": args.model, "resolution_angstrom": args.resolution,
+        "guidance": options.guidance_enabled, "prior": fit.prior, "cloud_points": fit.cloud_points,
+        "cloud_level": fit.cloud_level, "sinkhorn_atoms": fit.sinkhorn_atoms, "atoms": fit.model.atoms.len(),
+        "start": { "correlation": fit.start_correlation, "geometry": fit.start_geometry, "reference": start_reference },
+        "samples": summaries, "seconds": fit.seconds, "cancelled": fit.cancelled, "trajectory_stride": fit.trajectory_stride, "files": files,
+    });
+    let mut report = summary.clone();
+    report["options"] = serde_json::to_value(&options)?;
+    report["steps"] = serde_json::to_value(
+        fit.samples
+            .iter()
+            .map(|s| serde_json::json!({"sample": s.index + 1, "steps": s.steps}))
+            .collect::<Vec<_>>(),
+    )?;
+    let Some(report_path) = super::write_report(&args.output, &report, &summary, args.json)? else {
+        return Ok(());
+    };
+
+    println!(
+        "{} heavy atoms, {}; map point cloud {} points",
+        fit.model.atoms.len(),
+        fit.prior,
+        fit.cloud_points
+    );
+    println!(
+        "start: correlation {:.4}, bonds rms {:.3} Å, {} clashes",
+        fit.start_correlation, fit.start_geometry.bond_rmsd_angstrom, fit.start_geometry.clashes
+    );
+    if let Some(c) = &start_reference {
+        println!(
+            "       Cα RMSD to reference {:.3} Å, TM {:.3}",
+            c.ca_rmsd_angstrom, c.tm_score
+        );
+    }
+    for (rank, s) in fit.samples.iter().enumerate() {
+        let mut line = format!(
+            "#{} sample {} (seed {}): correlation {:.4}, moved {:.2} Å, bonds rms {:.3} Å (max {:.2}), {} clashes, {:.1} s",
+            rank + 1,
+            s.index + 1,
+            s.seed,
+            s.correlation,
+            s.steps.last().map_or(0.0, |r| r.rmsd_to_start_angstrom),
+            s.geometry.bond_rmsd_angstrom,
+            s.geometry.bond_max_deviation_angstrom,
+            s.geometry.clashes,
+            s.seconds
+        );
+        if let Some(r) = &reference {
+            let c = compare(&fit.sample_model(s), 0, r);
+            line += &format!(
+                "; Cα RMSD to reference {:.3} Å, TM {:.3}",
+                c.ca_rmsd_angstrom, c.tm_score
+            );
+        }
+        println!("{line}");
+    }
+    eprintln!(
+        "wrote {} (best), samples and trajectories beside it, report {} ({:.1} s)",
+        args.output.display(),
+        report_path.display(),
+        fit.seconds
+    );
+    Ok(())
+}

@@ -1,0 +1,5 @@
+//! Atomic models beyond their files (which live in [`crate::formats`]): comparison (matching,
+//! superposition, RMSD, TM-score, lDDT) and the elastic network of a structure.
+
+pub mod compare;
+pub mod enm;

@@ -3,27 +3,11 @@ the 31k-atom 7PBL (into its own 6 Å map, shifted), each against the 60 s per-sa
 the guided-sampling issue, measured in one run. Uses the binary in $CRYOFORGE_BIN."""
 import json
 import os
-import resource
-import subprocess
-import sys
 import tempfile
-import time
 
-BIN = os.environ["CRYOFORGE_BIN"]
-ROOT = os.path.join(os.path.dirname(__file__), "..", "assets", "models")
+from cryoforge_run import MODELS, run_measured as run
+
 BUDGET_SECONDS = 60.0
-
-
-def run(args):
-    """Runs cryoforge; returns (stdout, wall seconds, peak RSS of the child in MiB)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    start = time.perf_counter()
-    done = subprocess.run([BIN, *args], capture_output=True, text=True)
-    seconds = time.perf_counter() - start
-    if done.returncode != 0:
-        sys.exit(f"cryoforge {' '.join(args)} failed:\n{done.stderr}")
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return done.stdout, seconds, max(peak, before) / 1024.0
 
 
 def case(name, model, resolution, tmp, reference=None):
@@ -40,5 +24,5 @@ def case(name, model, resolution, tmp, reference=None):
 
 
 with tempfile.TemporaryDirectory() as tmp:
-    case("AdK", os.path.join(ROOT, "adk_closed.pdb"), 5, tmp, reference=os.path.join(ROOT, "adk_open.pdb"))
-    case("7PBL", os.path.join(ROOT, "7pbl.pdb.gz"), 6, tmp)
+    case("AdK", os.path.join(MODELS, "adk_closed.pdb"), 5, tmp, reference=os.path.join(MODELS, "adk_open.pdb"))
+    case("7PBL", os.path.join(MODELS, "7pbl.pdb.gz"), 6, tmp)

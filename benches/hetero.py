@@ -11,24 +11,13 @@
 Uses the binary in $CRYOFORGE_BIN."""
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 
 import numpy as np
 
-BIN = os.environ["CRYOFORGE_BIN"]
-MODELS = os.path.join(os.path.dirname(__file__), "..", "assets", "models")
-
-
-def run(args):
-    start = time.perf_counter()
-    done = subprocess.run([BIN, *args], capture_output=True, text=True)
-    seconds = time.perf_counter() - start
-    if done.returncode != 0:
-        sys.exit(f"cryoforge {' '.join(args)} failed:\n{done.stderr}")
-    return done.stdout, seconds
+from cryoforge_run import MODELS, run
 
 
 def training(tmp):

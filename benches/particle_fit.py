@@ -4,30 +4,17 @@ forward projection with CTF (the simulator's, no gradient) on the same particles
 run. Uses the binary in $CRYOFORGE_BIN."""
 import json
 import os
-import subprocess
-import sys
 import tempfile
-import time
 
-BIN = os.environ["CRYOFORGE_BIN"]
-ROOT = os.path.join(os.path.dirname(__file__), "..", "assets", "models")
-
-
-def run(args):
-    start = time.perf_counter()
-    done = subprocess.run([BIN, *args], capture_output=True, text=True)
-    seconds = time.perf_counter() - start
-    if done.returncode != 0:
-        sys.exit(f"cryoforge {' '.join(args)} failed:\n{done.stderr}")
-    return done.stdout, seconds
+from cryoforge_run import MODELS, run
 
 
 def case(box, apix, count, tmp):
     star = os.path.join(tmp, f"p{box}.star")
     # The peer: projecting and CTF-modulating the same particles without gradients.
-    _, simulate_seconds = run(["simulate", "particles", "--model", os.path.join(ROOT, "adk_open.pdb"), "--count", str(count),
+    _, simulate_seconds = run(["simulate", "particles", "--model", os.path.join(MODELS, "adk_open.pdb"), "--count", str(count),
                                "--box", str(box), "--apix", str(apix), "--snr", "0.1", "-o", star])
-    stdout, _ = run(["fit", "particles", "--particles", star, "--model", os.path.join(ROOT, "adk_closed.pdb"), "--resolution", "4",
+    stdout, _ = run(["fit", "particles", "--particles", star, "--model", os.path.join(MODELS, "adk_closed.pdb"), "--resolution", "4",
                      "--epochs", "1", "-o", os.path.join(tmp, f"r{box}.cif"), "--json"])
     report = json.loads(stdout)
     epoch = report["epochs"][0]

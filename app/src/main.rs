@@ -51,12 +51,8 @@ enum Command {
     },
     /// Score a model in a map: correlations, overlap, map value at atoms, FSC.
     Score {
-        #[arg(long)]
-        map: PathBuf,
-        #[arg(long)]
-        model: PathBuf,
-        #[arg(long)]
-        resolution: f32,
+        #[command(flatten)]
+        input: cli::science::MapModelArgs,
         /// Contour level for "atoms inside contour" (default: the level enclosing the model's volume).
         #[arg(long)]
         contour: Option<f32>,
@@ -101,13 +97,9 @@ fn main() -> ExitCode {
         Some(Command::Info { json, files }) => cli::info(&files, json),
         Some(Command::Convert { input, output }) => cli::convert(&input, &output),
         Some(Command::Simulate(command)) => cli::science::simulate_cmd(command),
-        Some(Command::Score {
-            map,
-            model,
-            resolution,
-            contour,
-            json,
-        }) => cli::science::score_cmd(&map, &model, resolution, contour, json),
+        Some(Command::Score { input, contour, json }) => {
+            cli::science::score_cmd(&input.map, &input.model, input.resolution, contour, json)
+        }
         Some(Command::Compare { model, reference, json }) => cli::science::compare_cmd(&model, &reference, json),
         Some(Command::Fit(command)) => cli::science::fit_cmd(command),
         Some(Command::Map(command)) => cli::science::map_cmd(command),

@@ -136,6 +136,20 @@ impl GpuContext {
     }
 
     /// A compute pipeline for `entry` of `module`.
+    /// Compiles the WGSL `source` once and a compute pipeline for each of `entries`.
+    pub fn pipelines<const N: usize>(
+        &self,
+        label: &str,
+        source: &str,
+        entries: [&str; N],
+    ) -> [wgpu::ComputePipeline; N] {
+        let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(label),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
+        });
+        entries.map(|entry| self.pipeline(&module, entry))
+    }
+
     pub fn pipeline(&self, module: &wgpu::ShaderModule, entry: &str) -> wgpu::ComputePipeline {
         self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some(entry),

@@ -26,3 +26,16 @@ pub fn ca_atom(residue_number: i32, element: &str) -> crate::formats::model::Ato
         hetero: false,
     }
 }
+
+/// A chain of Cα atoms at `frame`, the element of residue i given by `element`.
+pub fn ca_chain(
+    name: &str,
+    frame: Vec<[f32; 3]>,
+    element: impl Fn(i32) -> &'static str,
+) -> crate::formats::model::Structure {
+    crate::formats::model::Structure {
+        name: name.into(),
+        atoms: (0..frame.len() as i32).map(|i| ca_atom(i, element(i))).collect(),
+        frames: vec![frame],
+    }
+}

@@ -82,34 +82,8 @@ pub struct PointsRenderer {
 
 impl PointsRenderer {
     pub fn new(device: &wgpu::Device) -> Self {
-        let layout_entry = wgpu::BindGroupLayoutEntry {
-            binding: 0,
-            visibility: wgpu::ShaderStages::VERTEX_FRAGMENT,
-            ty: wgpu::BindingType::Buffer {
-                ty: wgpu::BufferBindingType::Uniform,
-                has_dynamic_offset: false,
-                min_binding_size: None,
-            },
-            count: None,
-        };
-        let bind_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("points view"),
-            entries: &[layout_entry],
-        });
-        let view_buffer = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("points view"),
-            size: size_of::<PointsUniform>() as u64,
-            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        let view_bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("points view"),
-            layout: &bind_layout,
-            entries: &[wgpu::BindGroupEntry {
-                binding: 0,
-                resource: view_buffer.as_entire_binding(),
-            }],
-        });
+        let (bind_layout, view_buffer, view_bind_group) =
+            crate::uniform_binding(device, "points view", size_of::<PointsUniform>());
         let layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some("points"),
             bind_group_layouts: &[Some(&bind_layout)],

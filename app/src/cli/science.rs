@@ -92,16 +92,23 @@ pub enum SimulateCommand {
     },
 }
 
+/// A map, a model and the resolution to compare them at: what every map–model command takes.
+#[derive(Args)]
+pub struct MapModelArgs {
+    #[arg(long)]
+    pub map: PathBuf,
+    #[arg(long)]
+    pub model: PathBuf,
+    #[arg(long)]
+    pub resolution: f32,
+}
+
 #[derive(Subcommand)]
 pub enum FitCommand {
     /// Fit a model into a map as a rigid body (fitmap-style local ascent, optional global search).
     Rigid {
-        #[arg(long)]
-        map: PathBuf,
-        #[arg(long)]
-        model: PathBuf,
-        #[arg(long)]
-        resolution: f32,
+        #[command(flatten)]
+        input: MapModelArgs,
         /// Global search from this many orientations (0: local fit from where the model is).
         #[arg(long, default_value_t = 0)]
         search: usize,
@@ -461,9 +468,7 @@ pub fn transformed(structure: &Structure, t: &RigidTransform) -> Structure {
 pub fn fit_cmd(command: FitCommand) -> anyhow::Result<()> {
     let (map, model, resolution, search, seed, output, json) = match command {
         FitCommand::Rigid {
-            map,
-            model,
-            resolution,
+            input: MapModelArgs { map, model, resolution },
             search,
             seed,
             output,

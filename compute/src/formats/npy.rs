@@ -236,7 +236,8 @@ impl Parser<'_> {
             self.pos += 1;
         }
         // numpy may write `10L` on Python 2.
-        let text = std::str::from_utf8(&self.bytes[start..self.pos]).map_err(|e| e.to_string())?;
+        let text = std::str::from_utf8(&self.bytes[start..self.pos])
+            .map_err(|e| ContentError(format!("header is not UTF-8: {e}")))?;
         if self.bytes.get(self.pos) == Some(&b'L') {
             self.pos += 1;
         }

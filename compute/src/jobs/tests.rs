@@ -8,21 +8,16 @@ use std::time::Duration;
 use super::*;
 use crate::maps::density::{GaussianAtoms, GaussianOptions};
 use crate::maps::density::{molmap_grid, simulate};
-use crate::test_shapes::ca_atom;
+use crate::test_shapes::ca_chain;
 
 fn small_problem() -> (Arc<DensityMap>, Arc<Structure>) {
-    let atoms: Vec<_> = (0..40).map(|i| ca_atom(i, "C")).collect();
     let frame: Vec<[f32; 3]> = (0..40)
         .map(|i| {
             let t = i as f32 * 0.6;
             [6.0 * t.cos(), 6.0 * t.sin(), 1.2 * i as f32]
         })
         .collect();
-    let model = Structure {
-        name: "helix".into(),
-        atoms,
-        frames: vec![frame],
-    };
+    let model = ca_chain("helix", frame, |_| "C");
     let (g, _) = GaussianAtoms::from_structure(&model, 0, GaussianOptions::molmap(5.0));
     let grid = molmap_grid(&g.positions, 5.0);
     let mut shifted = model.clone();

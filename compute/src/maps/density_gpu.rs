@@ -36,12 +36,7 @@ pub struct GpuDensity {
 
 impl GpuDensity {
     pub fn new(context: GpuContext) -> Self {
-        let module = context.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("density.wgsl"),
-            source: wgpu::ShaderSource::Wgsl(SHADER.into()),
-        });
-        let forward = context.pipeline(&module, "simulate_voxels");
-        let backward = context.pipeline(&module, "backward_atoms");
+        let [forward, backward] = context.pipelines("density.wgsl", SHADER, ["simulate_voxels", "backward_atoms"]);
         Self {
             context,
             forward,

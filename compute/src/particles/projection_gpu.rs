@@ -51,6 +51,15 @@ pub struct ProjectionGradients {
     pub widths: Vec<f32>,
 }
 
+/// The particles to project: RELION matrices, origins in pixels, and the box they share.
+#[derive(Clone, Copy, Debug)]
+pub struct Views<'a> {
+    pub rotations: &'a [Mat3],
+    pub origins_px: &'a [[f64; 2]],
+    pub box_size: usize,
+    pub pixel_size: f64,
+}
+
 /// Compiled projection pipelines on one device.
 pub struct GpuProjector {
     context: GpuContext,
@@ -60,12 +69,7 @@ pub struct GpuProjector {
 
 impl GpuProjector {
     pub fn new(context: GpuContext) -> Self {
-        let module = context.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("projection.wgsl"),
-            source: wgpu::ShaderSource::Wgsl(SHADER.into()),
-        });
-        let forward = context.pipeline(&module, "project_pixels");
-        let backward = context.pipeline(&module, "backward_atoms");
+        let [forward, backward] = context.pipelines("projection.wgsl", SHADER, ["project_pixels", "backward_atoms"]);
         Self {
             context,
             forward,
@@ -129,14 +133,13 @@ impl GpuProjector {
 
     /// Projections (box² each, x fastest, particle after particle) at RELION matrices
     /// `rotations` and origins `origins_px` (pixels).
-    pub fn project(
-        &self,
-        atoms: &ProjectionAtoms<'_>,
-        rotations: &[Mat3],
-        origins_px: &[[f64; 2]],
-        box_size: usize,
-        pixel_size: f64,
-    ) -> Result<Vec<f32>, GpuError> {
+    pub fn project(&self, atoms: &ProjectionAtoms<'_>, views: &Views<'_>) -> Result<Vec<f32>, GpuError> {
+        let Views {
+            rotations,
+            origins_px,
+            box_size,
+            pixel_size,
+        } = *views;
         let count = rotations.len() * box_size * box_size;
         let uniform = self.params(atoms.positions.len(), rotations.len(), box_size, pixel_size, count);
         let [atom_buffer, width_buffer, view_buffer] = self.buffers(atoms, rotations, origins_px, box_size);
@@ -159,12 +162,15 @@ impl GpuProjector {
     pub fn backward(
         &self,
         atoms: &ProjectionAtoms<'_>,
-        rotations: &[Mat3],
-        origins_px: &[[f64; 2]],
-        box_size: usize,
-        pixel_size: f64,
+        views: &Views<'_>,
         dloss_dimage: &[f32],
     ) -> Result<ProjectionGradients, GpuError> {
+        let Views {
+            rotations,
+            origins_px,
+            box_size,
+            pixel_size,
+        } = *views;
         let n = atoms.positions.len();
         let uniform = self.params(n, rotations.len(), box_size, pixel_size, n);
         let [atom_buffer, width_buffer, view_buffer] = self.buffers(atoms, rotations, origins_px, box_size);
@@ -229,9 +235,13 @@ mod tests {
             relion_matrix(0.0, 0.0, 0.0),
         ];
         let origins = [[1.5, -0.5], [0.0, 2.25], [-3.0, 0.0]];
-        let wgsl = gpu
-            .project(&atoms, &rotations, &origins, box_size, apix)
-            .expect("gpu project");
+        let views = Views {
+            rotations: &rotations,
+            origins_px: &origins,
+            box_size,
+            pixel_size: apix,
+        };
+        let wgsl = gpu.project(&atoms, &views).expect("gpu project");
 
         // burn: the same projection, and the gradient of Σ weights·image.
         let device = Device::flex().autodiff();
@@ -277,9 +287,7 @@ mod tests {
             .expect("f32");
         let g_amp = read(amp.grad(&grads));
         let g_wid = read(wid.grad(&grads));
-        let gpu_g = gpu
-            .backward(&atoms, &rotations, &origins, box_size, apix, &weights)
-            .expect("gpu backward");
+        let gpu_g = gpu.backward(&atoms, &views, &weights).expect("gpu backward");
         let close = |a: &[f32], b: &[f32], what: &str| {
             let scale = a.iter().map(|v| v.abs()).fold(0f32, f32::max);
             for (i, (x, y)) in a.iter().zip(b).enumerate() {

@@ -99,9 +99,6 @@ mod tests {
 
     fn helix_model() -> Structure {
         // An asymmetric, chiral test object: a helix of carbons with a heavy tail.
-        let atoms: Vec<_> = (0..60)
-            .map(|i| crate::test_shapes::ca_atom(i, if i > 50 { "S" } else { "C" }))
-            .collect();
         let frame = (0..60)
             .map(|i| {
                 let t = i as f32 * 0.5;
@@ -112,11 +109,7 @@ mod tests {
                 ]
             })
             .collect();
-        Structure {
-            name: "helix".into(),
-            atoms,
-            frames: vec![frame],
-        }
+        crate::test_shapes::ca_chain("helix", frame, |i| if i > 50 { "S" } else { "C" })
     }
 
     #[test]

@@ -24,7 +24,7 @@ use crate::maps::density::{GaussianAtoms, GaussianOptions};
 use crate::numeric::fft::{fft2_in_place, signed_index};
 use crate::numeric::rng::Rng;
 use crate::particles::ctf::CtfParams;
-use crate::particles::projection_gpu::{GpuProjector, ProjectionAtoms};
+use crate::particles::projection_gpu::{GpuProjector, ProjectionAtoms, Views};
 
 /// Which views the particles show.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -259,13 +259,13 @@ fn project_on_gpu(
                 .iter()
                 .map(|&i| particles[i].shift_angstrom.map(|s| s / options.pixel_size_angstrom))
                 .collect();
-            let projected = projector.project(
-                &projection_atoms,
-                &rotations,
-                &origins,
-                options.box_size,
-                options.pixel_size_angstrom,
-            )?;
+            let views = Views {
+                rotations: &rotations,
+                origins_px: &origins,
+                box_size: options.box_size,
+                pixel_size: options.pixel_size_angstrom,
+            };
+            let projected = projector.project(&projection_atoms, &views)?;
             for (&i, image) in chunk.iter().zip(projected.chunks_exact(pixels)) {
                 images[i] = image.to_vec();
             }
@@ -404,36 +404,16 @@ pub fn simulate_particles_with(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::formats::model::Atom;
 
     /// A small asymmetric model: a helix of carbons with a heavy tail.
     fn helix_model() -> Structure {
-        let atoms = (0..40)
-            .map(|i| Atom {
-                name: "CA".into(),
-                alt_loc: String::new(),
-                residue_name: "ALA".into(),
-                chain_id: "A".into(),
-                residue_number: i,
-                insertion_code: String::new(),
-                element: if i > 32 { "S".into() } else { "C".into() },
-                formal_charge: 0,
-                occupancy: 1.0,
-                b_factor: 0.0,
-                hetero: false,
-            })
-            .collect();
         let frame = (0..40)
             .map(|i| {
                 let t = i as f32 * 0.5;
                 [6.0 * t.cos(), 6.0 * t.sin(), 0.6 * i as f32 - 12.0]
             })
             .collect();
-        Structure {
-            name: "helix".into(),
-            atoms,
-            frames: vec![frame],
-        }
+        crate::test_shapes::ca_chain("helix", frame, |i| if i > 32 { "S" } else { "C" })
     }
 
     /// The WGSL projection path (forced here, on llvmpipe) gives the CPU path's images.

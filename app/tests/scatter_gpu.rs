@@ -7,7 +7,7 @@
 //! unless `CRYOFORGE_REQUIRE_GPU_ADAPTER` is set.
 
 use cryoforge::scatter::{ScatterStyle, bounds_of, cluster_colour, edges, rasterise};
-use cryoforge_compute::gpu::{AdapterChoice, GpuContext};
+use cryoforge_compute::gpu::{GpuContext, test_context};
 use cryoforge_compute::numeric::rng::Rng;
 use cryoforge_renderer::{PointsRenderer, PointsView};
 
@@ -16,23 +16,6 @@ const HEIGHT: usize = 112;
 const BACKGROUND: [u8; 4] = [250, 250, 250, 255];
 /// A pixel is covered when a channel differs from the background by more than this.
 const COVERED_ABOVE: f32 = 24.0;
-
-fn context() -> Option<GpuContext> {
-    match GpuContext::new(AdapterChoice::AllowSoftware) {
-        Ok(c) => {
-            eprintln!("adapter: {}", c.describe());
-            Some(c)
-        }
-        Err(why) => {
-            assert!(
-                std::env::var("CRYOFORGE_REQUIRE_GPU_ADAPTER").is_err(),
-                "no adapter: {why}"
-            );
-            eprintln!("skipped: {why}");
-            None
-        }
-    }
-}
 
 /// Points ([N, 2]) and colours with no mirror symmetry: three blobs of different sizes and
 /// colours, an L of single points, and a sprinkle.
@@ -144,7 +127,7 @@ fn compare(a: &[[f32; 3]], b: &[[f32; 3]]) -> Agreement {
 
 #[test]
 fn gpu_scatter_matches_the_cpu_rasteriser() {
-    let Some(context) = context() else {
+    let Some(context) = test_context() else {
         return;
     };
     let (points, colours) = points();

@@ -270,9 +270,9 @@ pub fn dispatch_size(n: usize) -> (u32, u32, u32) {
     (x, groups.div_ceil(x), x * WORKGROUP)
 }
 
-/// For tests of WGSL kernels: a device (hardware or llvmpipe), or None when there is none and
-/// `CRYOFORGE_REQUIRE_GPU_ADAPTER` is unset (the test then skips; with it set, it fails).
-#[cfg(test)]
+/// For tests of WGSL kernels (here and in other crates): a device (hardware or llvmpipe), or None
+/// when there is none and `CRYOFORGE_REQUIRE_GPU_ADAPTER` is unset (the test then skips; with it
+/// set, it fails).
 pub fn test_context() -> Option<GpuContext> {
     match GpuContext::new(AdapterChoice::AllowSoftware) {
         Ok(c) => {

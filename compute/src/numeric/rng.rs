@@ -40,6 +40,15 @@ impl Rng {
         }
     }
 
+    /// Fisher–Yates shuffle drawing each index from [`Self::uniform`] (the order particle
+    /// refinement's recorded results were measured with).
+    pub fn shuffle_by_uniform<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            let j = (self.uniform() * (i + 1) as f64) as usize % (i + 1);
+            items.swap(i, j);
+        }
+    }
+
     /// Uniform in [0, 1).
     pub fn uniform(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64

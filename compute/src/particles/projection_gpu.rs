@@ -81,23 +81,18 @@ impl GpuProjector {
         &self.context
     }
 
-    fn buffers(
-        &self,
-        atoms: &ProjectionAtoms<'_>,
-        rotations: &[Mat3],
-        origins_px: &[[f64; 2]],
-        box_size: usize,
-    ) -> [wgpu::Buffer; 3] {
+    fn buffers(&self, atoms: &ProjectionAtoms<'_>, views: &Views<'_>) -> [wgpu::Buffer; 3] {
         let packed: Vec<GpuAtom> = atoms
             .positions
             .iter()
             .zip(atoms.amplitudes)
             .map(|(&position, &amplitude)| GpuAtom { position, amplitude })
             .collect();
-        let centre = (box_size / 2) as f64;
-        let views: Vec<ProjectionView> = rotations
+        let centre = (views.box_size / 2) as f64;
+        let gpu_views: Vec<ProjectionView> = views
+            .rotations
             .iter()
-            .zip(origins_px)
+            .zip(views.origins_px)
             .map(|(a, o)| ProjectionView {
                 x: [a[0][0], a[0][1], a[0][2], centre - o[0]].map(|v| v as f32),
                 y: [a[1][0], a[1][1], a[1][2], centre - o[1]].map(|v| v as f32),
@@ -106,18 +101,12 @@ impl GpuProjector {
         [
             self.context.storage("atoms", &packed, false),
             self.context.storage("widths", atoms.widths, false),
-            self.context.storage("views", &views, false),
+            self.context.storage("views", &gpu_views, false),
         ]
     }
 
-    fn params(
-        &self,
-        atoms: usize,
-        particles: usize,
-        box_size: usize,
-        pixel_size: f64,
-        invocations: usize,
-    ) -> wgpu::Buffer {
+    fn params(&self, atoms: usize, views: &Views<'_>, invocations: usize) -> wgpu::Buffer {
+        let (particles, box_size, pixel_size) = (views.rotations.len(), views.box_size, views.pixel_size);
         let (_, _, row_stride) = dispatch_size(invocations);
         let params = ProjectionParams {
             box_size: box_size as u32,
@@ -134,15 +123,9 @@ impl GpuProjector {
     /// Projections (box² each, x fastest, particle after particle) at RELION matrices
     /// `rotations` and origins `origins_px` (pixels).
     pub fn project(&self, atoms: &ProjectionAtoms<'_>, views: &Views<'_>) -> Result<Vec<f32>, GpuError> {
-        let Views {
-            rotations,
-            origins_px,
-            box_size,
-            pixel_size,
-        } = *views;
-        let count = rotations.len() * box_size * box_size;
-        let uniform = self.params(atoms.positions.len(), rotations.len(), box_size, pixel_size, count);
-        let [atom_buffer, width_buffer, view_buffer] = self.buffers(atoms, rotations, origins_px, box_size);
+        let count = views.rotations.len() * views.box_size * views.box_size;
+        let uniform = self.params(atoms.positions.len(), views, count);
+        let [atom_buffer, width_buffer, view_buffer] = self.buffers(atoms, views);
         let images = self.context.storage("images", &vec![0f32; count], true);
         self.context.run(
             &self.forward,
@@ -165,15 +148,9 @@ impl GpuProjector {
         views: &Views<'_>,
         dloss_dimage: &[f32],
     ) -> Result<ProjectionGradients, GpuError> {
-        let Views {
-            rotations,
-            origins_px,
-            box_size,
-            pixel_size,
-        } = *views;
         let n = atoms.positions.len();
-        let uniform = self.params(n, rotations.len(), box_size, pixel_size, n);
-        let [atom_buffer, width_buffer, view_buffer] = self.buffers(atoms, rotations, origins_px, box_size);
+        let uniform = self.params(n, views, n);
+        let [atom_buffer, width_buffer, view_buffer] = self.buffers(atoms, views);
         let dloss = self.context.storage("dloss_dimage", dloss_dimage, false);
         // xyz = ∂L/∂position, w = ∂L/∂amplitude.
         let grad_atoms = self.context.storage("grad_atoms", &vec![[0f32; 4]; n], true);

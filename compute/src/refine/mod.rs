@@ -78,7 +78,7 @@ pub fn refine_particles(
     // Hold out a few particles to score each epoch; train on the rest in shuffled batches.
     let mut rng = Rng::new(options.seed);
     let mut order: Vec<usize> = (0..data.len()).collect();
-    rng.shuffle(&mut order);
+    rng.shuffle_by_uniform(&mut order);
     let held = options.validation_particles.min(data.len() / 5);
     let (validation, train) = order.split_at(held);
     let (validation, mut train) = (validation.to_vec(), train.to_vec());
@@ -114,7 +114,7 @@ pub fn refine_particles(
         let resolution = options.ring_limit_angstrom(epoch);
         let ring = ForwardModel::ring_of_resolution(data.box_size, data.pixel_size, resolution);
         let forward = ForwardModel::new(device, data.box_size, data.pixel_size, ring);
-        rng.shuffle(&mut train);
+        rng.shuffle_by_uniform(&mut train);
         let mut epoch_frc = 0.0;
         for (step, chunk) in train.chunks(options.batch).enumerate() {
             let frc = refiner.step(&forward, data, centre, chunk, &parallel, steps_per_epoch)?;

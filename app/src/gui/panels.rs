@@ -196,8 +196,8 @@ pub fn jobs_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui) {
                     }
                 }
                 ui.monospace(&job.message);
-                plot_ui(ui, job.id, &job.history);
             });
+            plot_ui(ui, job.id, &job.history);
         }
     });
     if let Some(id) = cancel {
@@ -215,10 +215,10 @@ fn plot_ui(ui: &mut egui::Ui, job_id: u64, history: &[(Series, Vec<[f64; 2]>)]) 
         return;
     }
     fixed_plot(("job plot", job_id))
-        .width(220.0)
-        .height(64.0)
-        .show_axes([false, false])
-        .legend(egui_plot::Legend::default())
+        .width(ui.available_width().min(640.0))
+        .height(72.0)
+        .show_axes([true, false])
+        .legend(egui_plot::Legend::default().position(egui_plot::Corner::LeftTop))
         .show(ui, |plot| {
             for (series, points) in history {
                 let (lo, hi) = points.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {

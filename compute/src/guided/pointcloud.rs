@@ -4,7 +4,7 @@
 
 use crate::maps::DensityMap;
 use crate::maps::tools::remove_dust;
-use crate::numeric::kmeans::{KMeansOptions, kmeans};
+use crate::numeric::kmeans::{FirstPick, KMeansOptions, kmeans};
 
 /// Cluster centres (Å) with the density mass each one carries (summing to 1).
 #[derive(Clone, Debug, PartialEq)]
@@ -54,6 +54,7 @@ pub fn weighted_kmeans(points: &[[f64; 3]], weights: &[f64], k: usize, seed: u64
         seed,
         restarts: 1,
         max_iterations: iterations,
+        first_pick: FirstPick::ScaledUniform,
     };
     let clustering = kmeans(&flat, 3, Some(weights), k, options);
     let clusters = clustering.centres.len() / 3;

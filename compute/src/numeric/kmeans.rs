@@ -22,12 +22,23 @@ pub struct Clustering {
     pub inertia: f64,
 }
 
+/// How the first centre of a k-means++ start is drawn. Both are uniform over the points; each
+/// caller keeps the one its recorded results were measured with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FirstPick {
+    /// `next_u64() mod n` (latent clustering).
+    Modulo,
+    /// `⌊uniform() · n⌋` (the map point cloud and the guided prior's nodes).
+    ScaledUniform,
+}
+
 /// Options of [`kmeans`].
 #[derive(Clone, Copy, Debug)]
 pub struct KMeansOptions {
     pub seed: u64,
     pub restarts: usize,
     pub max_iterations: usize,
+    pub first_pick: FirstPick,
 }
 
 impl KMeansOptions {
@@ -37,6 +48,7 @@ impl KMeansOptions {
             seed,
             restarts,
             max_iterations: 300,
+            first_pick: FirstPick::Modulo,
         }
     }
 }
@@ -62,7 +74,11 @@ where
     let mut best: Option<Clustering> = None;
     for restart in 0..options.restarts.max(1) {
         let mut rng = Rng::new(options.seed.wrapping_add(restart as u64 * 104_729));
-        let mut centres: Vec<f64> = row(rng.below(n)).to_vec();
+        let first = match options.first_pick {
+            FirstPick::Modulo => rng.below(n),
+            FirstPick::ScaledUniform => (rng.uniform() * n as f64) as usize % n,
+        };
+        let mut centres: Vec<f64> = row(first).to_vec();
         let mut nearest: Vec<f64> = (0..n).into_par_iter().map(|i| distance2(row(i), &centres)).collect();
         while centres.len() < k * dim {
             let total: f64 = nearest.iter().enumerate().map(|(i, d)| d * weight(i)).sum();
@@ -86,16 +102,14 @@ where
             centres.extend(c);
         }
         let clusters = centres.len() / dim;
-        let centre = |centres: &[f64], c: usize| centres[c * dim..(c + 1) * dim].to_vec();
+        let distance_to = |centres: &[f64], c: usize, i: usize| distance2(row(i), &centres[c * dim..(c + 1) * dim]);
         let mut labels = vec![usize::MAX; n];
         for _ in 0..options.max_iterations.max(1) {
             let assigned: Vec<usize> = (0..n)
                 .into_par_iter()
                 .map(|i| {
                     (0..clusters)
-                        .min_by(|&a, &b| {
-                            distance2(row(i), &centre(&centres, a)).total_cmp(&distance2(row(i), &centre(&centres, b)))
-                        })
+                        .min_by(|&a, &b| distance_to(&centres, a, i).total_cmp(&distance_to(&centres, b, i)))
                         .unwrap_or(0)
                 })
                 .collect();
@@ -121,9 +135,7 @@ where
                 break;
             }
         }
-        let inertia: f64 = (0..n)
-            .map(|i| weight(i) * distance2(row(i), &centre(&centres, labels[i])))
-            .sum();
+        let inertia: f64 = (0..n).map(|i| weight(i) * distance_to(&centres, labels[i], i)).sum();
         if best.as_ref().is_none_or(|b| inertia < b.inertia) {
             best = Some(Clustering {
                 labels,
@@ -147,6 +159,7 @@ mod tests {
             seed: 1,
             restarts: 1,
             max_iterations: 10,
+            first_pick: FirstPick::Modulo,
         };
         let c = kmeans(&data, 2, Some(&[9.0, 1.0]), 1, options);
         assert!((c.centres[0] - 1.0).abs() < 1e-12, "{:?}", c.centres);

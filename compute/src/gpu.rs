@@ -73,6 +73,24 @@ pub fn hardware_gpu_possible() -> bool {
     has_render_node || std::path::Path::new("/dev/nvidiactl").exists()
 }
 
+/// A WGSL kernel's forward and backward pipelines, compiled once on one device.
+pub struct Kernels {
+    pub context: GpuContext,
+    pub forward: wgpu::ComputePipeline,
+    pub backward: wgpu::ComputePipeline,
+}
+
+impl Kernels {
+    pub fn new(context: GpuContext, label: &str, source: &str, [forward, backward]: [&str; 2]) -> Self {
+        let [forward, backward] = context.pipelines(label, source, [forward, backward]);
+        Self {
+            context,
+            forward,
+            backward,
+        }
+    }
+}
+
 /// A wgpu device and queue with a description of the adapter behind them.
 pub struct GpuContext {
     pub device: wgpu::Device,

@@ -2,7 +2,7 @@
 //! truncation and gradient, computed on a wgpu device. Tested against the CPU kernel on llvmpipe;
 //! used for real work only on a hardware GPU (see [`crate::gpu`]).
 
-use crate::gpu::{GpuAtom, GpuContext, GpuError, dispatch_size};
+use crate::gpu::{GpuAtom, GpuContext, GpuError, Kernels, dispatch_size};
 use crate::maps::MapGrid;
 use crate::maps::density::{CUTOFF_SIGMAS, GaussianAtoms, GaussianGradients};
 
@@ -29,23 +29,18 @@ pub struct DensityParams {
 
 /// Compiled density pipelines on one device.
 pub struct GpuDensity {
-    context: GpuContext,
-    forward: wgpu::ComputePipeline,
-    backward: wgpu::ComputePipeline,
+    kernels: Kernels,
 }
 
 impl GpuDensity {
     pub fn new(context: GpuContext) -> Self {
-        let [forward, backward] = context.pipelines("density.wgsl", SHADER, ["simulate_voxels", "backward_atoms"]);
         Self {
-            context,
-            forward,
-            backward,
+            kernels: Kernels::new(context, "density.wgsl", SHADER, ["simulate_voxels", "backward_atoms"]),
         }
     }
 
     pub fn context(&self) -> &GpuContext {
-        &self.context
+        &self.kernels.context
     }
 
     fn params(&self, grid: &MapGrid, atoms: &GaussianAtoms, row_stride: u32, cells: &CellList) -> DensityParams {
@@ -71,8 +66,8 @@ impl GpuDensity {
             .map(|(&position, &amplitude)| GpuAtom { position, amplitude })
             .collect();
         (
-            self.context.storage("atoms", &packed, false),
-            self.context.storage("sigmas", &atoms.sigmas, false),
+            self.kernels.context.storage("atoms", &packed, false),
+            self.kernels.context.storage("sigmas", &atoms.sigmas, false),
         )
     }
 
@@ -82,19 +77,19 @@ impl GpuDensity {
         let cells = CellList::build(atoms);
         let (_, _, row_stride) = dispatch_size(voxels);
         let params = self.params(grid, atoms, row_stride, &cells);
-        let device = &self.context.device;
-        let uniform = self.context.uniform(&params);
+        let device = &self.kernels.context.device;
+        let uniform = self.kernels.context.uniform(&params);
         let (atom_buffer, sigma_buffer) = self.atom_buffers(atoms);
-        let start = self.context.storage("cell_start", &cells.start, false);
-        let members = self.context.storage("cell_atoms", &cells.atoms, false);
+        let start = self.kernels.context.storage("cell_start", &cells.start, false);
+        let members = self.kernels.context.storage("cell_atoms", &cells.atoms, false);
         let values = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("values"),
             size: (voxels.max(1) * 4) as u64,
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
             mapped_at_creation: false,
         });
-        self.context.run(
-            &self.forward,
+        self.kernels.context.run(
+            &self.kernels.forward,
             &[
                 (0, &uniform),
                 (1, &atom_buffer),
@@ -105,7 +100,7 @@ impl GpuDensity {
             ],
             voxels,
         );
-        self.context.read_back(&values, voxels)
+        self.kernels.context.read_back(&values, voxels)
     }
 
     /// Back-propagates ∂L/∂value to the atoms, as [`crate::maps::density::simulate_backward`].
@@ -119,14 +114,14 @@ impl GpuDensity {
         let (_, _, row_stride) = dispatch_size(n);
         let cells = CellList::empty();
         let params = self.params(grid, atoms, row_stride, &cells);
-        let uniform = self.context.uniform(&params);
+        let uniform = self.kernels.context.uniform(&params);
         let (atom_buffer, sigma_buffer) = self.atom_buffers(atoms);
-        let dloss = self.context.storage("dloss_dmap", dloss_dmap, false);
+        let dloss = self.kernels.context.storage("dloss_dmap", dloss_dmap, false);
         // xyz = ∂L/∂position, w = ∂L/∂amplitude.
-        let grad_atoms = self.context.storage("grad_atoms", &vec![[0f32; 4]; n], true);
-        let grad_sigmas = self.context.storage("grad_sigmas", &vec![0f32; n], true);
-        self.context.run(
-            &self.backward,
+        let grad_atoms = self.kernels.context.storage("grad_atoms", &vec![[0f32; 4]; n], true);
+        let grad_sigmas = self.kernels.context.storage("grad_sigmas", &vec![0f32; n], true);
+        self.kernels.context.run(
+            &self.kernels.backward,
             &[
                 (0, &uniform),
                 (6, &atom_buffer),
@@ -137,8 +132,8 @@ impl GpuDensity {
             ],
             n,
         );
-        let packed: Vec<[f32; 4]> = self.context.read_back(&grad_atoms, n)?;
-        let sigmas = self.context.read_back(&grad_sigmas, n)?;
+        let packed: Vec<[f32; 4]> = self.kernels.context.read_back(&grad_atoms, n)?;
+        let sigmas = self.kernels.context.read_back(&grad_sigmas, n)?;
         Ok(GaussianGradients {
             positions: packed.iter().map(|g| [g[0], g[1], g[2]]).collect(),
             amplitudes: packed.iter().map(|g| g[3]).collect(),

@@ -4,7 +4,7 @@
 //! it is the kernel a hardware GPU runs the projection with.
 
 use crate::geometry::Mat3;
-use crate::gpu::{GpuAtom, GpuContext, GpuError, dispatch_size};
+use crate::gpu::{GpuAtom, GpuContext, GpuError, Kernels, dispatch_size};
 
 /// The kernels' source, shaders/projection.wgsl.
 pub const SHADER: &str = include_str!("../../../shaders/projection.wgsl");
@@ -62,23 +62,18 @@ pub struct Views<'a> {
 
 /// Compiled projection pipelines on one device.
 pub struct GpuProjector {
-    context: GpuContext,
-    forward: wgpu::ComputePipeline,
-    backward: wgpu::ComputePipeline,
+    kernels: Kernels,
 }
 
 impl GpuProjector {
     pub fn new(context: GpuContext) -> Self {
-        let [forward, backward] = context.pipelines("projection.wgsl", SHADER, ["project_pixels", "backward_atoms"]);
         Self {
-            context,
-            forward,
-            backward,
+            kernels: Kernels::new(context, "projection.wgsl", SHADER, ["project_pixels", "backward_atoms"]),
         }
     }
 
     pub fn context(&self) -> &GpuContext {
-        &self.context
+        &self.kernels.context
     }
 
     fn buffers(&self, atoms: &ProjectionAtoms<'_>, views: &Views<'_>) -> [wgpu::Buffer; 3] {
@@ -99,9 +94,9 @@ impl GpuProjector {
             })
             .collect();
         [
-            self.context.storage("atoms", &packed, false),
-            self.context.storage("widths", atoms.widths, false),
-            self.context.storage("views", &gpu_views, false),
+            self.kernels.context.storage("atoms", &packed, false),
+            self.kernels.context.storage("widths", atoms.widths, false),
+            self.kernels.context.storage("views", &gpu_views, false),
         ]
     }
 
@@ -117,7 +112,7 @@ impl GpuProjector {
             cutoff_sigmas: CUTOFF_SIGMAS,
             _padding: [0.0; 2],
         };
-        self.context.uniform(&params)
+        self.kernels.context.uniform(&params)
     }
 
     /// Projections (box² each, x fastest, particle after particle) at RELION matrices
@@ -126,9 +121,9 @@ impl GpuProjector {
         let count = views.rotations.len() * views.box_size * views.box_size;
         let uniform = self.params(atoms.positions.len(), views, count);
         let [atom_buffer, width_buffer, view_buffer] = self.buffers(atoms, views);
-        let images = self.context.storage("images", &vec![0f32; count], true);
-        self.context.run(
-            &self.forward,
+        let images = self.kernels.context.storage("images", &vec![0f32; count], true);
+        self.kernels.context.run(
+            &self.kernels.forward,
             &[
                 (0, &uniform),
                 (1, &atom_buffer),
@@ -138,7 +133,7 @@ impl GpuProjector {
             ],
             count,
         );
-        self.context.read_back(&images, count)
+        self.kernels.context.read_back(&images, count)
     }
 
     /// Back-propagates ∂L/∂pixel (laid out as [`Self::project`]'s output) to the atoms.
@@ -151,12 +146,12 @@ impl GpuProjector {
         let n = atoms.positions.len();
         let uniform = self.params(n, views, n);
         let [atom_buffer, width_buffer, view_buffer] = self.buffers(atoms, views);
-        let dloss = self.context.storage("dloss_dimage", dloss_dimage, false);
+        let dloss = self.kernels.context.storage("dloss_dimage", dloss_dimage, false);
         // xyz = ∂L/∂position, w = ∂L/∂amplitude.
-        let grad_atoms = self.context.storage("grad_atoms", &vec![[0f32; 4]; n], true);
-        let grad_widths = self.context.storage("grad_widths", &vec![0f32; n], true);
-        self.context.run(
-            &self.backward,
+        let grad_atoms = self.kernels.context.storage("grad_atoms", &vec![[0f32; 4]; n], true);
+        let grad_widths = self.kernels.context.storage("grad_widths", &vec![0f32; n], true);
+        self.kernels.context.run(
+            &self.kernels.backward,
             &[
                 (0, &uniform),
                 (5, &atom_buffer),
@@ -168,11 +163,11 @@ impl GpuProjector {
             ],
             n,
         );
-        let packed: Vec<[f32; 4]> = self.context.read_back(&grad_atoms, n)?;
+        let packed: Vec<[f32; 4]> = self.kernels.context.read_back(&grad_atoms, n)?;
         Ok(ProjectionGradients {
             positions: packed.iter().map(|g| [g[0], g[1], g[2]]).collect(),
             amplitudes: packed.iter().map(|g| g[3]).collect(),
-            widths: self.context.read_back(&grad_widths, n)?,
+            widths: self.kernels.context.read_back(&grad_widths, n)?,
         })
     }
 }

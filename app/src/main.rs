@@ -38,7 +38,12 @@ enum Command {
         files: Vec<PathBuf>,
     },
     /// Convert by extension: models PDB↔mmCIF, maps MRC↔CCP4/.map.gz, particles STAR↔.cs.
-    Convert { input: PathBuf, output: PathBuf },
+    Convert {
+        input: PathBuf,
+        output: PathBuf,
+        #[command(flatten)]
+        pixel_size: cli::particles::PixelSizeArg,
+    },
     /// Simulate data from models.
     #[command(subcommand)]
     Simulate(cli::science::SimulateCommand),
@@ -46,6 +51,8 @@ enum Command {
     Reconstruct {
         #[arg(long)]
         particles: PathBuf,
+        #[command(flatten)]
+        pixel_size: cli::particles::PixelSizeArg,
         #[arg(short, long)]
         output: PathBuf,
     },
@@ -91,11 +98,37 @@ enum Command {
     Hetero(cli::hetero::HeteroCommand),
 }
 
+/// A command's output piped into `head` ends the command quietly when `head` has read enough, as
+/// it ends `cat`: the default action of SIGPIPE, which Rust's runtime sets to "ignore" so that
+/// every later write to stdout fails (and `println!` panics). Only for subcommands: the window
+/// keeps Rust's default, so a display connection closing is an error it handles, not a kill.
+#[cfg(unix)]
+#[allow(unsafe_code)] // One FFI call, before any thread or output exists.
+fn end_quietly_on_closed_stdout() {
+    // SAFETY: restoring a signal's default disposition has no preconditions; nothing else in
+    // the process has installed a SIGPIPE handler that this could displace.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+#[cfg(not(unix))]
+fn end_quietly_on_closed_stdout() {}
+
 fn main() -> ExitCode {
+    // A caught panic (a parser, a job) is reported once as an error; anything else, one line.
+    cryoforge_compute::panic::install_hook();
     let args = Args::parse();
+    if args.command.is_some() {
+        end_quietly_on_closed_stdout();
+    }
     let result = match args.command {
         Some(Command::Info { json, files }) => cli::info(&files, json),
-        Some(Command::Convert { input, output }) => cli::convert(&input, &output),
+        Some(Command::Convert {
+            input,
+            output,
+            pixel_size,
+        }) => cli::convert(&input, &output, pixel_size),
         Some(Command::Simulate(command)) => cli::science::simulate_cmd(command),
         Some(Command::Score { input, contour, json }) => {
             cli::science::score_cmd(&input.map, &input.model, input.resolution, contour, json)
@@ -104,7 +137,11 @@ fn main() -> ExitCode {
         Some(Command::Fit(command)) => cli::science::fit_cmd(command),
         Some(Command::Map(command)) => cli::science::map_cmd(command),
         Some(Command::Hetero(command)) => cli::hetero::hetero_cmd(command),
-        Some(Command::Reconstruct { particles, output }) => cli::science::reconstruct_cmd(&particles, &output),
+        Some(Command::Reconstruct {
+            particles,
+            pixel_size,
+            output,
+        }) => cli::science::reconstruct_cmd(&particles, pixel_size, &output),
         Some(Command::Render {
             out,
             files,

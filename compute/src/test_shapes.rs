@@ -24,6 +24,7 @@ pub fn ca_atom(residue_number: i32, element: &str) -> crate::formats::model::Ato
         occupancy: 1.0,
         b_factor: 0.0,
         hetero: false,
+        ..Default::default()
     }
 }
 
@@ -37,5 +38,6 @@ pub fn ca_chain(
         name: name.into(),
         atoms: (0..frame.len() as i32).map(|i| ca_atom(i, element(i))).collect(),
         frames: vec![frame],
+        info: Default::default(),
     }
 }

@@ -8,7 +8,7 @@
 //! worker can later stand for a device (several GPUs, each worker's part on its own device) or a
 //! machine (an all-reduce of the combined gradients) without the methods changing.
 
-use crate::panic::panic_message;
+use crate::panic::catch_quietly;
 
 /// A worker's panic, caught and turned into an error (the job reports it; the app lives on).
 #[derive(Debug, thiserror::Error)]
@@ -81,18 +81,21 @@ impl DataParallel {
         if parts.len() <= 1 {
             return parts
                 .into_iter()
-                .map(|part| {
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(part)))
-                        .map_err(|e| WorkerPanic(panic_message(e.as_ref())))
-                })
+                .map(|part| catch_quietly(|| work(part)).map_err(WorkerPanic))
                 .collect();
         }
         let work = &work;
         std::thread::scope(|scope| {
-            let handles: Vec<_> = parts.into_iter().map(|part| scope.spawn(move || work(part))).collect();
+            let handles: Vec<_> = parts
+                .into_iter()
+                .map(|part| scope.spawn(move || catch_quietly(|| work(part))))
+                .collect();
             handles
                 .into_iter()
-                .map(|h| h.join().map_err(|e| WorkerPanic(panic_message(e.as_ref()))))
+                .map(|h| match h.join() {
+                    Ok(outcome) => outcome.map_err(WorkerPanic),
+                    Err(panic) => Err(WorkerPanic(crate::panic::panic_message(panic.as_ref()))),
+                })
                 .collect()
         })
     }

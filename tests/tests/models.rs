@@ -166,13 +166,20 @@ fn bad_model_files_are_errors_naming_the_file() {
     for (name, content) in [
         ("garbage.pdb", "this is not a structure\n\u{1}\u{2}\n".to_owned()),
         ("empty.cif", String::new()),
-        // An empty quoted chain id makes the underlying parser panic; it must be an error instead.
-        ("empty_chain.cif", "data_x\nloop_\n_atom_site.group_PDB\n_atom_site.id\n_atom_site.type_symbol\n_atom_site.label_atom_id\n_atom_site.label_comp_id\n_atom_site.label_asym_id\n_atom_site.label_seq_id\n_atom_site.Cartn_x\n_atom_site.Cartn_y\n_atom_site.Cartn_z\n_atom_site.auth_asym_id\nATOM 1 N N MET '' 1 1.0 2.0 3.0 ''\n".to_owned()),
-        ("truncated.cif", std::fs::read_to_string(asset("models/gemmi_5i55.cif")).expect("read")[..3000].to_owned()),
+        (
+            "truncated.cif",
+            std::fs::read_to_string(asset("models/gemmi_5i55.cif")).expect("read")[..3000].to_owned(),
+        ),
     ] {
         let path = dir.path().join(name);
         std::fs::write(&path, content).expect("write");
         let err = Structure::read(&path).expect_err(name);
         assert!(err.to_string().contains(name), "{err}");
     }
+    // What gemmi writes for a chain without an id (an empty quoted value) reads as that chain.
+    let path = dir.path().join("empty_chain.cif");
+    let text = "data_x\nloop_\n_atom_site.group_PDB\n_atom_site.id\n_atom_site.type_symbol\n_atom_site.label_atom_id\n_atom_site.label_comp_id\n_atom_site.label_asym_id\n_atom_site.label_seq_id\n_atom_site.Cartn_x\n_atom_site.Cartn_y\n_atom_site.Cartn_z\n_atom_site.auth_asym_id\nATOM 1 N N MET '' 1 1.0 2.0 3.0 ''\n";
+    std::fs::write(&path, text).expect("write");
+    let s = Structure::read(&path).expect("a chain without an id");
+    assert_eq!((s.atoms.len(), s.atoms[0].chain_id.as_str()), (1, ""));
 }

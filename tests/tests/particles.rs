@@ -1,11 +1,13 @@
 //! Particle stacks and metadata: RELION 3.0 and 3.1 STAR, cryoSPARC `.cs`, lazy stacks, subsets
-//! that keep every column, STAR↔.cs conversion, and bad inputs.
+//! that keep every column, STAR↔.cs conversion, tables without a pixel size (`--apix`), one
+//! image file per particle, and bad inputs.
 
 use cryoforge_compute::formats::cs::CsFile;
-use cryoforge_compute::formats::particles::{ParticleSet, particle_block};
-use cryoforge_compute::formats::stack::{ImageRef, ParticleStack};
-use cryoforge_compute::formats::star::StarFile;
+use cryoforge_compute::formats::particles::{ParticleOptions, ParticleSet, particle_block};
+use cryoforge_compute::formats::stack::{ImageRef, ParticleStack, write_stack};
+use cryoforge_compute::formats::star::{StarFile, StarTable};
 use cryoforge_compute::geometry::relion_matrix;
+use cryoforge_compute::particles::data::ParticleData;
 use cryoforge_tests::{asset, expected};
 
 fn particles_from_star(name: &str) -> ParticleSet {
@@ -176,6 +178,7 @@ fn stack_images_are_read_by_index_and_references_resolve() {
     let reference = ImageRef {
         index_1based: set.particles[5].image_index_1based,
         path: set.particles[5].image_path.clone(),
+        whole_file: false,
     };
     let resolved = reference.resolve(&star_path).expect("stack found beside the STAR file");
     let via_reference = ParticleStack::open(&resolved)
@@ -225,4 +228,85 @@ fn bad_metadata_files_are_errors_naming_the_file() {
     std::fs::write(&truncated_stack, &stack_bytes[..stack_bytes.len() - 1]).expect("write");
     let err = ParticleStack::open(&truncated_stack).expect_err("truncated stack");
     assert!(err.to_string().contains("cut.mrcs"), "{err}");
+}
+
+/// The fixture's particle table without `columns`, or with `_rlnImageName` rewritten by `name`.
+fn edited_relion30(drop: &[&str], name: impl Fn(usize, &str) -> String) -> StarFile {
+    let mut star = StarFile::read(&asset("fixtures/particles_relion30.star")).expect("read");
+    let table = star.blocks[0].table_mut().expect("table");
+    let keep: Vec<usize> = (0..table.columns.len())
+        .filter(|&c| !drop.contains(&table.columns[c].as_str()))
+        .collect();
+    let mut edited = StarTable::new(keep.iter().map(|&c| table.columns[c].clone()).collect());
+    for r in 0..table.row_count() {
+        edited.push_row(keep.iter().map(|&c| table.cell(r, c).to_owned()).collect());
+    }
+    let names = edited.column_index("rlnImageName").expect("names");
+    let renamed: Vec<String> = (0..edited.row_count())
+        .map(|r| name(r, edited.cell(r, names)))
+        .collect();
+    edited.set_column("rlnImageName", |r| renamed[r].clone());
+    *table = edited;
+    star
+}
+
+#[test]
+fn a_relion30_table_without_pixel_size_reads_with_apix_as_the_original() {
+    let original = particles_from_star("fixtures/particles_relion30.star");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("no_apix.star");
+    edited_relion30(&["rlnDetectorPixelSize", "rlnMagnification"], |_, n| n.to_owned())
+        .write(&path)
+        .expect("write");
+    let star = StarFile::read(&path).expect("read");
+    let err = ParticleSet::from_star(&path, &star).expect_err("no pixel size");
+    assert!(
+        err.to_string().contains("no_apix.star") && err.to_string().contains("--apix"),
+        "{err}"
+    );
+    // 4.5 µm / 30000 = 1.5 Å, the value the columns gave: shifts in pixels come back the same.
+    let set = ParticleSet::from_star_with(&path, &star, &ParticleOptions::with_pixel_size(Some(1.5))).expect("read");
+    assert_same_particles(&original, &set, 1e-9, "--apix 1.5 vs detector pixel / magnification");
+}
+
+#[test]
+fn one_image_file_per_particle_reads_the_same_images_as_the_stack() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stack = ParticleStack::open(&asset("fixtures/particles.mrcs")).expect("open");
+    let original = ParticleData::read(&asset("fixtures/particles_relion30.star")).expect("read");
+    for i in 0..stack.count() {
+        let one = dir.path().join(format!("particle_{i:02}.mrc"));
+        write_stack(
+            &one,
+            stack.box_size(),
+            stack.pixel_size_angstrom(),
+            &[stack.image(i).expect("image")],
+        )
+        .expect("write");
+    }
+    let path = dir.path().join("per_particle.star");
+    let star = edited_relion30(&[], |_, name| {
+        let reference = ImageRef::parse(name).expect("index@stack");
+        format!("particle_{:02}.mrc", reference.index_1based - 1)
+    });
+    star.write(&path).expect("write");
+    let data = ParticleData::read(&path).expect("read one file per particle");
+    assert!(data.set.particles.iter().all(|p| p.image_whole_file));
+    assert_eq!(data.images, original.images, "the same pixels, particle by particle");
+    assert_same_particles(
+        &original.set,
+        &particle_view(&data.set, &original.set),
+        1e-12,
+        "poses and CTFs",
+    );
+}
+
+/// `set` with `reference`'s image names, to compare everything else.
+fn particle_view(set: &ParticleSet, reference: &ParticleSet) -> ParticleSet {
+    let mut out = set.clone();
+    for (p, q) in out.particles.iter_mut().zip(&reference.particles) {
+        p.image_path.clone_from(&q.image_path);
+        p.image_index_1based = q.image_index_1based;
+    }
+    out
 }

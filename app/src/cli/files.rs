@@ -60,7 +60,9 @@ pub fn info(files: &[std::path::PathBuf], json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn convert(input: &Path, output: &Path) -> anyhow::Result<()> {
+/// Converts `input` to `output` by their extensions; `pixel_size` is used for particle files
+/// that give none.
+pub fn convert(input: &Path, output: &Path, pixel_size: crate::cli::particles::PixelSizeArg) -> anyhow::Result<()> {
     let kind_of = |p: &Path| FileKind::from_path(p).with_context(|| format!("{}: unknown file type", p.display()));
     let (from, to) = (kind_of(input)?, kind_of(output)?);
     let bar = read_bar(input);
@@ -99,14 +101,14 @@ pub fn convert(input: &Path, output: &Path) -> anyhow::Result<()> {
         (FileKind::Star, FileKind::Cs) => {
             let star = StarFile::read_with_progress(input, progress)?;
             bar.finish_and_clear();
-            let particles = ParticleSet::from_star(input, &star)?;
+            let particles = ParticleSet::from_star_with(input, &star, &pixel_size.options())?;
             particles.to_cs().write(output)?;
             eprintln!("wrote {} particles to {}", particles.particles.len(), output.display());
         }
         (FileKind::Cs, FileKind::Star) => {
             let cs = CsFile::read_with_progress(input, progress)?;
             bar.finish_and_clear();
-            let particles = ParticleSet::from_cs(input, &cs)?;
+            let particles = ParticleSet::from_cs_with(input, &cs, &pixel_size.options())?;
             particles.to_star().write(output)?;
             eprintln!(
                 "wrote {} particles in {} optics group(s) to {}",

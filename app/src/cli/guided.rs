@@ -136,8 +136,8 @@ fn sample_summary(
 pub fn fit_guided_cmd(args: GuidedArgs) -> anyhow::Result<()> {
     let options = options_from(&args)?;
     let map = DensityMap::read(&args.map)?;
-    let structure = Structure::read(&args.model)?;
-    let reference = args.reference.as_deref().map(Structure::read).transpose()?;
+    let structure = super::science::read_model(&args.model)?;
+    let reference = args.reference.as_deref().map(super::science::read_model).transpose()?;
     let steps = options.schedule.total_steps();
     let bar = ProgressBar::new((steps * options.samples) as u64);
     bar.set_style(

@@ -8,6 +8,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use cryoforge_compute::formats::npy::{read_f32_array, write_f32_array};
+use cryoforge_compute::formats::particles::ParticleOptions;
 use cryoforge_compute::hetero::analysis::{UmapOptions, umap};
 use cryoforge_compute::hetero::explore::{
     ANALYSIS_DIR, AnalyzeOptions, ClusterMethod, ClusterSpace, Exploration, LABELS_FILE, analyze, particle_column,
@@ -17,6 +18,7 @@ use cryoforge_compute::hetero::export::export_subset;
 use cryoforge_compute::hetero::{HeteroOptions, HeteroProgress, RunConfig, train};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::cli::particles::PixelSizeArg;
 use crate::scatter::{ScatterStyle, cluster_colour, rasterise, value_colour};
 
 #[derive(Subcommand)]
@@ -55,6 +57,8 @@ pub struct TrainArgs {
     /// RELION STAR or cryoSPARC .cs with poses and CTFs.
     #[arg(long)]
     pub particles: PathBuf,
+    #[command(flatten)]
+    pub pixel_size: PixelSizeArg,
     /// Latent size (8; 128 for compositional mixtures).
     #[arg(long, default_value_t = 8)]
     pub zdim: usize,
@@ -141,6 +145,9 @@ pub struct ExportArgs {
     /// .star or .cs; the same format as the input keeps every column.
     #[arg(short, long)]
     pub output: PathBuf,
+    // For converting STAR ↔ .cs; default: the `--apix` the run was trained with.
+    #[command(flatten)]
+    pub pixel_size: PixelSizeArg,
 }
 
 pub fn hetero_cmd(command: HeteroCommand) -> anyhow::Result<()> {
@@ -169,6 +176,7 @@ fn train_cmd(args: TrainArgs) -> anyhow::Result<()> {
         decoder_width: args.width,
         lazy: args.lazy,
         max_particles: args.max_particles,
+        pixel_size_angstrom: args.pixel_size.apix,
         seed: args.seed,
         ..HeteroOptions::default()
     };
@@ -333,7 +341,13 @@ fn export_cmd(args: ExportArgs) -> anyhow::Result<()> {
             config.particle_count
         );
     }
-    let written = export_subset(&config.particles, &rows, &args.output)?;
+    let pixel_size = args.pixel_size.apix.or(config.options.pixel_size_angstrom);
+    let written = export_subset(
+        &config.particles,
+        &rows,
+        &args.output,
+        &ParticleOptions::with_pixel_size(pixel_size),
+    )?;
     eprintln!(
         "wrote {written} of {} particles → {}",
         config.particle_count,

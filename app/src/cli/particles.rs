@@ -8,6 +8,7 @@ use anyhow::bail;
 use clap::Args;
 use cryoforge_compute::formats::model::Structure;
 use cryoforge_compute::formats::model_write::write_structure;
+use cryoforge_compute::formats::particles::ParticleOptions;
 use cryoforge_compute::models::compare::compare;
 use cryoforge_compute::particles::data::ParticleData;
 use cryoforge_compute::refine::{RefineOptions, RefineProgress, refine_particles};
@@ -15,11 +16,35 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::guided::{beside, extension_of};
 
+/// `--apix`, on every command that reads particles.
+#[derive(Args, Clone, Copy, Debug, Default)]
+pub struct PixelSizeArg {
+    /// Pixel size of the particle images in Å, for files that give none (RELION 3.0 tables
+    /// without optics or pixel-size columns); replaces the file's value when it has one.
+    #[arg(long, value_name = "Å", value_parser = parse_pixel_size)]
+    pub apix: Option<f64>,
+}
+
+impl PixelSizeArg {
+    pub fn options(self) -> ParticleOptions {
+        ParticleOptions::with_pixel_size(self.apix)
+    }
+}
+
+fn parse_pixel_size(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("expected a positive pixel size in Å, got {text:?}")),
+    }
+}
+
 #[derive(Args)]
 pub struct ParticleFitArgs {
     /// RELION STAR or cryoSPARC .cs with poses and CTFs; the stacks it names are read.
     #[arg(long)]
     pub particles: PathBuf,
+    #[command(flatten)]
+    pub pixel_size: PixelSizeArg,
     /// The starting model, placed in the particles' frame.
     #[arg(long)]
     pub model: PathBuf,
@@ -99,7 +124,7 @@ pub fn options_from(args: &ParticleFitArgs, particles: usize) -> anyhow::Result<
 pub fn fit_particles_cmd(args: ParticleFitArgs) -> anyhow::Result<()> {
     // Bad options fail before the particles are read.
     options_from(&args, 1)?;
-    let mut data = ParticleData::read(&args.particles).map_err(anyhow::Error::msg)?;
+    let mut data = ParticleData::read_with(&args.particles, &args.pixel_size.options()).map_err(anyhow::Error::msg)?;
     if let Some(n) = args.max_particles {
         data.images.truncate(n);
         data.set.particles.truncate(n);

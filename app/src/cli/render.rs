@@ -26,7 +26,7 @@ pub fn load(files: &[PathBuf]) -> anyhow::Result<LoadedScene> {
     for path in files {
         match FileKind::from_path(path) {
             Some(FileKind::Map) => scene.maps.push(DensityMap::read(path)?),
-            Some(kind) if kind.is_model() => scene.models.push(Structure::read(path)?),
+            Some(kind) if kind.is_model() => scene.models.push(Structure::read(path)?.first_conformer()),
             _ => bail!("{}: render draws maps and models only", path.display()),
         }
     }

@@ -189,8 +189,13 @@ pub enum MapCommand {
     },
 }
 
-fn read_model(path: &Path) -> anyhow::Result<Structure> {
-    Ok(Structure::read(path)?)
+/// A model for a method: its first conformer (see the altloc policy in `formats::model`).
+pub(crate) fn read_model(path: &Path) -> anyhow::Result<Structure> {
+    let structure = Structure::read(path)?;
+    for warning in &structure.info.warnings {
+        eprintln!("warning: {}: {warning}", path.display());
+    }
+    Ok(structure.first_conformer())
 }
 
 fn read_map(path: &Path) -> anyhow::Result<DensityMap> {
@@ -379,8 +384,12 @@ fn simulate_particles_cmd(command: SimulateCommand) -> anyhow::Result<()> {
 }
 
 /// `cryoforge reconstruct`: back-projection of a particle set into a map.
-pub fn reconstruct_cmd(particles: &Path, output: &Path) -> anyhow::Result<()> {
-    let data = ParticleData::read(particles).map_err(anyhow::Error::msg)?;
+pub fn reconstruct_cmd(
+    particles: &Path,
+    pixel_size: crate::cli::particles::PixelSizeArg,
+    output: &Path,
+) -> anyhow::Result<()> {
+    let data = ParticleData::read_with(particles, &pixel_size.options()).map_err(anyhow::Error::msg)?;
     let bar = ProgressBar::new(data.len() as u64);
     let progress = |done: usize| {
         bar.set_position(done as u64);

@@ -66,6 +66,7 @@ pub fn default_run_dir(particles: &Path) -> PathBuf {
 pub fn particle_file_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, path: &Path) {
     ui.separator();
     ui.label("Heterogeneity (latent model of the particles' states)");
+    let pixel_size_angstrom = super::particle_file::pixel_size_of(app, path);
     let settings = &mut app.hetero_settings;
     // A folder that already holds a run shows that run's options (resuming keeps them).
     let run = if settings.run.is_empty() {
@@ -92,6 +93,7 @@ pub fn particle_file_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, path: &Path) 
         epochs: settings.epochs,
         image_size: settings.image_size,
         templates: settings.templates,
+        pixel_size_angstrom,
         ..HeteroOptions::default()
     };
     let has_checkpoint = run.join(STATE_FILE).exists();

@@ -8,6 +8,7 @@ mod guided_panel;
 pub mod hetero_panel;
 mod objects;
 mod panels;
+mod particle_file;
 mod particle_panel;
 mod scene;
 mod viewport;
@@ -107,6 +108,8 @@ pub struct CryoforgeApp {
     /// Settings of the next heterogeneity run, and the loaded run's latent space.
     pub hetero_settings: hetero_panel::HeteroSettings,
     pub latent: Option<hetero_panel::LatentView>,
+    /// Pixel sizes (Å) set for particle files, replacing the files' own (`--apix`).
+    pub particle_pixel_sizes: std::collections::BTreeMap<PathBuf, f64>,
 }
 
 impl CryoforgeApp {
@@ -136,6 +139,7 @@ impl CryoforgeApp {
             pending_guided_fit: None,
             hetero_settings: hetero_panel::HeteroSettings::default(),
             latent: None,
+            particle_pixel_sizes: std::collections::BTreeMap::new(),
         })
     }
 

@@ -74,7 +74,10 @@ impl MapObject {
 }
 
 pub struct ModelObject {
+    /// The first conformer of the file's model: what the viewer draws and jobs use.
     pub model: Arc<Structure>,
+    /// Atoms of alternate conformations beyond the first, left out of `model`.
+    pub alternate_atoms: usize,
     pub frame: usize,
     pub playing: bool,
     pub frames_per_second: f32,
@@ -100,8 +103,15 @@ pub struct ModelObject {
 
 impl ModelObject {
     pub fn new(model: Structure) -> Self {
+        let alternate_atoms = model.counts().alternate_atoms;
+        let model = if alternate_atoms > 0 {
+            model.first_conformer()
+        } else {
+            model
+        };
         Self {
             model: Arc::new(model),
+            alternate_atoms,
             frame: 0,
             playing: false,
             frames_per_second: 10.0,
@@ -118,6 +128,26 @@ impl ModelObject {
             refine_settings: Default::default(),
             gallery: None,
             refinement: None,
+        }
+    }
+
+    /// What reading the file left out or had to guess: alternate conformers, warnings.
+    pub fn reading_notes_ui(&self, ui: &mut egui::Ui, id: super::ObjectId) {
+        if self.alternate_atoms > 0 {
+            ui.label(format!(
+                "{} atoms of alternate conformations: the first conformer is shown and used",
+                self.alternate_atoms
+            ));
+        }
+        let warnings = &self.model.info.warnings;
+        if !warnings.is_empty() {
+            egui::CollapsingHeader::new(format!("{} reading warning(s)", warnings.len()))
+                .id_salt(("model warnings", id))
+                .show(ui, |ui| {
+                    for w in warnings {
+                        ui.label(w);
+                    }
+                });
         }
     }
 

@@ -268,14 +268,17 @@ pub fn inspector_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui) {
                 ui.colored_label(ui.visuals().error_fg_color, why.as_str());
             }
             ObjectKind::Info(summary) => {
-                ui.monospace(summary.to_string());
-                let particle_file = matches!(
-                    summary.kind,
-                    cryoforge_compute::formats::FileKind::Star | cryoforge_compute::formats::FileKind::Cs
-                );
-                if let (true, Some(path)) = (particle_file, app.objects[index].path.clone()) {
-                    super::hetero_panel::particle_file_ui(app, ui, &path);
+                let text = summary.to_string();
+                let particle_file = super::particle_file::FilePixelSize::of(summary);
+                if let (Some(file), Some(path)) = (particle_file, app.objects[index].path.clone()) {
+                    super::particle_file::particle_file_ui(app, ui, &path, file);
                 }
+                // Tables (optics groups, loops) keep their columns: scroll rather than wrap.
+                egui::ScrollArea::both().id_salt(("summary", id)).show(ui, |ui| {
+                    ui.add(
+                        egui::Label::new(egui::RichText::new(text).monospace()).wrap_mode(egui::TextWrapMode::Extend),
+                    );
+                });
             }
             ObjectKind::Map(_) => map_inspector_ui(app, ui, id),
             ObjectKind::Model(_) => model_inspector_ui(app, ui, id, &maps),
@@ -416,6 +419,7 @@ fn model_inspector_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId, m
         "{} chains, {} residues, {} atoms, {} model(s)",
         counts.chains, counts.residues, counts.atoms, counts.models
     ));
+    m.reading_notes_ui(ui, id);
     let mut restyle = false;
     ui.horizontal(|ui| {
         restyle |= ui.radio_value(&mut m.style, AtomStyle::Spheres, "atoms").changed();

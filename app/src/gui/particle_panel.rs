@@ -54,6 +54,7 @@ pub fn particle_files(app: &CryoforgeApp) -> Vec<(std::path::PathBuf, String)> {
 
 /// Starts refining model `id` against `particles`; the model streams into a new object.
 pub fn start_particle_fit(app: &mut CryoforgeApp, id: ObjectId, particles: std::path::PathBuf) {
+    let pixel_size_angstrom = super::particle_file::pixel_size_of(app, &particles);
     let Some(Object {
         kind: ObjectKind::Model(m),
         name,
@@ -70,6 +71,7 @@ pub fn start_particle_fit(app: &mut CryoforgeApp, id: ObjectId, particles: std::
     let heavy = heavy_atom_model(&start, settings.resolution as f32);
     let spec = JobSpec::ParticleFit {
         particles,
+        pixel_size_angstrom,
         model: Arc::new(start),
         centre: None,
         options: Box::new(options),

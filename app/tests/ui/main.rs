@@ -101,4 +101,5 @@ pub fn select(h: &mut Harness<'static, CryoforgeApp>, name: &str) -> u64 {
 
 mod hetero;
 mod methods;
+mod particle_file;
 mod viewer;

@@ -70,7 +70,7 @@ impl CsField {
             'u' => (ScalarKind::Uint, size),
             'f' => (ScalarKind::Float, size),
             'S' | 'a' => (ScalarKind::Bytes, size),
-            'U' => (ScalarKind::Unicode, size * 4),
+            'U' => (ScalarKind::Unicode, size.saturating_mul(4)),
             _ => {
                 return Err(ContentError(format!(
                     "field '{name}': dtype '{dtype}' is not supported (object or exotic type)"
@@ -86,6 +86,16 @@ impl CsField {
         if !valid {
             return Err(ContentError(format!(
                 "field '{name}': dtype '{dtype}' has an impossible size"
+            )));
+        }
+        // A header can claim any shape; `bytes()` must not overflow later.
+        let field_bytes = shape
+            .iter()
+            .try_fold(scalar_bytes, |acc, &d| acc.checked_mul(d.max(1)))
+            .filter(|&b| b <= u32::MAX as usize);
+        if field_bytes.is_none() {
+            return Err(ContentError(format!(
+                "field '{name}': shape {shape:?} of '{dtype}' is impossibly large"
             )));
         }
         Ok(Self {
@@ -168,8 +178,13 @@ impl CsFile {
                 .ok_or_else(|| invalid("bad shape".into()))? as usize,
             _ => return Err(invalid(format!("expected a 1-D array, shape has {} axes", shape.len()))),
         };
+        if record_bytes == 0 && rows > 0 {
+            // Nothing on disk would bound the row count.
+            return Err(invalid(format!("{rows} records of no fields")));
+        }
         let data_bytes = (rows as u64)
             .checked_mul(record_bytes as u64)
+            .and_then(|d| d.checked_add(header_bytes as u64).map(|_| d))
             .ok_or_else(|| invalid("row count × record size overflows".into()))?;
         let expected_total = header_bytes as u64 + data_bytes;
         if !crate::io::is_gzip_path(path) {
@@ -469,7 +484,9 @@ fn parse_descr(literal: &PyValue) -> Result<(Vec<CsField>, usize), ContentError>
         // numpy names padding fields ''; keep them so the layout survives.
         let mut field = CsField::parse_dtype(name, dtype, shape)?;
         field.offset = offset;
-        offset += field.bytes();
+        offset = offset
+            .checked_add(field.bytes())
+            .ok_or_else(|| ContentError(format!("field '{name}': the record is impossibly large")))?;
         fields.push(field);
     }
     Ok((fields, offset))

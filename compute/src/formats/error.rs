@@ -27,6 +27,13 @@ pub enum FormatError {
     /// The content is valid for the format but this feature is not handled.
     #[error("{path}: unsupported: {message}")]
     Unsupported { path: PathBuf, message: String },
+
+    /// A particle file that gives no pixel size (a RELION 3.0 table without optics, pixel size
+    /// or detector pixel and magnification): the caller must supply one.
+    #[error(
+        "{path}: the file gives no pixel size ({looked_for}); pass it with --apix Å (in the app: the file's pixel-size field)"
+    )]
+    MissingPixelSize { path: PathBuf, looked_for: String },
 }
 
 pub type FormatResult<T> = Result<T, FormatError>;

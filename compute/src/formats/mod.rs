@@ -3,25 +3,31 @@
 //! Each format lives in its own module. Every reader checks what a header claims against what the
 //! file holds before allocating, and every error names the file.
 
+mod bcif;
+pub mod cif;
 pub mod cs;
+pub mod elements;
 pub mod error;
+mod mmcif_read;
 pub mod model;
-mod model_text;
+mod model_build;
+mod model_labels;
 pub mod model_write;
 pub mod mrc;
 pub mod npy;
 pub mod particles;
+mod pdb_read;
 pub mod stack;
 pub mod star;
 pub mod summary;
 
 use std::path::Path;
 
-/// What a file is, judged by its name (a trailing `.gz` is looked through).
+/// What a file is, judged by its name (a trailing `.gz` or `.bz2` is looked through).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FileKind {
-    /// MRC/CCP4 density map (`.mrc`, `.map`, `.ccp4`, optionally gzipped).
+    /// MRC/CCP4 density map (`.mrc`, `.map`, `.ccp4`, optionally gzipped or bzip2-compressed).
     Map,
     /// MRC image stack (`.mrcs`).
     Stack,
@@ -44,7 +50,7 @@ impl FileKind {
             "star" => Self::Star,
             "cs" => Self::Cs,
             "pdb" | "ent" | "pdb1" => Self::Pdb,
-            "cif" | "mmcif" => Self::Mmcif,
+            "cif" | "mmcif" | "bcif" => Self::Mmcif,
             _ => return None,
         })
     }
@@ -68,5 +74,5 @@ impl FileKind {
 
 /// The extensions cryoforge opens, for file dialogs and error messages.
 pub const KNOWN_EXTENSIONS: &[&str] = &[
-    "mrc", "map", "ccp4", "rec", "mrcs", "st", "star", "cs", "pdb", "ent", "cif", "mmcif", "gz",
+    "mrc", "map", "ccp4", "rec", "mrcs", "st", "star", "cs", "pdb", "ent", "cif", "mmcif", "bcif", "gz", "bz2",
 ];

@@ -1,4 +1,4 @@
-//! MRC/CCP4 density maps (the EMDB map format), plain or gzipped.
+//! MRC/CCP4 density maps (the EMDB map format), plain, gzipped or bzip2-compressed.
 //!
 //! The header is parsed word by word into [`MrcHeader`], byte order is taken from the machine
 //! stamp, and the stored axis order (MAPC/MAPR/MAPS) is normalised so that [`DensityMap`] values
@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 
 use crate::formats::error::{FormatError, FormatResult};
-use crate::io::{ProgressFn, is_gzip_path, open_reader, write_atomically};
+use crate::io::{ProgressFn, is_compressed_path, open_reader, write_atomically};
 use crate::maps::{DensityMap, MapGrid, MapMeta, Statistics};
 
 pub const HEADER_BYTES: usize = 1024;
@@ -410,13 +410,27 @@ pub(crate) fn write_f32_le(w: &mut dyn Write, values: &[f32]) -> std::io::Result
     Ok(())
 }
 
-/// Reads and validates only the header (cheap: for `info` and stacks).
+/// Reads and validates only the header against the file's size (cheap for plain files; a
+/// compressed one is decompressed to count its bytes, so its header is held to the same check).
 pub fn read_header(path: &Path) -> FormatResult<MrcHeader> {
     let mut reader = open_reader(path, None)?;
     let bytes = read_header_bytes(path, &mut reader)?;
     let header = MrcHeader::parse(path, &bytes)?;
-    if !is_gzip_path(path) {
+    if !is_compressed_path(path) {
         check_file_size(path, &header)?;
+    } else {
+        let body = std::io::copy(&mut reader, &mut std::io::sink()).map_err(|e| FormatError::io(path, e))?;
+        let actual_bytes = HEADER_BYTES as u64 + body;
+        if actual_bytes != header.expected_file_bytes() {
+            let what = "decompressed file".into();
+            let expected_bytes = header.expected_file_bytes();
+            return Err(FormatError::SizeMismatch {
+                path: path.to_owned(),
+                what,
+                expected_bytes,
+                actual_bytes,
+            });
+        }
     }
     Ok(header)
 }
@@ -469,16 +483,16 @@ fn read_header_and_data(path: &Path, progress: Option<ProgressFn<'_>>) -> Format
     let mut reader = open_reader(path, progress)?;
     let bytes = read_header_bytes(path, &mut reader)?;
     let header = MrcHeader::parse(path, &bytes)?;
-    let gz = is_gzip_path(path);
-    if !gz {
+    let compressed = is_compressed_path(path);
+    if !compressed {
         check_file_size(path, &header)?;
     }
     let extended = header.extended_header_bytes.max(0) as u64;
     std::io::copy(&mut (&mut reader).take(extended), &mut std::io::sink()).map_err(|e| FormatError::io(path, e))?;
     let data_bytes = header.data_bytes();
-    // A gzip stream's length is unknown up front: let the buffer grow with the data actually
+    // A compressed stream's length is unknown up front: let the buffer grow with the data actually
     // decompressed rather than trusting the header's claim.
-    let mut raw = if gz {
+    let mut raw = if compressed {
         Vec::new()
     } else {
         Vec::with_capacity(data_bytes as usize)

@@ -10,11 +10,15 @@ use std::path::Path;
 use crate::formats::error::{ContentError, FormatError, FormatResult};
 
 const MAGIC: &[u8; 6] = b"\x93NUMPY";
-/// Larger headers are refused before allocation (numpy's own limit is far smaller).
+/// Larger headers are refused (numpy's own limit is far smaller); the header is read as it
+/// arrives, so a length word that lies allocates nothing.
 const MAX_HEADER_BYTES: usize = 16 << 20;
+/// numpy's dtypes nest a few levels deep; deeper nesting is not a header, and refusing it keeps
+/// the recursive parser off the end of the stack.
+const MAX_NESTING: usize = 32;
 
 /// Reads an `.npy` header from the start of `reader`: its dict and the bytes it took (where the
-/// data starts).
+/// data starts). The dict holds the three keys numpy writes: `descr`, `fortran_order`, `shape`.
 pub fn read_header(path: &Path, reader: &mut dyn Read) -> FormatResult<(PyValue, usize)> {
     let invalid = |m: String| FormatError::invalid(path, m);
     let mut prefix = [0u8; 8];
@@ -26,38 +30,50 @@ pub fn read_header(path: &Path, reader: &mut dyn Read) -> FormatResult<(PyValue,
             "not a .npy/.cs file: the numpy magic string \\x93NUMPY is missing".into(),
         ));
     }
-    let major = prefix[6];
-    let header_len = match major {
-        1 => {
-            let mut b = [0u8; 2];
-            reader.read_exact(&mut b).map_err(|e| FormatError::io(path, e))?;
-            usize::from(u16::from_le_bytes(b))
-        }
-        2 | 3 => {
-            let mut b = [0u8; 4];
-            reader.read_exact(&mut b).map_err(|e| FormatError::io(path, e))?;
-            u32::from_le_bytes(b) as usize
-        }
+    // Version 1 stores the header length in 2 bytes, versions 2 and 3 in 4 (little-endian).
+    let length_bytes = match prefix[6] {
+        1 => 2,
+        2 | 3 => 4,
         v => return Err(FormatError::unsupported(path, format!("npy format version {v}"))),
     };
+    let mut length = [0u8; 4];
+    reader
+        .read_exact(&mut length[..length_bytes])
+        .map_err(|_| invalid("the file ends inside the numpy header's length".into()))?;
+    let header_len = u32::from_le_bytes(length) as usize;
     if header_len > MAX_HEADER_BYTES {
         return Err(invalid(format!("npy header claims {header_len} bytes")));
     }
-    let prefix_bytes = if major == 1 { 10 } else { 12 };
-    let mut header = vec![0u8; header_len];
-    reader.read_exact(&mut header).map_err(|_| FormatError::SizeMismatch {
-        path: path.to_owned(),
-        what: "npy header".into(),
-        expected_bytes: (prefix_bytes + header_len) as u64,
-        actual_bytes: 0,
-    })?;
+    let prefix_bytes = 8 + length_bytes;
+    let mut header = Vec::new();
+    (&mut *reader)
+        .take(header_len as u64)
+        .read_to_end(&mut header)
+        .map_err(|e| FormatError::io(path, e))?;
+    if header.len() < header_len {
+        return Err(FormatError::SizeMismatch {
+            path: path.to_owned(),
+            what: "npy header".into(),
+            expected_bytes: (prefix_bytes + header_len) as u64,
+            actual_bytes: (prefix_bytes + header.len()) as u64,
+        });
+    }
     let header_text = String::from_utf8_lossy(&header);
     let literal = parse_literal(header_text.trim_end()).map_err(|m| invalid(format!("npy header: {m}")))?;
+    if !matches!(literal, PyValue::Dict(_)) {
+        return Err(invalid("npy header: not a dict".into()));
+    }
+    if let Some(missing) = ["descr", "fortran_order", "shape"]
+        .into_iter()
+        .find(|key| literal.get(key).is_none())
+    {
+        return Err(invalid(format!("npy header: no '{missing}'")));
+    }
     Ok((literal, prefix_bytes + header_len))
 }
 
 /// Reads a little-endian float32 `.npy` array of one or two dimensions in C order:
-/// (values, rows, columns).
+/// (values, rows, columns). The file must hold exactly the values its shape says.
 pub fn read_f32_array(path: &Path) -> FormatResult<(Vec<f32>, usize, usize)> {
     let bytes = std::fs::read(path).map_err(|e| FormatError::io(path, e))?;
     let (literal, start) = read_header(path, &mut bytes.as_slice())?;
@@ -74,29 +90,31 @@ pub fn read_f32_array(path: &Path) -> FormatResult<(Vec<f32>, usize, usize)> {
     let dims: Vec<usize> = literal
         .get("shape")
         .and_then(PyValue::as_seq)
-        .ok_or_else(|| invalid("npy header has no shape"))?
+        .ok_or_else(|| invalid("npy header: the shape is not a tuple"))?
         .iter()
-        .map(|d| d.as_int().filter(|&d| d >= 0).map(|d| d as usize))
+        .map(|d| d.as_int().and_then(|d| usize::try_from(d).ok()))
         .collect::<Option<_>>()
-        .ok_or_else(|| invalid("bad shape"))?;
+        .ok_or_else(|| invalid("npy header: the shape holds a negative or non-integer size"))?;
     let (rows, cols) = match dims.as_slice() {
         [r] => (*r, 1),
         [r, c] => (*r, *c),
         _ => return Err(invalid("expected a 1- or 2-dimensional array")),
     };
-    let body = &bytes[start..];
-    let needed = rows.checked_mul(cols).and_then(|n| n.checked_mul(4));
-    if needed.is_none_or(|needed| body.len() < needed) {
+    // In u128 so that a shape claiming more than memory can hold is a mismatch, not an overflow.
+    let expected_bytes = (rows as u128)
+        .saturating_mul(cols as u128)
+        .saturating_mul(4)
+        .saturating_add(start as u128);
+    if expected_bytes != bytes.len() as u128 {
         return Err(FormatError::SizeMismatch {
             path: path.to_owned(),
             what: format!("a {rows} × {cols} float32 array"),
-            expected_bytes: (start + rows * cols * 4) as u64,
+            expected_bytes: u64::try_from(expected_bytes).unwrap_or(u64::MAX),
             actual_bytes: bytes.len() as u64,
         });
     }
-    let values = body
+    let values = bytes[start..]
         .chunks_exact(4)
-        .take(rows * cols)
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .collect();
     Ok((values, rows, cols))
@@ -166,6 +184,7 @@ pub fn parse_literal(text: &str) -> Result<PyValue, ContentError> {
     let mut parser = Parser {
         bytes: text.as_bytes(),
         pos: 0,
+        depth: 0,
     };
     let value = parser.value()?;
     parser.skip_ws();
@@ -181,6 +200,8 @@ pub fn parse_literal(text: &str) -> Result<PyValue, ContentError> {
 struct Parser<'a> {
     bytes: &'a [u8],
     pos: usize,
+    /// Dicts, lists and tuples open around `pos`.
+    depth: usize,
 }
 
 impl Parser<'_> {
@@ -206,9 +227,13 @@ impl Parser<'_> {
 
     fn value(&mut self) -> Result<PyValue, ContentError> {
         match self.peek() {
-            Some(b'{') => self.dict(),
-            Some(b'[') => self.seq(b'[', b']'),
-            Some(b'(') => self.seq(b'(', b')'),
+            Some(b'{' | b'[' | b'(') if self.depth >= MAX_NESTING => Err(ContentError(format!(
+                "nested more than {MAX_NESTING} deep at byte {}",
+                self.pos
+            ))),
+            Some(b'{') => self.nested(Self::dict),
+            Some(b'[') => self.nested(|p| p.seq(b'[', b']')),
+            Some(b'(') => self.nested(|p| p.seq(b'(', b')')),
             Some(b'\'' | b'"') => self.string().map(PyValue::Str),
             Some(b'T') => self.word("True", PyValue::Bool(true)),
             Some(b'F') => self.word("False", PyValue::Bool(false)),
@@ -216,6 +241,16 @@ impl Parser<'_> {
             Some(c) => Err(ContentError(format!("unexpected '{}' at byte {}", c as char, self.pos))),
             None => Err(ContentError("the header ends early".into())),
         }
+    }
+
+    fn nested(
+        &mut self,
+        parse: impl FnOnce(&mut Self) -> Result<PyValue, ContentError>,
+    ) -> Result<PyValue, ContentError> {
+        self.depth += 1;
+        let value = parse(self);
+        self.depth -= 1;
+        value
     }
 
     fn word(&mut self, word: &str, value: PyValue) -> Result<PyValue, ContentError> {

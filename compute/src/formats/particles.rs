@@ -2,10 +2,14 @@
 //! optics groups. Read from RELION STAR (3.0: no optics table, shifts in pixels; 3.1+: optics
 //! table, shifts in Å) or cryoSPARC `.cs`, and written to either. This is how `convert` turns
 //! STAR into `.cs` and back; subsets that must keep every original column use the raw
-//! [`StarFile`]/[`CsFile`] row selection instead.
+//! [`StarFile`]/[`CsFile`] row selection instead. Optics groups, and what is done when a file
+//! lacks their values, are [`optics`]' job.
+
+pub mod optics;
 
 use std::path::Path;
 
+pub use self::optics::{OpticsValues, ParticleOptions, TableOptics, star_optics};
 use crate::formats::cs::{CsBuilder, CsColumn, CsFile};
 use crate::formats::error::{ContentError, FormatError, FormatResult};
 use crate::formats::stack::ImageRef;
@@ -38,6 +42,9 @@ pub struct OpticsGroup {
 pub struct Particle {
     pub image_index_1based: usize,
     pub image_path: String,
+    /// The file is the particle's image (named with no `index@`, one file per particle);
+    /// `image_index_1based` is then 1.
+    pub image_whole_file: bool,
     /// RELION rot, tilt, psi in degrees.
     pub euler_deg: [f64; 3],
     /// RELION's origin (the shift applied to centre the particle), in Å.
@@ -92,7 +99,13 @@ pub fn star_layout(star: &StarFile) -> StarLayout {
 }
 
 impl ParticleSet {
+    /// The particles of a STAR file, with the file's own pixel size.
     pub fn from_star(path: &Path, star: &StarFile) -> FormatResult<Self> {
+        Self::from_star_with(path, star, &ParticleOptions::default())
+    }
+
+    /// The particles of a STAR file; `options` supplies what the file may lack (pixel size).
+    pub fn from_star_with(path: &Path, star: &StarFile, options: &ParticleOptions) -> FormatResult<Self> {
         let table = particle_block(star)
             .and_then(StarBlock::table)
             .ok_or_else(|| FormatError::invalid(path, "no particle table (a loop_ with _rlnImageName)"))?;
@@ -103,10 +116,10 @@ impl ParticleSet {
         let num = |name: &str, default: f64| -> FormatResult<Vec<f64>> {
             Ok(table.column_f64(path, name)?.unwrap_or_else(|| vec![default; rows]))
         };
-        let (optics, group_of_row, shifts_angstrom) = match star_layout(star) {
-            StarLayout::Relion31 => optics_31(path, star, table)?,
-            StarLayout::Relion30 => optics_30(path, table)?,
-        };
+        let table_optics = star_optics(path, star, table)?;
+        let optics = optics::resolve(path, &table_optics.groups, options, optics::STAR_PIXEL_SIZE_SOURCES)?;
+        let group_of_row = table_optics.group_of_row;
+        let shifts_angstrom = star_shifts_angstrom(path, table, &optics, &group_of_row)?;
         let rot = num("rlnAngleRot", 0.0)?;
         let tilt = num("rlnAngleTilt", 0.0)?;
         let psi = num("rlnAnglePsi", 0.0)?;
@@ -117,12 +130,16 @@ impl ParticleSet {
         let mut particles = Vec::with_capacity(rows);
         for r in 0..rows {
             let text = table.cell(r, names);
-            let image = ImageRef::parse(text).ok_or_else(|| {
-                FormatError::invalid(path, format!("row {}: '{text}' is not an index@stack reference", r + 1))
+            let image = ImageRef::parse_image_name(text).ok_or_else(|| {
+                FormatError::invalid(
+                    path,
+                    format!("row {}: '{text}' is neither index@stack nor a file name", r + 1),
+                )
             })?;
             particles.push(Particle {
                 image_index_1based: image.index_1based,
                 image_path: image.path,
+                image_whole_file: image.whole_file,
                 euler_deg: [rot[r], tilt[r], psi[r]],
                 shift_angstrom: shifts_angstrom[r],
                 defocus_u_angstrom: du[r],
@@ -135,7 +152,13 @@ impl ParticleSet {
         Ok(Self { optics, particles })
     }
 
+    /// The particles of a cryoSPARC `.cs`, with the file's own pixel size.
     pub fn from_cs(path: &Path, cs: &CsFile) -> FormatResult<Self> {
+        Self::from_cs_with(path, cs, &ParticleOptions::default())
+    }
+
+    /// The particles of a cryoSPARC `.cs`; `options` supplies what the file may lack.
+    pub fn from_cs_with(path: &Path, cs: &CsFile, options: &ParticleOptions) -> FormatResult<Self> {
         let rows = cs.rows;
         let paths = cs
             .column_str("blob/path")
@@ -146,44 +169,29 @@ impl ParticleSet {
         let col = |name: &str, element: usize, default: f64| {
             cs.column_f64(name, element).unwrap_or_else(|| vec![default; rows])
         };
-        let psize = cs
-            .column_f64("blob/psize_A", 0)
-            .or_else(|| cs.column_f64("alignments3D/psize_A", 0))
-            .unwrap_or_else(|| vec![1.0; rows]);
-        let box_size = cs.column_f64("blob/shape", 0);
-        let kv = col("ctf/accel_kv", 0, 300.0);
-        let cs_mm = col("ctf/cs_mm", 0, 2.7);
-        let ac = col("ctf/amp_contrast", 0, 0.1);
+        let (groups, group_of_row) = optics::cs_optics(cs);
+        let optics = optics::resolve(path, &groups, options, optics::CS_PIXEL_SIZE_SOURCES)?;
         let df1 = col("ctf/df1_A", 0, 0.0);
         let df2 = col("ctf/df2_A", 0, 0.0);
         let dang = col("ctf/df_angle_rad", 0, 0.0);
         let phase = col("ctf/phase_shift_rad", 0, 0.0);
         let pose: [Vec<f64>; 3] = std::array::from_fn(|k| col("alignments3D/pose", k, 0.0));
         let shift: [Vec<f64>; 2] = std::array::from_fn(|k| col("alignments3D/shift", k, 0.0));
-        let mut optics: Vec<OpticsGroup> = Vec::new();
         let mut particles = Vec::with_capacity(rows);
         for r in 0..rows {
-            let group = OpticsGroup {
-                name: String::new(),
-                number: 0,
-                pixel_size_angstrom: psize[r],
-                voltage_kv: kv[r],
-                spherical_aberration_mm: cs_mm[r],
-                amplitude_contrast: ac[r],
-                image_size: box_size.as_ref().map(|b| b[r] as usize),
-            };
-            let optics_index = find_or_add_group(&mut optics, group);
+            let psize = optics[group_of_row[r]].pixel_size_angstrom;
             let relion = transpose(&matrix_from_rotvec([pose[0][r], pose[1][r], pose[2][r]]));
             particles.push(Particle {
                 image_index_1based: idx[r] as usize + 1,
                 image_path: paths[r].clone(),
+                image_whole_file: false,
                 euler_deg: relion_angles(&relion),
-                shift_angstrom: [shift[0][r] * psize[r], shift[1][r] * psize[r]],
+                shift_angstrom: [shift[0][r] * psize, shift[1][r] * psize],
                 defocus_u_angstrom: df1[r],
                 defocus_v_angstrom: df2[r],
                 defocus_angle_deg: dang[r].to_degrees(),
                 phase_shift_deg: phase[r].to_degrees(),
-                optics: optics_index,
+                optics: group_of_row[r],
             });
         }
         Ok(Self { optics, particles })
@@ -243,6 +251,7 @@ impl ParticleSet {
                 ImageRef {
                     index_1based: p.image_index_1based,
                     path: p.image_path.clone(),
+                    whole_file: p.image_whole_file,
                 }
                 .to_relion(),
                 fmt(p.euler_deg[0]),
@@ -359,126 +368,156 @@ fn fmt(v: f64) -> String {
     format!("{v:.6}")
 }
 
-fn find_or_add_group(groups: &mut Vec<OpticsGroup>, group: OpticsGroup) -> usize {
-    let same = |g: &OpticsGroup| {
-        (g.pixel_size_angstrom - group.pixel_size_angstrom).abs() < 1e-4
-            && (g.voltage_kv - group.voltage_kv).abs() < 1e-3
-            && (g.spherical_aberration_mm - group.spherical_aberration_mm).abs() < 1e-4
-            && (g.amplitude_contrast - group.amplitude_contrast).abs() < 1e-5
-            && g.image_size == group.image_size
-    };
-    if let Some(i) = groups.iter().position(same) {
-        return i;
-    }
-    let number = groups.len() as i64 + 1;
-    groups.push(OpticsGroup {
-        name: format!("opticsGroup{number}"),
-        number,
-        ..group
-    });
-    groups.len() - 1
-}
-
-type OpticsParse = (Vec<OpticsGroup>, Vec<usize>, Vec<[f64; 2]>);
-
-fn optics_31(path: &Path, star: &StarFile, table: &StarTable) -> FormatResult<OpticsParse> {
-    let optics_table = star
-        .block("optics")
-        .and_then(StarBlock::table)
-        .ok_or_else(|| FormatError::invalid(path, "data_optics has no table"))?;
-    let n = optics_table.row_count();
-    let col = |name: &str, default: Option<f64>| -> FormatResult<Vec<f64>> {
-        match (optics_table.column_f64(path, name)?, default) {
-            (Some(v), _) => Ok(v),
-            (None, Some(d)) => Ok(vec![d; n]),
-            (None, None) => Err(FormatError::invalid(path, format!("data_optics has no _{name} column"))),
+/// Each row's shift in Å: `_rlnOriginXAngst`/`YAngst` (RELION 3.1+), else `_rlnOriginX`/`Y` in
+/// pixels (RELION 3.0) times the row's pixel size, else none.
+fn star_shifts_angstrom(
+    path: &Path,
+    table: &StarTable,
+    optics: &[OpticsGroup],
+    group_of_row: &[usize],
+) -> FormatResult<Vec<[f64; 2]>> {
+    let pair = |x: &str, y: &str| -> FormatResult<Option<(Vec<f64>, Vec<f64>)>> {
+        match (table.column_f64(path, x)?, table.column_f64(path, y)?) {
+            (None, None) => Ok(None),
+            (sx, sy) => {
+                let zeros = || vec![0.0; table.row_count()];
+                Ok(Some((sx.unwrap_or_else(zeros), sy.unwrap_or_else(zeros))))
+            }
         }
     };
-    let numbers = col("rlnOpticsGroup", None)?;
-    let pixel = match optics_table.column_f64(path, "rlnImagePixelSize")? {
-        Some(v) => v,
-        None => col("rlnMicrographPixelSize", None)?,
-    };
-    let voltage = col("rlnVoltage", Some(300.0))?;
-    let cs = col("rlnSphericalAberration", Some(2.7))?;
-    let ac = col("rlnAmplitudeContrast", Some(0.1))?;
-    let size = optics_table.column_f64(path, "rlnImageSize")?;
-    let name_col = optics_table.column_index("rlnOpticsGroupName");
-    let groups: Vec<OpticsGroup> = (0..n)
-        .map(|i| OpticsGroup {
-            name: name_col.map(|c| optics_table.cell(i, c).to_owned()).unwrap_or_default(),
-            number: numbers[i] as i64,
-            pixel_size_angstrom: pixel[i],
-            voltage_kv: voltage[i],
-            spherical_aberration_mm: cs[i],
-            amplitude_contrast: ac[i],
-            image_size: size.as_ref().map(|s| s[i] as usize).filter(|&s| s > 0),
-        })
-        .collect();
-    let rows = table.row_count();
-    let group_numbers = table
-        .column_f64(path, "rlnOpticsGroup")?
-        .unwrap_or_else(|| vec![numbers.first().copied().unwrap_or(1.0); rows]);
-    let group_of_row = group_numbers
-        .iter()
-        .enumerate()
-        .map(|(r, &g)| {
-            groups.iter().position(|o| o.number == g as i64).ok_or_else(|| {
-                FormatError::invalid(path, format!("row {}: optics group {g} is not in data_optics", r + 1))
-            })
-        })
-        .collect::<FormatResult<Vec<usize>>>()?;
-    let sx = table
-        .column_f64(path, "rlnOriginXAngst")?
-        .unwrap_or_else(|| vec![0.0; rows]);
-    let sy = table
-        .column_f64(path, "rlnOriginYAngst")?
-        .unwrap_or_else(|| vec![0.0; rows]);
-    let shifts = (0..rows).map(|r| [sx[r], sy[r]]).collect();
-    Ok((groups, group_of_row, shifts))
+    let rows = 0..table.row_count();
+    Ok(
+        match (
+            pair("rlnOriginXAngst", "rlnOriginYAngst")?,
+            pair("rlnOriginX", "rlnOriginY")?,
+        ) {
+            (Some((x, y)), _) => rows.map(|r| [x[r], y[r]]).collect(),
+            (None, Some((x, y))) => rows
+                .map(|r| {
+                    let pixel = optics[group_of_row[r]].pixel_size_angstrom;
+                    [x[r] * pixel, y[r] * pixel]
+                })
+                .collect(),
+            (None, None) => rows.map(|_| [0.0; 2]).collect(),
+        },
+    )
 }
 
-fn optics_30(path: &Path, table: &StarTable) -> FormatResult<OpticsParse> {
-    let rows = table.row_count();
-    let col = |name: &str, default: f64| -> FormatResult<Vec<f64>> {
-        Ok(table.column_f64(path, name)?.unwrap_or_else(|| vec![default; rows]))
-    };
-    let pixel = match table.column_f64(path, "rlnImagePixelSize")? {
-        Some(v) => v,
-        None => match (
-            table.column_f64(path, "rlnDetectorPixelSize")?,
-            table.column_f64(path, "rlnMagnification")?,
-        ) {
-            // Detector pixel in µm, magnification dimensionless: Å = µm × 10⁴ / mag.
-            (Some(det), Some(mag)) => det.iter().zip(&mag).map(|(d, m)| d * 1e4 / m).collect(),
-            _ => {
-                return Err(FormatError::invalid(
-                    path,
-                    "RELION 3.0 table without a pixel size (_rlnImagePixelSize, or _rlnDetectorPixelSize and _rlnMagnification)",
-                ));
-            }
-        },
-    };
-    let voltage = col("rlnVoltage", 300.0)?;
-    let cs = col("rlnSphericalAberration", 2.7)?;
-    let ac = col("rlnAmplitudeContrast", 0.1)?;
-    let sx = col("rlnOriginX", 0.0)?;
-    let sy = col("rlnOriginY", 0.0)?;
-    let mut groups = Vec::new();
-    let mut group_of_row = Vec::with_capacity(rows);
-    let mut shifts = Vec::with_capacity(rows);
-    for r in 0..rows {
-        let group = OpticsGroup {
-            name: String::new(),
-            number: 0,
-            pixel_size_angstrom: pixel[r],
-            voltage_kv: voltage[r],
-            spherical_aberration_mm: cs[r],
-            amplitude_contrast: ac[r],
-            image_size: None,
-        };
-        group_of_row.push(find_or_add_group(&mut groups, group));
-        shifts.push([sx[r] * pixel[r], sy[r] * pixel[r]]);
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::formats::error::FormatError;
+
+    fn star(dir: &Path, name: &str, text: &str) -> (std::path::PathBuf, StarFile) {
+        let path = dir.join(name);
+        std::fs::write(&path, text).expect("write");
+        let star = StarFile::read(&path).expect("parse");
+        (path, star)
     }
-    Ok((groups, group_of_row, shifts))
+
+    /// RELION 3.0 as cryoDRGN's toy data: CTF per particle, shifts in pixels, no pixel size.
+    const NO_PIXEL_SIZE: &str = "data_images\nloop_\n_rlnImageName\n_rlnVoltage\n_rlnDefocusU\n\
+        _rlnOriginX\n_rlnOriginY\n1@toy.mrcs 300 10000 2 -1\n2@toy.mrcs 300 12000 0 4\n";
+
+    #[test]
+    fn a_table_without_pixel_size_needs_one_and_reads_with_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (path, star) = star(dir.path(), "toy.star", NO_PIXEL_SIZE);
+        let err = ParticleSet::from_star(&path, &star).expect_err("no pixel size");
+        assert!(matches!(err, FormatError::MissingPixelSize { .. }), "{err:?}");
+        let message = err.to_string();
+        assert!(message.contains("toy.star") && message.contains("--apix"), "{message}");
+        let set = ParticleSet::from_star_with(&path, &star, &ParticleOptions::with_pixel_size(Some(2.5)))
+            .expect("reads with a pixel size");
+        assert_eq!(set.optics.len(), 1);
+        assert_eq!(set.optics[0].pixel_size_angstrom, 2.5);
+        // Shifts in pixels become Å at the given pixel size.
+        assert_eq!(set.particles[1].shift_angstrom, [0.0, 10.0]);
+        assert_eq!(set.particles[1].defocus_u_angstrom, 12000.0);
+    }
+
+    #[test]
+    fn the_given_pixel_size_replaces_the_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = "data_optics\nloop_\n_rlnOpticsGroup\n_rlnImagePixelSize\n_rlnVoltage\n1 1.5 200\n\
+            data_particles\nloop_\n_rlnImageName\n_rlnOriginXAngst\n_rlnOriginYAngst\n1@a.mrcs 3.0 -1.5\n";
+        let (path, star) = star(dir.path(), "p.star", text);
+        let own = ParticleSet::from_star(&path, &star).expect("particles");
+        assert_eq!(
+            (own.optics[0].pixel_size_angstrom, own.optics[0].voltage_kv),
+            (1.5, 200.0)
+        );
+        let set =
+            ParticleSet::from_star_with(&path, &star, &ParticleOptions::with_pixel_size(Some(1.0))).expect("particles");
+        assert_eq!(set.optics[0].pixel_size_angstrom, 1.0);
+        // Shifts already in Å stay as they are.
+        assert_eq!(set.particles[0].shift_angstrom, [3.0, -1.5]);
+    }
+
+    #[test]
+    fn two_blocks_without_optics_read_from_the_first_particle_table() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = "data_general\n_rlnNrClasses 1\n\ndata_particles\nloop_\n_rlnImageName\n\
+            _rlnDetectorPixelSize\n_rlnMagnification\n_rlnSphericalAberration\n\
+            1@a.mrcs 5.0 50000 2.0\n2@a.mrcs 5.0 50000 2.0\n3@b.mrcs 5.0 25000 2.0\n";
+        let (path, star) = star(dir.path(), "two.star", text);
+        assert_eq!(star_layout(&star), StarLayout::Relion30);
+        let set = ParticleSet::from_star(&path, &star).expect("particles");
+        assert_eq!(set.particles.len(), 3);
+        // Two magnifications: two optics groups, 1 Å and 2 Å, with RELION's default voltage.
+        let pixels: Vec<f64> = set.optics.iter().map(|o| o.pixel_size_angstrom).collect();
+        assert_eq!(pixels, [1.0, 2.0]);
+        assert_eq!(set.optics[0].voltage_kv, optics::DEFAULT_VOLTAGE_KV);
+        assert_eq!(set.optics[1].spherical_aberration_mm, 2.0);
+        assert_eq!(set.particles[2].optics, 1);
+    }
+
+    #[test]
+    fn single_image_references_are_whole_files_and_stay_so() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = "data_particles\nloop_\n_rlnImageName\n_rlnImagePixelSize\n\
+            Subtomograms/p1.mrc 4.0\nSubtomograms/p2.mrc 4.0\n7@stack.mrcs 4.0\n";
+        let (path, star) = star(dir.path(), "sub.star", text);
+        let set = ParticleSet::from_star(&path, &star).expect("particles");
+        let p = &set.particles[1];
+        assert!(p.image_whole_file);
+        assert_eq!(
+            (p.image_index_1based, p.image_path.as_str()),
+            (1, "Subtomograms/p2.mrc")
+        );
+        assert!(!set.particles[2].image_whole_file);
+        let back = set.to_star();
+        let table = back.block("particles").and_then(StarBlock::table).expect("table");
+        assert_eq!(table.cell(1, 0), "Subtomograms/p2.mrc");
+        assert_eq!(table.cell(2, 0), "000007@stack.mrcs");
+        let cs = set.to_cs();
+        assert_eq!(cs.column_f64("blob/idx", 0), Some(vec![0.0, 0.0, 6.0]));
+    }
+
+    #[test]
+    fn a_cs_without_pixel_size_needs_one() {
+        let cs = CsBuilder::new()
+            .column("blob/path", CsColumn::Bytes(vec!["a.mrcs".into()]))
+            .and_then(|b| b.column("blob/idx", CsColumn::U32(vec![0])))
+            .and_then(|b| {
+                b.column(
+                    "alignments3D/shift",
+                    CsColumn::F32Array {
+                        width: 2,
+                        values: vec![1.0, 0.0],
+                    },
+                )
+            })
+            .expect("columns")
+            .build();
+        let path = Path::new("bare.cs");
+        let err = ParticleSet::from_cs(path, &cs).expect_err("no pixel size");
+        assert!(
+            err.to_string().contains("bare.cs") && err.to_string().contains("--apix"),
+            "{err}"
+        );
+        let read = ParticleSet::from_cs_with(path, &cs, &ParticleOptions::with_pixel_size(Some(2.0))).expect("cs");
+        // cryoSPARC shifts are in pixels.
+        assert_eq!(read.particles[0].shift_angstrom, [2.0, 0.0]);
+    }
 }

@@ -117,15 +117,19 @@ pub fn write_stack(
     })
 }
 
-/// A RELION particle reference, `000012@Extract/job005/stack.mrcs`.
+/// A RELION particle reference, `000012@Extract/job005/stack.mrcs`, or a file holding one particle
+/// (`Subtomograms/p1.mrc`: one file per particle, read as a one-image stack).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImageRef {
-    /// 1-based index in the stack, as RELION writes it.
+    /// 1-based index in the stack, as RELION writes it (1 for a whole file).
     pub index_1based: usize,
     pub path: String,
+    /// The reference names the file alone, with no `index@`.
+    pub whole_file: bool,
 }
 
 impl ImageRef {
+    /// `index@stack` only.
     pub fn parse(text: &str) -> Option<Self> {
         let (index, path) = text.split_once('@')?;
         let index_1based: usize = index.trim().parse().ok()?;
@@ -135,12 +139,29 @@ impl ImageRef {
         Some(Self {
             index_1based,
             path: path.to_owned(),
+            whole_file: false,
         })
     }
 
-    /// `000012@path`, zero-padded to six digits as RELION does.
+    /// An `_rlnImageName` cell: `index@stack`, or a path with no `@` naming a one-particle file.
+    pub fn parse_image_name(text: &str) -> Option<Self> {
+        if text.contains('@') {
+            return Self::parse(text);
+        }
+        (!text.trim().is_empty()).then(|| Self {
+            index_1based: 1,
+            path: text.to_owned(),
+            whole_file: true,
+        })
+    }
+
+    /// `000012@path`, zero-padded to six digits as RELION does; a whole file as its path alone.
     pub fn to_relion(&self) -> String {
-        format!("{:06}@{}", self.index_1based, self.path)
+        if self.whole_file {
+            self.path.clone()
+        } else {
+            format!("{:06}@{}", self.index_1based, self.path)
+        }
     }
 
     /// Finds the stack: relative paths are tried against the metadata file's folder and then its
@@ -174,6 +195,23 @@ mod tests {
         assert_eq!(r.to_relion(), "000012@Extract/job005/a.mrcs");
         assert!(ImageRef::parse("0@a.mrcs").is_none());
         assert!(ImageRef::parse("a.mrcs").is_none());
+    }
+
+    #[test]
+    fn a_bare_image_name_is_a_one_particle_file() {
+        let r = ImageRef::parse_image_name("Subtomograms/p7.mrc").expect("whole file");
+        assert_eq!(
+            (r.index_1based, r.path.as_str(), r.whole_file),
+            (1, "Subtomograms/p7.mrc", true)
+        );
+        assert_eq!(r.to_relion(), "Subtomograms/p7.mrc");
+        let indexed = ImageRef::parse_image_name("3@a.mrcs").expect("indexed");
+        assert_eq!((indexed.index_1based, indexed.whole_file), (3, false));
+        assert!(
+            ImageRef::parse_image_name("x@a.mrcs").is_none(),
+            "a bad index is not a file name"
+        );
+        assert!(ImageRef::parse_image_name("  ").is_none());
     }
 
     #[test]

@@ -8,13 +8,20 @@ use serde::Serialize;
 
 use crate::formats::cs::CsFile;
 use crate::formats::error::{FormatError, FormatResult};
-use crate::formats::model::{Structure, StructureCounts};
-use crate::formats::particles::{ParticleSet, StarLayout, particle_block, star_layout};
+use crate::formats::model::Structure;
 use crate::formats::stack::ParticleStack;
 use crate::formats::star::StarFile;
 use crate::formats::{FileKind, KNOWN_EXTENSIONS};
 use crate::io::ProgressFn;
 use crate::maps::{DensityMap, MapGrid, Statistics};
+
+mod model_file;
+mod particle_files;
+
+pub use self::model_file::{ModelSummary, model_summary};
+pub use self::particle_files::{
+    CsSummary, StarBlockSummary, StarLoopSummary, StarPair, StarSummary, cs_summary, star_summary,
+};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct FileSummary {
@@ -31,7 +38,7 @@ pub enum Details {
     Stack(StackSummary),
     Star(StarSummary),
     Cs(CsSummary),
-    Model(StructureCounts),
+    Model(ModelSummary),
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -58,31 +65,6 @@ pub struct StackSummary {
     pub mode: i32,
 }
 
-#[derive(Clone, Debug, Serialize)]
-pub struct StarBlockSummary {
-    pub name: String,
-    pub rows: usize,
-    pub columns: Vec<String>,
-    pub pairs: usize,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct StarSummary {
-    pub layout: StarLayout,
-    pub blocks: Vec<StarBlockSummary>,
-    pub particles: Option<usize>,
-    pub optics_groups: usize,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct CsSummary {
-    pub rows: usize,
-    pub record_bytes: usize,
-    pub fields: Vec<String>,
-    pub is_particle_set: bool,
-    pub optics_groups: Option<usize>,
-}
-
 /// Reads `path` and summarises it.
 pub fn summarize(path: &Path, progress: Option<ProgressFn<'_>>) -> FormatResult<FileSummary> {
     let kind = FileKind::from_path(path).ok_or_else(|| {
@@ -102,19 +84,11 @@ pub fn summarize(path: &Path, progress: Option<ProgressFn<'_>>) -> FormatResult<
                 mode: stack.header().mode,
             })
         }
-        FileKind::Star => Details::Star(star_summary(path, &StarFile::read_with_progress(path, progress)?)?),
-        FileKind::Cs => {
-            let cs = CsFile::read_with_progress(path, progress)?;
-            let particles = ParticleSet::from_cs(path, &cs).ok();
-            Details::Cs(CsSummary {
-                rows: cs.rows,
-                record_bytes: cs.record_bytes,
-                fields: cs.fields.iter().map(|f| f.name.clone()).collect(),
-                is_particle_set: particles.is_some(),
-                optics_groups: particles.map(|p| p.optics.len()),
-            })
+        FileKind::Star => Details::Star(star_summary(path, &StarFile::read_with_progress(path, progress)?)),
+        FileKind::Cs => Details::Cs(cs_summary(path, &CsFile::read_with_progress(path, progress)?)),
+        FileKind::Pdb | FileKind::Mmcif => {
+            Details::Model(model_summary(&Structure::read_with_progress(path, progress)?))
         }
-        FileKind::Pdb | FileKind::Mmcif => Details::Model(Structure::read_with_progress(path, progress)?.counts()),
     };
     Ok(FileSummary {
         path: path.to_owned(),
@@ -143,28 +117,6 @@ pub fn map_summary(map: &DensityMap) -> MapSummary {
         space_group: map.meta.space_group,
         statistics: map.statistics(),
     }
-}
-
-fn star_summary(path: &Path, star: &StarFile) -> FormatResult<StarSummary> {
-    let particles = particle_block(star)
-        .is_some()
-        .then(|| ParticleSet::from_star(path, star))
-        .transpose()?;
-    Ok(StarSummary {
-        layout: star_layout(star),
-        blocks: star
-            .blocks
-            .iter()
-            .map(|b| StarBlockSummary {
-                name: b.name.clone(),
-                rows: b.table().map_or(0, |t| t.row_count()),
-                columns: b.table().map(|t| t.columns.clone()).unwrap_or_default(),
-                pairs: b.pairs.len(),
-            })
-            .collect(),
-        particles: particles.as_ref().map(|p| p.particles.len()),
-        optics_groups: particles.map_or(0, |p| p.optics.len()),
-    })
 }
 
 fn fmt3<T: fmt::Display>(v: &[T; 3]) -> String {
@@ -218,55 +170,9 @@ impl fmt::Display for FileSummary {
                     s.box_size[0], s.box_size[1], s.pixel_size_angstrom, s.mode
                 )?;
             }
-            Details::Star(s) => {
-                let layout = match s.layout {
-                    StarLayout::Relion30 => "RELION 3.0 (no optics table, shifts in pixels)",
-                    StarLayout::Relion31 => "RELION 3.1+ (optics table, shifts in Å)",
-                };
-                writeln!(f, "  layout         {layout}")?;
-                for b in &s.blocks {
-                    writeln!(
-                        f,
-                        "  data_{:<12} {} rows × {} columns{}",
-                        b.name,
-                        b.rows,
-                        b.columns.len(),
-                        if b.pairs > 0 {
-                            format!(", {} key-value pairs", b.pairs)
-                        } else {
-                            String::new()
-                        }
-                    )?;
-                    if !b.columns.is_empty() {
-                        writeln!(f, "      {}", b.columns.join(" "))?;
-                    }
-                }
-                if let Some(n) = s.particles {
-                    writeln!(f, "  particles      {n} in {} optics group(s)", s.optics_groups)?;
-                }
-            }
-            Details::Cs(c) => {
-                writeln!(f, "  rows           {} ({} bytes each)", c.rows, c.record_bytes)?;
-                writeln!(f, "  fields         {}", c.fields.join(" "))?;
-                if let Some(g) = c.optics_groups {
-                    writeln!(f, "  particles      {} in {g} optics group(s)", c.rows)?;
-                }
-            }
-            Details::Model(m) => {
-                writeln!(f, "  models         {}", m.models)?;
-                writeln!(
-                    f,
-                    "  chains         {} ({})",
-                    m.chains,
-                    m.chain_ids
-                        .iter()
-                        .map(|c| if c.is_empty() { "' '" } else { c })
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                )?;
-                writeln!(f, "  residues       {}", m.residues)?;
-                writeln!(f, "  atoms          {} ({} hetero)", m.atoms, m.hetero_atoms)?;
-            }
+            Details::Star(s) => write!(f, "{s}")?,
+            Details::Cs(c) => write!(f, "{c}")?,
+            Details::Model(m) => write!(f, "{m}")?,
         }
         Ok(())
     }

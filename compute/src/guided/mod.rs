@@ -175,6 +175,7 @@ impl GuidedFit {
             name: format!("{}_sample{}", self.model.name, sample.index + 1),
             atoms: self.model.atoms.clone(),
             frames: vec![sample.positions.clone()],
+            info: self.model.info.clone(),
         }
     }
 
@@ -189,6 +190,7 @@ impl GuidedFit {
             name: format!("{}_sample{}_trajectory", self.model.name, sample.index + 1),
             atoms: self.model.atoms.clone(),
             frames,
+            info: self.model.info.clone(),
         }
     }
 }
@@ -211,6 +213,7 @@ pub fn heavy_atom_model(structure: &Structure, resolution_angstrom: f32) -> Stru
         name: structure.name.clone(),
         atoms: kept.iter().map(|&i| structure.atoms[i].clone()).collect(),
         frames: vec![atoms.positions],
+        info: structure.info.clone(),
     }
 }
 
@@ -259,6 +262,7 @@ pub fn guided_fit(
         name: structure.name.clone(),
         atoms: kept.iter().map(|&i| structure.atoms[i].clone()).collect(),
         frames: vec![atoms.positions.clone()],
+        info: structure.info.clone(),
     };
     let start: Vec<[f64; 3]> = atoms.positions.iter().map(|p| p.map(f64::from)).collect();
     let mut guidance = MapGuidance::new(map, &atoms, &options.guidance)?;

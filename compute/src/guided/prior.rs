@@ -428,6 +428,7 @@ mod tests {
                     occupancy: 1.0,
                     b_factor: 0.0,
                     hetero: false,
+                    ..Atom::default()
                 })
             })
             .collect();
@@ -445,6 +446,7 @@ mod tests {
             name: "helix".into(),
             atoms,
             frames: vec![frame],
+            info: Default::default(),
         }
     }
 

@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use rustfft::FftPlanner;
 use rustfft::num_complex::Complex32;
 
-use crate::formats::particles::ParticleSet;
+use crate::formats::particles::{ParticleOptions, ParticleSet};
 use crate::geometry::{Mat3, relion_matrix};
 use crate::particles::data::{StackReader, read_particle_metadata};
 
@@ -127,16 +127,18 @@ pub const CACHE_BUDGET_BYTES: usize = 4 << 30;
 impl HeteroData {
     /// Opens a STAR/.cs set and prepares it at `image_size` px (rounded down to even, at most
     /// the box). `lazy` forces reading from the stacks per batch; otherwise that happens only
-    /// when the prepared set would exceed [`CACHE_BUDGET_BYTES`]. `max_particles` keeps the first N.
+    /// when the prepared set would exceed [`CACHE_BUDGET_BYTES`]. `max_particles` keeps the first N;
+    /// `pixel_size_angstrom` replaces the file's pixel size.
     pub fn open(
         path: &Path,
         image_size: usize,
         encoder_resolution: Option<f64>,
         lazy: bool,
         max_particles: Option<usize>,
+        pixel_size_angstrom: Option<f64>,
         progress: &mut dyn FnMut(usize, usize) -> bool,
     ) -> HeteroResult<Self> {
-        let (mut set, centre) = read_particle_metadata(path)?;
+        let (mut set, centre) = read_particle_metadata(path, &ParticleOptions::with_pixel_size(pixel_size_angstrom))?;
         if let Some(n) = max_particles {
             set.particles.truncate(n.max(1));
         }

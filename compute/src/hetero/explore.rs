@@ -376,6 +376,7 @@ fn classify_clusters(
         None,
         config.options.lazy,
         Some(fitted.len()),
+        config.options.pixel_size_angstrom,
         &mut |done, total| progress(&format!("3D classification: reading particles {done}/{total}")),
     )?;
     let rounds = options.classify_rounds;

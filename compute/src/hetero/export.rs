@@ -7,14 +7,20 @@ use std::path::Path;
 use super::error::{HeteroError, HeteroResult};
 use crate::formats::cs::CsFile;
 use crate::formats::error::FormatError;
-use crate::formats::particles::{ParticleSet, particle_block};
+use crate::formats::particles::{ParticleOptions, ParticleSet, particle_block};
 use crate::formats::stack::ImageRef;
 use crate::formats::star::{StarFile, StarTable};
 
 /// Writes particles `rows` (0-based, in the file's order) of `source` to `output`. Same format:
 /// the original rows with every column, the optics table and other blocks kept. STAR → .cs or
-/// back: converted through the particle model (poses, shifts, CTFs and image references).
-pub fn export_subset(source: &Path, rows: &[usize], output: &Path) -> HeteroResult<usize> {
+/// back: converted through the particle model (poses, shifts, CTFs and image references), with
+/// `particle_options` supplying what the source lacks (the run's pixel size).
+pub fn export_subset(
+    source: &Path,
+    rows: &[usize],
+    output: &Path,
+    particle_options: &ParticleOptions,
+) -> HeteroResult<usize> {
     let is_cs = |p: &Path| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("cs"));
     let mut rows = rows.to_vec();
     rows.sort_unstable();
@@ -30,7 +36,7 @@ pub fn export_subset(source: &Path, rows: &[usize], output: &Path) -> HeteroResu
             cs.select_rows(&rows).write(output)?;
         }
         (false, false) => export_star(source, &rows, output)?,
-        (source_cs, _) => export_converted(source, source_cs, &rows, output)?,
+        (source_cs, _) => export_converted(source, source_cs, &rows, output, particle_options)?,
     }
     Ok(rows.len())
 }
@@ -51,11 +57,17 @@ fn export_star(source: &Path, rows: &[usize], output: &Path) -> HeteroResult<()>
 }
 
 /// STAR to .cs or back, through the particle model.
-fn export_converted(source: &Path, source_cs: bool, rows: &[usize], output: &Path) -> HeteroResult<()> {
+fn export_converted(
+    source: &Path,
+    source_cs: bool,
+    rows: &[usize],
+    output: &Path,
+    particle_options: &ParticleOptions,
+) -> HeteroResult<()> {
     let set = if source_cs {
-        ParticleSet::from_cs(source, &CsFile::read(source)?)?
+        ParticleSet::from_cs_with(source, &CsFile::read(source)?, particle_options)?
     } else {
-        ParticleSet::from_star(source, &StarFile::read(source)?)?
+        ParticleSet::from_star_with(source, &StarFile::read(source)?, particle_options)?
     };
     check_rows(rows, set.particles.len(), source)?;
     let mut subset = ParticleSet {
@@ -67,6 +79,7 @@ fn export_converted(source: &Path, source_cs: bool, rows: &[usize], output: &Pat
         let reference = ImageRef {
             index_1based: p.image_index_1based,
             path: p.image_path.clone(),
+            whole_file: p.image_whole_file,
         };
         if let Some(resolved) = reference.resolve(source)
             && output.parent() != Some(dir)
@@ -117,13 +130,14 @@ fn absolutise_images(table: &mut StarTable, source: &Path, output: &Path) {
     let resolved: Vec<String> = (0..rows)
         .map(|r| {
             let text = table.cell(r, column);
-            let absolute = ImageRef::parse(text).and_then(|reference| {
+            let absolute = ImageRef::parse_image_name(text).and_then(|reference| {
                 let path = reference.resolve(source)?;
                 let path = std::fs::canonicalize(&path).unwrap_or(path);
                 Some(
                     ImageRef {
                         index_1based: reference.index_1based,
                         path: path.display().to_string(),
+                        whole_file: reference.whole_file,
                     }
                     .to_relion(),
                 )

@@ -41,6 +41,9 @@ pub struct HeteroOptions {
     /// Read particles from their stacks per batch instead of holding them.
     pub lazy: bool,
     pub max_particles: Option<usize>,
+    /// Pixel size (Å) of the particle images in place of the file's (needed when it gives none).
+    #[serde(default)]
+    pub pixel_size_angstrom: Option<f64>,
     pub seed: u64,
 }
 
@@ -62,6 +65,7 @@ impl Default for HeteroOptions {
             templates: 0,
             lazy: false,
             max_particles: None,
+            pixel_size_angstrom: None,
             seed: 1,
         }
     }

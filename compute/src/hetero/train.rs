@@ -66,6 +66,7 @@ pub fn train(
         options.encoder_resolution,
         options.lazy,
         options.max_particles,
+        options.pixel_size_angstrom,
         &mut reading,
     )?;
     let shape = options.shape(data.image_size);

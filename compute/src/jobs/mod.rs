@@ -63,6 +63,8 @@ pub enum JobSpec {
     /// streams as coordinates of its heavy atoms, with a gallery of particles and projections.
     ParticleFit {
         particles: std::path::PathBuf,
+        /// Pixel size (Å) in place of the particle file's (needed when it gives none).
+        pixel_size_angstrom: Option<f64>,
         model: Arc<Structure>,
         centre: Option<[f64; 3]>,
         options: Box<RefineOptions>,

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::{JobContext, JobError, JobResult, Series, Snapshot};
 use crate::formats::model::Structure;
+use crate::formats::particles::ParticleOptions;
 use crate::particles::data::ParticleData;
 use crate::refine::{Gallery, RefineOptions, RefineProgress, refine_particles};
 
@@ -14,6 +15,7 @@ const GALLERY_SIZE: usize = 4;
 
 pub(super) fn particle_fit_job(
     path: &std::path::Path,
+    pixel_size_angstrom: Option<f64>,
     model: &Structure,
     centre: Option<[f64; 3]>,
     options: &RefineOptions,
@@ -21,7 +23,7 @@ pub(super) fn particle_fit_job(
 ) -> Result<JobResult, JobError> {
     let job = ctx.job;
     ctx.step(0, None, format!("reading {}", path.display()), Vec::new());
-    let data = ParticleData::read(path)?;
+    let data = ParticleData::read_with(path, &ParticleOptions::with_pixel_size(pixel_size_angstrom))?;
     let mut options = options.clone();
     if options.epochs == 0 {
         options.epochs = RefineOptions::auto_epochs(data.len(), options.batch, options.validation_particles);

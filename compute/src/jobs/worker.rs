@@ -2,7 +2,6 @@
 //! commands between a job's steps (cancel, pause, shutdown), blocks on the channel while
 //! paused, and turns a job's error or panic into [`Event::Failed`].
 
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -10,7 +9,7 @@ use crossbeam_channel::{Receiver, Sender, bounded};
 
 use super::{Command, Event, JobError, JobId, JobResult, JobSpec, Series, Snapshot, SnapshotSlot};
 use super::{fit, hetero, particles};
-use crate::panic::panic_message;
+use crate::panic::catch_quietly;
 
 /// What a running job sees: progress out, cancel and pause in.
 pub struct JobContext<'a> {
@@ -173,7 +172,7 @@ fn worker(commands: Receiver<Command>, events: Sender<Event>, slot: SnapshotSlot
                     cancelled: false,
                     paused: false,
                 };
-                let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| run_job(&spec, &mut ctx)));
+                let outcome = catch_quietly(|| run_job(&spec, &mut ctx));
                 let cancelled = ctx.is_cancelled();
                 let event = match outcome {
                     Ok(Ok(result)) => Event::Finished { job, result, cancelled },
@@ -183,7 +182,7 @@ fn worker(commands: Receiver<Command>, events: Sender<Event>, slot: SnapshotSlot
                     },
                     Err(panic) => Event::Failed {
                         job,
-                        error: Arc::new(JobError::Panic(panic_message(panic.as_ref()))),
+                        error: Arc::new(JobError::Panic(panic)),
                     },
                 };
                 let _ = events.send(event);
@@ -204,10 +203,11 @@ fn run_job(spec: &JobSpec, ctx: &mut JobContext<'_>) -> Result<JobResult, JobErr
         JobSpec::GuidedFit { map, model, options } => fit::guided_fit_job(map, model, options, ctx),
         JobSpec::ParticleFit {
             particles,
+            pixel_size_angstrom,
             model,
             centre,
             options,
-        } => particles::particle_fit_job(particles, model, *centre, options, ctx),
+        } => particles::particle_fit_job(particles, *pixel_size_angstrom, model, *centre, options, ctx),
         JobSpec::HeteroTrain {
             particles,
             run,

@@ -340,6 +340,7 @@ pub fn simulate_particles_with(
         particles.push(Particle {
             image_index_1based: i + 1,
             image_path: stack_name.to_owned(),
+            image_whole_file: false,
             euler_deg: euler,
             shift_angstrom: shift_px.map(|s| s * options.pixel_size_angstrom),
             defocus_u_angstrom: ctf.defocus_u_angstrom,

@@ -231,6 +231,7 @@ impl<'a> Refiner<'a> {
             name: structure.name.clone(),
             atoms: kept.iter().map(|&i| structure.atoms[i].clone()).collect(),
             frames: vec![gaussians.positions.clone()],
+            info: structure.info.clone(),
         };
         let n_atoms = heavy.atoms.len();
         let start: Vec<[f64; 3]> = gaussians.positions.iter().map(|p| p.map(f64::from)).collect();
@@ -358,6 +359,7 @@ impl<'a> Refiner<'a> {
             name: self.heavy.name.clone(),
             atoms: self.heavy.atoms.clone(),
             frames: vec![restored.iter().map(|p| p.map(|v| v as f32)).collect()],
+            info: self.heavy.info.clone(),
         }
     }
 

@@ -4,12 +4,14 @@
 
 use std::path::PathBuf;
 
+use cryoforge_compute::formats::particles::ParticleOptions;
+use cryoforge_compute::hetero::RunConfig;
 use cryoforge_compute::hetero::explore::{ANALYSIS_DIR, Exploration};
 use cryoforge_compute::hetero::export::export_subset;
 use cryoforge_compute::jobs::JobSpec;
 use cryoforge_renderer::{PointsRenderer, PointsView};
 
-use super::latent::{Colouring, GpuScatter, LatentView, Layout, ScatterDevice, Tool, particles_of};
+use super::latent::{Colouring, GpuScatter, LatentView, Layout, ScatterDevice, Tool};
 use crate::gui::CryoforgeApp;
 use crate::scatter::{ScatterStyle, bounds_of, cluster_colour, edges, from_pixel, rasterise, to_pixel};
 
@@ -355,8 +357,13 @@ fn selection_ui(view: &mut LatentView, ui: &mut egui::Ui, e: &Exploration, actio
     {
         let output = PathBuf::from(&view.export_path);
         let rows = view.selected_indices();
-        let message = match particles_of(e) {
-            Some(source) => match export_subset(&source, &rows, &output) {
+        let message = match RunConfig::read(&e.run).ok() {
+            Some(config) => match export_subset(
+                &config.particles,
+                &rows,
+                &output,
+                &ParticleOptions::with_pixel_size(config.options.pixel_size_angstrom),
+            ) {
                 Ok(n) => {
                     // The indices too, for `cryoforge hetero export --selection`.
                     let list: String = rows.iter().map(|r| format!("{r}\n")).collect();

@@ -212,10 +212,11 @@ pub(crate) fn assign_labels(structure: &Structure) -> Labels {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn atom(name: &str, res: &str, chain: &str, num: i32, element: &str) -> Atom {
+    /// A test atom (the writer's tests use it too).
+    pub(crate) fn atom(name: &str, res: &str, chain: &str, num: i32, element: &str) -> Atom {
         Atom {
             name: name.into(),
             alt_loc: String::new(),

@@ -316,24 +316,7 @@ pub fn write_mmcif_to(structure: &Structure, w: &mut dyn Write) -> std::io::Resu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::formats::model_labels::AMINO_ACIDS;
-
-    fn atom(name: &str, res: &str, chain: &str, num: i32, element: &str) -> Atom {
-        Atom {
-            name: name.into(),
-            alt_loc: String::new(),
-            residue_name: res.into(),
-            chain_id: chain.into(),
-            residue_number: num,
-            insertion_code: String::new(),
-            element: element.into(),
-            formal_charge: 0,
-            occupancy: 1.0,
-            b_factor: 12.5,
-            hetero: !AMINO_ACIDS.contains(&res),
-            ..Atom::default()
-        }
-    }
+    use crate::formats::model_labels::tests::atom;
 
     #[test]
     fn pdb_refuses_what_it_cannot_hold() {

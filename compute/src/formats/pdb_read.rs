@@ -257,27 +257,9 @@ fn read_header_record(line: &[u8], info: &mut ModelInfo) {
             });
         }
     } else if record(line, b"HELIX ") {
-        let (start, start_icode) = residue_id(line, 21);
-        let (end, end_icode) = residue_id(line, 33);
-        if let (Some(start), Some(end)) = (start, end) {
-            info.helices.push(ResidueRange {
-                chain_id: field(line, 18, 2).into_owned(),
-                start: (start, start_icode.into_owned()),
-                end: (end, end_icode.into_owned()),
-                kind: field(line, 38, 2).into_owned(),
-            });
-        }
+        info.helices.extend(residue_range(line, 18, 21, 33, (38, 2)));
     } else if record(line, b"SHEET ") {
-        let (start, start_icode) = residue_id(line, 22);
-        let (end, end_icode) = residue_id(line, 33);
-        if let (Some(start), Some(end)) = (start, end) {
-            info.strands.push(ResidueRange {
-                chain_id: field(line, 20, 2).into_owned(),
-                start: (start, start_icode.into_owned()),
-                end: (end, end_icode.into_owned()),
-                kind: field(line, 11, 3).into_owned(),
-            });
-        }
+        info.strands.extend(residue_range(line, 20, 22, 33, (11, 3)));
     } else if record(line, b"SEQRES") {
         let chain = field(line, 10, 2).into_owned();
         let names = (19..68).step_by(4).map(|i| field(line, i, 3)).filter(|n| !n.is_empty());
@@ -303,6 +285,19 @@ fn read_header_record(line: &[u8], info: &mut ModelInfo) {
     } else if record(line, b"EXPDTA") {
         append_words(&mut info.method, &field(line, 10, 70));
     }
+}
+
+/// A HELIX or SHEET range: the chain (2 columns), start and end residue ids and the kind field
+/// at the given 0-based columns.
+fn residue_range(line: &[u8], chain: usize, start: usize, end: usize, kind: (usize, usize)) -> Option<ResidueRange> {
+    let (start, start_icode) = residue_id(line, start);
+    let (end, end_icode) = residue_id(line, end);
+    Some(ResidueRange {
+        chain_id: field(line, chain, 2).into_owned(),
+        start: (start?, start_icode.into_owned()),
+        end: (end?, end_icode.into_owned()),
+        kind: field(line, kind.0, kind.1).into_owned(),
+    })
 }
 
 fn append_words(to: &mut String, words: &str) {

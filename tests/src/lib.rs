@@ -21,3 +21,19 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "lengths differ");
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
+
+/// The peer Python (`CRYOFORGE_PYTHON`, else `python3`) if it can import `modules` (`"numpy,
+/// gemmi"`); otherwise None to skip, or a failure when `CRYOFORGE_REQUIRE_PEERS=1` (as CI sets).
+pub fn peer_python(modules: &str) -> Option<String> {
+    let required = std::env::var("CRYOFORGE_REQUIRE_PEERS").is_ok_and(|v| v == "1");
+    let interpreter = std::env::var("CRYOFORGE_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let probe = std::process::Command::new(&interpreter)
+        .args(["-c", &format!("import {modules}")])
+        .output();
+    if probe.as_ref().is_ok_and(|o| o.status.success()) {
+        return Some(interpreter);
+    }
+    assert!(!required, "peer tools missing: {interpreter} cannot import {modules}");
+    eprintln!("skipped: {interpreter} lacks {modules} (run scripts/test.sh)");
+    None
+}

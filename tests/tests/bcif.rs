@@ -9,16 +9,9 @@ use cryoforge_tests::asset;
 
 /// Converts `source` to BinaryCIF at `out` with biotite; false to skip.
 fn biotite_bcif(source: &Path, out: &Path) -> bool {
-    let required = std::env::var("CRYOFORGE_REQUIRE_PEERS").is_ok_and(|v| v == "1");
-    let interpreter = std::env::var("CRYOFORGE_PYTHON").unwrap_or_else(|_| "python3".to_owned());
-    let probe = Command::new(&interpreter)
-        .args(["-c", "import biotite, msgpack"])
-        .output();
-    if !probe.as_ref().is_ok_and(|o| o.status.success()) {
-        assert!(!required, "peer tools missing: {interpreter} cannot import biotite");
-        eprintln!("skipped: {interpreter} lacks biotite (run scripts/test.sh)");
+    let Some(interpreter) = cryoforge_tests::peer_python("biotite, msgpack") else {
         return false;
-    }
+    };
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/corpus/to_bcif.py");
     let output = Command::new(&interpreter)
         .arg(script)

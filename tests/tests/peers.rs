@@ -15,19 +15,7 @@ use cryoforge_tests::asset;
 
 /// Runs `script` with the peer Python, returning its stdout parsed as JSON, or None to skip.
 fn python(script: &str, args: &[&Path]) -> Option<serde_json::Value> {
-    let required = std::env::var("CRYOFORGE_REQUIRE_PEERS").is_ok_and(|v| v == "1");
-    let interpreter = std::env::var("CRYOFORGE_PYTHON").unwrap_or_else(|_| "python3".to_owned());
-    let probe = Command::new(&interpreter)
-        .args(["-c", "import numpy, mrcfile, gemmi"])
-        .output();
-    if !probe.as_ref().is_ok_and(|o| o.status.success()) {
-        assert!(
-            !required,
-            "peer tools missing: {interpreter} cannot import numpy, mrcfile, gemmi"
-        );
-        eprintln!("skipped: {interpreter} lacks numpy/mrcfile/gemmi (run scripts/test.sh)");
-        return None;
-    }
+    let interpreter = cryoforge_tests::peer_python("numpy, mrcfile, gemmi")?;
     let output = Command::new(&interpreter)
         .arg("-c")
         .arg(script)

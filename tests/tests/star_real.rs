@@ -84,13 +84,7 @@ print(json.dumps(out))
 
 /// `starfile`'s reading of `paths`, or None to skip.
 fn starfile_blocks(paths: &[PathBuf]) -> Option<serde_json::Map<String, Value>> {
-    let interpreter = std::env::var("CRYOFORGE_PYTHON").unwrap_or_else(|_| "python3".to_owned());
-    let probe = Command::new(&interpreter).args(["-c", "import starfile"]).output();
-    if !probe.as_ref().is_ok_and(|o| o.status.success()) {
-        assert!(!required(), "peer tools missing: {interpreter} cannot import starfile");
-        eprintln!("skipped: {interpreter} lacks starfile (run scripts/test.sh)");
-        return None;
-    }
+    let interpreter = cryoforge_tests::peer_python("starfile")?;
     let output = Command::new(&interpreter)
         .arg("-c")
         .arg(STARFILE_BLOCKS)

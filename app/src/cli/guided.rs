@@ -8,7 +8,10 @@ use anyhow::{Context as _, bail};
 use clap::{Args, ValueEnum};
 use cryoforge_compute::formats::model::Structure;
 use cryoforge_compute::formats::model_write::write_structure;
-use cryoforge_compute::guided::{GuidedFit, GuidedFitOptions, Sample, ScheduleKind, guided_fit};
+use cryoforge_compute::guided::zone::default_zone_radii;
+use cryoforge_compute::guided::{
+    GuidedError, GuidedFit, GuidedFitOptions, Sample, ScheduleKind, ZoneOptions, guided_fit,
+};
 use cryoforge_compute::maps::DensityMap;
 use cryoforge_compute::maps::density::{GaussianAtoms, GaussianOptions};
 use cryoforge_compute::maps::scores::score_map_model;
@@ -21,6 +24,14 @@ pub enum ScheduleArg {
     Synthetic,
     /// Experimental (noisy) maps: guidance sees the map low-passed to the resolution.
     Experimental,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ZoneArg {
+    /// Density within --zone-radius of the model, following it as it moves.
+    Model,
+    /// The whole box (a map that holds the model alone).
+    WholeMap,
 }
 
 #[derive(Args)]
@@ -42,6 +53,30 @@ pub struct GuidedArgs {
     pub schedule: ScheduleArg,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Which density guidance sees: the model's own zone (neighbours in the box do not pull atoms
+    /// out), or the whole box. A --mask replaces either.
+    #[arg(long, value_enum, default_value_t = ZoneArg::Model)]
+    pub zone: ZoneArg,
+    /// Radius of the model's zone for the density L2 and the scores, Å (default: 1.25 × the
+    /// resolution, a little past the density kernel's reach).
+    #[arg(long)]
+    pub zone_radius: Option<f64>,
+    /// Radius of the tighter zone the map's point cloud is drawn from, Å (default: 0.75 × the
+    /// resolution, so a touching neighbour's surface stays out).
+    #[arg(long)]
+    pub zone_cloud_radius: Option<f64>,
+    /// The model's zone is recomputed around the current estimate every this many guided steps
+    /// (0: it stays around the start).
+    #[arg(long, default_value_t = cryoforge_compute::guided::zone::ZONE_EVERY_STEPS)]
+    pub zone_every: usize,
+    /// A mask (MRC, on the map's grid or any other: it is interpolated): guidance sees the voxels
+    /// where it is at least --mask-level.
+    #[arg(long)]
+    pub mask: Option<PathBuf>,
+    /// The level that separates inside from outside in --mask (for a segment map that holds
+    /// density rather than 0/1, its contour level).
+    #[arg(long, default_value_t = 0.5)]
+    pub mask_level: f32,
     /// Run the sampler with no map terms (a control: the result should stay near the start).
     #[arg(long)]
     pub no_guidance: bool,
@@ -106,6 +141,28 @@ pub fn options_from(args: &GuidedArgs) -> anyhow::Result<GuidedFitOptions> {
     options.guidance_enabled = !args.no_guidance;
     options.prior.modes = args.modes;
     options.clash_weight = args.clash_weight.max(0.0);
+    options.guidance.zone = match (&args.mask, args.zone) {
+        (Some(path), _) => {
+            let mask = DensityMap::read(path).context("the --mask map")?;
+            ZoneOptions::mask(std::sync::Arc::new(mask), args.mask_level)
+        }
+        (None, ZoneArg::WholeMap) => ZoneOptions::WholeMap,
+        (None, ZoneArg::Model) => {
+            let (radius_angstrom, cloud_radius_angstrom) = default_zone_radii(args.resolution);
+            let radius = args.zone_radius.unwrap_or(radius_angstrom);
+            let cloud_radius = args.zone_cloud_radius.unwrap_or(cloud_radius_angstrom);
+            for (name, r) in [("--zone-radius", radius), ("--zone-cloud-radius", cloud_radius)] {
+                if !(r.is_finite() && r > 0.0) {
+                    bail!("{name} must be a positive number of Å, got {r}");
+                }
+            }
+            ZoneOptions::Model {
+                radius_angstrom: radius,
+                cloud_radius_angstrom: cloud_radius,
+                every_steps: args.zone_every,
+            }
+        }
+    };
     Ok(options)
 }
 
@@ -156,8 +213,13 @@ pub fn fit_guided_cmd(args: GuidedArgs) -> anyhow::Result<()> {
         ));
         true
     };
-    let fit = guided_fit(&structure, &map, &options, &mut on_step)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", args.model.display()))?;
+    let fit = guided_fit(&structure, &map, &options, &mut on_step).map_err(|e| {
+        let about = match (&e, &args.mask) {
+            (GuidedError::EmptyMask { .. }, Some(mask)) => mask,
+            _ => &args.model,
+        };
+        anyhow::anyhow!("{}: {e}", about.display())
+    })?;
     bar.finish_and_clear();
     let best = fit.samples.first().context("the fit produced no sample")?;
 
@@ -191,6 +253,7 @@ pub fn fit_guided_cmd(args: GuidedArgs) -> anyhow::Result<()> {
         "map": args.map, "model": args.model, "resolution_angstrom": args.resolution,
         "guidance": options.guidance_enabled, "prior": fit.prior, "cloud_points": fit.cloud_points,
         "cloud_level": fit.cloud_level, "sinkhorn_atoms": fit.sinkhorn_atoms, "atoms": fit.model.atoms.len(),
+        "zone": fit.zone, "zone_voxels": fit.zone_voxels, "mask": args.mask,
         "start": { "correlation": fit.start_correlation, "geometry": fit.start_geometry, "reference": start_reference },
         "samples": summaries, "seconds": fit.seconds, "cancelled": fit.cancelled, "trajectory_stride": fit.trajectory_stride, "files": files,
     });
@@ -212,6 +275,7 @@ pub fn fit_guided_cmd(args: GuidedArgs) -> anyhow::Result<()> {
         fit.prior,
         fit.cloud_points
     );
+    println!("guidance sees {} ({} voxels at the start)", fit.zone, fit.zone_voxels);
     println!(
         "start: correlation {:.4}, bonds rms {:.3} Å, {} clashes",
         fit.start_correlation, fit.start_geometry.bond_rmsd_angstrom, fit.start_geometry.clashes

@@ -1,12 +1,14 @@
 //! The guided-fit section of a model's inspector: start map-guided sampling of the model into an
 //! open map (a new object shows the fit live), then pick any sample, scrub its trajectory with
-//! the frame slider while its loss curves mark the current step, and export any frame.
+//! the frame slider while its loss curves mark the current step, and export any frame. Guidance
+//! sees the model's own zone of the map by default, or the whole map, or the inside of another
+//! open map's surface (a mask).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use cryoforge_compute::formats::model_write::write_structure;
-use cryoforge_compute::guided::{GuidedFit, GuidedFitOptions, ScheduleKind, heavy_atom_model};
+use cryoforge_compute::guided::{GuidedFit, GuidedFitOptions, ScheduleKind, ZoneOptions, heavy_atom_model};
 use cryoforge_compute::jobs::JobSpec;
 
 use super::widgets::{count_ui, fixed_plot};
@@ -20,6 +22,33 @@ pub struct GuidedSettings {
     pub steps: usize,
     pub experimental: bool,
     pub guidance: bool,
+    pub zone: GuidedZone,
+}
+
+/// Which density of the map guidance sees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GuidedZone {
+    /// The density around the model, following it (neighbours in the map do not pull it).
+    Model,
+    WholeMap,
+    /// The inside of another open map's surface, at the level it is shown at.
+    Mask(ObjectId),
+}
+
+impl GuidedZone {
+    fn label(self, maps: &[(ObjectId, String)]) -> String {
+        match self {
+            Self::Model => "the model's zone".into(),
+            Self::WholeMap => "the whole map".into(),
+            Self::Mask(id) => {
+                let name = maps
+                    .iter()
+                    .find(|(m, _)| *m == id)
+                    .map_or("(closed)", |(_, n)| n.as_str());
+                format!("mask: inside {name}")
+            }
+        }
+    }
 }
 
 impl Default for GuidedSettings {
@@ -29,6 +58,7 @@ impl Default for GuidedSettings {
             steps: 200,
             experimental: false,
             guidance: true,
+            zone: GuidedZone::Model,
         }
     }
 }
@@ -70,6 +100,20 @@ pub fn start_guided_fit(app: &mut CryoforgeApp, id: ObjectId, map_id: ObjectId) 
     options.schedule = options.schedule.with_total_steps(settings.steps);
     options.samples = settings.samples.max(1);
     options.guidance_enabled = settings.guidance;
+    options.guidance.zone = match settings.zone {
+        GuidedZone::Model => ZoneOptions::around_model(resolution),
+        GuidedZone::WholeMap => ZoneOptions::WholeMap,
+        GuidedZone::Mask(mask_id) => match app.object(mask_id) {
+            Some(Object {
+                kind: ObjectKind::Map(mask),
+                ..
+            }) => ZoneOptions::mask(mask.map.clone(), mask.level),
+            _ => {
+                app.message = Some("the mask map is no longer open; pick another zone".into());
+                return;
+            }
+        },
+    };
     let start = m.model.single_frame(m.frame).unwrap_or_else(|| (*m.model).clone());
     let heavy = heavy_atom_model(&start, resolution);
     let spec = JobSpec::GuidedFit {
@@ -139,6 +183,7 @@ pub fn guided_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId, maps: 
             "experimental map (low-pass to the resolution)",
         );
         ui.checkbox(&mut m.guided_settings.guidance, "map guidance (off: control run)");
+        zone_ui(ui, &mut m.guided_settings.zone, maps);
         for (map_id, map_name) in maps {
             if ui.button(format!("Guided fit into {map_name}")).clicked() {
                 start = Some(*map_id);
@@ -209,6 +254,19 @@ pub fn guided_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId, maps: 
     if let Some(map_id) = start {
         start_guided_fit(app, id, map_id);
     }
+}
+
+/// The choice of what guidance sees: the model's zone, the whole map, or any open map as a mask.
+fn zone_ui(ui: &mut egui::Ui, zone: &mut GuidedZone, maps: &[(ObjectId, String)]) {
+    ui.horizontal_wrapped(|ui| {
+        ui.label("guidance sees:");
+        for choice in [GuidedZone::Model, GuidedZone::WholeMap]
+            .into_iter()
+            .chain(maps.iter().map(|(id, _)| GuidedZone::Mask(*id)))
+        {
+            ui.selectable_value(zone, choice, choice.label(maps));
+        }
+    });
 }
 
 pub fn export_model(app: &mut CryoforgeApp, model: &cryoforge_compute::formats::model::Structure) {

@@ -24,6 +24,7 @@ use cryoforge_compute::jobs::{ComputeThread, Event, JobId, JobResult, JobSpec, S
 use cryoforge_renderer::SceneData;
 
 use crate::view::{self, AtomStyle};
+pub use guided_panel::GuidedZone;
 pub use objects::{MapObject, ModelObject, Object, ObjectId, ObjectKind, SurfaceStyle};
 
 /// Opens the window with `files` loading; returns when the window closes. With

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-pub(crate) use cryoforge::gui::{CryoforgeApp, JobState, ObjectKind};
+pub(crate) use cryoforge::gui::{CryoforgeApp, GuidedZone, JobState, ObjectKind};
 use cryoforge_compute::formats::model::Structure;
 use cryoforge_compute::maps::DensityMap;
 use cryoforge_compute::maps::density::{GaussianAtoms, GaussianOptions, molmap_grid, simulate};

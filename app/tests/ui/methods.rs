@@ -194,3 +194,59 @@ fn particle_refinement_shows_a_gallery_live_and_exports_the_model() {
         .unwrap_or_else(|e| panic!("the refined model reads back ({e}); app says {:?}", h.state().message));
     assert_eq!(written.frames[0].len(), atoms);
 }
+
+#[test]
+fn guided_fit_sees_the_zone_the_user_picks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut h = harness_of_height(1500.0);
+    h.state_mut().open(adk_map(dir.path()));
+    h.state_mut().open(asset("models/1ake.pdb"));
+    run_until(&mut h, "files to load", loaded);
+    let model = select(&mut h, "1ake.pdb");
+    if let Some(m) = h.state_mut().model_mut(model) {
+        m.guided_settings.steps = 20;
+    }
+    h.run_steps(2);
+    let zone = |h: &egui_kittest::Harness<'static, CryoforgeApp>| {
+        h.state().object(model).and_then(|o| match &o.kind {
+            ObjectKind::Model(m) => Some(m.guided_settings.zone),
+            _ => None,
+        })
+    };
+    assert_eq!(zone(&h), Some(GuidedZone::Model), "the model's zone by default");
+    h.get_by_label("the whole map").click();
+    h.run_steps(2);
+    assert_eq!(zone(&h), Some(GuidedZone::WholeMap));
+    // The map itself as a mask: guidance sees the inside of its surface as shown.
+    h.get_by_label("mask: inside adk5.mrc").click();
+    h.run_steps(2);
+    assert!(matches!(zone(&h), Some(GuidedZone::Mask(_))), "{:?}", zone(&h));
+    h.get_by_label("Guided fit into adk5.mrc").click();
+    run_until(&mut h, "the guided fit to finish", |app| {
+        app.jobs.iter().any(|j| j.state == JobState::Finished)
+    });
+    let fit = h
+        .state()
+        .objects
+        .iter()
+        .find_map(|o| match &o.kind {
+            ObjectKind::Model(m) if o.name.ends_with("(guided fit)") => m.guided.as_ref().map(|v| v.fit.clone()),
+            _ => None,
+        })
+        .expect("the fit is attached");
+    assert!(fit.zone.starts_with("the mask"), "{}", fit.zone);
+    let map_voxels = h
+        .state()
+        .objects
+        .iter()
+        .find_map(|o| match &o.kind {
+            ObjectKind::Map(m) => Some(m.map.values.len()),
+            _ => None,
+        })
+        .expect("map");
+    assert!(
+        fit.zone_voxels > 0 && fit.zone_voxels < map_voxels / 2,
+        "the mask is the inside of the surface: {} of {map_voxels} voxels",
+        fit.zone_voxels
+    );
+}

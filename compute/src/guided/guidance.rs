@@ -4,14 +4,19 @@
 //!   atomic number) and a weighted k-means point cloud of the thresholded, de-dusted map;
 //! - local: the mean squared difference between the z-scored map and the z-scored density
 //!   simulated from the atoms (the density kernel and its analytic gradient).
+//!
+//! Both see only the model's zone ([`super::zone`]): the cloud is made of the voxels of the zone
+//! (a tighter one for an automatic zone), the z-scores, the L2 and the correlation are taken over
+//! them.
 
 use super::GuidedError;
 use crate::guided::pointcloud::{PointCloud, default_point_count, map_point_cloud};
 use crate::guided::sinkhorn::{SinkhornOptions, SinkhornWarmStart, sinkhorn_divergence_warm};
+use crate::guided::zone::{ZoneOptions, mask_on_grid, voxels_near, z_scored_in, zoned};
+use crate::maps::DensityMap;
 use crate::maps::density::{GaussianAtoms, simulate, simulate_backward};
-use crate::maps::scores::{VOLUME_PER_HEAVY_ATOM_ANGSTROM3, level_enclosing_volume};
+use crate::maps::scores::{VOLUME_PER_HEAVY_ATOM_ANGSTROM3, level_enclosing_volume_of};
 use crate::maps::tools::low_pass;
-use crate::maps::{DensityMap, Statistics};
 
 /// The point cloud has at least one point per this many heavy atoms.
 pub const MIN_ATOMS_PER_POINT: usize = 20;
@@ -31,6 +36,9 @@ pub struct GuidanceOptions {
     /// Point-cloud size; None for docs/science.md §4's K = 0.25 · N_atoms / voxel volume.
     pub cloud_points: Option<usize>,
     pub seed: u64,
+    /// Which voxels guidance sees (reports written before zones existed: the whole map).
+    #[serde(default)]
+    pub zone: ZoneOptions,
 }
 
 impl GuidanceOptions {
@@ -43,6 +51,7 @@ impl GuidanceOptions {
             max_sinkhorn_atoms: 600,
             cloud_points: None,
             seed: 1,
+            zone: ZoneOptions::around_model(resolution_angstrom),
         }
     }
 }
@@ -87,11 +96,26 @@ pub struct MapGuidance {
     pub cloud: PointCloud,
     /// The level the cloud was thresholded at.
     pub level: f32,
+    /// The voxels guidance sees (None: all of them), those the cloud is drawn from, and how
+    /// they are chosen.
+    zone: Option<Vec<bool>>,
+    cloud_zone: Option<Vec<bool>>,
+    zone_options: ZoneOptions,
+    cloud_setup: CloudSetup,
     z_map: Vec<f32>,
     sinkhorn: SinkhornOptions,
     sinkhorn_atoms: Vec<usize>,
     sinkhorn_weights: Vec<f64>,
     warm: SinkhornWarmStart,
+}
+
+/// What the point cloud is made from, kept to remake it when the zone moves.
+struct CloudSetup {
+    /// The model's expected volume (Å³): the cloud takes the zone's densest voxels of this volume.
+    expected_volume: f32,
+    dust: f32,
+    points: usize,
+    seed: u64,
 }
 
 /// A loss and its gradient for every atom.
@@ -100,18 +124,13 @@ pub struct TermValue {
     pub gradient: Vec<[f64; 3]>,
 }
 
-/// (value − mean) / σ, and σ.
-fn z_scored(values: &[f32]) -> (Vec<f32>, f64) {
-    let stats = Statistics::of(values);
-    let (mean, sd) = (f64::from(stats.mean), f64::from(stats.rms).max(1e-30));
-    (
-        values.iter().map(|&v| ((f64::from(v) - mean) / sd) as f32).collect(),
-        sd,
-    )
+fn positions_of(atoms: &GaussianAtoms) -> Vec<[f64; 3]> {
+    atoms.positions.iter().map(|p| p.map(f64::from)).collect()
 }
 
 impl MapGuidance {
-    /// Prepares `map` for guiding `atoms` (their amplitudes set the Sinkhorn weights).
+    /// Prepares `map` for guiding `atoms` (their amplitudes set the Sinkhorn weights; the
+    /// automatic zone starts around their positions).
     pub fn new(map: &DensityMap, atoms: &GaussianAtoms, options: &GuidanceOptions) -> Result<Self, GuidedError> {
         if map.values.iter().all(|v| *v == map.values[0]) {
             return Err(GuidedError::FlatMap);
@@ -123,23 +142,46 @@ impl MapGuidance {
         };
         let voxel_volume: f64 = map.grid.voxel_size_angstrom.iter().map(|&h| f64::from(h)).product();
         let expected_volume = atoms.len() as f32 * VOLUME_PER_HEAVY_ATOM_ANGSTROM3;
-        let level = level_enclosing_volume(&map, expected_volume);
-        // Blobs smaller than a resolution-sized cube are noise, not protein.
-        let dust = options.resolution_angstrom.powi(3).min(0.05 * expected_volume);
         // docs/science.md §4's K = 0.25·N/voxel volume, but at least one point per 20 heavy atoms: the
         // large voxels of coarse maps (8 Å: 2.7 Å) would otherwise leave a handful of points and
         // a blurry target (AdK at 8 Å: 22 points, 2.75 Å Cα RMSD; 90 points, 1.29 Å).
-        let k = options.cloud_points.unwrap_or_else(|| {
+        let points = options.cloud_points.unwrap_or_else(|| {
             default_point_count(atoms.len(), voxel_volume).max(atoms.len().div_ceil(MIN_ATOMS_PER_POINT))
         });
-        let cloud = map_point_cloud(&map, level, dust, k, options.seed, 50);
-        if cloud.points.is_empty() {
-            return Err(GuidedError::NoDensity { level });
-        }
+        let cloud_setup = CloudSetup {
+            expected_volume,
+            // Blobs smaller than a resolution-sized cube are noise, not protein.
+            dust: options.resolution_angstrom.powi(3).min(0.05 * expected_volume),
+            points,
+            seed: options.seed,
+        };
+        let (zone, cloud_zone) = match &options.zone {
+            ZoneOptions::WholeMap => (None, None),
+            ZoneOptions::Model {
+                radius_angstrom,
+                cloud_radius_angstrom,
+                ..
+            } => {
+                let at = positions_of(atoms);
+                (
+                    Some(voxels_near(&map.grid, &at, *radius_angstrom)),
+                    Some(voxels_near(&map.grid, &at, *cloud_radius_angstrom)),
+                )
+            }
+            ZoneOptions::Mask { level, mask } => {
+                let mask = mask
+                    .as_ref()
+                    .ok_or_else(|| GuidedError::Input("the zone is a mask, but no mask was given".into()))?;
+                let inside = mask_on_grid(mask, &map.grid, *level);
+                if !inside.contains(&true) {
+                    return Err(GuidedError::EmptyMask { level: *level });
+                }
+                (Some(inside.clone()), Some(inside))
+            }
+        };
         let stride = atoms.len().div_ceil(options.max_sinkhorn_atoms.max(1)).max(1);
         let sinkhorn_atoms: Vec<usize> = (0..atoms.len()).step_by(stride).collect();
         let sinkhorn_weights = sinkhorn_atoms.iter().map(|&i| f64::from(atoms.amplitudes[i])).collect();
-        let (z_map, _) = z_scored(&map.values);
         let sinkhorn = SinkhornOptions {
             blur_angstrom: options.blur_angstrom,
             reach_angstrom: Some(options.reach_angstrom),
@@ -147,16 +189,103 @@ impl MapGuidance {
             final_iterations: 50,
             tolerance: 1e-4,
         };
-        Ok(Self {
+        let mut guidance = Self {
             map,
-            cloud,
-            level,
-            z_map,
+            cloud: PointCloud {
+                points: Vec::new(),
+                weights: Vec::new(),
+            },
+            level: 0.0,
+            zone,
+            cloud_zone,
+            zone_options: options.zone.clone(),
+            cloud_setup,
+            z_map: Vec::new(),
             sinkhorn,
             sinkhorn_atoms,
             sinkhorn_weights,
             warm: SinkhornWarmStart::default(),
-        })
+        };
+        let (level, cloud) = guidance.zone_cloud();
+        if cloud.points.is_empty() {
+            return Err(GuidedError::NoDensity { level });
+        }
+        guidance.adopt(level, cloud);
+        Ok(guidance)
+    }
+
+    /// The level enclosing the model's volume among the cloud zone's voxels, and the cloud of
+    /// their density above it.
+    fn zone_cloud(&self) -> (f32, PointCloud) {
+        let setup = &self.cloud_setup;
+        let voxel_volume: f32 = self.map.grid.voxel_size_angstrom.iter().product();
+        let level = match &self.cloud_zone {
+            None => level_enclosing_volume_of(&self.map.values, voxel_volume, setup.expected_volume),
+            Some(zone) => {
+                let inside: Vec<f32> = self
+                    .map
+                    .values
+                    .iter()
+                    .zip(zone)
+                    .filter(|(_, z)| **z)
+                    .map(|(v, _)| *v)
+                    .collect();
+                level_enclosing_volume_of(&inside, voxel_volume, setup.expected_volume)
+            }
+        };
+        let cloud = match &self.cloud_zone {
+            None => map_point_cloud(&self.map, level, setup.dust, setup.points, setup.seed, 50),
+            Some(zone) => map_point_cloud(&zoned(&self.map, zone), level, setup.dust, setup.points, setup.seed, 50),
+        };
+        (level, cloud)
+    }
+
+    fn adopt(&mut self, level: f32, cloud: PointCloud) {
+        self.level = level;
+        self.cloud = cloud;
+        self.z_map = z_scored_in(&self.map.values, self.zone.as_deref()).0;
+        self.warm = SinkhornWarmStart::default();
+    }
+
+    /// Moves the automatic zone to `positions` (the current estimate) and remakes the cloud and
+    /// the z-scored map inside it; a fixed zone (a mask, the whole map) stays. A zone that would
+    /// hold no density above its level keeps the previous one.
+    pub fn follow(&mut self, positions: &[[f64; 3]]) {
+        let ZoneOptions::Model {
+            radius_angstrom,
+            cloud_radius_angstrom,
+            ..
+        } = self.zone_options
+        else {
+            return;
+        };
+        let previous_cloud_zone =
+            self.cloud_zone
+                .replace(voxels_near(&self.map.grid, positions, cloud_radius_angstrom));
+        let (level, cloud) = self.zone_cloud();
+        if cloud.points.is_empty() {
+            self.cloud_zone = previous_cloud_zone;
+            return;
+        }
+        self.zone = Some(voxels_near(&self.map.grid, positions, radius_angstrom));
+        self.adopt(level, cloud);
+    }
+
+    /// Voxels in the zone now (every voxel without one).
+    pub fn zone_voxels(&self) -> usize {
+        self.zone
+            .as_ref()
+            .map_or(self.map.values.len(), |z| z.iter().filter(|v| **v).count())
+    }
+
+    /// Whether `voxel` (an index into the map's values) is in the zone now.
+    pub fn in_zone(&self, voxel: usize) -> bool {
+        self.zone.as_ref().is_none_or(|z| z[voxel])
+    }
+
+    /// How often the zone follows the estimate, in guided steps (None: it is fixed).
+    pub fn zone_follows_every(&self) -> Option<usize> {
+        self.zone_options.follows_every()
     }
 
     /// Atoms used by the global term.
@@ -185,14 +314,15 @@ impl MapGuidance {
         }
     }
 
-    /// Mean squared difference of the z-scored map and the z-scored simulated density, both
-    /// blurred by a further Gaussian of `blur_angstrom` (coarse to fine: a wider basin while
-    /// the sample is still noisy).
+    /// Mean squared difference of the z-scored map and the z-scored simulated density over the
+    /// zone, both blurred by a further Gaussian of `blur_angstrom` (coarse to fine: a wider
+    /// basin while the sample is still noisy).
     pub fn local(&self, atoms: &GaussianAtoms, blur_angstrom: f64) -> TermValue {
         let grid = &self.map.grid;
+        let zone = self.zone.as_deref();
         let blurred_map;
         let (z_map, atoms) = if blur_angstrom > 0.05 * f64::from(grid.voxel_size_angstrom[0]) {
-            blurred_map = z_scored(&gaussian_blur(&self.map, blur_angstrom)).0;
+            blurred_map = z_scored_in(&gaussian_blur(&self.map, blur_angstrom), zone).0;
             let b2 = (blur_angstrom * blur_angstrom) as f32;
             let wider = GaussianAtoms {
                 positions: atoms.positions.clone(),
@@ -205,22 +335,31 @@ impl MapGuidance {
         };
         let atoms = atoms.as_ref();
         let simulated = simulate(grid, atoms);
-        let (z_sim, sd) = z_scored(&simulated);
-        let n = z_sim.len().max(1) as f64;
+        let (z_sim, sd) = z_scored_in(&simulated, zone);
+        let inside = |i: usize| zone.is_none_or(|z| z[i]);
+        let n = self.zone_voxels().max(1) as f64;
+        // Outside the zone both z-scores are 0, so the residual is too.
         let residual: Vec<f64> = z_sim
             .iter()
             .zip(z_map)
             .map(|(&a, &b)| f64::from(a) - f64::from(b))
             .collect();
         let loss = residual.iter().map(|r| r * r).sum::<f64>() / n;
-        // ∂L/∂sᵥ through the z-score: (2/(n·sd)) (rᵥ − mean r − ẑᵥ · mean(r ẑ)).
+        // ∂L/∂sᵥ through the z-score: (2/(n·sd)) (rᵥ − mean r − ẑᵥ · mean(r ẑ)) in the zone.
         let mean_r = residual.iter().sum::<f64>() / n;
         let mean_rz = residual.iter().zip(&z_sim).map(|(r, &z)| r * f64::from(z)).sum::<f64>() / n;
         let scale = 2.0 / (n * sd);
         let dloss: Vec<f32> = residual
             .iter()
             .zip(&z_sim)
-            .map(|(r, &z)| (scale * (r - mean_r - f64::from(z) * mean_rz)) as f32)
+            .enumerate()
+            .map(|(i, (r, &z))| {
+                if inside(i) {
+                    (scale * (r - mean_r - f64::from(z) * mean_rz)) as f32
+                } else {
+                    0.0
+                }
+            })
             .collect();
         let grads = simulate_backward(grid, atoms, &dloss);
         // (∂/∂position does not depend on the width change, so these are the atoms' gradients.)
@@ -230,10 +369,20 @@ impl MapGuidance {
         }
     }
 
-    /// Correlation about the mean between the map and the atoms' simulated density (= 1 − L/2).
+    /// Correlation about the mean between the map and the atoms' simulated density (= 1 − L/2),
+    /// inside the zone: the automatic one around these atoms (a model's own zone, as CC_mask
+    /// takes it), else the fixed one.
     pub fn correlation(&self, atoms: &GaussianAtoms) -> f64 {
         let simulated = simulate(&self.map.grid, atoms);
-        crate::maps::scores::correlation(&self.map.values, &simulated, true, None)
+        let own;
+        let zone = match &self.zone_options {
+            ZoneOptions::Model { radius_angstrom, .. } => {
+                own = voxels_near(&self.map.grid, &positions_of(atoms), *radius_angstrom);
+                Some(own.as_slice())
+            }
+            _ => self.zone.as_deref(),
+        };
+        crate::maps::scores::correlation(&self.map.values, &simulated, true, zone)
     }
 }
 

@@ -4,7 +4,8 @@
 //! locally (density L2), each push rescaled to the size of the unguided update. The built-in
 //! denoiser is the exact posterior mean of an elastic-network prior of the model ([`prior`]); a
 //! learned one plugs in through [`Denoiser`]. Every step's noisy sample and denoised estimate are
-//! recorded with the step's losses, so the whole trajectory can be replayed.
+//! recorded with the step's losses, so the whole trajectory can be replayed. Guidance sees only
+//! the model's zone of the map ([`zone`]), which follows the estimate as it moves.
 
 pub mod geometry_check;
 pub mod guidance;
@@ -13,6 +14,7 @@ pub mod pointcloud;
 pub mod prior;
 pub mod schedule;
 pub mod sinkhorn;
+pub mod zone;
 
 use std::time::Instant;
 
@@ -34,10 +36,13 @@ pub enum GuidedError {
     FlatMap,
     #[error("no density above level {level:.4} survives dust removal")]
     NoDensity { level: f32 },
+    #[error("the mask covers no voxel of the map at level {level}")]
+    EmptyMask { level: f32 },
 }
 pub use guidance::{GuidanceOptions, MapGuidance};
 pub use prior::{Denoiser, ElasticPrior, PriorOptions};
 pub use schedule::{Phase, Schedule, ScheduleKind};
+pub use zone::ZoneOptions;
 
 /// Everything a guided fit needs besides the map and the model.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -161,6 +166,9 @@ pub struct GuidedFit {
     pub start_geometry: GeometryReport,
     pub cloud_points: usize,
     pub cloud_level: f32,
+    /// Voxels in the zone around the start (every voxel when guidance sees the whole map).
+    pub zone_voxels: usize,
+    pub zone: String,
     pub sinkhorn_atoms: usize,
     pub prior: String,
     pub trajectory_stride: usize,
@@ -266,6 +274,7 @@ pub fn guided_fit(
     };
     let start: Vec<[f64; 3]> = atoms.positions.iter().map(|p| p.map(f64::from)).collect();
     let mut guidance = MapGuidance::new(map, &atoms, &options.guidance)?;
+    let zone_voxels = guidance.zone_voxels();
     let topology = geometry_check::Topology::of(&start);
     let all: Vec<usize> = (0..model.atoms.len()).collect();
 
@@ -304,6 +313,7 @@ pub fn guided_fit(
             .then(b.correlation.total_cmp(&a.correlation))
     });
     let start_correlation = guidance.correlation(&atoms);
+    guidance.follow(&start);
     Ok(GuidedFit {
         model,
         samples,
@@ -311,6 +321,8 @@ pub fn guided_fit(
         start_geometry: topology.check(&start),
         cloud_points: guidance.cloud.points.len(),
         cloud_level: guidance.level,
+        zone_voxels,
+        zone: options.guidance.zone.describe(),
         sinkhorn_atoms: guidance.sinkhorn_atom_count(),
         prior: prior_description,
         trajectory_stride: stride,
@@ -361,6 +373,8 @@ impl SampleRun<'_> {
         on_step: &mut dyn FnMut(&StepProgress<'_>) -> bool,
     ) -> Sample {
         let started = Instant::now();
+        // Every sample starts from the zone around the start model.
+        self.guidance.follow(self.start);
         let schedule = &self.options.schedule;
         let sigmas = schedule.sigmas();
         let steps = schedule.total_steps();
@@ -417,6 +431,16 @@ impl SampleRun<'_> {
             let estimate = to_points(&denoised);
             let mut next: Vec<f64> = noisy.iter().zip(&update).map(|(n, u)| n + u).collect();
             let clock = Instant::now();
+            if scale > 0.0
+                && self.options.guidance_enabled
+                && matches!(phase, Phase::Global | Phase::Local)
+                && let Some(every) = self.guidance.zone_follows_every()
+                && guided_steps.is_multiple_of(every)
+            {
+                // The zone moves with the estimate: density beside where the model has got to
+                // comes into view, so large motions stay reachable.
+                self.guidance.follow(&estimate);
+            }
             if scale > 0.0
                 && let Some((loss, gradient)) = self.guidance_gradient(phase, &estimate, sigma_hat)
             {

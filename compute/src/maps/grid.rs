@@ -79,7 +79,7 @@ impl Default for MapMeta {
 }
 
 /// A density map: values x fastest, with its grid.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct DensityMap {
     pub grid: MapGrid,
     pub values: Vec<f32>,

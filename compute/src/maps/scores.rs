@@ -104,8 +104,14 @@ pub fn interpolate(map: &DensityMap, pos: [f32; 3]) -> Option<f32> {
 /// The level at which the map encloses `volume_angstrom3` (the highest voxels first).
 pub fn level_enclosing_volume(map: &DensityMap, volume_angstrom3: f32) -> f32 {
     let voxel_volume: f32 = map.grid.voxel_size_angstrom.iter().product();
-    let count = ((volume_angstrom3 / voxel_volume).round() as usize).clamp(1, map.values.len());
-    level_enclosing_count(&map.values, count)
+    level_enclosing_volume_of(&map.values, voxel_volume, volume_angstrom3)
+}
+
+/// The level at which `values`, voxels of `voxel_volume_angstrom3` each (a map's, or those of a
+/// region of it), enclose `volume_angstrom3`.
+pub fn level_enclosing_volume_of(values: &[f32], voxel_volume_angstrom3: f32, volume_angstrom3: f32) -> f32 {
+    let count = ((volume_angstrom3 / voxel_volume_angstrom3).round() as usize).clamp(1, values.len().max(1));
+    level_enclosing_count(values, count)
 }
 
 /// The level at which `fraction` of the voxels are above it (ChimeraX's initial level uses 1%).

@@ -3,5 +3,5 @@
 # missing, builds the cryoforge binary into the shared target folder and sets $bin to it.
 scripts/install-deps.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cryoforge-target}"
-cargo build -p cryoforge --locked
+flock /tmp/cryoforge-cargo.lock cargo build --workspace --locked --bins
 bin="$CARGO_TARGET_DIR/debug/cryoforge"

@@ -90,12 +90,18 @@ enum Command {
         #[arg(long)]
         threshold: Option<f32>,
     },
-    /// Map tools: threshold, dust, crop, resample, lowpass, flip, zscore.
+    /// Map tools: threshold, dust, crop, resample, lowpass, flip, zscore, segment.
     #[command(subcommand)]
-    Map(cli::science::MapCommand),
+    Map(cli::map::MapCommand),
     /// Heterogeneity: train a latent model on particles, analyse its latent space, export subsets.
     #[command(subcommand)]
     Hetero(cli::hetero::HeteroCommand),
+    /// Validate a model's geometry: Ramachandran, clashscore, bond and angle RMSZ, Cβ deviations.
+    Validate {
+        model: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// A command's output piped into `head` ends the command quietly when `head` has read enough, as
@@ -135,8 +141,9 @@ fn main() -> ExitCode {
         }
         Some(Command::Compare { model, reference, json }) => cli::science::compare_cmd(&model, &reference, json),
         Some(Command::Fit(command)) => cli::science::fit_cmd(command),
-        Some(Command::Map(command)) => cli::science::map_cmd(command),
+        Some(Command::Map(command)) => cli::map::map_cmd(command),
         Some(Command::Hetero(command)) => cli::hetero::hetero_cmd(command),
+        Some(Command::Validate { model, json }) => cli::validate::validate_cmd(&model, json),
         Some(Command::Reconstruct {
             particles,
             pixel_size,

@@ -1,40 +1,14 @@
-//! `simulate`, `score`, `compare`, `fit rigid` and `map` from the command line, on AdK.
+//! `simulate`, `score`, `compare`, `fit rigid`, `fit particles` and `map` from the command line, on AdK.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+
+use common::{asset, failure, fit, json, run, s};
 
 use cryoforge_compute::formats::model::Structure;
 use cryoforge_compute::formats::model_write::write_structure;
 use cryoforge_compute::geometry::matrix_from_rotvec;
 use cryoforge_compute::maps::DensityMap;
 use cryoforge_compute::models::compare::RigidTransform;
-
-fn asset(relative: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../assets")
-        .join(relative)
-}
-
-fn run(args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_cryoforge"))
-        .args(args)
-        .output()
-        .expect("run cryoforge");
-    assert!(
-        out.status.success(),
-        "cryoforge {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn json(args: &[&str]) -> serde_json::Value {
-    serde_json::from_slice(&run(args).stdout).expect("JSON")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
 
 #[test]
 fn simulate_then_score_prefers_the_right_model() {
@@ -260,135 +234,6 @@ fn simulated_particles_reconstruct_into_the_model() {
         "--json",
     ]);
     assert!(score["correlation_about_mean"].as_f64().expect("cc") > 0.7, "{score}");
-}
-
-#[test]
-fn fit_guided_writes_models_trajectories_and_a_report() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let map = dir.path().join("open5.mrc");
-    run(&[
-        "simulate",
-        "map",
-        "--model",
-        s(&asset("models/adk_open.pdb")),
-        "--resolution",
-        "5",
-        "-o",
-        s(&map),
-    ]);
-    let out = dir.path().join("fit.cif");
-    let summary = json(&fit(
-        "guided",
-        s(&map),
-        s(&asset("models/adk_closed.pdb")),
-        "5",
-        &[
-            "--steps",
-            "60",
-            "--samples",
-            "2",
-            "--reference",
-            s(&asset("models/adk_open.pdb")),
-            "-o",
-            s(&out),
-            "--json",
-        ],
-    ));
-    let samples = summary["samples"].as_array().expect("samples");
-    assert_eq!(samples.len(), 2);
-    assert!(
-        samples[0]["correlation"].as_f64() >= samples[1]["correlation"].as_f64(),
-        "ranked best first"
-    );
-    let start_rmsd = summary["start"]["reference"]["ca_rmsd_angstrom"]
-        .as_f64()
-        .expect("start rmsd");
-    assert!((start_rmsd - 6.91).abs() < 0.05, "{start_rmsd}");
-    let best_rmsd = samples[0]["reference"]["ca_rmsd_angstrom"].as_f64().expect("rmsd");
-    assert!(
-        best_rmsd < start_rmsd - 1.0,
-        "even a short run moves towards the open state: {best_rmsd}"
-    );
-    // Files: best, each sample, each trajectory (one model per step), and the report.
-    let best = Structure::read(&out).expect("best");
-    assert_eq!(best.atoms.len(), 1656, "heavy atoms");
-    for n in [1, 2] {
-        assert!(dir.path().join(format!("fit_sample{n}.cif")).exists());
-        let traj = Structure::read(&dir.path().join(format!("fit_trajectory_sample{n}.pdb"))).expect("trajectory");
-        assert_eq!(traj.frames.len(), 60);
-    }
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("fit_report.json")).expect("report"))
-            .expect("JSON");
-    let steps = report["steps"][0]["steps"].as_array().expect("per-step records");
-    assert_eq!(steps.len(), 60);
-    assert!(steps.iter().any(|r| r["sinkhorn"].is_number()) && steps.iter().any(|r| r["density_l2"].is_number()));
-
-    // The control: no guidance, the model stays where it started.
-    let control = json(&fit(
-        "guided",
-        s(&map),
-        s(&asset("models/adk_closed.pdb")),
-        "5",
-        &[
-            "--steps",
-            "60",
-            "--no-guidance",
-            "--reference",
-            s(&asset("models/adk_open.pdb")),
-            "-o",
-            s(&dir.path().join("control.cif")),
-            "--json",
-        ],
-    ));
-    let moved = control["samples"][0]["rmsd_to_start_angstrom"].as_f64().expect("moved");
-    let still = control["samples"][0]["reference"]["ca_rmsd_angstrom"]
-        .as_f64()
-        .expect("rmsd");
-    assert!(
-        moved < 3.0 && still > 6.0,
-        "unguided samples stay near the start: moved {moved} Å, {still} Å from the open state"
-    );
-    assert!(
-        best_rmsd < still - 2.0,
-        "guidance does the work: {best_rmsd} vs {still}"
-    );
-}
-
-/// Runs cryoforge expecting failure; returns its error output.
-/// `fit KIND --map INPUT` (`--particles INPUT` for particles) `--model M --resolution R`, then
-/// `extra`.
-fn fit<'a>(kind: &'a str, input: &'a str, model: &'a str, resolution: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let input_flag = if kind == "particles" { "--particles" } else { "--map" };
-    let mut args = vec![
-        "fit",
-        kind,
-        input_flag,
-        input,
-        "--model",
-        model,
-        "--resolution",
-        resolution,
-    ];
-    args.extend_from_slice(extra);
-    args
-}
-
-fn failure(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_cryoforge"))
-        .args(args)
-        .output()
-        .expect("run cryoforge");
-    assert!(!out.status.success(), "cryoforge {args:?} should fail");
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-#[test]
-fn fit_guided_names_a_bad_resolution_and_a_missing_file() {
-    let model = asset("models/1ake.pdb");
-    let guided = |resolution: &str| failure(&fit("guided", "missing.mrc", s(&model), resolution, &["-o", "x.cif"]));
-    assert!(guided("-3").contains("--resolution"));
-    assert!(guided("5").contains("missing.mrc"));
 }
 
 #[test]

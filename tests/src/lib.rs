@@ -2,9 +2,12 @@
 
 use std::path::PathBuf;
 
-/// Path of a bundled file under `assets/`.
+/// Path of a bundled file under `assets/`. The package folder is taken from the environment
+/// cargo gives the running test first: a build of this library cached from a checkout at
+/// another path (a shared target folder) would otherwise point into that checkout.
 pub fn asset(relative: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
         .join("..")
         .join("assets")
         .join(relative)

@@ -10,7 +10,7 @@ use cryoforge_compute::formats::model::Structure;
 use cryoforge_compute::formats::model_write::write_structure;
 use cryoforge_compute::guided::zone::default_zone_radii;
 use cryoforge_compute::guided::{
-    GuidedError, GuidedFit, GuidedFitOptions, Sample, ScheduleKind, ZoneOptions, guided_fit,
+    FreeOptions, GuidedError, GuidedFit, GuidedFitOptions, Sample, ScheduleKind, ZoneOptions, guided_fit,
 };
 use cryoforge_compute::maps::DensityMap;
 use cryoforge_compute::maps::density::{GaussianAtoms, GaussianOptions};
@@ -36,18 +36,26 @@ pub enum ZoneArg {
 
 #[derive(Args)]
 pub struct GuidedArgs {
+    /// The map (with --half-maps: optional, only reported).
+    #[arg(long, required_unless_present = "half_maps")]
+    pub map: Option<PathBuf>,
+    /// Two half maps: guidance sees the first, the free score is the correlation with the second.
+    #[arg(long, num_args = 2, value_names = ["HALF_A", "HALF_B"])]
+    pub half_maps: Option<Vec<PathBuf>>,
+    /// Rank samples by their correlation with the map guidance sees, with no free score (by
+    /// default a tenth of the map's Fourier coefficients within the resolution is held out).
     #[arg(long)]
-    pub map: PathBuf,
+    pub no_free: bool,
     /// The starting model (a prediction, or a structure of another state), placed in the map.
     #[arg(long)]
     pub model: PathBuf,
     #[arg(long)]
     pub resolution: f32,
     /// Independent samples, ranked by correlation with the map.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = cryoforge_compute::guided::DEFAULT_SAMPLES)]
     pub samples: usize,
     /// Sampler steps (the phases keep their published proportions).
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = cryoforge_compute::guided::DEFAULT_STEPS)]
     pub steps: usize,
     #[arg(long, value_enum, default_value_t = ScheduleArg::Synthetic)]
     pub schedule: ScheduleArg,
@@ -83,6 +91,16 @@ pub struct GuidedArgs {
     /// Weight of the soft repulsion between atoms that were apart in the start (0: none).
     #[arg(long, default_value_t = 0.03)]
     pub clash_weight: f64,
+    /// End every sample as the sampler leaves it, without the restrained relaxation.
+    #[arg(long)]
+    pub no_relax: bool,
+    /// The map's mean force on an atom in the final relaxation, against the stereochemistry
+    /// restraints (χ²/Å; 0 relaxes the geometry alone).
+    #[arg(long, default_value_t = cryoforge_compute::guided::RelaxOptions::default().map_weight)]
+    pub relax_map_weight: f64,
+    /// L-BFGS iterations of the final relaxation.
+    #[arg(long, default_value_t = cryoforge_compute::guided::RelaxOptions::default().iterations)]
+    pub relax_iterations: usize,
     /// Elastic modes of the prior (at most 3 × nodes − 6).
     #[arg(long, default_value_t = 300)]
     pub modes: usize,
@@ -141,6 +159,12 @@ pub fn options_from(args: &GuidedArgs) -> anyhow::Result<GuidedFitOptions> {
     options.guidance_enabled = !args.no_guidance;
     options.prior.modes = args.modes;
     options.clash_weight = args.clash_weight.max(0.0);
+    options.relax.enabled = !args.no_relax;
+    if !(args.relax_map_weight.is_finite() && args.relax_map_weight >= 0.0) {
+        bail!("--relax-map-weight must be 0 or more, got {}", args.relax_map_weight);
+    }
+    options.relax.map_weight = args.relax_map_weight;
+    options.relax.iterations = args.relax_iterations;
     options.guidance.zone = match (&args.mask, args.zone) {
         (Some(path), _) => {
             let mask = DensityMap::read(path).context("the --mask map")?;
@@ -185,6 +209,9 @@ fn sample_summary(
         "correlation_about_zero": scores.correlation_about_zero,
         "fsc_resolution_angstrom": scores.fsc_resolution_angstrom,
         "geometry": sample.geometry,
+        "relax": sample.relax,
+        "free_score": sample.free_score,
+        "validation": sample.validation,
         "rmsd_to_start_angstrom": sample.steps.last().map(|r| r.rmsd_to_start_angstrom),
         "reference": reference.map(|r| compare(&model, 0, r)),
     })
@@ -192,7 +219,22 @@ fn sample_summary(
 
 pub fn fit_guided_cmd(args: GuidedArgs) -> anyhow::Result<()> {
     let options = options_from(&args)?;
-    let map = DensityMap::read(&args.map)?;
+    let mut options = options;
+    let map_path = match (&args.half_maps, &args.map) {
+        (Some(halves), _) => {
+            let other = DensityMap::read(&halves[1])?;
+            options.free = FreeOptions::HalfMap {
+                other: Some(std::sync::Arc::new(other)),
+            };
+            halves[0].clone()
+        }
+        (None, Some(map)) => map.clone(),
+        (None, None) => bail!("give --map or --half-maps"),
+    };
+    if args.no_free {
+        options.free = FreeOptions::Off;
+    }
+    let map = DensityMap::read(&map_path)?;
     let structure = super::science::read_model(&args.model)?;
     let reference = args.reference.as_deref().map(super::science::read_model).transpose()?;
     let steps = options.schedule.total_steps();
@@ -216,6 +258,7 @@ pub fn fit_guided_cmd(args: GuidedArgs) -> anyhow::Result<()> {
     let fit = guided_fit(&structure, &map, &options, &mut on_step).map_err(|e| {
         let about = match (&e, &args.mask) {
             (GuidedError::EmptyMask { .. }, Some(mask)) => mask,
+            (GuidedError::Input(m), _) if m.contains("half maps") => &map_path,
             _ => &args.model,
         };
         anyhow::anyhow!("{}: {e}", about.display())
@@ -223,7 +266,19 @@ pub fn fit_guided_cmd(args: GuidedArgs) -> anyhow::Result<()> {
     bar.finish_and_clear();
     let best = fit.samples.first().context("the fit produced no sample")?;
 
-    write_structure(&fit.sample_model(best), &args.output)?;
+    if fit.start_is_best {
+        eprintln!(
+            "every sample scores worse than the start by the free score ({}: start {:.4}, best sample {:.4}); \
+             {} is the start, unchanged",
+            fit.free,
+            fit.start_free_score.unwrap_or(f64::NAN),
+            best.free_score.unwrap_or(f64::NAN),
+            args.output.display()
+        );
+        write_structure(&fit.start_model(), &args.output)?;
+    } else {
+        write_structure(&fit.sample_model(best), &args.output)?;
+    }
     let extension = extension_of(&args.output);
     let trajectory_path = args
         .trajectory
@@ -250,11 +305,12 @@ pub fn fit_guided_cmd(args: GuidedArgs) -> anyhow::Result<()> {
         .collect();
     let start_reference = reference.as_ref().map(|r| compare(&fit.model, 0, r));
     let summary = serde_json::json!({
-        "map": args.map, "model": args.model, "resolution_angstrom": args.resolution,
+        "map": map_path, "half_maps": args.half_maps, "model": args.model, "resolution_angstrom": args.resolution,
         "guidance": options.guidance_enabled, "prior": fit.prior, "cloud_points": fit.cloud_points,
         "cloud_level": fit.cloud_level, "sinkhorn_atoms": fit.sinkhorn_atoms, "atoms": fit.model.atoms.len(),
         "zone": fit.zone, "zone_voxels": fit.zone_voxels, "mask": args.mask,
-        "start": { "correlation": fit.start_correlation, "geometry": fit.start_geometry, "reference": start_reference },
+        "free": fit.free, "start_is_best": fit.start_is_best,
+        "start": { "correlation": fit.start_correlation, "free_score": fit.start_free_score, "validation": fit.start_validation, "geometry": fit.start_geometry, "reference": start_reference },
         "samples": summaries, "seconds": fit.seconds, "cancelled": fit.cancelled, "trajectory_stride": fit.trajectory_stride, "files": files,
     });
     let mut report = summary.clone();
@@ -280,6 +336,7 @@ pub fn fit_guided_cmd(args: GuidedArgs) -> anyhow::Result<()> {
         "start: correlation {:.4}, bonds rms {:.3} Å, {} clashes",
         fit.start_correlation, fit.start_geometry.bond_rmsd_angstrom, fit.start_geometry.clashes
     );
+    println!("       {}", fit.start_validation.summary_line());
     if let Some(c) = &start_reference {
         println!(
             "       Cα RMSD to reference {:.3} Å, TM {:.3}",
@@ -307,6 +364,7 @@ pub fn fit_guided_cmd(args: GuidedArgs) -> anyhow::Result<()> {
             );
         }
         println!("{line}");
+        println!("       {}", s.validation.summary_line());
     }
     eprintln!(
         "wrote {} (best), samples and trajectories beside it, report {} ({:.1} s)",

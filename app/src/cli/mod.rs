@@ -4,9 +4,11 @@
 pub mod files;
 pub mod guided;
 pub mod hetero;
+pub mod map;
 pub mod particles;
 pub mod render;
 pub mod science;
+pub mod validate;
 
 pub use files::{convert, info};
 

@@ -1,5 +1,5 @@
 //! Command-line paths to the science: simulate a map from a model, score a model in a map,
-//! compare two models, fit a model rigidly into a map, and the map tools.
+//! compare two models and fit a model rigidly into a map (the map tools are in [`super::map`]).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -12,10 +12,11 @@ use cryoforge_compute::formats::stack::write_stack;
 use cryoforge_compute::gpu::{AdapterChoice, GpuContext};
 use cryoforge_compute::maps::density::{GaussianAtoms, GaussianOptions, molmap_grid, simulate};
 use cryoforge_compute::maps::density_gpu::GpuDensity;
-use cryoforge_compute::maps::scores::{level_enclosing_fraction, score_map_model};
+use cryoforge_compute::maps::scores::score_map_model;
 use cryoforge_compute::maps::tools;
 use cryoforge_compute::maps::{DensityMap, MapGrid, MapMeta};
 use cryoforge_compute::models::compare::{RigidTransform, compare};
+use cryoforge_compute::models::validation::validate;
 use cryoforge_compute::particles::data::{CENTRE_KEYS, ParticleData, SIMULATION_BLOCK};
 use cryoforge_compute::particles::reconstruct::back_project;
 use cryoforge_compute::particles::simulate::{PoseDistribution, SimulationOptions, simulate_particles};
@@ -127,68 +128,6 @@ pub enum FitCommand {
     Particles(crate::cli::particles::ParticleFitArgs),
 }
 
-#[derive(Args)]
-pub struct MapIo {
-    input: PathBuf,
-    #[arg(short, long)]
-    output: PathBuf,
-}
-
-#[derive(Subcommand)]
-pub enum MapCommand {
-    /// Set values below LEVEL to zero.
-    Threshold {
-        #[command(flatten)]
-        io: MapIo,
-        #[arg(long)]
-        level: f32,
-    },
-    /// Remove connected blobs above LEVEL smaller than a volume (Å³).
-    Dust {
-        #[command(flatten)]
-        io: MapIo,
-        #[arg(long)]
-        level: f32,
-        #[arg(long, default_value_t = 1000.0)]
-        min_volume: f32,
-    },
-    /// Crop to the region above LEVEL (default: the level enclosing 1% of voxels) plus padding (Å).
-    Crop {
-        #[command(flatten)]
-        io: MapIo,
-        #[arg(long)]
-        level: Option<f32>,
-        #[arg(long, default_value_t = 5.0)]
-        padding: f32,
-    },
-    /// Resample to a new voxel size (Å), optionally a new box (voxels).
-    Resample {
-        #[command(flatten)]
-        io: MapIo,
-        #[arg(long)]
-        apix: f32,
-        #[arg(long = "box")]
-        box_size: Option<usize>,
-    },
-    /// Fourier low-pass to a resolution (Å).
-    Lowpass {
-        #[command(flatten)]
-        io: MapIo,
-        #[arg(long)]
-        resolution: f32,
-    },
-    /// Flip the hand (mirror z).
-    Flip {
-        #[command(flatten)]
-        io: MapIo,
-    },
-    /// Normalise to mean 0, standard deviation 1.
-    Zscore {
-        #[command(flatten)]
-        io: MapIo,
-    },
-}
-
 /// A model for a method: its first conformer (see the altloc policy in `formats::model`).
 pub(crate) fn read_model(path: &Path) -> anyhow::Result<Structure> {
     let structure = Structure::read(path)?;
@@ -198,11 +137,11 @@ pub(crate) fn read_model(path: &Path) -> anyhow::Result<Structure> {
     Ok(structure.first_conformer())
 }
 
-fn read_map(path: &Path) -> anyhow::Result<DensityMap> {
+pub(crate) fn read_map(path: &Path) -> anyhow::Result<DensityMap> {
     Ok(DensityMap::read(path)?)
 }
 
-fn positive(value: f32, what: &str) -> anyhow::Result<f32> {
+pub(crate) fn positive(value: f32, what: &str) -> anyhow::Result<f32> {
     if value.is_finite() && value > 0.0 {
         Ok(value)
     } else {
@@ -449,8 +388,11 @@ pub fn compare_cmd(model: &Path, reference: &Path, json: bool) -> anyhow::Result
             reference.display()
         );
     }
+    let (vm, vr) = (validate(&m, 0), validate(&r, 0));
     if json {
-        println!("{}", serde_json::to_string_pretty(&c)?);
+        let mut value = serde_json::to_value(&c)?;
+        value["validation"] = serde_json::json!({ "model": vm, "reference": vr });
+        println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
         println!(
             "matched Cα    {} of {} (reference {}), by {:?}",
@@ -459,6 +401,8 @@ pub fn compare_cmd(model: &Path, reference: &Path, json: bool) -> anyhow::Result
         println!("Cα RMSD       {:.3} Å", c.ca_rmsd_angstrom);
         println!("TM-score      {:.4}", c.tm_score);
         println!("lDDT (Cα)     {:.4}", c.lddt_ca);
+        println!("model         {}", vm.summary_line());
+        println!("reference     {}", vr.summary_line());
     }
     Ok(())
 }
@@ -535,49 +479,5 @@ pub fn fit_cmd(command: FitCommand) -> anyhow::Result<()> {
             started.elapsed().as_secs_f64()
         );
     }
-    Ok(())
-}
-
-pub fn map_cmd(command: MapCommand) -> anyhow::Result<()> {
-    let (io, result) = match command {
-        MapCommand::Threshold { io, level } => {
-            let m = read_map(&io.input)?;
-            (io, tools::threshold(&m, level))
-        }
-        MapCommand::Dust { io, level, min_volume } => {
-            let m = read_map(&io.input)?;
-            let (clean, removed) = tools::remove_dust(&m, level, min_volume);
-            eprintln!("removed {removed} blob(s) smaller than {min_volume} Å³");
-            (io, clean)
-        }
-        MapCommand::Crop { io, level, padding } => {
-            let m = read_map(&io.input)?;
-            let level = level.unwrap_or_else(|| level_enclosing_fraction(&m.values, 0.01));
-            let cropped = tools::crop_to_level(&m, level, padding)
-                .with_context(|| format!("{}: no voxel reaches level {level}", io.input.display()))?;
-            (io, cropped)
-        }
-        MapCommand::Resample { io, apix, box_size } => {
-            let m = read_map(&io.input)?;
-            (
-                io,
-                tools::resample(&m, positive(apix, "--apix")?, box_size.map(|n| [n; 3])),
-            )
-        }
-        MapCommand::Lowpass { io, resolution } => {
-            let m = read_map(&io.input)?;
-            (io, tools::low_pass(&m, positive(resolution, "--resolution")?))
-        }
-        MapCommand::Flip { io } => {
-            let m = read_map(&io.input)?;
-            (io, tools::flip_hand(&m))
-        }
-        MapCommand::Zscore { io } => {
-            let m = read_map(&io.input)?;
-            (io, tools::z_score(&m))
-        }
-    };
-    result.write(&io.output)?;
-    eprintln!("wrote {:?} voxels to {}", result.grid.dims, io.output.display());
     Ok(())
 }

@@ -82,7 +82,7 @@ impl CryoforgeApp {
                     j.state = if cancelled {
                         JobState::Cancelled
                     } else {
-                        JobState::Finished
+                        JobState::Finished(j.started.elapsed().as_secs_f32())
                     }
                 });
                 let model_id = self.jobs.iter().find(|j| j.id == job).and_then(|j| j.model);

@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use cryoforge_compute::formats::model_write::write_structure;
-use cryoforge_compute::guided::{GuidedFit, GuidedFitOptions, ScheduleKind, ZoneOptions, heavy_atom_model};
+use cryoforge_compute::guided::{
+    FreeOptions, GuidedFit, GuidedFitOptions, ScheduleKind, ZoneOptions, heavy_atom_model,
+};
 use cryoforge_compute::jobs::JobSpec;
 
 use super::widgets::{count_ui, fixed_plot};
@@ -23,6 +25,10 @@ pub struct GuidedSettings {
     pub experimental: bool,
     pub guidance: bool,
     pub zone: GuidedZone,
+    /// End with the restrained relaxation (stereochemistry plus the map).
+    pub relax: bool,
+    /// Hold out a tenth of the map's Fourier coefficients as a free score.
+    pub free: bool,
 }
 
 /// Which density of the map guidance sees.
@@ -54,11 +60,13 @@ impl GuidedZone {
 impl Default for GuidedSettings {
     fn default() -> Self {
         Self {
-            samples: 1,
-            steps: 200,
+            samples: cryoforge_compute::guided::DEFAULT_SAMPLES,
+            steps: cryoforge_compute::guided::DEFAULT_STEPS,
             experimental: false,
             guidance: true,
             zone: GuidedZone::Model,
+            relax: true,
+            free: true,
         }
     }
 }
@@ -100,6 +108,10 @@ pub fn start_guided_fit(app: &mut CryoforgeApp, id: ObjectId, map_id: ObjectId) 
     options.schedule = options.schedule.with_total_steps(settings.steps);
     options.samples = settings.samples.max(1);
     options.guidance_enabled = settings.guidance;
+    options.relax.enabled = settings.relax;
+    if !settings.free {
+        options.free = FreeOptions::Off;
+    }
     options.guidance.zone = match settings.zone {
         GuidedZone::Model => ZoneOptions::around_model(resolution),
         GuidedZone::WholeMap => ZoneOptions::WholeMap,
@@ -183,6 +195,14 @@ pub fn guided_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId, maps: 
             "experimental map (low-pass to the resolution)",
         );
         ui.checkbox(&mut m.guided_settings.guidance, "map guidance (off: control run)");
+        ui.checkbox(
+            &mut m.guided_settings.relax,
+            "restrained relaxation at the end (geometry + map)",
+        );
+        ui.checkbox(
+            &mut m.guided_settings.free,
+            "free score: hold out 10% of the map's Fourier coefficients",
+        );
         zone_ui(ui, &mut m.guided_settings.zone, maps);
         for (map_id, map_name) in maps {
             if ui.button(format!("Guided fit into {map_name}")).clicked() {
@@ -191,13 +211,15 @@ pub fn guided_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId, maps: 
         }
     }
     let mut export = None;
+    let mut recolour = false;
     if let Some(view) = &mut m.guided {
         let mut changed = false;
         ui.label("Samples (best first)");
         for (rank, s) in view.fit.samples.iter().enumerate() {
             let moved = s.steps.last().map_or(0.0, |r| r.rmsd_to_start_angstrom);
+            let free = s.free_score.map_or(String::new(), |f| format!(", free {f:.3}"));
             let text = format!(
-                "#{} sample {}: cc {:.4}, moved {:.1} Å{}",
+                "#{} sample {}: cc {:.4}{free}, moved {:.1} Å{}",
                 rank + 1,
                 s.index + 1,
                 s.correlation,
@@ -208,6 +230,18 @@ pub fn guided_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId, maps: 
                 view.sample = rank;
                 changed = true;
             }
+        }
+        if let Some(f) = view.fit.start_free_score {
+            ui.label(format!(
+                "start: cc {:.4}, free {f:.3} ({})",
+                view.fit.start_correlation, view.fit.free
+            ));
+        }
+        if view.fit.start_is_best {
+            ui.colored_label(
+                ui.visuals().warn_fg_color,
+                "Every sample scores worse than the start by the free score: keep the start.",
+            );
         }
         changed |= ui
             .checkbox(&mut view.noisy, "show the noisy sample (not the estimate)")
@@ -223,6 +257,8 @@ pub fn guided_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId, maps: 
                     r.sigma,
                     r.correlation
                 ));
+            } else {
+                ui.monospace(format!("final model · cc {:.4}", sample.correlation));
             }
             loss_plot_ui(ui, sample, step);
             ui.label(format!(
@@ -232,6 +268,25 @@ pub fn guided_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId, maps: 
                 sample.geometry.clashes,
                 view.fit.start_geometry.clashes
             ));
+            ui.label(format!("validation: {}", sample.validation.summary_line()));
+            ui.weak(format!("start: {}", view.fit.start_validation.summary_line()));
+            if let Some(r) = &sample.relax {
+                ui.label(format!(
+                    "relaxation: restraints χ² from {:.0} to {:.0}, map loss from {:.3} to {:.3} ({} iterations)",
+                    r.before.total(),
+                    r.after.total(),
+                    r.map_loss_before,
+                    r.map_loss_after,
+                    r.iterations
+                ));
+            }
+            if ui
+                .button("Colour by confidence (per-residue map correlation)")
+                .clicked()
+            {
+                m.color_by = ColorBy::BFactor;
+                recolour = true;
+            }
             ui.horizontal(|ui| {
                 if ui.button("Export shown frame").clicked() {
                     let mut frame = view.fit.model.clone();
@@ -241,10 +296,15 @@ pub fn guided_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId, maps: 
                 if ui.button("Export this sample's final model").clicked() {
                     export = Some(view.fit.sample_model(sample));
                 }
+                if view.fit.start_is_best && ui.button("Export the start").clicked() {
+                    export = Some(view.fit.start_model());
+                }
             });
         }
         if changed {
             show_sample(m);
+        }
+        if changed || recolour {
             app.mark_scene_dirty();
         }
     }

@@ -11,6 +11,7 @@ mod panels;
 mod particle_file;
 mod particle_panel;
 mod scene;
+mod segment_panel;
 mod viewport;
 mod widgets;
 
@@ -79,7 +80,8 @@ pub struct JobView {
 pub enum JobState {
     Queued,
     Running,
-    Finished,
+    /// Finished after this many seconds.
+    Finished(f32),
     Cancelled,
     Failed(String),
 }

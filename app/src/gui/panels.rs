@@ -185,8 +185,8 @@ pub fn jobs_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui) {
                             pause = Some(false);
                         }
                     }
-                    JobState::Finished => {
-                        ui.label(format!("done in {:.1} s", job.started.elapsed().as_secs_f32()));
+                    JobState::Finished(seconds) => {
+                        ui.label(format!("done in {seconds:.1} s"));
                     }
                     JobState::Cancelled => {
                         ui.label("cancelled (kept the best so far)");
@@ -404,6 +404,7 @@ fn map_inspector_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId) {
                 voxel_size_angstrom: g.voxel_size_angstrom[0] * 2.0,
             });
         }
+        super::segment_panel::segment_tool_ui(ui, &mut tool, current_level);
     });
     if let Some(tool) = tool {
         app.start_job(JobSpec::MapTool { map, source, tool }, None);

@@ -33,7 +33,7 @@ fn guided_fit_streams_then_scrubs_and_exports_a_frame() {
         .save(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("guided_running.png"))
         .expect("save");
     run_until(&mut h, "the guided fit to finish", |app| {
-        app.jobs.iter().any(|j| j.state == JobState::Finished)
+        app.jobs.iter().any(|j| matches!(j.state, JobState::Finished(_)))
     });
     let frames = match &h.state().object(fitted).expect("fitted").kind {
         ObjectKind::Model(m) => {
@@ -47,7 +47,7 @@ fn guided_fit_streams_then_scrubs_and_exports_a_frame() {
         }
         _ => unreachable!(),
     };
-    assert_eq!(frames, 40, "one frame per step");
+    assert_eq!(frames, 41, "one frame per step, then the final model");
     // Scrub to the middle of the trajectory and export that frame.
     if let Some(m) = h.state_mut().model_mut(fitted) {
         m.frame = 20;
@@ -157,7 +157,7 @@ fn particle_refinement_shows_a_gallery_live_and_exports_the_model() {
         .save(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("particles_running.png"))
         .expect("save");
     run_until(&mut h, "the refinement to finish", |app| {
-        app.jobs.iter().any(|j| j.state == JobState::Finished)
+        app.jobs.iter().any(|j| matches!(j.state, JobState::Finished(_)))
     });
     h.run_steps(3);
     let atoms = match &h.state().object(fitted).expect("fitted").kind {
@@ -223,7 +223,7 @@ fn guided_fit_sees_the_zone_the_user_picks() {
     assert!(matches!(zone(&h), Some(GuidedZone::Mask(_))), "{:?}", zone(&h));
     h.get_by_label("Guided fit into adk5.mrc").click();
     run_until(&mut h, "the guided fit to finish", |app| {
-        app.jobs.iter().any(|j| j.state == JobState::Finished)
+        app.jobs.iter().any(|j| matches!(j.state, JobState::Finished(_)))
     });
     let fit = h
         .state()

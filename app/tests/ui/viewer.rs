@@ -76,7 +76,7 @@ fn fit_in_map_runs_streams_and_cancels() {
     // A local fit from the model's own place finishes with a perfect placement.
     h.get_by_label("Fit into adk5.mrc").click();
     run_until(&mut h, "the local fit", |app| {
-        app.jobs.iter().any(|j| j.state == JobState::Finished)
+        app.jobs.iter().any(|j| matches!(j.state, JobState::Finished(_)))
     });
     match &h.state().object(model).expect("model").kind {
         ObjectKind::Model(m) => assert!(m.placements.first().expect("placement").correlation > 0.99),

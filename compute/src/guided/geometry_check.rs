@@ -4,6 +4,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use crate::geometry::distance;
+
 /// Bonds and clashes of one set of coordinates.
 #[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GeometryReport {
@@ -26,12 +28,8 @@ pub struct Topology {
     excluded: HashSet<(usize, usize)>,
 }
 
-fn distance(a: &[f64; 3], b: &[f64; 3]) -> f64 {
-    ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2) + (a[2] - b[2]).powi(2)).sqrt()
-}
-
 /// Pairs (i < j) closer than `cutoff`, by a cell list.
-fn close_pairs(positions: &[[f64; 3]], cutoff: f64) -> Vec<(usize, usize, f64)> {
+pub(crate) fn close_pairs(positions: &[[f64; 3]], cutoff: f64) -> Vec<(usize, usize, f64)> {
     let cell = |p: &[f64; 3]| p.map(|v| (v / cutoff).floor() as i64);
     let mut cells: HashMap<[i64; 3], Vec<usize>> = HashMap::new();
     for (i, p) in positions.iter().enumerate() {

@@ -7,11 +7,16 @@
 //! recorded with the step's losses, so the whole trajectory can be replayed. Guidance sees only
 //! the model's zone of the map ([`zone`]), which follows the estimate as it moves.
 
+pub mod free;
 pub mod geometry_check;
 pub mod guidance;
 mod network;
 pub mod pointcloud;
 pub mod prior;
+pub mod rama_prior;
+pub mod relax;
+pub mod restraints;
+mod sampler;
 pub mod schedule;
 pub mod sinkhorn;
 pub mod zone;
@@ -21,8 +26,8 @@ use std::time::Instant;
 use crate::formats::model::Structure;
 use crate::maps::DensityMap;
 use crate::maps::density::{GaussianAtoms, GaussianOptions};
-use crate::models::compare::{superpose, superposed_rmsd};
-use crate::numeric::rng::Rng;
+use crate::maps::local::residue_correlations;
+use crate::models::validation::{ValidationReport, Validator};
 
 pub use geometry_check::GeometryReport;
 
@@ -39,10 +44,16 @@ pub enum GuidedError {
     #[error("the mask covers no voxel of the map at level {level}")]
     EmptyMask { level: f32 },
 }
+pub use free::{FreeOptions, FreeScore};
 pub use guidance::{GuidanceOptions, MapGuidance};
 pub use prior::{Denoiser, ElasticPrior, PriorOptions};
+pub use relax::{RelaxOptions, RelaxReport};
 pub use schedule::{Phase, Schedule, ScheduleKind};
 pub use zone::ZoneOptions;
+
+/// The default number of sampler steps and of samples, the same in the command line and the app.
+pub const DEFAULT_STEPS: usize = 200;
+pub const DEFAULT_SAMPLES: usize = 1;
 
 /// Everything a guided fit needs besides the map and the model.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -75,6 +86,12 @@ pub struct GuidedFitOptions {
     /// Atoms that were not in contact in the start repel below this distance (Å).
     #[serde(default = "default_contact")]
     pub contact_angstrom: f64,
+    /// The final restrained relaxation of every sample ([`relax`]).
+    #[serde(default)]
+    pub relax: RelaxOptions,
+    /// The free score samples are ranked by ([`free`]).
+    #[serde(default)]
+    pub free: FreeOptions,
 }
 
 fn default_contact() -> f64 {
@@ -90,7 +107,7 @@ impl GuidedFitOptions {
             schedule_kind: kind,
             guidance,
             prior: PriorOptions::default(),
-            samples: 1,
+            samples: DEFAULT_SAMPLES,
             seed: 1,
             guidance_enabled: true,
             recentre_every: 5,
@@ -100,6 +117,8 @@ impl GuidedFitOptions {
             max_trajectory_bytes: 1 << 30,
             clash_weight: 0.03,
             contact_angstrom: default_contact(),
+            relax: RelaxOptions::default(),
+            free: FreeOptions::HeldOut { seed: 1 },
         }
     }
 }
@@ -151,6 +170,15 @@ pub struct Sample {
     pub geometry: GeometryReport,
     pub seconds: f64,
     pub timings: Timings,
+    /// The final relaxation, when it ran.
+    pub relax: Option<RelaxReport>,
+    /// MolProbity-style validation of the final coordinates.
+    pub validation: ValidationReport,
+    /// The free score of the final coordinates (None without one).
+    pub free_score: Option<f64>,
+    /// Per-residue local correlation with the map (the confidence written as B-factors), in
+    /// the order of [`GuidedFit::residues`].
+    pub residue_correlation: Vec<f32>,
     /// False when the run was cancelled before this sample finished.
     pub complete: bool,
 }
@@ -160,9 +188,15 @@ pub struct Sample {
 pub struct GuidedFit {
     /// The sampled (heavy) atoms as a model of their own, in the starting coordinates.
     pub model: Structure,
-    /// Best first (by correlation with the map).
+    /// Best first: by the free score when there is one, else by correlation with the map.
     pub samples: Vec<Sample>,
     pub start_correlation: f64,
+    pub start_validation: ValidationReport,
+    /// The start's free score, what it is computed from, and whether the start scores better
+    /// than every sample (a fit that would do harm: the start is then the result to keep).
+    pub start_free_score: Option<f64>,
+    pub free: String,
+    pub start_is_best: bool,
     pub start_geometry: GeometryReport,
     pub cloud_points: usize,
     pub cloud_level: f32,
@@ -174,16 +208,40 @@ pub struct GuidedFit {
     pub trajectory_stride: usize,
     pub seconds: f64,
     pub cancelled: bool,
+    /// The model's residues (atom indices), and the start's per-residue correlation with the map.
+    pub residues: Vec<Vec<usize>>,
+    pub start_residue_correlation: Vec<f32>,
 }
 
 impl GuidedFit {
-    /// The model with a sample's coordinates.
+    /// The model's atoms with each residue's local correlation with the map (`confidence`, one
+    /// value per residue) in the B-factor column.
+    fn atoms_with_confidence(&self, confidence: &[f32]) -> Vec<crate::formats::model::Atom> {
+        let mut atoms = self.model.atoms.clone();
+        for (residue, cc) in self.residues.iter().zip(confidence) {
+            for &i in residue {
+                atoms[i].b_factor = *cc;
+            }
+        }
+        atoms
+    }
+
+    /// The model with a sample's coordinates, and each residue's local correlation with the map
+    /// in the B-factor column (the confidence the viewer colours by).
     pub fn sample_model(&self, sample: &Sample) -> Structure {
         Structure {
             name: format!("{}_sample{}", self.model.name, sample.index + 1),
-            atoms: self.model.atoms.clone(),
+            atoms: self.atoms_with_confidence(&sample.residue_correlation),
             frames: vec![sample.positions.clone()],
             info: self.model.info.clone(),
+        }
+    }
+
+    /// The start model, with its per-residue correlation in the B-factor column.
+    pub fn start_model(&self) -> Structure {
+        Structure {
+            atoms: self.atoms_with_confidence(&self.start_residue_correlation),
+            ..self.model.clone()
         }
     }
 
@@ -196,7 +254,7 @@ impl GuidedFit {
         };
         Structure {
             name: format!("{}_sample{}_trajectory", self.model.name, sample.index + 1),
-            atoms: self.model.atoms.clone(),
+            atoms: self.atoms_with_confidence(&sample.residue_correlation),
             frames,
             info: self.model.info.clone(),
         }
@@ -273,10 +331,35 @@ pub fn guided_fit(
         info: structure.info.clone(),
     };
     let start: Vec<[f64; 3]> = atoms.positions.iter().map(|p| p.map(f64::from)).collect();
-    let mut guidance = MapGuidance::new(map, &atoms, &options.guidance)?;
+    let (work_map, free) = match &options.free {
+        FreeOptions::Off => (None, None),
+        FreeOptions::HeldOut { seed } => {
+            let (work, free) = FreeScore::hold_out(map, resolution, *seed);
+            (Some(work), Some(free))
+        }
+        FreeOptions::HalfMap { other } => {
+            let other = other
+                .as_deref()
+                .ok_or_else(|| GuidedError::Input("the other half map is missing".into()))?;
+            if other.grid != map.grid {
+                return Err(GuidedError::Input(format!(
+                    "the half maps are on different grids ({:?} voxels of {:?} Å against {:?} of {:?})",
+                    other.grid.dims, other.grid.voxel_size_angstrom, map.grid.dims, map.grid.voxel_size_angstrom
+                )));
+            }
+            let (radius, _) = zone::default_zone_radii(resolution);
+            (None, Some(FreeScore::half_map(other.clone(), resolution, radius)))
+        }
+    };
+    let mut guidance = MapGuidance::new(work_map.as_ref().unwrap_or(map), &atoms, &options.guidance)?;
     let zone_voxels = guidance.zone_voxels();
     let topology = geometry_check::Topology::of(&start);
+    let restraints = restraints::Restraints::from_start(&model, &start, options.relax.restraints.clone())
+        .with_torsion_prior(std::sync::Arc::new(rama_prior::RamaPrior), &model);
     let all: Vec<usize> = (0..model.atoms.len()).collect();
+    let residues = network::residue_groups(&model, &all);
+    let residue_radius = crate::maps::local::residue_radius(resolution);
+    let validator = Validator::new(&model);
 
     let steps = options.schedule.total_steps();
     let frame_bytes = 2 * 12 * start.len();
@@ -290,7 +373,7 @@ pub fn guided_fit(
         let seed = options.seed.wrapping_add(index as u64);
         let mut prior = ElasticPrior::new(&model, &all, &start, options.prior.clone());
         prior_description = prior.describe();
-        let mut run = SampleRun {
+        let mut run = sampler::SampleRun {
             options,
             start: &start,
             atoms: &atoms,
@@ -298,6 +381,11 @@ pub fn guided_fit(
             index,
             samples: options.samples.max(1),
             stride,
+            restraints: &restraints,
+            residues: &residues,
+            residue_radius,
+            free: free.as_ref(),
+            validator: &validator,
         };
         let sample = run.sample(&mut prior, seed, &topology, on_step);
         let complete = sample.complete;
@@ -307,17 +395,28 @@ pub fn guided_fit(
             break;
         }
     }
-    samples.sort_by(|a, b| {
-        b.complete
-            .cmp(&a.complete)
-            .then(b.correlation.total_cmp(&a.correlation))
-    });
+    let rank = |s: &Sample| s.free_score.unwrap_or(s.correlation);
+    samples.sort_by(|a, b| b.complete.cmp(&a.complete).then(rank(b).total_cmp(&rank(a))));
+    let start_free_score = free.as_ref().map(|f| f.score(&atoms));
+    let start_is_best = match (start_free_score, samples.first().and_then(|s| s.free_score)) {
+        (Some(start), Some(best)) => best < start,
+        _ => false,
+    };
     let start_correlation = guidance.correlation(&atoms);
     guidance.follow(&start);
+    let start_residue_correlation: Vec<f32> = residue_correlations(&guidance.map, &atoms, &residues, residue_radius)
+        .into_iter()
+        .map(|v| v as f32)
+        .collect();
+    let start_validation = validator.report(&model.frames[0]);
     Ok(GuidedFit {
         model,
         samples,
         start_correlation,
+        start_validation,
+        start_free_score,
+        free: free.as_ref().map_or_else(|| "none".into(), FreeScore::describe),
+        start_is_best,
         start_geometry: topology.check(&start),
         cloud_points: guidance.cloud.points.len(),
         cloud_level: guidance.level,
@@ -328,199 +427,7 @@ pub fn guided_fit(
         trajectory_stride: stride,
         seconds: started.elapsed().as_secs_f64(),
         cancelled,
+        residues,
+        start_residue_correlation,
     })
-}
-
-struct SampleRun<'a> {
-    options: &'a GuidedFitOptions,
-    start: &'a [[f64; 3]],
-    atoms: &'a GaussianAtoms,
-    guidance: &'a mut MapGuidance,
-    index: usize,
-    samples: usize,
-    stride: usize,
-}
-
-impl SampleRun<'_> {
-    fn gaussians_at(&self, positions: &[[f64; 3]]) -> GaussianAtoms {
-        GaussianAtoms {
-            positions: to_f32(positions),
-            amplitudes: self.atoms.amplitudes.clone(),
-            sigmas: self.atoms.sigmas.clone(),
-        }
-    }
-
-    /// The guidance gradient at the denoised estimate, or None outside guided steps.
-    fn guidance_gradient(&mut self, phase: Phase, estimate: &[[f64; 3]], sigma: f64) -> Option<(f64, Vec<[f64; 3]>)> {
-        if !self.options.guidance_enabled {
-            return None;
-        }
-        let value = match phase {
-            Phase::Global => self.guidance.global(estimate),
-            Phase::Local => self
-                .guidance
-                .local(&self.gaussians_at(estimate), self.options.local_blur_per_sigma * sigma),
-            Phase::WarmUp | Phase::Relax => return None,
-        };
-        Some((value.loss, value.gradient))
-    }
-
-    fn sample(
-        &mut self,
-        prior: &mut dyn Denoiser,
-        seed: u64,
-        topology: &geometry_check::Topology,
-        on_step: &mut dyn FnMut(&StepProgress<'_>) -> bool,
-    ) -> Sample {
-        let started = Instant::now();
-        // Every sample starts from the zone around the start model.
-        self.guidance.follow(self.start);
-        let schedule = &self.options.schedule;
-        let sigmas = schedule.sigmas();
-        let steps = schedule.total_steps();
-        let mut rng = Rng::new(seed);
-        let start_flat: Vec<f64> = self.start.iter().flatten().copied().collect();
-        let mut x: Vec<f64> = start_flat.iter().map(|m| m + sigmas[0] * rng.normal()).collect();
-        let mut records = Vec::with_capacity(steps);
-        let mut trajectory = Trajectory::default();
-        let mut complete = true;
-        let mut guided_steps = 0usize;
-        let mut timings = Timings::default();
-        for step in 0..steps {
-            let (sigma, sigma_next) = (sigmas[step], sigmas[step + 1]);
-            let phase = schedule.phase(step);
-            let sigma_hat = sigma * (1.0 + schedule.gamma(sigma));
-            let churn = schedule.noise_scale * (sigma_hat * sigma_hat - sigma * sigma).max(0.0).sqrt();
-            let mut noisy: Vec<f64> = x.iter().map(|v| v + churn * rng.normal()).collect();
-            let clock = Instant::now();
-            let mut denoised = prior.denoise(&noisy, sigma_hat);
-            timings.denoise_seconds += clock.elapsed().as_secs_f64();
-            let scale = if self.options.guidance_enabled {
-                schedule.guidance_scale(step)
-            } else {
-                0.0
-            };
-            if phase == Phase::Global && guided_steps == 0 && self.options.guidance_enabled {
-                // Keep the sample in the map's frame: superpose the estimate on the start.
-                let t = superpose(&to_points(&denoised), self.start);
-                for v in [&mut noisy, &mut denoised] {
-                    for c in v.chunks_exact_mut(3) {
-                        c.copy_from_slice(&t.apply([c[0], c[1], c[2]]));
-                    }
-                }
-            }
-            let update: Vec<f64> = noisy
-                .iter()
-                .zip(&denoised)
-                .map(|(n, d)| schedule.step_scale * (sigma_next - sigma_hat) / sigma_hat * (n - d))
-                .collect();
-            let mut record = StepRecord {
-                step,
-                phase,
-                sigma,
-                sigma_hat,
-                guidance_scale: scale,
-                sinkhorn: None,
-                density_l2: None,
-                correlation: 0.0,
-                rmsd_to_start_angstrom: 0.0,
-            };
-            // The push acts on the sample only: the next step's denoiser keeps what the prior
-            // allows of it (soft collective motions) and removes the rest, so the estimate
-            // stays a projection onto the prior and is what gets recorded and re-centred on.
-            let estimate = to_points(&denoised);
-            let mut next: Vec<f64> = noisy.iter().zip(&update).map(|(n, u)| n + u).collect();
-            let clock = Instant::now();
-            if scale > 0.0
-                && self.options.guidance_enabled
-                && matches!(phase, Phase::Global | Phase::Local)
-                && let Some(every) = self.guidance.zone_follows_every()
-                && guided_steps.is_multiple_of(every)
-            {
-                // The zone moves with the estimate: density beside where the model has got to
-                // comes into view, so large motions stay reachable.
-                self.guidance.follow(&estimate);
-            }
-            if scale > 0.0
-                && let Some((loss, gradient)) = self.guidance_gradient(phase, &estimate, sigma_hat)
-            {
-                match phase {
-                    Phase::Global => record.sinkhorn = Some(loss),
-                    _ => record.density_l2 = Some(loss),
-                }
-                let mut flat: Vec<f64> = gradient.iter().flatten().copied().collect();
-                if self.options.clash_weight > 0.0 {
-                    // The map's push at unit size, plus the repulsion at its own scale (Å).
-                    let g = norm(&flat);
-                    if g > 0.0 {
-                        flat.iter_mut().for_each(|v| *v /= g);
-                    }
-                    let (_, repulsion) = topology.repulsion(self.start, &estimate, self.options.contact_angstrom);
-                    for (v, r) in flat.iter_mut().zip(repulsion.iter().flatten()) {
-                        *v += self.options.clash_weight * r;
-                    }
-                }
-                let flat = if self.options.pull_back_gradient {
-                    prior.pull_back(&flat, sigma_hat)
-                } else {
-                    flat
-                };
-                let g_norm = norm(&flat);
-                if g_norm > 0.0 && g_norm.is_finite() {
-                    let push = scale * norm(&update) / g_norm;
-                    for (n, g) in next.iter_mut().zip(&flat) {
-                        *n -= push * g;
-                    }
-                }
-                guided_steps += 1;
-                timings.guidance_seconds += clock.elapsed().as_secs_f64();
-                if self.options.recentre_every > 0 && guided_steps.is_multiple_of(self.options.recentre_every) {
-                    let clock = Instant::now();
-                    prior.recentre(&denoised);
-                    timings.recentre_seconds += clock.elapsed().as_secs_f64();
-                }
-            }
-            let clock = Instant::now();
-            record.correlation = self.guidance.correlation(&self.gaussians_at(&estimate));
-            record.rmsd_to_start_angstrom = superposed_rmsd(&estimate, self.start);
-            timings.scoring_seconds += clock.elapsed().as_secs_f64();
-            if step % self.stride == 0 || step + 1 == steps {
-                trajectory.steps.push(step);
-                trajectory.noisy.push(to_f32(&to_points(&noisy)));
-                trajectory.denoised.push(to_f32(&estimate));
-            }
-            x = next;
-            let keep_going = on_step(&StepProgress {
-                sample: self.index,
-                samples: self.samples,
-                total_steps: steps,
-                record: &record,
-                denoised: &estimate,
-            });
-            records.push(record);
-            if !keep_going {
-                complete = false;
-                // Stop with the current estimate rather than a half-denoised sample.
-                x = estimate.iter().flatten().copied().collect();
-                break;
-            }
-        }
-        let mut positions = to_points(&x);
-        if self.options.restore_residue_geometry {
-            positions = prior.restore_geometry(&positions);
-        }
-        let correlation = self.guidance.correlation(&self.gaussians_at(&positions));
-        Sample {
-            index: self.index,
-            seed,
-            geometry: topology.check(&positions),
-            positions: to_f32(&positions),
-            correlation,
-            steps: records,
-            trajectory,
-            seconds: started.elapsed().as_secs_f64(),
-            timings,
-            complete,
-        }
-    }
 }

@@ -10,6 +10,8 @@ use std::sync::Arc;
 use crate::maps::scores::interpolate;
 use crate::maps::{DensityMap, MapGrid, Statistics};
 
+pub use crate::maps::local::voxels_near;
+
 /// The density kernel's cutoff, 5σ, is 1.125 × resolution (σ = 0.225 × resolution); an atom's
 /// density has fallen to 1 % of its peak at 3σ, 0.675 × resolution.
 ///
@@ -124,47 +126,6 @@ pub fn default_zone_radii(resolution_angstrom: f32) -> (f64, f64) {
         ZONE_RADIUS_PER_RESOLUTION * resolution,
         CLOUD_RADIUS_PER_RESOLUTION * resolution,
     )
-}
-
-/// The voxels of `grid` within `radius_angstrom` of any of `positions`.
-pub fn voxels_near(grid: &MapGrid, positions: &[[f64; 3]], radius_angstrom: f64) -> Vec<bool> {
-    let mut inside = vec![false; grid.voxel_count()];
-    let first = grid.first_voxel_angstrom().map(f64::from);
-    let h = grid.voxel_size_angstrom.map(f64::from);
-    let r2 = radius_angstrom * radius_angstrom;
-    for p in positions {
-        if p.iter().any(|v| !v.is_finite()) {
-            continue;
-        }
-        // The voxel range along each axis within the radius; an atom beyond the box reaches none.
-        let range = |a: usize| {
-            let lo = ((p[a] - radius_angstrom - first[a]) / h[a]).ceil().max(0.0);
-            let hi = ((p[a] + radius_angstrom - first[a]) / h[a])
-                .floor()
-                .min(grid.dims[a] as f64 - 1.0);
-            (lo <= hi).then_some(lo as usize..=hi as usize)
-        };
-        let (Some(xs), Some(ys), Some(zs)) = (range(0), range(1), range(2)) else {
-            continue;
-        };
-        for z in zs {
-            let dz = first[2] + z as f64 * h[2] - p[2];
-            for y in ys.clone() {
-                let dy = first[1] + y as f64 * h[1] - p[1];
-                let rest = r2 - dz * dz - dy * dy;
-                if rest < 0.0 {
-                    continue;
-                }
-                for x in xs.clone() {
-                    let dx = first[0] + x as f64 * h[0] - p[0];
-                    if dx * dx <= rest {
-                        inside[grid.index(x, y, z)] = true;
-                    }
-                }
-            }
-        }
-    }
-    inside
 }
 
 /// The voxels of `grid` where `mask` is at least `level`: read directly when the mask shares the

@@ -217,9 +217,11 @@ fn run_job(spec: &JobSpec, ctx: &mut JobContext<'_>) -> Result<JobResult, JobErr
         JobSpec::HeteroAnalyze { run, analyze } => hetero::analyze_job(run, analyze, ctx),
         JobSpec::HeteroVolume { run, z, label } => hetero::volume_job(run, z, label, ctx),
         JobSpec::MapTool { map, source, tool } => {
-            ctx.step(0, Some(1), tool.label(), Vec::new());
+            let label = tool.label();
+            ctx.step(0, Some(100), label.clone(), Vec::new());
+            let mut progress = |f: f32| ctx.step((f * 100.0).round() as usize, Some(100), label.clone(), Vec::new());
             Ok(JobResult::Map {
-                map: Arc::new(tool.apply(map)?),
+                map: Arc::new(tool.apply_with_progress(map, &mut progress)?),
                 name: format!("{source} ({})", tool.label()),
             })
         }

@@ -5,7 +5,9 @@ pub mod density;
 pub mod density_gpu;
 pub mod grid;
 pub mod isosurface;
+pub mod local;
 pub mod scores;
+pub mod segment;
 pub mod tools;
 
 pub use grid::{DensityMap, MapGrid, MapMeta, Statistics};

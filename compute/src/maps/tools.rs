@@ -3,6 +3,7 @@
 
 use rustfft::num_complex::Complex;
 
+use crate::maps::segment::{Connectivity, label_components};
 use crate::maps::{DensityMap, MapGrid};
 use crate::numeric::fft::{fft3_in_place, signed_index};
 
@@ -17,50 +18,10 @@ pub fn threshold(map: &DensityMap, level: f32) -> DensityMap {
     out
 }
 
-/// Labels of the 6-connected components of voxels at or above `level` (0 = below level).
+/// Labels of the 6-connected components of voxels at or above `level` (0 = below level), and each
+/// label's size (index 0 unused).
 pub fn connected_components(map: &DensityMap, level: f32) -> (Vec<u32>, Vec<usize>) {
-    let [nx, ny, nz] = map.grid.dims;
-    let mut labels = vec![0u32; map.values.len()];
-    let mut sizes = vec![0usize];
-    let mut stack = Vec::new();
-    for start in 0..map.values.len() {
-        if labels[start] != 0 || map.values[start] < level {
-            continue;
-        }
-        let label = sizes.len() as u32;
-        sizes.push(0);
-        labels[start] = label;
-        stack.push(start);
-        while let Some(i) = stack.pop() {
-            sizes[label as usize] += 1;
-            let (x, y, z) = (i % nx, (i / nx) % ny, i / (nx * ny));
-            let mut visit = |j: usize| {
-                if labels[j] == 0 && map.values[j] >= level {
-                    labels[j] = label;
-                    stack.push(j);
-                }
-            };
-            if x > 0 {
-                visit(i - 1);
-            }
-            if x + 1 < nx {
-                visit(i + 1);
-            }
-            if y > 0 {
-                visit(i - nx);
-            }
-            if y + 1 < ny {
-                visit(i + nx);
-            }
-            if z > 0 {
-                visit(i - nx * ny);
-            }
-            if z + 1 < nz {
-                visit(i + nx * ny);
-            }
-        }
-    }
-    (labels, sizes)
+    label_components(map.grid.dims, |i| map.values[i] >= level, Connectivity::Faces)
 }
 
 /// Zeroes every connected blob above `level` smaller than `min_volume_angstrom3`.

@@ -1,0 +1,118 @@
+use super::*;
+use crate::guided::heavy_atom_model;
+
+fn adk_heavy() -> (Structure, Vec<[f64; 3]>) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/models/1ake.pdb");
+    let structure = Structure::read(&path).expect("1ake.pdb reads");
+    let model = heavy_atom_model(&structure, 5.0);
+    let positions = model.frames[0].iter().map(|p| p.map(f64::from)).collect();
+    (model, positions)
+}
+
+/// A smooth stand-in for a Ramachandran density: a well at the α-helix.
+struct HelixWell;
+
+impl TorsionPrior for HelixWell {
+    fn energy(&self, _class: u8, phi: f64, psi: f64) -> (f64, f64, f64) {
+        let (p0, s0) = ((-63f64).to_radians(), (-43f64).to_radians());
+        let e = 2.0 - (phi - p0).cos() - (psi - s0).cos();
+        (e, (phi - p0).sin(), (psi - s0).sin())
+    }
+
+    fn class_of(&self, _residue_name: &str, _next: Option<&str>) -> u8 {
+        0
+    }
+}
+
+#[test]
+fn torsion_signs_follow_the_iupac_convention() {
+    // Looking along j→k, l rotated clockwise from i is positive.
+    let p = [
+        [1.0, 0.0, 0.0],
+        [0.0, 0.0, 0.0],
+        [0.0, 0.0, 1.0],
+        [0.5, 0.866_025_4, 1.0],
+    ];
+    let (phi, _) = dihedral(&p, [0, 1, 2, 3]);
+    assert!((phi.to_degrees() - 60.0).abs() < 1e-4, "{}", phi.to_degrees());
+    let trans = [[1.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 1.0], [-1.0, 0.0, 1.0]];
+    assert!((dihedral(&trans, [0, 1, 2, 3]).0.abs().to_degrees() - 180.0).abs() < 1e-6);
+    assert!((wrap(3.5) - (3.5 - std::f64::consts::TAU)).abs() < 1e-12);
+}
+
+#[test]
+fn the_start_costs_nothing_and_a_real_model_has_every_kind_of_restraint() {
+    let (model, start) = adk_heavy();
+    let restraints = Restraints::from_start(&model, &start, RestraintOptions::default());
+    let [bonds, angles, volumes, omegas, hbonds, _] = restraints.counts();
+    // 1AKE chain A: 1,656 heavy atoms, 214 residues, two thirds of them in helices and strands.
+    assert!(
+        bonds > 1650 && angles > 2250 && volumes > 500,
+        "{:?}",
+        restraints.counts()
+    );
+    assert_eq!(omegas, 213, "one peptide torsion per link");
+    assert!(hbonds > 150, "{hbonds} backbone hydrogen bonds");
+    let flat: Vec<f64> = start.iter().flatten().copied().collect();
+    let mut gradient = vec![0.0; flat.len()];
+    let e = restraints.energy(&flat, &mut gradient);
+    assert!(e.total() < 1e-9, "{e:?}");
+}
+
+#[test]
+fn gradients_match_finite_differences() {
+    let (model, start) = adk_heavy();
+    // One chain's first 60 residues, enough for every term.
+    let keep = model.atoms.iter().take_while(|a| a.residue_number <= 60).count();
+    let sub = Structure {
+        atoms: model.atoms[..keep].to_vec(),
+        frames: vec![model.frames[0][..keep].to_vec()],
+        ..model.clone()
+    };
+    let restraints = Restraints::from_start(&sub, &start[..keep], RestraintOptions::default())
+        .with_torsion_prior(std::sync::Arc::new(HelixWell), &sub);
+    let mut rng = crate::numeric::rng::Rng::new(3);
+    // Moved by 0.3 Å: every term is off its minimum, some atoms come close.
+    let x: Vec<f64> = start[..keep].iter().flatten().map(|v| v + 0.3 * rng.normal()).collect();
+    let mut gradient = vec![0.0; x.len()];
+    let e = restraints.energy(&x, &mut gradient);
+    assert!(e.bonds > 0.0 && e.angles > 0.0 && e.volumes > 0.0 && e.omega > 0.0 && e.torsions > 0.0);
+    let h = 1e-6;
+    let mut worst = 0.0f64;
+    for k in (0..x.len()).step_by(7) {
+        let mut plus = x.clone();
+        plus[k] += h;
+        let mut minus = x.clone();
+        minus[k] -= h;
+        let mut scratch = vec![0.0; x.len()];
+        let fd = (restraints.energy(&plus, &mut scratch).total() - restraints.energy(&minus, &mut scratch).total())
+            / (2.0 * h);
+        worst = worst.max((fd - gradient[k]).abs() / (1.0 + fd.abs()));
+    }
+    assert!(worst < 1e-4, "largest relative gradient error {worst}");
+}
+
+#[test]
+fn minimising_the_restraints_repairs_a_distorted_model() {
+    let (model, start) = adk_heavy();
+    let restraints = Restraints::from_start(&model, &start, RestraintOptions::default());
+    let mut rng = crate::numeric::rng::Rng::new(5);
+    let mut x: Vec<f64> = start.iter().flatten().map(|v| v + 0.2 * rng.normal()).collect();
+    let mut scratch = vec![0.0; x.len()];
+    let before = restraints.energy(&x, &mut scratch);
+    let options = crate::numeric::lbfgs::LbfgsOptions {
+        iterations: 300,
+        ..Default::default()
+    };
+    let mut f = |x: &[f64], g: &mut [f64]| {
+        g.iter_mut().for_each(|v| *v = 0.0);
+        restraints.energy(x, g).total()
+    };
+    crate::numeric::lbfgs::minimise(&mut x, &options, &mut f, &mut || true);
+    let after = restraints.energy(&x, &mut scratch);
+    assert!(after.total() < 0.02 * before.total(), "{before:?} → {after:?}");
+    // Bonds within 0.03 Å of the start's on average.
+    let positions: Vec<[f64; 3]> = x.chunks_exact(3).map(|c| [c[0], c[1], c[2]]).collect();
+    let report = Topology::of(&start).check(&positions);
+    assert!(report.bond_rmsd_angstrom < 0.03, "{report:?}");
+}

@@ -66,7 +66,11 @@ pub(crate) fn close_pairs(positions: &[[f64; 3]], cutoff: f64) -> Vec<(usize, us
 
 impl Topology {
     pub fn of(start: &[[f64; 3]]) -> Self {
-        let bonds = close_pairs(start, BOND_ANGSTROM);
+        Self::from_bonds(close_pairs(start, BOND_ANGSTROM))
+    }
+
+    /// The topology of given bonds (i < j, with their lengths).
+    pub fn from_bonds(bonds: Vec<(usize, usize, f64)>) -> Self {
         let mut neighbours: HashMap<usize, Vec<usize>> = HashMap::new();
         let mut excluded = HashSet::new();
         for &(i, j, _) in &bonds {

@@ -354,12 +354,13 @@ pub fn guided_fit(
     let mut guidance = MapGuidance::new(work_map.as_ref().unwrap_or(map), &atoms, &options.guidance)?;
     let zone_voxels = guidance.zone_voxels();
     let topology = geometry_check::Topology::of(&start);
+    let validator = Validator::new(&model);
     let restraints = restraints::Restraints::from_start(&model, &start, options.relax.restraints.clone())
+        .with_ideal_outliers(&validator.ideal_geometry(), restraints::IDEAL_OUTLIER_Z)
         .with_torsion_prior(std::sync::Arc::new(rama_prior::RamaPrior), &model);
     let all: Vec<usize> = (0..model.atoms.len()).collect();
     let residues = network::residue_groups(&model, &all);
     let residue_radius = crate::maps::local::residue_radius(resolution);
-    let validator = Validator::new(&model);
 
     let steps = options.schedule.total_steps();
     let frame_bytes = 2 * 12 * start.len();

@@ -95,6 +95,10 @@ pub struct Restraints {
 }
 
 const BOND_ANGSTROM: f64 = 2.1;
+
+/// A start's bond or angle further than this many σ from the ideal value is restrained to the
+/// ideal value instead ([`Restraints::with_ideal_outliers`]).
+pub const IDEAL_OUTLIER_Z: f64 = 3.0;
 const HBOND_ANGSTROM: f64 = 3.5;
 
 /// Residues in order: (chain, number, insertion code, segment) runs of atom indices.
@@ -191,6 +195,54 @@ impl Restraints {
         };
         restraints.class_backbones(structure);
         restraints
+    }
+
+    /// Replaces the start's bond lengths and angles by ideal ones where the start's differ from
+    /// them by more than `z` σ, and adds the bonds and angles of the residue templates that the
+    /// start has broken (atoms further apart than a bond): a start with poor geometry (an old
+    /// crystal structure) is not held to its own errors, while a good one keeps its own values.
+    pub fn with_ideal_outliers(mut self, ideal: &crate::models::validation::IdealGeometry, z: f64) -> Self {
+        let key2 = |a: usize, b: usize| (a.min(b), a.max(b));
+        let mut present: HashMap<(usize, usize), usize> = self
+            .bonds
+            .iter()
+            .enumerate()
+            .map(|(k, &(i, j, _))| (key2(i, j), k))
+            .collect();
+        let mut added = false;
+        for &([a, b], v, s) in &ideal.bonds {
+            match present.get(&key2(a, b)) {
+                Some(&k) if (self.bonds[k].2 - v).abs() > z * s => self.bonds[k].2 = v,
+                Some(_) => {}
+                None if a != b => {
+                    present.insert(key2(a, b), self.bonds.len());
+                    let (i, j) = key2(a, b);
+                    self.bonds.push((i, j, v));
+                    added = true;
+                }
+                None => {}
+            }
+        }
+        let key3 = |a: usize, b: usize, c: usize| (a.min(c), b, a.max(c));
+        let present: HashMap<(usize, usize, usize), usize> = self
+            .angles
+            .iter()
+            .enumerate()
+            .map(|(k, &([a, b, c], _))| (key3(a, b, c), k))
+            .collect();
+        for &([a, b, c], v, s) in &ideal.angles {
+            let (v, s) = (v.to_radians(), s.to_radians());
+            match present.get(&key3(a, b, c)) {
+                Some(&k) if (self.angles[k].1 - v).abs() > z * s => self.angles[k].1 = v,
+                Some(_) => {}
+                None => self.angles.push(([a, b, c], v)),
+            }
+        }
+        if added {
+            // Atoms bonded now are no longer pushed apart as a clash.
+            self.topology = Topology::from_bonds(self.bonds.clone());
+        }
+        self
     }
 
     /// Adds a φ/ψ prior (a Ramachandran density) to the restraints.

@@ -116,3 +116,81 @@ fn minimising_the_restraints_repairs_a_distorted_model() {
     let report = Topology::of(&start).check(&positions);
     assert!(report.bond_rmsd_angstrom < 0.03, "{report:?}");
 }
+
+#[test]
+fn a_start_with_a_broken_bond_is_held_to_the_ideal_length_not_its_own() {
+    let (model, start) = adk_heavy();
+    let ideal = crate::models::validation::Validator::new(&model).ideal_geometry();
+    let find = |name: &str| {
+        model
+            .atoms
+            .iter()
+            .position(|a| a.residue_name == "ARG" && a.name == name)
+            .expect("an arginine")
+    };
+    let (ne, cz) = (find("NE"), find("CZ"));
+    // Pull one arginine's guanidinium group (CZ, NH1, NH2) away from its NE, by 0.4 Å (still a
+    // bond by distance) and by 1.4 Å (2.7 Å apart, as in some old crystal structures).
+    let group: Vec<usize> = (0..model.atoms.len())
+        .filter(|&i| {
+            model.atoms[i].residue_number == model.atoms[cz].residue_number
+                && model.atoms[i].name.starts_with(['C', 'N'])
+                && ["CZ", "NH1", "NH2"].contains(&model.atoms[i].name.as_str())
+        })
+        .collect();
+    let d: Vec<f64> = (0..3).map(|k| start[cz][k] - start[ne][k]).collect();
+    let length = d.iter().map(|v| v * v).sum::<f64>().sqrt();
+    let mut g = vec![0.0; 3 * start.len()];
+    let flat_start: Vec<f64> = start.iter().flatten().copied().collect();
+    // 1AKE's own bonds more than 3σ from ideal cost something at any coordinates near the start.
+    let baseline = Restraints::from_start(&model, &start, RestraintOptions::default())
+        .with_ideal_outliers(&ideal, 3.0)
+        .energy(&flat_start, &mut g)
+        .bonds;
+    for pull in [0.4, 1.4] {
+        let mut broken = start.clone();
+        for &i in &group {
+            for k in 0..3 {
+                broken[i][k] += pull * d[k] / length;
+            }
+        }
+        let flat: Vec<f64> = broken.iter().flatten().copied().collect();
+        let own = Restraints::from_start(&model, &broken, RestraintOptions::default());
+        assert!(own.energy(&flat, &mut g).bonds < 1e-9, "its own start costs nothing");
+        let fixed =
+            Restraints::from_start(&model, &broken, RestraintOptions::default()).with_ideal_outliers(&ideal, 3.0);
+        let e = fixed.energy(&flat, &mut g);
+        // (pull / 0.02 Å)² from the one bond, give or take the ideal's difference from 1AKE's.
+        let expected = (pull / 0.02f64).powi(2);
+        let extra = e.bonds - baseline;
+        assert!(
+            extra > 0.7 * expected && extra < 1.3 * expected,
+            "pull {pull}: {e:?}, baseline {baseline}"
+        );
+        // The intact start nearly satisfies the repaired restraints.
+        let at_good = fixed.energy(&flat_start, &mut g);
+        assert!(
+            at_good.bonds < baseline + 0.05 * expected,
+            "pull {pull}: {at_good:?}, baseline {baseline}"
+        );
+        // Minimising from the broken start rejoins the bond (no clash term holds the atoms apart).
+        let mut x = flat.clone();
+        let mut f = |x: &[f64], g: &mut [f64]| {
+            g.iter_mut().for_each(|v| *v = 0.0);
+            fixed.energy(x, g).total()
+        };
+        let options = crate::numeric::lbfgs::LbfgsOptions {
+            iterations: 300,
+            ..Default::default()
+        };
+        crate::numeric::lbfgs::minimise(&mut x, &options, &mut f, &mut || true);
+        let joined = (0..3)
+            .map(|k| (x[3 * cz + k] - x[3 * ne + k]).powi(2))
+            .sum::<f64>()
+            .sqrt();
+        assert!(
+            (joined - 1.33).abs() < 0.1,
+            "pull {pull}: NE–CZ {joined:.3} Å after minimising"
+        );
+    }
+}

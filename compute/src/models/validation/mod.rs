@@ -255,6 +255,13 @@ impl ValidationReport {
     }
 }
 
+/// Ideal bond lengths (Å) and angles (degrees) with their σ, by atom index.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct IdealGeometry {
+    pub bonds: Vec<([usize; 2], f64, f64)>,
+    pub angles: Vec<([usize; 3], f64, f64)>,
+}
+
 /// A structure's topology, ready to validate coordinate sets of its atoms.
 #[derive(Clone, Debug)]
 pub struct Validator {
@@ -288,6 +295,25 @@ impl Validator {
                 .atoms
                 .iter()
                 .map(|a| a.element == "N" || a.element == "O")
+                .collect(),
+        }
+    }
+
+    /// The targets the validation measures against, by atom index: bond lengths (Å) and bond
+    /// angles (degrees, the middle index is the vertex), each with its σ.
+    pub fn ideal_geometry(&self) -> IdealGeometry {
+        IdealGeometry {
+            bonds: self
+                .topology
+                .bonds
+                .iter()
+                .map(|r| (r.atoms, r.target.ideal, r.target.sigma))
+                .collect(),
+            angles: self
+                .topology
+                .angles
+                .iter()
+                .map(|r| (r.atoms, r.target.ideal, r.target.sigma))
                 .collect(),
         }
     }

@@ -13,7 +13,7 @@ use rustfft::num_complex::Complex;
 
 use crate::maps::density::{GaussianAtoms, simulate};
 use crate::maps::{DensityMap, MapGrid};
-use crate::numeric::fft::{fft3, signed_index};
+use crate::numeric::fft::{fft3, for_each_frequency};
 use crate::numeric::rng::mix64;
 
 /// Share of the coefficients within the resolution held out for the free score.
@@ -66,27 +66,6 @@ fn held_out(k: [i64; 3], seed: u64) -> bool {
     (h >> 11) as f64 / (1u64 << 53) as f64 <= FREE_FRACTION
 }
 
-/// The frequency (1/Å) of every FFT bin of `grid`, and its signed indices.
-fn for_each_bin(grid: &MapGrid, f: &mut dyn FnMut(usize, f64, [i64; 3])) {
-    let [nx, ny, nz] = grid.dims;
-    let h = grid.voxel_size_angstrom.map(f64::from);
-    for z in 0..nz {
-        let fz = signed_index(z, nz) / (nz as f64 * h[2]);
-        for y in 0..ny {
-            let fy = signed_index(y, ny) / (ny as f64 * h[1]);
-            for x in 0..nx {
-                let fx = signed_index(x, nx) / (nx as f64 * h[0]);
-                let k = [
-                    signed_index(x, nx) as i64,
-                    signed_index(y, ny) as i64,
-                    signed_index(z, nz) as i64,
-                ];
-                f((z * ny + y) * nx + x, (fx * fx + fy * fy + fz * fz).sqrt(), k);
-            }
-        }
-    }
-}
-
 impl FreeScore {
     /// Holds out a random tenth of `map`'s coefficients within `resolution_angstrom`; returns
     /// the map without them (what guidance sees) and the free score.
@@ -96,7 +75,7 @@ impl FreeScore {
         let limit = 1.0 / f64::from(resolution_angstrom);
         let mut indices = Vec::new();
         let mut values = Vec::new();
-        for_each_bin(grid, &mut |i, s, k| {
+        for_each_frequency(grid, &mut |i, s, k| {
             if s > 0.0 && s <= limit && held_out(k, seed) {
                 indices.push(i);
                 values.push(spectrum[i]);

@@ -5,7 +5,7 @@
 
 use crate::maps::density::{GaussianAtoms, simulate};
 use crate::maps::{DensityMap, MapGrid};
-use crate::numeric::fft::{fft3, signed_index};
+use crate::numeric::fft::{fft3, for_each_frequency};
 
 /// Protein volume per heavy atom in Å³ (≈ 1.21 Å³/Da × 14 Da per heavy atom).
 pub const VOLUME_PER_HEAVY_ATOM_ANGSTROM3: f32 = 17.0;
@@ -173,7 +173,6 @@ pub fn score_map_model(
 pub fn fourier_shell_correlation(grid: &MapGrid, a: &[f32], b: &[f32]) -> Vec<FscShell> {
     let fa = fft3(grid, a, false);
     let fb = fft3(grid, b, false);
-    let [nx, ny, nz] = grid.dims;
     let h = grid.voxel_size_angstrom.map(f64::from);
     let box_length = (0..3).map(|k| grid.dims[k] as f64 * h[k]).fold(0.0, f64::max);
     let step = 1.0 / box_length;
@@ -182,24 +181,16 @@ pub fn fourier_shell_correlation(grid: &MapGrid, a: &[f32], b: &[f32]) -> Vec<Fs
     let mut cross = vec![0f64; shells + 1];
     let mut pa = vec![0f64; shells + 1];
     let mut pb = vec![0f64; shells + 1];
-    for z in 0..nz {
-        let fz = signed_index(z, nz) / (nz as f64 * h[2]);
-        for y in 0..ny {
-            let fy = signed_index(y, ny) / (ny as f64 * h[1]);
-            for x in 0..nx {
-                let fx = signed_index(x, nx) / (nx as f64 * h[0]);
-                let s = ((fx * fx + fy * fy + fz * fz).sqrt() / step).round() as usize;
-                if s > shells {
-                    continue;
-                }
-                let i = (z * ny + y) * nx + x;
-                let (u, v) = (fa[i], fb[i]);
-                cross[s] += f64::from(u.re * v.re + u.im * v.im);
-                pa[s] += f64::from(u.norm_sqr());
-                pb[s] += f64::from(v.norm_sqr());
-            }
+    for_each_frequency(grid, &mut |i, frequency, _| {
+        let s = (frequency / step).round() as usize;
+        if s > shells {
+            return;
         }
-    }
+        let (u, v) = (fa[i], fb[i]);
+        cross[s] += f64::from(u.re * v.re + u.im * v.im);
+        pa[s] += f64::from(u.norm_sqr());
+        pb[s] += f64::from(v.norm_sqr());
+    });
     (1..=shells)
         .map(|s| FscShell {
             frequency_per_angstrom: s as f64 * step,

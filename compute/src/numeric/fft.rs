@@ -56,6 +56,28 @@ pub fn fft3_in_place_with(dims: [usize; 3], data: &mut [Complex<f32>], inverse: 
     }
 }
 
+/// Calls `f` with every FFT bin of `grid`: its index, its spatial frequency (1/Å) and its signed
+/// frequency indices.
+pub fn for_each_frequency(grid: &MapGrid, f: &mut dyn FnMut(usize, f64, [i64; 3])) {
+    let [nx, ny, nz] = grid.dims;
+    let h = grid.voxel_size_angstrom.map(f64::from);
+    for z in 0..nz {
+        let fz = signed_index(z, nz) / (nz as f64 * h[2]);
+        for y in 0..ny {
+            let fy = signed_index(y, ny) / (ny as f64 * h[1]);
+            for x in 0..nx {
+                let fx = signed_index(x, nx) / (nx as f64 * h[0]);
+                let k = [
+                    signed_index(x, nx) as i64,
+                    signed_index(y, ny) as i64,
+                    signed_index(z, nz) as i64,
+                ];
+                f((z * ny + y) * nx + x, (fx * fx + fy * fy + fz * fz).sqrt(), k);
+            }
+        }
+    }
+}
+
 /// Signed frequency index of FFT bin `i` of `n`.
 pub fn signed_index(i: usize, n: usize) -> f64 {
     if i <= n / 2 { i as f64 } else { i as f64 - n as f64 }

@@ -4,18 +4,24 @@ use egui_kittest::kittest::Queryable as _;
 
 use crate::*;
 
-#[test]
-fn guided_fit_streams_then_scrubs_and_exports_a_frame() {
-    let dir = tempfile::tempdir().expect("tempdir");
+/// A tall window with AdK's map and 1AKE open, 1AKE selected, its guided fit set to `steps`.
+fn guided_setup(dir: &std::path::Path, steps: usize) -> (egui_kittest::Harness<'static, CryoforgeApp>, u64) {
     let mut h = harness_of_height(1500.0);
-    h.state_mut().open(adk_map(dir.path()));
+    h.state_mut().open(adk_map(dir));
     h.state_mut().open(asset("models/1ake.pdb"));
     run_until(&mut h, "files to load", loaded);
     let model = select(&mut h, "1ake.pdb");
     if let Some(m) = h.state_mut().model_mut(model) {
-        m.guided_settings.steps = 40;
+        m.guided_settings.steps = steps;
     }
     h.run_steps(2);
+    (h, model)
+}
+
+#[test]
+fn guided_fit_streams_then_scrubs_and_exports_a_frame() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut h, model) = guided_setup(dir.path(), 40);
     h.get_by_label("Guided fit into adk5.mrc").click();
     run_until(&mut h, "the guided fit to step", |app| {
         app.jobs.iter().any(|j| j.state == JobState::Running && j.step >= 25)
@@ -198,15 +204,7 @@ fn particle_refinement_shows_a_gallery_live_and_exports_the_model() {
 #[test]
 fn guided_fit_sees_the_zone_the_user_picks() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut h = harness_of_height(1500.0);
-    h.state_mut().open(adk_map(dir.path()));
-    h.state_mut().open(asset("models/1ake.pdb"));
-    run_until(&mut h, "files to load", loaded);
-    let model = select(&mut h, "1ake.pdb");
-    if let Some(m) = h.state_mut().model_mut(model) {
-        m.guided_settings.steps = 20;
-    }
-    h.run_steps(2);
+    let (mut h, model) = guided_setup(dir.path(), 20);
     let zone = |h: &egui_kittest::Harness<'static, CryoforgeApp>| {
         h.state().object(model).and_then(|o| match &o.kind {
             ObjectKind::Model(m) => Some(m.guided_settings.zone),

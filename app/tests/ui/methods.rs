@@ -21,7 +21,7 @@ fn guided_setup(dir: &std::path::Path, steps: usize) -> (egui_kittest::Harness<'
 #[test]
 fn guided_fit_streams_then_scrubs_and_exports_a_frame() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (mut h, model) = guided_setup(dir.path(), 40);
+    let (mut h, _) = guided_setup(dir.path(), 40);
     h.get_by_label("Guided fit into adk5.mrc").click();
     run_until(&mut h, "the guided fit to step", |app| {
         app.jobs.iter().any(|j| j.state == JobState::Running && j.step >= 25)

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{asset, failure, fit, json, run, s};
+use common::{asset, failure, fit, json, run, s, two_state_run};
 use cryoforge_compute::formats::model::Structure;
 
 #[test]
@@ -189,4 +189,78 @@ fn fit_guided_scores_on_the_other_half_map_and_refuses_halves_on_different_grids
         s(&dir.path().join("x.cif")),
     ]);
     assert!(error.contains("different grids") && error.contains("a.mrc"), "{error}");
+}
+
+#[test]
+fn fit_guided_into_every_state_of_a_run_gives_one_model_per_state() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run_dir = two_state_run(dir.path());
+    let (closed, open) = (asset("models/adk_closed.pdb"), asset("models/adk_open.pdb"));
+    let out = dir.path().join("states.pdb");
+    let report = json(&[
+        "fit",
+        "guided",
+        "--run",
+        s(&run_dir),
+        "--model",
+        s(&closed),
+        "--resolution",
+        "6",
+        "--steps",
+        "60",
+        "--reference",
+        s(&closed),
+        "--reference",
+        s(&open),
+        "-o",
+        s(&out),
+        "--json",
+    ]);
+    let states = report["states"].as_array().expect("states");
+    assert_eq!(states.len(), 2, "{report}");
+    // Path order: cluster 1 (mean PC1 −0.97) before cluster 0 (1.1).
+    assert_eq!(states[0]["label"], "cluster 1");
+    assert_eq!(states[1]["label"], "cluster 0");
+    assert_eq!(states[0]["particles"], 3);
+    let rmsd = |state: usize, reference: usize| {
+        states[state]["references"][reference]["ca_rmsd_angstrom"]
+            .as_f64()
+            .expect("rmsd")
+    };
+    let start_to_open = states[1]["start"]["references"][1]["ca_rmsd_angstrom"]
+        .as_f64()
+        .expect("start rmsd");
+    assert!(
+        rmsd(1, 1) < start_to_open - 1.0,
+        "the open cluster's model moves towards the open state: {} from {start_to_open}",
+        rmsd(1, 1)
+    );
+    assert!(
+        rmsd(0, 0) < 1.0,
+        "the closed cluster's model stays closed: {}",
+        rmsd(0, 0)
+    );
+    // One model per state in the trajectory, and each state's model beside it.
+    let trajectory = Structure::read(&out).expect("trajectory");
+    assert_eq!(trajectory.frames.len(), 2);
+    for k in [1, 2] {
+        let state = Structure::read(&dir.path().join(format!("states_state{k}.pdb"))).expect("state model");
+        assert_eq!(state.atoms.len(), trajectory.atoms.len());
+    }
+    // A run with no analysis says so.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).expect("folder");
+    let error = failure(&[
+        "fit",
+        "guided",
+        "--run",
+        s(&empty),
+        "--model",
+        s(&closed),
+        "--resolution",
+        "6",
+        "-o",
+        s(&dir.path().join("x.pdb")),
+    ]);
+    assert!(error.contains("hetero analyze") && error.contains("empty"), "{error}");
 }

@@ -34,11 +34,31 @@ pub enum ZoneArg {
     WholeMap,
 }
 
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum StatesArg {
+    Clusters,
+    Pc1,
+    Pc2,
+}
+
 #[derive(Args)]
 pub struct GuidedArgs {
     /// The map (with --half-maps: optional, only reported).
-    #[arg(long, required_unless_present = "half_maps")]
+    #[arg(long, required_unless_present_any = ["half_maps", "run"])]
     pub map: Option<PathBuf>,
+    /// A heterogeneity run (`hetero train`, then `hetero analyze`): the model is fitted into the
+    /// volume of every state (see --states) and -o gets one model per state and a trajectory
+    /// across the states.
+    #[arg(long, conflicts_with_all = ["map", "half_maps"])]
+    pub run: Option<PathBuf>,
+    /// With --run: which volumes are the states: every cluster (ordered along the latents' first
+    /// principal component), or the volumes along PC1 or PC2 (`hetero analyze --traversal N`).
+    #[arg(long, value_enum, default_value_t = StatesArg::Clusters, requires = "run")]
+    pub states: StatesArg,
+    /// With --run: each state starts from the previous state's model instead of from --model
+    /// (a large motion along a path taken step by step).
+    #[arg(long, requires = "run")]
+    pub chain: bool,
     /// Two half maps: guidance sees the first, the free score is the correlation with the second.
     #[arg(long, num_args = 2, value_names = ["HALF_A", "HALF_B"])]
     pub half_maps: Option<Vec<PathBuf>>,
@@ -107,9 +127,10 @@ pub struct GuidedArgs {
     /// The best sample's trajectory (default: beside the output, `<name>_trajectory.pdb`).
     #[arg(long)]
     pub trajectory: Option<PathBuf>,
-    /// A reference model to report Cα RMSD, TM-score and lDDT against (for benchmarks).
+    /// A reference model to report Cα RMSD, TM-score and lDDT against (for benchmarks); with
+    /// --run, give it once per reference state (every state is compared with each).
     #[arg(long)]
-    pub reference: Option<PathBuf>,
+    pub reference: Vec<PathBuf>,
     /// The best model (.cif or .pdb); samples, trajectories and the report go beside it.
     #[arg(short, long)]
     pub output: PathBuf,
@@ -218,8 +239,10 @@ fn sample_summary(
 }
 
 pub fn fit_guided_cmd(args: GuidedArgs) -> anyhow::Result<()> {
-    let options = options_from(&args)?;
-    let mut options = options;
+    if let Some(run) = &args.run {
+        return super::guided_states::fit_states_cmd(&args, run);
+    }
+    let mut options = options_from(&args)?;
     let map_path = match (&args.half_maps, &args.map) {
         (Some(halves), _) => {
             let other = DensityMap::read(&halves[1])?;
@@ -236,7 +259,14 @@ pub fn fit_guided_cmd(args: GuidedArgs) -> anyhow::Result<()> {
     }
     let map = DensityMap::read(&map_path)?;
     let structure = super::science::read_model(&args.model)?;
-    let reference = args.reference.as_deref().map(super::science::read_model).transpose()?;
+    if args.reference.len() > 1 {
+        bail!("give one --reference (several only with --run)");
+    }
+    let reference = args
+        .reference
+        .first()
+        .map(|p| super::science::read_model(p))
+        .transpose()?;
     let steps = options.schedule.total_steps();
     let bar = ProgressBar::new((steps * options.samples) as u64);
     bar.set_style(

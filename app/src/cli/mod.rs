@@ -3,6 +3,7 @@
 
 pub mod files;
 pub mod guided;
+pub mod guided_states;
 pub mod hetero;
 pub mod map;
 pub mod particles;

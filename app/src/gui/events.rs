@@ -99,6 +99,7 @@ impl CryoforgeApp {
                         self.preview_placement(model_id, 0);
                     }
                     JobResult::GuidedFit(fit) => guided_panel::adopt_guided_fit(self, model_id, fit),
+                    JobResult::GuidedStates(fit) => states_panel::adopt_states_fit(self, model_id, fit),
                     JobResult::ParticleFit(refinement) => particle_panel::adopt_refinement(self, model_id, refinement),
                     JobResult::Hetero(exploration) => self.latent = Some(hetero_panel::LatentView::new(exploration)),
                     JobResult::Map { map, name } => self.adopt_map(name, map),

@@ -80,6 +80,25 @@ pub struct GuidedView {
     pub noisy: bool,
 }
 
+/// The fit options of `settings` at `resolution` (guidance sees the model's zone).
+pub fn guided_options(settings: &GuidedSettings, resolution: f32) -> GuidedFitOptions {
+    let kind = if settings.experimental {
+        ScheduleKind::Experimental
+    } else {
+        ScheduleKind::Synthetic
+    };
+    let mut options = GuidedFitOptions::new(resolution, kind);
+    options.schedule = options.schedule.with_total_steps(settings.steps);
+    options.samples = settings.samples.max(1);
+    options.guidance_enabled = settings.guidance;
+    options.relax.enabled = settings.relax;
+    if !settings.free {
+        options.free = FreeOptions::Off;
+    }
+    options.guidance.zone = ZoneOptions::around_model(resolution);
+    options
+}
+
 /// Starts a guided fit of model `id` into map `map_id`; the fit streams into a new object.
 pub fn start_guided_fit(app: &mut CryoforgeApp, id: ObjectId, map_id: ObjectId) {
     let Some(Object {
@@ -99,19 +118,7 @@ pub fn start_guided_fit(app: &mut CryoforgeApp, id: ObjectId, map_id: ObjectId) 
     };
     let settings = m.guided_settings.clone();
     let resolution = m.fit_resolution;
-    let kind = if settings.experimental {
-        ScheduleKind::Experimental
-    } else {
-        ScheduleKind::Synthetic
-    };
-    let mut options = GuidedFitOptions::new(resolution, kind);
-    options.schedule = options.schedule.with_total_steps(settings.steps);
-    options.samples = settings.samples.max(1);
-    options.guidance_enabled = settings.guidance;
-    options.relax.enabled = settings.relax;
-    if !settings.free {
-        options.free = FreeOptions::Off;
-    }
+    let mut options = guided_options(&settings, resolution);
     options.guidance.zone = match settings.zone {
         GuidedZone::Model => ZoneOptions::around_model(resolution),
         GuidedZone::WholeMap => ZoneOptions::WholeMap,

@@ -12,6 +12,7 @@ mod particle_file;
 mod particle_panel;
 mod scene;
 mod segment_panel;
+mod states_panel;
 mod viewport;
 mod widgets;
 

@@ -99,6 +99,8 @@ pub struct ModelObject {
     pub gallery: Option<super::particle_panel::GalleryView>,
     /// The particle refinement that made this object, once finished.
     pub refinement: Option<std::sync::Arc<cryoforge_compute::refine::Refinement>>,
+    /// The per-state fits that made this object (one frame per state), once finished.
+    pub states: Option<std::sync::Arc<cryoforge_compute::guided::states::StatesFit>>,
 }
 
 impl ModelObject {
@@ -128,6 +130,7 @@ impl ModelObject {
             refine_settings: Default::default(),
             gallery: None,
             refinement: None,
+            states: None,
         }
     }
 

@@ -540,6 +540,7 @@ fn model_inspector_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId, m
     if let Some(i) = accept {
         accept_placement(app, id, i);
     }
+    super::states_panel::states_ui(app, ui, id);
     super::guided_panel::guided_ui(app, ui, id, maps);
     super::particle_panel::particle_ui(app, ui, id);
 }

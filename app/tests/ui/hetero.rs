@@ -119,3 +119,57 @@ fn heterogeneity_trains_shows_the_latent_space_decodes_a_point_and_exports_a_sel
         .save(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("latent_selection.png"))
         .expect("save");
 }
+
+#[test]
+fn the_latent_panel_fits_a_model_into_every_state_and_walks_across_them() {
+    use cryoforge_compute::hetero::explore::Exploration;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = crate::common::two_state_run(dir.path());
+    let mut h = harness_of_height(1300.0);
+    h.state_mut().open(asset("models/adk_closed.pdb"));
+    run_until(&mut h, "the model to load", loaded);
+    {
+        let app = h.state_mut();
+        let exploration = Exploration::load(&run).expect("the run's analysis");
+        app.latent = Some(cryoforge::gui::hetero_panel::LatentView::new(std::sync::Arc::new(
+            exploration,
+        )));
+        for o in &mut app.objects {
+            if let ObjectKind::Model(m) = &mut o.kind {
+                m.guided_settings.steps = 40;
+            }
+        }
+    }
+    h.run_steps(2);
+    h.get_by_label("Fit into every state").click();
+    let states = |app: &CryoforgeApp| {
+        app.objects.iter().find_map(|o| match &o.kind {
+            ObjectKind::Model(m) => m.states.clone().map(|f| (m.model.clone(), f)),
+            _ => None,
+        })
+    };
+    run_until(&mut h, "the fit of both states", |app| states(app).is_some());
+    let (model, fit) = states(h.state()).expect("states");
+    assert_eq!(fit.states.len(), 2);
+    assert_eq!(model.frames.len(), 2, "one frame per state");
+    // The open cluster's frame has moved towards the open state; the closed one has not.
+    let open = Structure::read(&asset("models/adk_open.pdb")).expect("open");
+    let closed = Structure::read(&asset("models/adk_closed.pdb")).expect("closed");
+    let rmsd =
+        |frame: usize, r: &Structure| cryoforge_compute::models::compare::compare(&model, frame, r).ca_rmsd_angstrom;
+    assert!(rmsd(1, &open) < 6.0, "{}", rmsd(1, &open));
+    assert!(rmsd(0, &closed) < 1.0, "{}", rmsd(0, &closed));
+    // The states' list in the new object's inspector.
+    h.run_steps(2);
+    h.render()
+        .expect("render")
+        .save(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("states.png"))
+        .expect("save");
+    h.get_by_label_contains("cluster 0 (2 particles): cc").click();
+    h.run_steps(2);
+    let frame = h.state().objects.iter().find_map(|o| match &o.kind {
+        ObjectKind::Model(m) if m.states.is_some() => Some(m.frame),
+        _ => None,
+    });
+    assert_eq!(frame, Some(1), "clicking a state shows its frame");
+}

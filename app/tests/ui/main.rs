@@ -99,6 +99,8 @@ pub fn select(h: &mut Harness<'static, CryoforgeApp>, name: &str) -> u64 {
     id
 }
 
+#[path = "../common/mod.rs"]
+mod common;
 mod hetero;
 mod methods;
 mod particle_file;

@@ -19,6 +19,7 @@ pub mod restraints;
 mod sampler;
 pub mod schedule;
 pub mod sinkhorn;
+pub mod states;
 pub mod zone;
 
 use std::time::Instant;

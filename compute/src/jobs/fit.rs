@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::{JobContext, JobError, JobResult, Series, Snapshot};
 use crate::formats::model::Structure;
+use crate::guided::states::{StateProgress, StateTarget, fit_states};
 use crate::guided::{GuidedFitOptions, StepProgress, guided_fit};
 use crate::maps::DensityMap;
 use crate::maps::density::{GaussianAtoms, GaussianOptions};
@@ -133,6 +134,61 @@ pub(super) fn guided_fit_job(
         });
     }
     Ok(JobResult::GuidedFit(Arc::new(fit)))
+}
+
+pub(super) fn guided_states_job(
+    run: &std::path::Path,
+    source: crate::hetero::explore::StateSource,
+    model: &Structure,
+    options: &GuidedFitOptions,
+    chained: bool,
+    ctx: &mut JobContext<'_>,
+) -> Result<JobResult, JobError> {
+    let volumes = crate::hetero::explore::state_volumes(run, source)?;
+    let targets: Vec<StateTarget> = volumes
+        .into_iter()
+        .map(|v| StateTarget {
+            label: v.label,
+            map: Arc::new(v.map),
+            particles: v.particles,
+        })
+        .collect();
+    let job = ctx.job;
+    let mut last_publish: Option<std::time::Instant> = None;
+    let per_state = options.schedule.total_steps() * options.samples.max(1);
+    let total = per_state * targets.len();
+    let mut on_step = |p: &StateProgress<'_>| {
+        let s = p.step;
+        if last_publish.is_none_or(|t| t.elapsed() > Duration::from_millis(30)) {
+            ctx.publish(Snapshot::Coordinates {
+                job,
+                frame: s.denoised.iter().map(|q| q.map(|v| v as f32)).collect(),
+            });
+            last_publish = Some(std::time::Instant::now());
+        }
+        let message = format!(
+            "{} ({} of {}): sample {}/{}, step {} ({}), correlation {:.4}",
+            p.label,
+            p.state + 1,
+            p.states,
+            s.sample + 1,
+            s.samples,
+            s.record.step + 1,
+            s.record.phase.label(),
+            s.record.correlation
+        );
+        ctx.step(
+            p.state * per_state + s.sample * s.total_steps + s.record.step + 1,
+            Some(total),
+            message,
+            vec![(Series::Correlation, s.record.correlation)],
+        )
+    };
+    let fit = fit_states(model, &targets, options, chained, &mut on_step)?;
+    if fit.states.is_empty() {
+        return Err(JobError::Input("cancelled before the first state was fitted".into()));
+    }
+    Ok(JobResult::GuidedStates(Arc::new(fit)))
 }
 
 fn model_centre(atoms: &GaussianAtoms) -> [f64; 3] {

@@ -22,8 +22,9 @@ use std::sync::{Arc, Mutex};
 
 use crate::formats::error::FormatError;
 use crate::formats::model::Structure;
+use crate::guided::states::StatesFit;
 use crate::guided::{GuidedError, GuidedFit, GuidedFitOptions};
-use crate::hetero::explore::{AnalyzeOptions, Exploration};
+use crate::hetero::explore::{AnalyzeOptions, Exploration, StateSource};
 use crate::hetero::{HeteroError, HeteroOptions};
 use crate::maps::DensityMap;
 use crate::refine::{Gallery, RefineError, RefineOptions, Refinement};
@@ -58,6 +59,15 @@ pub enum JobSpec {
         map: Arc<DensityMap>,
         model: Arc<Structure>,
         options: Box<GuidedFitOptions>,
+    },
+    /// Guided sampling of a model into every state volume of an analysed heterogeneity run
+    /// ([`crate::guided::states`]); the state being fitted streams as coordinates.
+    GuidedStates {
+        run: std::path::PathBuf,
+        source: StateSource,
+        model: Arc<Structure>,
+        options: Box<GuidedFitOptions>,
+        chained: bool,
     },
     /// Particle-driven refinement of a model against the particles of a STAR/.cs file; the model
     /// streams as coordinates of its heavy atoms, with a gallery of particles and projections.
@@ -108,6 +118,7 @@ impl JobSpec {
             ),
             Self::HeteroAnalyze { analyze, .. } => format!("Heterogeneity analysis ({} clusters)", analyze.clusters),
             Self::HeteroVolume { .. } => "Latent volume".to_owned(),
+            Self::GuidedStates { source, .. } => format!("Guided fit into {}", source.label()),
             Self::ParticleFit { options, .. } if options.epochs == 0 => {
                 format!("Particle refinement (auto epochs, batch {})", options.batch)
             }
@@ -231,6 +242,8 @@ pub enum JobResult {
     Map { map: Arc<DensityMap>, name: String },
     /// Ranked samples with their trajectories.
     GuidedFit(Arc<GuidedFit>),
+    /// One model per state of a heterogeneity run.
+    GuidedStates(Arc<StatesFit>),
     /// A refined model (the model so far when cancelled).
     ParticleFit(Arc<Refinement>),
     /// A trained and analysed heterogeneity run.

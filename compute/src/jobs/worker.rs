@@ -201,6 +201,13 @@ fn run_job(spec: &JobSpec, ctx: &mut JobContext<'_>) -> Result<JobResult, JobErr
             search_starts,
         } => fit::rigid_fit_job(map, model, *resolution_angstrom, *search_starts, ctx),
         JobSpec::GuidedFit { map, model, options } => fit::guided_fit_job(map, model, options, ctx),
+        JobSpec::GuidedStates {
+            run,
+            source,
+            model,
+            options,
+            chained,
+        } => fit::guided_states_job(run, *source, model, options, *chained, ctx),
         JobSpec::ParticleFit {
             particles,
             pixel_size_angstrom,

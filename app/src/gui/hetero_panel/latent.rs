@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use cryoforge_compute::hetero::RunConfig;
-use cryoforge_compute::hetero::explore::{Exploration, particle_column};
+use cryoforge_compute::hetero::explore::{Exploration, StateSource, particle_column};
 use cryoforge_renderer::PointsRenderer;
 
 use crate::scatter::{Bounds, bounds_of, cluster_colour, inside_polygon, to_pixel, value_colour};
@@ -54,6 +54,12 @@ pub struct LatentView {
     pub(super) drag: Vec<[f32; 2]>,
     /// The particle whose volume was asked for last.
     pub clicked: Option<usize>,
+    /// The next fit of a model into the states: which open model, which volumes, whether each
+    /// state starts from the previous one, and the resolution guidance assumes.
+    pub states_model: Option<crate::gui::ObjectId>,
+    pub states_source: StateSource,
+    pub states_chain: bool,
+    pub states_resolution: f32,
 }
 
 /// Where the latent scatter is drawn.
@@ -97,6 +103,10 @@ impl LatentView {
         }
         let export_path = exploration.run.join("selection.star").display().to_string();
         let bounds = bounds_of(&exploration.umap);
+        // Decoded volumes hold frequencies to their Nyquist limit: twice their voxel size.
+        let states_resolution = RunConfig::read(&exploration.run).map_or(6.0, |c| {
+            (2.0 * c.pixel_size * c.box_size as f64 / c.shape.image_size.max(1) as f64) as f32
+        });
         Self {
             exploration,
             layout: Layout::Umap,
@@ -113,6 +123,10 @@ impl LatentView {
             bounds,
             drag: Vec::new(),
             clicked: None,
+            states_model: None,
+            states_source: StateSource::Clusters,
+            states_chain: false,
+            states_resolution,
         }
     }
 

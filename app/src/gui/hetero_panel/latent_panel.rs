@@ -6,19 +6,26 @@ use std::path::PathBuf;
 
 use cryoforge_compute::formats::particles::ParticleOptions;
 use cryoforge_compute::hetero::RunConfig;
-use cryoforge_compute::hetero::explore::{ANALYSIS_DIR, Exploration};
+use cryoforge_compute::hetero::explore::{ANALYSIS_DIR, Exploration, StateSource};
 use cryoforge_compute::hetero::export::export_subset;
 use cryoforge_compute::jobs::JobSpec;
 use cryoforge_renderer::{PointsRenderer, PointsView};
 
 use super::latent::{Colouring, GpuScatter, LatentView, Layout, ScatterDevice, Tool};
-use crate::gui::CryoforgeApp;
+use crate::gui::states_panel::{StatesRequest, start_states_fit};
+use crate::gui::{CryoforgeApp, ObjectId, ObjectKind};
 use crate::scatter::{ScatterStyle, bounds_of, cluster_colour, edges, from_pixel, rasterise, to_pixel};
 
 type RenderState = eframe::egui_wgpu::RenderState;
 
 /// The "Latent space" panel, docked between the viewport and the inspector when a run is loaded.
 pub fn latent_panel(app: &mut CryoforgeApp, ui: &mut egui::Ui, render_state: Option<&RenderState>) {
+    let models: Vec<(ObjectId, String)> = app
+        .objects
+        .iter()
+        .filter(|o| matches!(o.kind, ObjectKind::Model(_)))
+        .map(|o| (o.id, o.name.clone()))
+        .collect();
     let Some(view) = &mut app.latent else { return };
     if !view.open {
         return;
@@ -44,7 +51,7 @@ pub fn latent_panel(app: &mut CryoforgeApp, ui: &mut egui::Ui, render_state: Opt
                 });
             });
             egui::ScrollArea::vertical().show(ui, |ui| {
-                actions = latent_ui(view, ui, render_state);
+                actions = latent_ui(view, ui, render_state, &models);
             });
         });
     let run = view.exploration.run.clone();
@@ -61,6 +68,7 @@ pub fn latent_panel(app: &mut CryoforgeApp, ui: &mut egui::Ui, render_state: Opt
                 );
             }
             Action::OpenFile(path) => app.open(path),
+            Action::FitStates(request) => start_states_fit(app, request),
             Action::Message(m) => app.message = Some(m),
         }
     }
@@ -126,9 +134,15 @@ enum Action {
     Volume { z: Vec<f32>, label: String },
     OpenFile(PathBuf),
     Message(String),
+    FitStates(StatesRequest),
 }
 
-fn latent_ui(view: &mut LatentView, ui: &mut egui::Ui, render_state: Option<&RenderState>) -> Vec<Action> {
+fn latent_ui(
+    view: &mut LatentView,
+    ui: &mut egui::Ui,
+    render_state: Option<&RenderState>,
+    models: &[(ObjectId, String)],
+) -> Vec<Action> {
     let mut actions = Vec::new();
     let e = view.exploration.clone();
     summary_ui(&e, ui);
@@ -149,7 +163,84 @@ fn latent_ui(view: &mut LatentView, ui: &mut egui::Ui, render_state: Option<&Ren
     clusters_ui(view, ui, &e, &mut actions);
     ui.separator();
     selection_ui(view, ui, &e, &mut actions);
+    ui.separator();
+    states_ui(view, ui, &e, models, &mut actions);
     actions
+}
+
+/// Fit an open model into every state: the cluster volumes or the volumes along a principal axis.
+fn states_ui(
+    view: &mut LatentView,
+    ui: &mut egui::Ui,
+    e: &Exploration,
+    models: &[(ObjectId, String)],
+    actions: &mut Vec<Action>,
+) {
+    ui.label("Fit a model into the states (guided fit, one model per state)");
+    if models.is_empty() {
+        ui.weak("Open a model (a structure of one state, placed like the volumes) to fit.");
+        return;
+    }
+    if view.states_model.is_none_or(|id| !models.iter().any(|(m, _)| *m == id)) {
+        view.states_model = models.first().map(|(id, _)| *id);
+    }
+    let chosen = models
+        .iter()
+        .find(|(id, _)| Some(*id) == view.states_model)
+        .map_or("", |(_, n)| n.as_str());
+    egui::ComboBox::from_label("model")
+        .selected_text(chosen)
+        .show_ui(ui, |ui| {
+            for (id, name) in models {
+                ui.selectable_value(&mut view.states_model, Some(*id), name);
+            }
+        });
+    let has_path = |axis: usize| {
+        e.summary
+            .traversal_volumes
+            .iter()
+            .any(|n| n.starts_with(&format!("pc{axis}_")))
+    };
+    ui.horizontal(|ui| {
+        ui.label("states:");
+        ui.selectable_value(&mut view.states_source, StateSource::Clusters, "clusters");
+        for axis in [1, 2] {
+            if has_path(axis) {
+                ui.selectable_value(
+                    &mut view.states_source,
+                    StateSource::Path { axis },
+                    format!("path along PC{axis}"),
+                );
+            }
+        }
+    });
+    ui.checkbox(
+        &mut view.states_chain,
+        "each state starts from the previous state's model",
+    );
+    ui.add(
+        egui::DragValue::new(&mut view.states_resolution)
+            .range(1.0..=50.0)
+            .speed(0.1)
+            .suffix(" Å resolution"),
+    );
+    ui.weak("Samples, steps and the other settings are the model's guided-fit settings.");
+    if ui
+        .button("Fit into every state")
+        .on_hover_text(
+            "Guided fit of the model into each state's volume; the results form one trajectory across the states",
+        )
+        .clicked()
+        && let Some(model) = view.states_model
+    {
+        actions.push(Action::FitStates(StatesRequest {
+            model,
+            run: e.run.clone(),
+            source: view.states_source,
+            chained: view.states_chain,
+            resolution: view.states_resolution,
+        }));
+    }
 }
 
 /// The run's size and its scores against the truth.

@@ -34,10 +34,10 @@ for start in closed open; do
     -o "$out/states_from_$start.pdb" --json "$@" > "$out/states_from_$start.json"
 done
 
-"$CRYOFORGE_PYTHON" - "$out" "$models/adk_dims_trajectory.pdb.gz" <<'EOF'
+"$CRYOFORGE_PYTHON" - "$out" "$models/adk_dims_trajectory.pdb.gz" "$models" <<'EOF'
 import gzip, json, sys
 import numpy as np
-out, path = sys.argv[1:3]
+out, path, models = sys.argv[1:4]
 
 def star_column(star, name):
     cols, rows, in_particles = [], [], False
@@ -100,8 +100,10 @@ for start in ["closed", "open"]:
         r0 = [x["ca_rmsd_angstrom"] for x in state["start"]["references"]]
         nearest = path_frames[round(mean_frame[label])]
         to_path = rmsd(ca(state["model"]), nearest)
+        frame_to = [rmsd(nearest, ca(f"{models}/adk_{s}.pdb")) for s in ("closed", "open")]
         print(f"  {which} {label} (mean frame {mean_frame[label]:.1f}): to 1AKE {r[0]:.2f} Å (start {r0[0]:.2f}), "
               f"to 4AKE {r[1]:.2f} Å (start {r0[1]:.2f}), to path frame {round(mean_frame[label])} {to_path:.2f} Å; "
-              f"cc {state['correlation']:.3f} (start {state['start']['correlation']:.3f})"
+              f"cc {state['correlation']:.3f} (start {state['start']['correlation']:.3f}); "
+              f"that path frame is {frame_to[0]:.2f} Å from 1AKE and {frame_to[1]:.2f} Å from 4AKE"
               + ("; start kept" if state["start_is_best"] else ""))
 EOF

@@ -68,6 +68,8 @@ fn fit_guided_writes_models_trajectories_and_a_report() {
         best_rmsd < start_rmsd - 1.0,
         "even a short run moves towards the open state: {best_rmsd}"
     );
+    let rounds = summary["rounds"].as_u64().expect("rounds") as usize;
+    assert!((1..=2).contains(&rounds), "{rounds}");
     // Files: best, each sample, each trajectory (one model per step), and the report.
     let best = Structure::read(&out).expect("best");
     assert_eq!(best.atoms.len(), 1656, "heavy atoms");
@@ -81,13 +83,17 @@ fn fit_guided_writes_models_trajectories_and_a_report() {
     for n in [1, 2] {
         assert!(dir.path().join(format!("fit_sample{n}.cif")).exists());
         let traj = Structure::read(&dir.path().join(format!("fit_trajectory_sample{n}.pdb"))).expect("trajectory");
-        assert_eq!(traj.frames.len(), 61, "one frame a step, then the final model");
+        assert_eq!(
+            traj.frames.len(),
+            61 + (rounds - 1) * 31,
+            "one frame a step, then the final model, in each round kept"
+        );
     }
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("fit_report.json")).expect("report"))
             .expect("JSON");
     let steps = report["steps"][0]["steps"].as_array().expect("per-step records");
-    assert_eq!(steps.len(), 60);
+    assert_eq!(steps.len(), 60 + (rounds - 1) * 30);
     assert!(steps.iter().any(|r| r["sinkhorn"].is_number()) && steps.iter().any(|r| r["density_l2"].is_number()));
 
     // The control: no guidance, the model stays where it started.

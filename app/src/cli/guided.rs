@@ -111,6 +111,17 @@ pub struct GuidedArgs {
     /// Weight of the soft repulsion between atoms that were apart in the start (0: none).
     #[arg(long, default_value_t = 0.03)]
     pub clash_weight: f64,
+    /// Rounds of sampling: each later round starts again from the previous round's best model
+    /// (kept only when it raises the free score).
+    #[arg(long, default_value_t = cryoforge_compute::guided::DEFAULT_ROUNDS)]
+    pub rounds: usize,
+    /// Steps of every round after the first (default: half of --steps).
+    #[arg(long)]
+    pub round_steps: Option<usize>,
+    /// Halve the local guidance when the free score stops improving (two checks, five local
+    /// steps apart, without a gain); off by default (docs/science.md §4).
+    #[arg(long)]
+    pub anneal: bool,
     /// End every sample as the sampler leaves it, without the restrained relaxation.
     #[arg(long)]
     pub no_relax: bool,
@@ -181,6 +192,12 @@ pub fn options_from(args: &GuidedArgs) -> anyhow::Result<GuidedFitOptions> {
     options.prior.modes = args.modes;
     options.clash_weight = args.clash_weight.max(0.0);
     options.relax.enabled = !args.no_relax;
+    options.anneal.enabled = args.anneal;
+    if args.rounds == 0 {
+        bail!("--rounds must be at least 1");
+    }
+    options.rounds = args.rounds;
+    options.round_steps = args.round_steps;
     if !(args.relax_map_weight.is_finite() && args.relax_map_weight >= 0.0) {
         bail!("--relax-map-weight must be 0 or more, got {}", args.relax_map_weight);
     }
@@ -267,8 +284,7 @@ pub fn fit_guided_cmd(args: GuidedArgs) -> anyhow::Result<()> {
         .first()
         .map(|p| super::science::read_model(p))
         .transpose()?;
-    let steps = options.schedule.total_steps();
-    let bar = ProgressBar::new((steps * options.samples) as u64);
+    let bar = ProgressBar::new(options.total_steps() as u64);
     bar.set_style(
         ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} steps ({eta})")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
@@ -339,7 +355,7 @@ pub fn fit_guided_cmd(args: GuidedArgs) -> anyhow::Result<()> {
         "guidance": options.guidance_enabled, "prior": fit.prior, "cloud_points": fit.cloud_points,
         "cloud_level": fit.cloud_level, "sinkhorn_atoms": fit.sinkhorn_atoms, "atoms": fit.model.atoms.len(),
         "zone": fit.zone, "zone_voxels": fit.zone_voxels, "mask": args.mask,
-        "free": fit.free, "start_is_best": fit.start_is_best,
+        "free": fit.free, "start_is_best": fit.start_is_best, "rounds": fit.rounds,
         "start": { "correlation": fit.start_correlation, "free_score": fit.start_free_score, "validation": fit.start_validation, "geometry": fit.start_geometry, "reference": start_reference },
         "samples": summaries, "seconds": fit.seconds, "cancelled": fit.cancelled, "trajectory_stride": fit.trajectory_stride, "files": files,
     });

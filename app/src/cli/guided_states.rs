@@ -43,7 +43,7 @@ pub fn fit_states_cmd(args: &GuidedArgs, run: &Path) -> anyhow::Result<()> {
             particles: v.particles,
         })
         .collect();
-    let steps = options.schedule.total_steps() * options.samples.max(1);
+    let steps = options.total_steps();
     let bar = ProgressBar::new((steps * targets.len()) as u64);
     bar.set_style(
         ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} steps ({eta})")

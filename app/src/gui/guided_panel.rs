@@ -22,6 +22,8 @@ use crate::view::ColorBy;
 pub struct GuidedSettings {
     pub samples: usize,
     pub steps: usize,
+    /// Rounds: each later one (half the steps) starts again from the previous round's best.
+    pub rounds: usize,
     pub experimental: bool,
     pub guidance: bool,
     pub zone: GuidedZone,
@@ -62,6 +64,7 @@ impl Default for GuidedSettings {
         Self {
             samples: cryoforge_compute::guided::DEFAULT_SAMPLES,
             steps: cryoforge_compute::guided::DEFAULT_STEPS,
+            rounds: cryoforge_compute::guided::DEFAULT_ROUNDS,
             experimental: false,
             guidance: true,
             zone: GuidedZone::Model,
@@ -90,6 +93,7 @@ pub fn guided_options(settings: &GuidedSettings, resolution: f32) -> GuidedFitOp
     let mut options = GuidedFitOptions::new(resolution, kind);
     options.schedule = options.schedule.with_total_steps(settings.steps);
     options.samples = settings.samples.max(1);
+    options.rounds = settings.rounds.max(1);
     options.guidance_enabled = settings.guidance;
     options.relax.enabled = settings.relax;
     if !settings.free {
@@ -196,6 +200,7 @@ pub fn guided_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId, maps: 
         ui.horizontal(|ui| {
             count_ui(ui, &mut m.guided_settings.samples, 1..=16, "samples: ");
             count_ui(ui, &mut m.guided_settings.steps, 20..=1000, "steps: ");
+            count_ui(ui, &mut m.guided_settings.rounds, 1..=5, "rounds: ");
         });
         ui.checkbox(
             &mut m.guided_settings.experimental,

@@ -55,6 +55,7 @@ pub use zone::ZoneOptions;
 /// The default number of sampler steps and of samples, the same in the command line and the app.
 pub const DEFAULT_STEPS: usize = 200;
 pub const DEFAULT_SAMPLES: usize = 1;
+pub const DEFAULT_ROUNDS: usize = 2;
 
 /// Everything a guided fit needs besides the map and the model.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -93,6 +94,48 @@ pub struct GuidedFitOptions {
     /// The free score samples are ranked by ([`free`]).
     #[serde(default)]
     pub free: FreeOptions,
+    /// Local guidance weakens when the free score stops improving.
+    #[serde(default)]
+    pub anneal: AnnealOptions,
+    /// Rounds of sampling: every later round starts again from the previous round's best model
+    /// (a new prior and zone around it) with `round_steps` steps; a round whose best sample does
+    /// not beat its start by the free score (or by correlation without one) is dropped and the
+    /// rounds end.
+    #[serde(default = "one")]
+    pub rounds: usize,
+    /// Steps of every later round (None: half of the first round's).
+    #[serde(default)]
+    pub round_steps: Option<usize>,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// Free-score annealing of the local guidance: every `every_steps` local steps the free score
+/// of the estimate is taken; after `patience` checks without a gain of `min_gain` over the best
+/// so far, the guidance scale is multiplied by `factor` (as a fit that has stopped improving on
+/// held-out data starts fitting noise). Needs a free score. Off by default: on the gemmi-made
+/// AdK map at 5 Å it never triggers (the free score rises at every check; docs/science.md §4).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AnnealOptions {
+    pub enabled: bool,
+    pub every_steps: usize,
+    pub patience: usize,
+    pub factor: f64,
+    pub min_gain: f64,
+}
+
+impl Default for AnnealOptions {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            every_steps: 5,
+            patience: 2,
+            factor: 0.5,
+            min_gain: 1e-3,
+        }
+    }
 }
 
 fn default_contact() -> f64 {
@@ -120,7 +163,25 @@ impl GuidedFitOptions {
             contact_angstrom: default_contact(),
             relax: RelaxOptions::default(),
             free: FreeOptions::HeldOut { seed: 1 },
+            anneal: AnnealOptions::default(),
+            rounds: DEFAULT_ROUNDS,
+            round_steps: None,
         }
+    }
+
+    /// Steps of every round after the first.
+    pub fn later_round_steps(&self) -> usize {
+        self.round_steps.unwrap_or(self.schedule.total_steps() / 2).max(4)
+    }
+
+    /// Sampler steps of one sample over all rounds (what progress counts to, per sample).
+    pub fn steps_per_sample(&self) -> usize {
+        self.schedule.total_steps() + self.rounds.max(1).saturating_sub(1) * self.later_round_steps()
+    }
+
+    /// Sampler steps of the whole fit.
+    pub fn total_steps(&self) -> usize {
+        self.steps_per_sample() * self.samples.max(1)
     }
 }
 
@@ -140,6 +201,9 @@ pub struct StepRecord {
     pub correlation: f64,
     /// All-atom RMSD of the denoised estimate from the starting model, after superposition, Å.
     pub rmsd_to_start_angstrom: f64,
+    /// The estimate's free score, on the local steps where annealing checks it.
+    #[serde(default)]
+    pub free_score: Option<f64>,
 }
 
 /// Where a sample's time went, in seconds.
@@ -212,6 +276,8 @@ pub struct GuidedFit {
     /// The model's residues (atom indices), and the start's per-residue correlation with the map.
     pub residues: Vec<Vec<usize>>,
     pub start_residue_correlation: Vec<f32>,
+    /// Rounds of sampling the result comes from (later rounds that did not help are dropped).
+    pub rounds: usize,
 }
 
 impl GuidedFit {
@@ -296,13 +362,121 @@ fn norm(v: &[f64]) -> f64 {
     v.iter().map(|x| x * x).sum::<f64>().sqrt()
 }
 
-/// Runs a guided fit of `structure` (frame 0) into `map`. `on_step` is called after every step
-/// and stops the run when it returns false; what was finished is kept (a partial sample is
-/// returned, marked incomplete).
+/// Runs a guided fit of `structure` (frame 0) into `map`, in `options.rounds` rounds. `on_step`
+/// is called after every step (numbered across the rounds) and stops the run when it returns
+/// false; what was finished is kept (a partial sample is returned, marked incomplete).
 pub fn guided_fit(
     structure: &Structure,
     map: &DensityMap,
     options: &GuidedFitOptions,
+    on_step: &mut dyn FnMut(&StepProgress<'_>) -> bool,
+) -> Result<GuidedFit, GuidedError> {
+    let per_sample = options.steps_per_sample();
+    let mut offset = 0usize;
+    let mut relay = |offset: usize, p: &StepProgress<'_>| {
+        let mut record = p.record.clone();
+        record.step += offset;
+        on_step(&StepProgress {
+            sample: p.sample,
+            samples: p.samples,
+            total_steps: per_sample,
+            record: &record,
+            denoised: p.denoised,
+        })
+    };
+    let mut fit = guided_fit_round(structure, map, options, None, &mut |p| relay(0, p))?;
+    let mut later = options.clone();
+    later.schedule = options.schedule.clone().with_total_steps(options.later_round_steps());
+    for _ in 1..options.rounds.max(1) {
+        offset += if offset == 0 {
+            options.schedule.total_steps()
+        } else {
+            later.schedule.total_steps()
+        };
+        let Some(best) = fit.samples.first() else { break };
+        if fit.cancelled || fit.start_is_best || !best.complete {
+            break;
+        }
+        let from = fit.sample_model(best);
+        let at = offset;
+        let next = guided_fit_round(&from, map, &later, Some(&fit.model.frames[0]), &mut |p| relay(at, p))?;
+        let Some(next_best) = next.samples.first() else { break };
+        let improved = match (next_best.free_score, next.start_free_score) {
+            (Some(f), Some(start)) => f > start,
+            _ => next_best.correlation > next.start_correlation,
+        };
+        if next.cancelled || !next_best.complete || !improved {
+            fit.seconds += next.seconds;
+            fit.cancelled |= next.cancelled;
+            break;
+        }
+        fit = join_rounds(fit, next, at);
+    }
+    Ok(fit)
+}
+
+/// The fit `next` (a round started from `previous`'s best sample) as one fit from `previous`'s
+/// start: its samples' records and trajectories follow the best previous sample's, numbered from
+/// `offset`, and the start's scores stay the first round's.
+fn join_rounds(previous: GuidedFit, mut next: GuidedFit, offset: usize) -> GuidedFit {
+    let best = &previous.samples[0];
+    for sample in &mut next.samples {
+        let mut steps = best.steps.clone();
+        steps.extend(sample.steps.drain(..).map(|mut r| {
+            r.step += offset;
+            r
+        }));
+        sample.steps = steps;
+        let mut trajectory = best.trajectory.clone();
+        trajectory
+            .steps
+            .extend(sample.trajectory.steps.iter().map(|s| s + offset));
+        trajectory.noisy.append(&mut sample.trajectory.noisy);
+        trajectory.denoised.append(&mut sample.trajectory.denoised);
+        sample.trajectory = trajectory;
+        sample.seconds += best.seconds;
+        let t = &mut sample.timings;
+        t.denoise_seconds += best.timings.denoise_seconds;
+        t.guidance_seconds += best.timings.guidance_seconds;
+        t.recentre_seconds += best.timings.recentre_seconds;
+        t.scoring_seconds += best.timings.scoring_seconds;
+    }
+    let start_is_best = match (
+        previous.start_free_score,
+        next.samples.first().and_then(|s| s.free_score),
+    ) {
+        (Some(start), Some(best)) => best < start,
+        _ => false,
+    };
+    GuidedFit {
+        model: previous.model,
+        samples: next.samples,
+        start_correlation: previous.start_correlation,
+        start_validation: previous.start_validation,
+        start_free_score: previous.start_free_score,
+        free: previous.free,
+        start_is_best,
+        start_geometry: previous.start_geometry,
+        cloud_points: previous.cloud_points,
+        cloud_level: previous.cloud_level,
+        zone_voxels: previous.zone_voxels,
+        zone: previous.zone,
+        sinkhorn_atoms: previous.sinkhorn_atoms,
+        prior: previous.prior,
+        trajectory_stride: previous.trajectory_stride,
+        seconds: previous.seconds + next.seconds,
+        cancelled: next.cancelled,
+        residues: previous.residues,
+        start_residue_correlation: previous.start_residue_correlation,
+        rounds: previous.rounds + 1,
+    }
+}
+
+fn guided_fit_round(
+    structure: &Structure,
+    map: &DensityMap,
+    options: &GuidedFitOptions,
+    origin: Option<&[[f32; 3]]>,
     on_step: &mut dyn FnMut(&StepProgress<'_>) -> bool,
 ) -> Result<GuidedFit, GuidedError> {
     let resolution = options.guidance.resolution_angstrom;
@@ -363,6 +537,7 @@ pub fn guided_fit(
     let residues = network::residue_groups(&model, &all);
     let residue_radius = crate::maps::local::residue_radius(resolution);
 
+    let origin: Vec<[f64; 3]> = origin.map_or_else(|| start.clone(), |o| o.iter().map(|p| p.map(f64::from)).collect());
     let steps = options.schedule.total_steps();
     let frame_bytes = 2 * 12 * start.len();
     let budget_frames = (options.max_trajectory_bytes / frame_bytes.max(1) / options.samples.max(1)).max(2);
@@ -378,6 +553,7 @@ pub fn guided_fit(
         let mut run = sampler::SampleRun {
             options,
             start: &start,
+            origin: &origin,
             atoms: &atoms,
             guidance: &mut guidance,
             index,
@@ -431,5 +607,6 @@ pub fn guided_fit(
         cancelled,
         residues,
         start_residue_correlation,
+        rounds: 1,
     })
 }

@@ -15,6 +15,8 @@ use crate::numeric::rng::Rng;
 pub(super) struct SampleRun<'a> {
     pub(super) options: &'a GuidedFitOptions,
     pub(super) start: &'a [[f64; 3]],
+    /// What `rmsd_to_start` is measured from: the first round's start.
+    pub(super) origin: &'a [[f64; 3]],
     pub(super) atoms: &'a GaussianAtoms,
     pub(super) guidance: &'a mut MapGuidance,
     pub(super) index: usize,
@@ -72,6 +74,10 @@ impl SampleRun<'_> {
         let mut complete = true;
         let mut guided_steps = 0usize;
         let mut timings = Timings::default();
+        // Free-score annealing of the local guidance (see `AnnealOptions`).
+        let anneal = &self.options.anneal;
+        let (mut anneal_factor, mut best_free, mut stale, mut local_steps) =
+            (1.0f64, f64::NEG_INFINITY, 0usize, 0usize);
         for step in 0..steps {
             let (sigma, sigma_next) = (sigmas[step], sigmas[step + 1]);
             let phase = schedule.phase(step);
@@ -82,7 +88,8 @@ impl SampleRun<'_> {
             let mut denoised = prior.denoise(&noisy, sigma_hat);
             timings.denoise_seconds += clock.elapsed().as_secs_f64();
             let scale = if self.options.guidance_enabled {
-                schedule.guidance_scale(step)
+                let factor = if phase == Phase::Local { anneal_factor } else { 1.0 };
+                schedule.guidance_scale(step) * factor
             } else {
                 0.0
             };
@@ -110,6 +117,7 @@ impl SampleRun<'_> {
                 density_l2: None,
                 correlation: 0.0,
                 rmsd_to_start_angstrom: 0.0,
+                free_score: None,
             };
             // The push acts on the sample only: the next step's denoiser keeps what the prior
             // allows of it (soft collective motions) and removes the rest, so the estimate
@@ -168,7 +176,28 @@ impl SampleRun<'_> {
             }
             let clock = Instant::now();
             record.correlation = self.guidance.correlation(&self.gaussians_at(&estimate));
-            record.rmsd_to_start_angstrom = superposed_rmsd(&estimate, self.start);
+            record.rmsd_to_start_angstrom = superposed_rmsd(&estimate, self.origin);
+            if phase == Phase::Local && scale > 0.0 {
+                local_steps += 1;
+                if anneal.enabled
+                    && anneal.every_steps > 0
+                    && local_steps.is_multiple_of(anneal.every_steps)
+                    && let Some(free) = self.free
+                {
+                    let f = free.score(&self.gaussians_at(&estimate));
+                    record.free_score = Some(f);
+                    if f > best_free + anneal.min_gain {
+                        best_free = f;
+                        stale = 0;
+                    } else {
+                        stale += 1;
+                        if stale >= anneal.patience.max(1) {
+                            anneal_factor *= anneal.factor.clamp(0.0, 1.0);
+                            stale = 0;
+                        }
+                    }
+                }
+            }
             timings.scoring_seconds += clock.elapsed().as_secs_f64();
             if step % self.stride == 0 || step + 1 == steps {
                 trajectory.steps.push(step);

@@ -101,7 +101,7 @@ pub(super) fn guided_fit_job(
 ) -> Result<JobResult, JobError> {
     let job = ctx.job;
     let mut last_publish: Option<std::time::Instant> = None;
-    let total = options.schedule.total_steps() * options.samples.max(1);
+    let total = options.total_steps();
     let mut on_step = |p: &StepProgress<'_>| {
         // The UI draws at most ~30 frames a second; publishing faster only costs copies.
         if last_publish.is_none_or(|t| t.elapsed() > Duration::from_millis(30)) {
@@ -155,7 +155,7 @@ pub(super) fn guided_states_job(
         .collect();
     let job = ctx.job;
     let mut last_publish: Option<std::time::Instant> = None;
-    let per_state = options.schedule.total_steps() * options.samples.max(1);
+    let per_state = options.total_steps();
     let total = per_state * targets.len();
     let mut on_step = |p: &StateProgress<'_>| {
         let s = p.step;

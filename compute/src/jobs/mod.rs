@@ -127,9 +127,10 @@ impl JobSpec {
                 options.epochs, options.batch
             ),
             Self::GuidedFit { options, .. } => format!(
-                "Guided fit ({} sample(s), {} steps)",
+                "Guided fit ({} sample(s), {} steps in {} round(s))",
                 options.samples,
-                options.schedule.total_steps()
+                options.steps_per_sample(),
+                options.rounds.max(1)
             ),
             #[cfg(test)]
             Self::Crash => "crash".to_owned(),

@@ -93,7 +93,7 @@ impl SampleRun<'_> {
             } else {
                 0.0
             };
-            if phase == Phase::Global && guided_steps == 0 && self.options.guidance_enabled {
+            if matches!(phase, Phase::Global | Phase::Local) && guided_steps == 0 && self.options.guidance_enabled {
                 // Keep the sample in the map's frame: superpose the estimate on the start.
                 let t = superpose(&to_points(&denoised), self.start);
                 for v in [&mut noisy, &mut denoised] {

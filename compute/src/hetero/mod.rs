@@ -20,6 +20,7 @@ pub mod explore;
 pub mod export;
 pub mod model;
 mod run;
+pub mod states;
 mod train;
 mod trained;
 

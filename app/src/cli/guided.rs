@@ -127,8 +127,9 @@ pub struct GuidedArgs {
     pub no_relax: bool,
     /// The map's mean force on an atom in the final relaxation, against the stereochemistry
     /// restraints (χ²/Å; 0 relaxes the geometry alone).
-    #[arg(long, default_value_t = cryoforge_compute::guided::RelaxOptions::default().map_weight)]
-    pub relax_map_weight: f64,
+    /// Default: 60 at 8 Å and coarser, rising as 1/resolution to 96 at 5 Å and finer.
+    #[arg(long)]
+    pub relax_map_weight: Option<f64>,
     /// L-BFGS iterations of the final relaxation.
     #[arg(long, default_value_t = cryoforge_compute::guided::RelaxOptions::default().iterations)]
     pub relax_iterations: usize,
@@ -198,10 +199,13 @@ pub fn options_from(args: &GuidedArgs) -> anyhow::Result<GuidedFitOptions> {
     }
     options.rounds = args.rounds;
     options.round_steps = args.round_steps;
-    if !(args.relax_map_weight.is_finite() && args.relax_map_weight >= 0.0) {
-        bail!("--relax-map-weight must be 0 or more, got {}", args.relax_map_weight);
+    match args.relax_map_weight {
+        Some(weight) if !(weight.is_finite() && weight >= 0.0) => {
+            bail!("--relax-map-weight must be 0 or more, got {weight}")
+        }
+        Some(weight) => options.relax.map_weight = weight,
+        None => {}
     }
-    options.relax.map_weight = args.relax_map_weight;
     options.relax.iterations = args.relax_iterations;
     options.guidance.zone = match (&args.mask, args.zone) {
         (Some(path), _) => {

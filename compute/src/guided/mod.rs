@@ -163,7 +163,10 @@ impl GuidedFitOptions {
             max_trajectory_bytes: 1 << 30,
             clash_weight: 0.03,
             contact_angstrom: default_contact(),
-            relax: RelaxOptions::default(),
+            relax: RelaxOptions {
+                map_weight: relax::default_map_weight(resolution_angstrom),
+                ..RelaxOptions::default()
+            },
             free: FreeOptions::HeldOut { seed: 1 },
             anneal: AnnealOptions::default(),
             rounds: DEFAULT_ROUNDS,

@@ -22,12 +22,20 @@ pub struct RelaxOptions {
     pub iterations: usize,
 }
 
+/// The map term's default weight at a resolution: 60 χ²/Å at 8 Å and coarser, rising as 1/d to
+/// 96 at 5 Å and finer (finer maps hold more information per atom). On the gemmi-made AdK maps at
+/// 5 Å, 96 takes closed → open from 1.09 to 0.47 Å (0.98 to 0.70 Å with a neighbour) with the
+/// geometry targets kept; 120 broke them at 8 Å (docs/science.md §4).
+pub fn default_map_weight(resolution_angstrom: f32) -> f64 {
+    60.0 * (8.0 / f64::from(resolution_angstrom.max(0.1))).clamp(1.0, 1.6)
+}
+
 impl Default for RelaxOptions {
     fn default() -> Self {
         Self {
             enabled: true,
             restraints: RestraintOptions::default(),
-            map_weight: 60.0,
+            map_weight: default_map_weight(8.0),
             iterations: 500,
         }
     }

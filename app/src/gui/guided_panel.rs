@@ -138,19 +138,33 @@ pub fn start_guided_fit(app: &mut CryoforgeApp, id: ObjectId, map_id: ObjectId) 
         },
     };
     let start = m.model.single_frame(m.frame).unwrap_or_else(|| (*m.model).clone());
-    let heavy = heavy_atom_model(&start, resolution);
-    let spec = JobSpec::GuidedFit {
-        map: map.map.clone(),
-        model: Arc::new(start),
-        options: Box::new(options),
-    };
     let title = format!("{name} (guided fit)");
-    let mut object = super::ModelObject::new(heavy);
+    let map = map.map.clone();
+    start_fit_object(app, title, &start, resolution, [0.95, 0.55, 0.2], |model| {
+        JobSpec::GuidedFit {
+            map,
+            model,
+            options: Box::new(options),
+        }
+    });
+}
+
+/// Starts the job `spec` makes of `start` with a new object for it to stream into: the start's
+/// heavy atoms (what guided sampling moves) in one colour.
+pub fn start_fit_object(
+    app: &mut CryoforgeApp,
+    title: String,
+    start: &cryoforge_compute::formats::model::Structure,
+    resolution: f32,
+    color: [f32; 3],
+    spec: impl FnOnce(Arc<cryoforge_compute::formats::model::Structure>) -> JobSpec,
+) {
+    let mut object = super::ModelObject::new(heavy_atom_model(start, resolution));
     object.color_by = ColorBy::Uniform;
-    object.color = [0.95, 0.55, 0.2];
+    object.color = color;
     object.fit_resolution = resolution;
-    let new_id = app.add_model_object(title, object);
-    app.start_job(spec, Some(new_id));
+    let id = app.add_model_object(title, object);
+    app.start_job(spec(Arc::new(start.clone())), Some(id));
 }
 
 /// Attaches a finished fit to its object: the object becomes the best sample's trajectory.

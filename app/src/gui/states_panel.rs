@@ -7,13 +7,11 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use cryoforge_compute::guided::heavy_atom_model;
 use cryoforge_compute::guided::states::StatesFit;
 use cryoforge_compute::hetero::explore::StateSource;
 use cryoforge_compute::jobs::JobSpec;
 
 use super::{CryoforgeApp, Object, ObjectId, ObjectKind};
-use crate::view::ColorBy;
 
 /// What the latent-space panel asks for.
 #[derive(Clone, Debug)]
@@ -38,21 +36,17 @@ pub fn start_states_fit(app: &mut CryoforgeApp, request: StatesRequest) {
     };
     let options = super::guided_panel::guided_options(&m.guided_settings, request.resolution);
     let start = m.model.single_frame(m.frame).unwrap_or_else(|| (*m.model).clone());
-    let heavy = heavy_atom_model(&start, request.resolution);
-    let spec = JobSpec::GuidedStates {
-        run: request.run,
-        source: request.source,
-        model: Arc::new(start),
-        options: Box::new(options),
-        chained: request.chained,
-    };
     let title = format!("{name} (states)");
-    let mut object = super::ModelObject::new(heavy);
-    object.color_by = ColorBy::Uniform;
-    object.color = [0.3, 0.6, 0.95];
-    object.fit_resolution = request.resolution;
-    let id = app.add_model_object(title, object);
-    app.start_job(spec, Some(id));
+    let resolution = request.resolution;
+    super::guided_panel::start_fit_object(app, title, &start, resolution, [0.3, 0.6, 0.95], |model| {
+        JobSpec::GuidedStates {
+            run: request.run,
+            source: request.source,
+            model,
+            options: Box::new(options),
+            chained: request.chained,
+        }
+    });
 }
 
 /// A finished fit: the object becomes the trajectory across the states.

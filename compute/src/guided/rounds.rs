@@ -17,7 +17,6 @@ pub fn guided_fit(
     on_step: &mut dyn FnMut(&StepProgress<'_>) -> bool,
 ) -> Result<GuidedFit, GuidedError> {
     let per_sample = options.steps_per_sample();
-    let mut offset = 0usize;
     let mut relay = |offset: usize, p: &StepProgress<'_>| {
         let mut record = p.record.clone();
         record.step += offset;
@@ -36,18 +35,14 @@ pub fn guided_fit(
     later.schedule = options.schedule.clone().with_total_steps(options.later_round_steps());
     later.schedule.warm_up_steps += later.schedule.global_steps;
     later.schedule.global_steps = 0;
+    // The first step of each later round, counted across the rounds.
+    let mut at = options.schedule.total_steps();
     for _ in 1..options.rounds.max(1) {
-        offset += if offset == 0 {
-            options.schedule.total_steps()
-        } else {
-            later.schedule.total_steps()
-        };
         let Some(best) = fit.samples.first() else { break };
         if fit.cancelled || fit.start_is_best || !best.complete {
             break;
         }
         let from = fit.sample_model(best);
-        let at = offset;
         let next = guided_fit_round(&from, map, &later, Some(&fit.model.frames[0]), &mut |p| relay(at, p))?;
         let Some(next_best) = next.samples.first() else { break };
         let improved = match (next_best.free_score, next.start_free_score) {
@@ -60,6 +55,7 @@ pub fn guided_fit(
             break;
         }
         fit = join_rounds(fit, next, at);
+        at += later.schedule.total_steps();
     }
     Ok(fit)
 }

@@ -96,6 +96,10 @@ enum Command {
     /// Heterogeneity: train a latent model on particles, analyse its latent space, export subsets.
     #[command(subcommand)]
     Hetero(cli::hetero::HeteroCommand),
+    /// Per-residue flexibility (RMSF) from a map and its model: B-factors refined against the
+    /// map, local resolution of half maps, elastic network and contacts, written as B-factors
+    /// and a CSV.
+    Flex(cli::flex::FlexArgs),
     /// Validate a model's geometry: Ramachandran, clashscore, bond and angle RMSZ, Cβ deviations.
     Validate {
         model: PathBuf,
@@ -143,6 +147,7 @@ fn main() -> ExitCode {
         Some(Command::Fit(command)) => cli::science::fit_cmd(command),
         Some(Command::Map(command)) => cli::map::map_cmd(command),
         Some(Command::Hetero(command)) => cli::hetero::hetero_cmd(command),
+        Some(Command::Flex(args)) => cli::flex::flex_cmd(args),
         Some(Command::Validate { model, json }) => cli::validate::validate_cmd(&model, json),
         Some(Command::Reconstruct {
             particles,

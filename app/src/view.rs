@@ -17,6 +17,8 @@ pub enum AtomStyle {
     /// Sticks between bonded atoms.
     Bonds,
     Trace,
+    /// A Cα tube whose radius follows the B-factor (RMSF) of each residue.
+    Worm,
 }
 
 /// How atoms are coloured.
@@ -158,6 +160,27 @@ pub fn model_spheres(atoms: &[Atom], coords: &[[f32; 3]], colors: &[[f32; 4]], s
 /// The Cα (or P for nucleic acids) trace of each chain as a tube: rods between consecutive
 /// residues of a chain (gaps over 8 Å left open).
 pub fn model_trace(atoms: &[Atom], coords: &[[f32; 3]], colors: &[[f32; 4]]) -> SpheresData {
+    tube(atoms, coords, colors, &|_| 0.5)
+}
+
+/// The colour of a selected residue.
+pub const HIGHLIGHT: [f32; 4] = [0.15, 1.0, 0.25, 1.0];
+
+/// The worm's radius (Å) at an atom of `b` Å²: 0.25 Å + 0.5 × its RMSF (√(3B/8π²)), at most 3 Å.
+pub fn worm_radius(b: f32) -> f32 {
+    let rmsf = (3.0 * b.max(0.0) / (8.0 * std::f32::consts::PI.powi(2))).sqrt();
+    (0.25 + 0.5 * rmsf).min(3.0)
+}
+
+/// The Cα tube with each residue's radius from its Cα's B-factor ([`worm_radius`]), as PyMOL's
+/// putty and ChimeraX's worm draw flexibility.
+pub fn model_worm(atoms: &[Atom], coords: &[[f32; 3]], colors: &[[f32; 4]]) -> SpheresData {
+    tube(atoms, coords, colors, &|i| worm_radius(atoms[i].b_factor))
+}
+
+/// Spheres along the Cα (or P) trace, `radius(atom)` at each; rods between neighbours blend
+/// the radii of their ends.
+fn tube(atoms: &[Atom], coords: &[[f32; 3]], colors: &[[f32; 4]], radius: &dyn Fn(usize) -> f32) -> SpheresData {
     let mut spheres = SpheresData::default();
     let mut previous: Option<(usize, &str)> = None;
     for (i, atom) in atoms.iter().enumerate() {
@@ -175,12 +198,13 @@ pub fn model_trace(atoms: &[Atom], coords: &[[f32; 3]], colors: &[[f32; 4]]) -> 
                     0.5 * (coords[i][1] + coords[j][1]),
                     0.5 * (coords[i][2] + coords[j][2]),
                 ];
-                rod(&mut spheres, coords[j], mid, 0.5, colors[j]);
-                rod(&mut spheres, mid, coords[i], 0.5, colors[i]);
+                let r = 0.5 * (radius(i) + radius(j));
+                rod(&mut spheres, coords[j], mid, 0.5 * (radius(j) + r), colors[j]);
+                rod(&mut spheres, mid, coords[i], 0.5 * (radius(i) + r), colors[i]);
             }
         }
         spheres.centers.push(coords[i]);
-        spheres.radii.push(0.5);
+        spheres.radii.push(radius(i));
         spheres.colors.push(colors[i]);
         previous = Some((i, &atom.chain_id));
     }

@@ -2,6 +2,7 @@
 //! bar on a terminal; every error carries the file it is about (anyhow context).
 
 pub mod files;
+pub mod flex;
 pub mod guided;
 pub mod guided_states;
 pub mod hetero;

@@ -103,6 +103,7 @@ impl CryoforgeApp {
                     JobResult::ParticleFit(refinement) => particle_panel::adopt_refinement(self, model_id, refinement),
                     JobResult::Hetero(exploration) => self.latent = Some(hetero_panel::LatentView::new(exploration)),
                     JobResult::Map { map, name } => self.adopt_map(name, map),
+                    JobResult::Flex(flex) => flex_panel::adopt_flex(self, model_id, flex),
                 }
             }
         }

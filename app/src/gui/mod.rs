@@ -4,6 +4,7 @@
 //! progress and snapshots stream into the viewport.
 
 mod events;
+mod flex_panel;
 mod guided_panel;
 pub mod hetero_panel;
 mod objects;

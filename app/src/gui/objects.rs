@@ -101,6 +101,9 @@ pub struct ModelObject {
     pub refinement: Option<std::sync::Arc<cryoforge_compute::refine::Refinement>>,
     /// The per-state fits that made this object (one frame per state), once finished.
     pub states: Option<std::sync::Arc<cryoforge_compute::guided::states::StatesFit>>,
+    pub flex_settings: super::flex_panel::FlexSettings,
+    /// The last flexibility estimate on this model, once finished.
+    pub flex: Option<super::flex_panel::FlexView>,
 }
 
 impl ModelObject {
@@ -131,6 +134,8 @@ impl ModelObject {
             gallery: None,
             refinement: None,
             states: None,
+            flex_settings: Default::default(),
+            flex: None,
         }
     }
 

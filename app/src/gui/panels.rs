@@ -426,6 +426,10 @@ fn model_inspector_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId, m
         restyle |= ui.radio_value(&mut m.style, AtomStyle::Spheres, "atoms").changed();
         restyle |= ui.radio_value(&mut m.style, AtomStyle::Bonds, "sticks").changed();
         restyle |= ui.radio_value(&mut m.style, AtomStyle::Trace, "Cα tube").changed();
+        restyle |= ui
+            .radio_value(&mut m.style, AtomStyle::Worm, "worm")
+            .on_hover_text("a Cα tube whose radius follows each residue's B-factor (RMSF)")
+            .changed();
     });
     ui.horizontal(|ui| {
         ui.label("colour by");
@@ -450,6 +454,13 @@ fn model_inspector_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId, m
                 (a.min(at.b_factor), b.max(at.b_factor))
             });
         legend_ui(ui, lo, hi);
+        // B = 8π²·RMSF²/3: the same ends as RMSF, the unit flexibility is read in.
+        let rmsf = |b: f32| (3.0 * b.max(0.0) / (8.0 * std::f32::consts::PI.powi(2))).sqrt();
+        ui.weak(format!(
+            "B-factor {lo:.1} to {hi:.1} Å² (RMSF {:.2} to {:.2} Å)",
+            rmsf(lo),
+            rmsf(hi)
+        ));
     }
     let frames = m.model.frames.len();
     if frames > 1 {
@@ -542,6 +553,7 @@ fn model_inspector_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId, m
     }
     super::states_panel::states_ui(app, ui, id);
     super::guided_panel::guided_ui(app, ui, id, maps);
+    super::flex_panel::flex_ui(app, ui, id, maps);
     super::particle_panel::particle_ui(app, ui, id);
 }
 

@@ -49,11 +49,19 @@ impl CryoforgeApp {
                 }
                 ObjectKind::Model(m) => {
                     let (atoms, coords) = (&m.model.atoms, m.coordinates());
-                    let colors = view::atom_colors(atoms, m.color_by, [m.color[0], m.color[1], m.color[2], 1.0]);
+                    let mut colors = view::atom_colors(atoms, m.color_by, [m.color[0], m.color[1], m.color[2], 1.0]);
+                    if let Some(flex) = &m.flex {
+                        for &i in flex.highlighted_atoms() {
+                            if let Some(c) = colors.get_mut(i) {
+                                *c = view::HIGHLIGHT;
+                            }
+                        }
+                    }
                     match m.style {
                         AtomStyle::Spheres => scene.spheres.push(view::model_spheres(atoms, coords, &colors, 0.45)),
                         AtomStyle::Bonds => scene.spheres.push(view::model_bonds(atoms, coords, &colors)),
                         AtomStyle::Trace => scene.spheres.push(view::model_trace(atoms, coords, &colors)),
+                        AtomStyle::Worm => scene.spheres.push(view::model_worm(atoms, coords, &colors)),
                     }
                     points.extend(m.coordinates().iter().copied());
                 }

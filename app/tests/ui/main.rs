@@ -101,6 +101,7 @@ pub fn select(h: &mut Harness<'static, CryoforgeApp>, name: &str) -> u64 {
 
 #[path = "../common/mod.rs"]
 mod common;
+mod flex;
 mod hetero;
 mod methods;
 mod particle_file;

@@ -7,10 +7,11 @@
 //! [`Event::Failed`] and the worker lives on.
 //!
 //! This module is the protocol (what goes in and out); [`worker`] runs it, and each family of
-//! jobs adapts a method to it in its own module ([`fit`], [`particles`], [`hetero`],
+//! jobs adapts a method to it in its own module ([`fit`], [`particles`], [`hetero`], [`flex`],
 //! [`map_tool`]).
 
 mod fit;
+mod flex;
 mod hetero;
 pub mod map_tool;
 mod particles;
@@ -20,6 +21,7 @@ pub mod worker;
 
 use std::sync::{Arc, Mutex};
 
+use crate::flex::{FlexError, FlexOptions, Flexibility};
 use crate::formats::error::FormatError;
 use crate::formats::model::Structure;
 use crate::guided::states::StatesFit;
@@ -98,6 +100,13 @@ pub enum JobSpec {
         z: Vec<f32>,
         label: String,
     },
+    /// Per-residue flexibility of a model from a map (and half maps, for local resolution).
+    Flex {
+        map: Arc<DensityMap>,
+        half_maps: Option<(Arc<DensityMap>, Arc<DensityMap>)>,
+        model: Arc<Structure>,
+        options: FlexOptions,
+    },
     /// Panics: proves a crashing job becomes a failed event.
     #[cfg(test)]
     Crash,
@@ -118,6 +127,7 @@ impl JobSpec {
             ),
             Self::HeteroAnalyze { analyze, .. } => format!("Heterogeneity analysis ({} clusters)", analyze.clusters),
             Self::HeteroVolume { .. } => "Latent volume".to_owned(),
+            Self::Flex { options, .. } => format!("Flexibility ({} Å map)", options.resolution_angstrom),
             Self::GuidedStates { source, .. } => format!("Guided fit into {}", source.label()),
             Self::ParticleFit { options, .. } if options.epochs == 0 => {
                 format!("Particle refinement (auto epochs, batch {})", options.batch)
@@ -197,6 +207,8 @@ pub enum JobError {
     Refine(#[from] RefineError),
     #[error(transparent)]
     Hetero(#[from] HeteroError),
+    #[error(transparent)]
+    Flex(#[from] FlexError),
     /// The job's inputs cannot be used as given.
     #[error("{0}")]
     Input(String),
@@ -249,6 +261,8 @@ pub enum JobResult {
     ParticleFit(Arc<Refinement>),
     /// A trained and analysed heterogeneity run.
     Hetero(Arc<Exploration>),
+    /// Per-residue flexibility of a model.
+    Flex(Arc<Flexibility>),
 }
 
 /// Heavy state of the running job, replaced at every publish; the UI takes the latest.

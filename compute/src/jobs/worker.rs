@@ -8,7 +8,7 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{Receiver, Sender, bounded};
 
 use super::{Command, Event, JobError, JobId, JobResult, JobSpec, Series, Snapshot, SnapshotSlot};
-use super::{fit, hetero, particles};
+use super::{fit, flex, hetero, particles};
 use crate::panic::catch_quietly;
 
 /// What a running job sees: progress out, cancel and pause in.
@@ -223,6 +223,12 @@ fn run_job(spec: &JobSpec, ctx: &mut JobContext<'_>) -> Result<JobResult, JobErr
         } => hetero::train_job(particles, run, options, analyze, ctx),
         JobSpec::HeteroAnalyze { run, analyze } => hetero::analyze_job(run, analyze, ctx),
         JobSpec::HeteroVolume { run, z, label } => hetero::volume_job(run, z, label, ctx),
+        JobSpec::Flex {
+            map,
+            half_maps,
+            model,
+            options,
+        } => flex::flex_job(map, half_maps.as_ref(), model, options, ctx),
         JobSpec::MapTool { map, source, tool } => {
             let label = tool.label();
             ctx.step(0, Some(100), label.clone(), Vec::new());

@@ -1,0 +1,354 @@
+//! Per-residue B-factor refinement against a map: the first flexibility estimator.
+//!
+//! Every heavy atom is a Gaussian of its atomic number (the shared density kernel); the atoms of
+//! residue r share one width, σ² = σ₀² + b_r/8π², with σ₀ a small intrinsic width. The b_r are
+//! found by L-BFGS on log b (so they stay positive) minimising the squared difference between
+//! the map and k·model + c inside the model's zone, where the scale k and offset c are solved in
+//! closed form at every evaluation; a weak penalty on the difference of log b between residues
+//! that follow each other along a chain keeps noise from splitting neighbours apart. The
+//! resolution's own blur is in every b_r alike; it is taken out afterwards: the blur the
+//! resolution implies by the molmap convention, or the smallest b_r when that is lower (see
+//! [`BRefinement::flexibility_b`]). Taking out a fixed blur rather than each map's own lowest
+//! b keeps the overall B level, so RMSF compares across maps (pooled Pearson on the X-ray set
+//! 0.62 → 0.91, `scripts/flex_targets.sh`).
+
+use crate::maps::density::{GaussianAtoms, simulate, simulate_backward};
+use crate::maps::local::voxels_near;
+use crate::maps::tools::{low_pass, sub_box};
+use crate::maps::{DensityMap, MapGrid};
+use crate::numeric::lbfgs::{LbfgsOptions, minimise};
+
+/// 8π²: B = 8π²·⟨u²⟩.
+pub const EIGHT_PI2: f64 = 8.0 * std::f64::consts::PI * std::f64::consts::PI;
+
+/// The intrinsic width of an atom's density (Å) under every residue's fitted blur.
+const SIGMA0: f64 = 0.3;
+
+/// How the B-factors are refined.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BRefineOptions {
+    pub resolution_angstrom: f32,
+    pub iterations: usize,
+    /// Weight of the penalty on (log b_r − log b_next)² between chain neighbours, relative to
+    /// the map term (whose scale is the map's variance in the zone, set to 1).
+    pub smoothness: f64,
+    /// Low-pass the model's density at the resolution before comparing (as the map was
+    /// filtered), so that widths below the resolution are not asked to explain the map's shape.
+    pub low_pass: bool,
+}
+
+impl BRefineOptions {
+    pub fn new(resolution_angstrom: f32) -> Self {
+        Self {
+            resolution_angstrom,
+            iterations: 80,
+            smoothness: 2e-3,
+            low_pass: true,
+        }
+    }
+
+    /// The zone the fit sees: voxels within this radius of an atom.
+    pub fn zone_radius(&self) -> f64 {
+        (0.6 * f64::from(self.resolution_angstrom) + 1.5).clamp(3.0, 6.0)
+    }
+}
+
+/// What the refinement found.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BRefinement {
+    /// The fitted b per residue (Å²), the resolution's blur included.
+    pub b: Vec<f64>,
+    /// The blur every residue shares (Å²): the resolution's ([`resolution_blur_b`]), or less
+    /// when some residue's b is below it (a sharpened map).
+    pub floor_b: f64,
+    /// Correlation with the map inside the zone, at the start (one b for all) and at the end.
+    pub correlation_start: f64,
+    pub correlation: f64,
+    pub iterations: usize,
+    pub zone_voxels: usize,
+    pub cancelled: bool,
+}
+
+impl BRefinement {
+    /// Each residue's B with the shared blur taken out (≥ a small floor of 1 Å²).
+    pub fn flexibility_b(&self) -> Vec<f64> {
+        self.b.iter().map(|b| (b - self.floor_b).max(1.0)).collect()
+    }
+}
+
+/// The box of `map` around `positions` with `padding` Å beyond them (None when they miss it).
+pub fn crop_around(map: &DensityMap, positions: &[[f32; 3]], padding: f32) -> Option<DensityMap> {
+    let first = map.grid.first_voxel_angstrom();
+    let h = map.grid.voxel_size_angstrom;
+    let mut lo = [f32::INFINITY; 3];
+    let mut hi = [f32::NEG_INFINITY; 3];
+    for p in positions {
+        for a in 0..3 {
+            lo[a] = lo[a].min(p[a]);
+            hi[a] = hi[a].max(p[a]);
+        }
+    }
+    let mut vlo = [0usize; 3];
+    let mut vhi = [0usize; 3];
+    for a in 0..3 {
+        let n = map.grid.dims[a] as f32;
+        let l = ((lo[a] - padding - first[a]) / h[a]).floor().max(0.0);
+        let u = ((hi[a] + padding - first[a]) / h[a]).ceil().min(n - 1.0);
+        if !(l <= u) || u < 0.0 || l > n - 1.0 {
+            return None;
+        }
+        vlo[a] = l as usize;
+        vhi[a] = u as usize;
+    }
+    Some(sub_box(map, vlo, vhi))
+}
+
+/// The fraction of `positions` inside the map's box.
+pub fn fraction_inside(grid: &MapGrid, positions: &[[f32; 3]]) -> f64 {
+    if positions.is_empty() {
+        return 0.0;
+    }
+    let first = grid.first_voxel_angstrom();
+    let inside = positions
+        .iter()
+        .filter(|p| {
+            (0..3).all(|a| {
+                let v = (p[a] - first[a]) / grid.voxel_size_angstrom[a];
+                v >= 0.0 && v <= grid.dims[a] as f32 - 1.0
+            })
+        })
+        .count();
+    inside as f64 / positions.len() as f64
+}
+
+/// Refines one b per residue. `atoms` are the heavy atoms (positions and amplitudes; widths are
+/// set here), `residue_of` the residue index of each, `neighbours` the pairs of residues that
+/// follow each other along a chain. `keep_going(iteration, correlation)` is asked once an
+/// iteration; false stops with the b found so far.
+pub fn refine_b_factors(
+    map: &DensityMap,
+    atoms: &GaussianAtoms,
+    residue_of: &[usize],
+    residues: usize,
+    neighbours: &[(usize, usize)],
+    options: &BRefineOptions,
+    keep_going: &mut dyn FnMut(usize, f64) -> bool,
+) -> BRefinement {
+    let positions64: Vec<[f64; 3]> = atoms.positions.iter().map(|p| p.map(f64::from)).collect();
+    let zone = voxels_near(&map.grid, &positions64, options.zone_radius());
+    let zone_index: Vec<usize> = (0..zone.len()).filter(|&v| zone[v]).collect();
+    // The map inside the zone, about its mean and in units of its σ there.
+    let n = zone_index.len().max(1) as f64;
+    let mean = zone_index.iter().map(|&v| f64::from(map.values[v])).sum::<f64>() / n;
+    let var = zone_index
+        .iter()
+        .map(|&v| (f64::from(map.values[v]) - mean).powi(2))
+        .sum::<f64>()
+        / n;
+    let sd = var.sqrt().max(1e-12);
+    let target: Vec<f64> = zone_index
+        .iter()
+        .map(|&v| (f64::from(map.values[v]) - mean) / sd)
+        .collect();
+
+    // Start every residue at the blur the resolution implies (molmap's σ) plus 20 Å².
+    let sigma_res = 0.225 * f64::from(options.resolution_angstrom);
+    let b_start = (EIGHT_PI2 * (sigma_res * sigma_res - SIGMA0 * SIGMA0)).max(1.0) + 20.0;
+    let mut theta = vec![b_start.ln(); residues];
+    let mut work = atoms.clone();
+    let mut dloss = vec![0f32; map.grid.voxel_count()];
+    let grid = map.grid.clone();
+    let mut last_cc = 0.0;
+    let mut evaluate = |theta: &[f64], gradient: &mut [f64], cc_out: &mut f64| -> f64 {
+        for (i, &r) in residue_of.iter().enumerate() {
+            let b = theta[r].exp();
+            work.sigmas[i] = (SIGMA0 * SIGMA0 + b / EIGHT_PI2).sqrt() as f32;
+        }
+        let mut sim = simulate(&grid, &work);
+        if options.low_pass {
+            sim = filtered(&grid, sim, options.resolution_angstrom);
+        }
+        // k and c minimising Σ (k·s + c − t)² over the zone.
+        let s: Vec<f64> = zone_index.iter().map(|&v| f64::from(sim[v])).collect();
+        let sm = s.iter().sum::<f64>() / n;
+        let tm = target.iter().sum::<f64>() / n;
+        let (mut sst, mut sss, mut ttt) = (0.0, 0.0, 0.0);
+        for (a, b) in s.iter().zip(&target) {
+            sst += (a - sm) * (b - tm);
+            sss += (a - sm) * (a - sm);
+            ttt += (b - tm) * (b - tm);
+        }
+        let k = if sss > 0.0 { sst / sss } else { 0.0 };
+        let c = tm - k * sm;
+        *cc_out = if sss > 0.0 && ttt > 0.0 {
+            sst / (sss * ttt).sqrt()
+        } else {
+            0.0
+        };
+        let mut energy = 0.0;
+        dloss.iter_mut().for_each(|d| *d = 0.0);
+        for ((&v, a), t) in zone_index.iter().zip(&s).zip(&target) {
+            let r = k * a + c - t;
+            energy += r * r / n;
+            // k and c are optimal: ∂E/∂s = 2k·r/n (the envelope theorem).
+            dloss[v] = (2.0 * k * r / n) as f32;
+        }
+        // The filter is real and symmetric: its adjoint is itself.
+        let back = if options.low_pass {
+            filtered(&grid, std::mem::take(&mut dloss), options.resolution_angstrom)
+        } else {
+            std::mem::take(&mut dloss)
+        };
+        let g = simulate_backward(&grid, &work, &back);
+        dloss = back;
+        gradient.iter_mut().for_each(|x| *x = 0.0);
+        for (i, &r) in residue_of.iter().enumerate() {
+            let b = theta[r].exp();
+            let sigma = f64::from(work.sigmas[i]);
+            // σ² = σ₀² + e^θ/8π²: ∂σ/∂θ = e^θ / (16π²σ).
+            gradient[r] += f64::from(g.sigmas[i]) * b / (2.0 * EIGHT_PI2 * sigma);
+        }
+        for &(p, q) in neighbours {
+            let d = theta[p] - theta[q];
+            energy += options.smoothness * d * d;
+            gradient[p] += 2.0 * options.smoothness * d;
+            gradient[q] -= 2.0 * options.smoothness * d;
+        }
+        energy
+    };
+    let mut scratch = vec![0.0; residues];
+    let mut correlation_start = 0.0;
+    evaluate(&theta, &mut scratch, &mut correlation_start);
+    // The map term is a fraction of the zone's variance, so its gradients are tiny; scale the
+    // energy so the first gradient's largest component is 1 (L-BFGS's first step and its
+    // curvature test then work on numbers of order one).
+    let largest = scratch.iter().fold(0.0f64, |m, g| m.max(g.abs()));
+    let scale = if largest > 0.0 { 1.0 / largest } else { 1.0 };
+    let lbfgs = LbfgsOptions {
+        iterations: options.iterations,
+        memory: 7,
+        gradient_tolerance: 1e-9,
+        max_step: 0.5,
+    };
+    let mut iteration = 0;
+    let mut cancelled = false;
+    let cc_now = std::cell::Cell::new(correlation_start);
+    let result = minimise(
+        &mut theta,
+        &lbfgs,
+        &mut |x, grad| {
+            let e = evaluate(x, grad, &mut last_cc);
+            cc_now.set(last_cc);
+            grad.iter_mut().for_each(|g| *g *= scale);
+            e * scale
+        },
+        &mut || {
+            iteration += 1;
+            let go = keep_going(iteration, cc_now.get());
+            cancelled |= !go;
+            go
+        },
+    );
+    let mut correlation = 0.0;
+    evaluate(&theta, &mut scratch, &mut correlation);
+    let b: Vec<f64> = theta.iter().map(|t| t.exp()).collect();
+    BRefinement {
+        floor_b: resolution_blur_b(options.resolution_angstrom)
+            .min(b.iter().copied().fold(f64::INFINITY, f64::min) - 1.0),
+        b,
+        correlation_start,
+        correlation,
+        iterations: result.iterations,
+        zone_voxels: zone_index.len(),
+        cancelled,
+    }
+}
+
+/// The blur (Å²) a map at `resolution` carries by the molmap convention (σ = 0.225 × resolution),
+/// above the atoms' intrinsic width.
+pub fn resolution_blur_b(resolution_angstrom: f32) -> f64 {
+    let sigma = 0.225 * f64::from(resolution_angstrom);
+    (EIGHT_PI2 * (sigma * sigma - SIGMA0 * SIGMA0)).max(0.0)
+}
+
+/// `values` on `grid` low-passed at `resolution` (the map tools' filter).
+fn filtered(grid: &MapGrid, values: Vec<f32>, resolution: f32) -> Vec<f32> {
+    let map = DensityMap {
+        grid: grid.clone(),
+        values,
+        meta: Default::default(),
+    };
+    low_pass(&map, resolution).values
+}
+
+/// The `q` quantile (0–1) of `values` (nearest rank).
+pub fn percentile(values: &[f64], q: f64) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    v[((q * (v.len() - 1) as f64).round() as usize).min(v.len() - 1)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::maps::MapMeta;
+
+    /// A helix-like chain of residues, three atoms each.
+    fn chain(residues: usize) -> (GaussianAtoms, Vec<usize>) {
+        let mut atoms = GaussianAtoms::default();
+        let mut residue_of = Vec::new();
+        for r in 0..residues {
+            let t = r as f32 * 1.75;
+            let centre = [2.3 * t.cos(), 2.3 * t.sin(), 1.5 * r as f32];
+            for (k, off) in [[0.0, 0.0, 0.0], [1.2, 0.4, 0.3], [-0.5, 1.1, -0.4]].iter().enumerate() {
+                atoms
+                    .positions
+                    .push([centre[0] + off[0], centre[1] + off[1], centre[2] + off[2]]);
+                atoms.amplitudes.push([6.0, 7.0, 8.0][k]);
+                atoms.sigmas.push(1.0);
+                residue_of.push(r);
+            }
+        }
+        (atoms, residue_of)
+    }
+
+    #[test]
+    fn recovers_which_residues_are_blurred() {
+        let (mut atoms, residue_of) = chain(12);
+        // Truth: residues 0–3 rigid (B 10), 4–7 medium (B 60), 8–11 floppy (B 150), over a 3 Å
+        // resolution blur.
+        let truth: Vec<f64> = (0..12).map(|r| [10.0, 60.0, 150.0][r / 4]).collect();
+        let blur = 0.225 * 3.0f64;
+        for (i, &r) in residue_of.iter().enumerate() {
+            atoms.sigmas[i] = (blur * blur + truth[r] / EIGHT_PI2).sqrt() as f32;
+        }
+        let grid = MapGrid::new([40, 40, 48], [0.8; 3], [-16.0, -16.0, -12.0]);
+        let map = DensityMap {
+            values: simulate(&grid, &atoms),
+            grid,
+            meta: MapMeta::default(),
+        };
+        let neighbours: Vec<(usize, usize)> = (1..12).map(|r| (r - 1, r)).collect();
+        let fit = refine_b_factors(
+            &map,
+            &atoms,
+            &residue_of,
+            12,
+            &neighbours,
+            &BRefineOptions {
+                low_pass: false,
+                ..BRefineOptions::new(3.0)
+            },
+            &mut |_, _| true,
+        );
+        assert!(fit.correlation > 0.995, "cc {}", fit.correlation);
+        let mean = |range: std::ops::Range<usize>| range.clone().map(|r| fit.b[r]).sum::<f64>() / range.len() as f64;
+        let (rigid, medium, floppy) = (mean(0..4), mean(4..8), mean(8..12));
+        // Differences between groups come back within 20 % of the truth's.
+        assert!(((medium - rigid) - 50.0).abs() < 10.0, "{rigid} {medium} {floppy}");
+        assert!(((floppy - medium) - 90.0).abs() < 18.0, "{rigid} {medium} {floppy}");
+    }
+}

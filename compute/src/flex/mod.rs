@@ -1,0 +1,373 @@
+//! Per-residue flexibility (RMSF, Å) from a map and its model: the CryoProt row.
+//!
+//! Each estimator is reported on its own and then combined:
+//! 1. `map_b`: one B-factor per residue refined against the map with the density kernel's width
+//!    gradient ([`bfactor`]); the blur every residue shares (the resolution's) is taken out, and
+//!    B becomes RMSF by B = 8π²·RMSF²/3.
+//! 2. `local_resolution` (with half maps): the windowed half-map FSC at each Cα
+//!    ([`local_resolution`]).
+//! 3. `gnm` and `contact`: the Gaussian network model's fluctuations and the inverse weighted
+//!    contact number of the Cα, from the model alone ([`network`]).
+//!
+//! The map-free and local-resolution columns carry relative values; each is put on the map
+//! estimate's scale in Å (one factor, least squares through the origin) so that the columns can
+//! be compared side by side. The combined RMSF is a weighted mean of the columns with the weights
+//! of [`COMBINER`].
+
+pub mod bfactor;
+pub mod local_resolution;
+pub mod network;
+mod output;
+
+use crate::formats::model::Structure;
+use crate::maps::DensityMap;
+use crate::maps::density::GaussianAtoms;
+use bfactor::{BRefineOptions, EIGHT_PI2, crop_around, fraction_inside, refine_b_factors};
+use local_resolution::{LocalResolutionOptions, local_resolution};
+use network::{GNM_CUTOFF, gnm_fluctuations, weighted_contact_number};
+
+/// The combiner's weights per estimator column (those missing from a run drop out).
+/// Measured by `scripts/flex_targets.sh` on its training families (see docs/science.md §6).
+pub const COMBINER: &[(&str, f64)] = &[
+    ("map_b", 1.0),
+    ("local_resolution", 0.0),
+    ("gnm", 0.0),
+    ("contact", 0.0),
+];
+
+/// Why a flexibility estimate cannot be made.
+#[derive(Debug, thiserror::Error)]
+pub enum FlexError {
+    #[error("the model has no protein residues (amino acids with a CA atom)")]
+    NoProtein,
+    #[error(
+        "the model lies outside the map: {inside:.0}% of its Cα atoms are inside the map's box (at least half must be)"
+    )]
+    OutsideMap { inside: f64 },
+    #[error("the map holds no density around the model (it is flat inside the model's zone)")]
+    EmptyDensity,
+    #[error("the half maps are on different grids ({0})")]
+    HalfMapGrids(String),
+    #[error("cancelled before the B-factor refinement finished")]
+    Cancelled,
+}
+
+/// How flexibility is estimated.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FlexOptions {
+    pub resolution_angstrom: f32,
+    pub b: BRefineOptions,
+    pub gnm_cutoff: f64,
+}
+
+impl FlexOptions {
+    pub fn new(resolution_angstrom: f32) -> Self {
+        Self {
+            resolution_angstrom,
+            b: BRefineOptions::new(resolution_angstrom),
+            gnm_cutoff: GNM_CUTOFF,
+        }
+    }
+}
+
+/// One protein residue of the model.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct FlexResidue {
+    pub chain_id: String,
+    pub residue_number: i32,
+    pub insertion_code: String,
+    pub residue_name: String,
+    /// Indices into the structure's atoms.
+    #[serde(skip)]
+    pub atoms: Vec<usize>,
+}
+
+/// One estimator's per-residue values: RMSF-like in Å (`rmsf`) and as computed (`raw`).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Estimator {
+    pub name: String,
+    pub description: String,
+    pub rmsf: Vec<f64>,
+    pub raw: Vec<f64>,
+}
+
+/// The flexibility of every protein residue.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Flexibility {
+    pub residues: Vec<FlexResidue>,
+    /// The combined RMSF (Å) per residue.
+    pub rmsf: Vec<f64>,
+    pub estimators: Vec<Estimator>,
+    /// How the combined value is made, in words.
+    pub combiner: String,
+    pub resolution_angstrom: f32,
+    /// The B-factor refinement: correlation with the map before and after, the shared blur.
+    pub correlation_start: f64,
+    pub correlation: f64,
+    pub blur_b: f64,
+    pub zone_voxels: usize,
+    /// L-BFGS iterations the B-factor refinement took.
+    pub iterations: usize,
+    pub seconds: f64,
+}
+
+impl Flexibility {
+    /// One estimator's column by name.
+    pub fn estimator(&self, name: &str) -> Option<&Estimator> {
+        self.estimators.iter().find(|e| e.name == name)
+    }
+}
+
+/// The protein residues of `structure` (those with a Cα), their heavy atoms, in file order.
+pub fn protein_residues(structure: &Structure) -> Vec<FlexResidue> {
+    let mut out: Vec<FlexResidue> = Vec::new();
+    let mut last: Option<(String, i32, String)> = None;
+    for (i, a) in structure.atoms.iter().enumerate() {
+        if a.is_hydrogen() {
+            continue;
+        }
+        let key = (a.chain_id.clone(), a.residue_number, a.insertion_code.clone());
+        if last.as_ref() != Some(&key) {
+            out.push(FlexResidue {
+                chain_id: a.chain_id.clone(),
+                residue_number: a.residue_number,
+                insertion_code: a.insertion_code.clone(),
+                residue_name: a.residue_name.clone(),
+                atoms: Vec::new(),
+            });
+            last = Some(key);
+        }
+        if let Some(r) = out.last_mut() {
+            r.atoms.push(i);
+        }
+    }
+    out.retain(|r| {
+        !structure.atoms[r.atoms[0]].hetero && r.atoms.iter().any(|&i| structure.atoms[i].is_alpha_carbon())
+    });
+    out
+}
+
+/// Puts `values` on `reference`'s scale: the factor minimising Σ (f·v − r)².
+fn scaled_to(values: &[f64], reference: &[f64]) -> Vec<f64> {
+    let vv: f64 = values.iter().map(|v| v * v).sum();
+    let vr: f64 = values.iter().zip(reference).map(|(v, r)| v * r).sum();
+    let f = if vv > 0.0 { vr / vv } else { 0.0 };
+    values.iter().map(|v| f * v).collect()
+}
+
+/// How far an estimate has come: the fraction done, what it is doing, and the B-factor
+/// refinement's correlation with the map while it runs.
+#[derive(Clone, Copy, Debug)]
+pub struct FlexProgress<'a> {
+    pub fraction: f64,
+    pub message: &'a str,
+    pub correlation: Option<f64>,
+}
+
+/// Estimates per-residue flexibility of `structure` (frame 0) in `map`, with the local
+/// resolution of `half_maps` when given. `progress` is called as the work proceeds; false
+/// cancels.
+pub fn estimate_flexibility(
+    map: &DensityMap,
+    half_maps: Option<(&DensityMap, &DensityMap)>,
+    structure: &Structure,
+    options: &FlexOptions,
+    progress: &mut dyn FnMut(FlexProgress<'_>) -> bool,
+) -> Result<Flexibility, FlexError> {
+    let started = std::time::Instant::now();
+    let residues = protein_residues(structure);
+    if residues.is_empty() {
+        return Err(FlexError::NoProtein);
+    }
+    let frame = &structure.frames[0];
+    let ca: Vec<[f32; 3]> = residues
+        .iter()
+        .map(|r| {
+            let i = r
+                .atoms
+                .iter()
+                .copied()
+                .find(|&i| structure.atoms[i].is_alpha_carbon())
+                .unwrap_or(r.atoms[0]);
+            frame[i]
+        })
+        .collect();
+    let inside = fraction_inside(&map.grid, &ca);
+    if inside < 0.5 {
+        return Err(FlexError::OutsideMap { inside: 100.0 * inside });
+    }
+    if let Some((a, b)) = half_maps
+        && (a.grid.dims != b.grid.dims
+            || a.grid.voxel_size_angstrom != b.grid.voxel_size_angstrom
+            || a.grid.first_voxel_angstrom() != b.grid.first_voxel_angstrom())
+    {
+        return Err(FlexError::HalfMapGrids(format!(
+            "{:?} voxels of {:?} Å from {:?} against {:?} of {:?} Å from {:?}",
+            a.grid.dims,
+            a.grid.voxel_size_angstrom,
+            a.grid.first_voxel_angstrom(),
+            b.grid.dims,
+            b.grid.voxel_size_angstrom,
+            b.grid.first_voxel_angstrom()
+        )));
+    }
+
+    // 1. B-factors against the map, in the box around the model.
+    let mut atoms = GaussianAtoms::default();
+    let mut residue_of = Vec::new();
+    for (r, residue) in residues.iter().enumerate() {
+        for &i in &residue.atoms {
+            atoms.positions.push(frame[i]);
+            atoms.amplitudes.push(structure.atoms[i].atomic_number() as f32);
+            atoms.sigmas.push(0.225 * options.resolution_angstrom);
+            residue_of.push(r);
+        }
+    }
+    let padding = options.b.zone_radius() as f32 + 3.0;
+    let cropped = crop_around(map, &atoms.positions, padding).ok_or(FlexError::OutsideMap { inside: 0.0 })?;
+    let neighbours: Vec<(usize, usize)> = (1..residues.len())
+        .filter(|&r| {
+            residues[r].chain_id == residues[r - 1].chain_id && {
+                let d: f32 = (0..3).map(|k| (ca[r][k] - ca[r - 1][k]).powi(2)).sum();
+                d < 4.5 * 4.5
+            }
+        })
+        .map(|r| (r - 1, r))
+        .collect();
+    let iterations = options.b.iterations.max(1);
+    let mut stopped = false;
+    let fit = refine_b_factors(
+        &cropped,
+        &atoms,
+        &residue_of,
+        residues.len(),
+        &neighbours,
+        &options.b,
+        &mut |iteration, cc| {
+            let go = progress(FlexProgress {
+                fraction: (0.85 * iteration as f64 / iterations as f64).min(0.85),
+                message: &format!("B-factors against the map: iteration {iteration}, cc {cc:.3}"),
+                correlation: Some(cc),
+            });
+            stopped |= !go;
+            go
+        },
+    );
+    if stopped {
+        return Err(FlexError::Cancelled);
+    }
+    if fit.correlation_start == 0.0 && fit.correlation == 0.0 {
+        return Err(FlexError::EmptyDensity);
+    }
+    let map_b = fit.flexibility_b();
+    let map_rmsf: Vec<f64> = map_b.iter().map(|b| (3.0 * b / EIGHT_PI2).sqrt()).collect();
+    let mut estimators = vec![Estimator {
+        name: "map_b".into(),
+        description: "per-residue B refined against the map, the shared blur taken out".into(),
+        rmsf: map_rmsf.clone(),
+        raw: fit.b.clone(),
+    }];
+
+    // 2. Local resolution from the half maps.
+    if let Some((a, b)) = half_maps {
+        let lr_options = LocalResolutionOptions::for_map(a, options.resolution_angstrom);
+        let total = ca.len().max(1);
+        let mut cancelled = false;
+        let res = local_resolution(a, b, &ca, &lr_options, &mut |i| {
+            let go = progress(FlexProgress {
+                fraction: 0.85 + 0.1 * i as f64 / total as f64,
+                message: "local resolution from the half maps",
+                correlation: None,
+            });
+            cancelled |= !go;
+            go
+        });
+        if cancelled {
+            return Err(FlexError::Cancelled);
+        }
+        let known: Vec<f64> = res.iter().flatten().copied().collect();
+        let fill = if known.is_empty() {
+            f64::from(options.resolution_angstrom)
+        } else {
+            bfactor::percentile(&known, 0.5)
+        };
+        let raw: Vec<f64> = (0..ca.len())
+            .map(|i| res.get(i).copied().flatten().unwrap_or(fill))
+            .collect();
+        estimators.push(Estimator {
+            name: "local_resolution".into(),
+            description: "local resolution (Å) of the half maps at the Cα (windowed FSC = 0.5)".into(),
+            rmsf: scaled_to(&raw, &map_rmsf),
+            raw,
+        });
+    }
+
+    // 3. The model alone.
+    let _ = progress(FlexProgress {
+        fraction: 0.95,
+        message: "elastic network and contacts",
+        correlation: None,
+    });
+    let nodes: Vec<[f64; 3]> = ca.iter().map(|p| p.map(f64::from)).collect();
+    let gnm = gnm_fluctuations(&nodes, options.gnm_cutoff);
+    let gnm_rmsf: Vec<f64> = gnm.iter().map(|v| v.max(0.0).sqrt()).collect();
+    estimators.push(Estimator {
+        name: "gnm".into(),
+        description: format!(
+            "Gaussian network model of the Cα ({} Å cutoff), √ of the fluctuation",
+            options.gnm_cutoff
+        ),
+        rmsf: scaled_to(&gnm_rmsf, &map_rmsf),
+        raw: gnm,
+    });
+    let wcn = weighted_contact_number(&nodes);
+    let inverse: Vec<f64> = wcn.iter().map(|w| 1.0 / w.max(1e-6)).collect();
+    estimators.push(Estimator {
+        name: "contact".into(),
+        description: "inverse weighted contact number of the Cα (1 / Σ 1/r²)".into(),
+        rmsf: scaled_to(&inverse, &map_rmsf),
+        raw: wcn,
+    });
+
+    let (rmsf, combiner) = combine(&estimators);
+    Ok(Flexibility {
+        residues,
+        rmsf,
+        estimators,
+        combiner,
+        resolution_angstrom: options.resolution_angstrom,
+        correlation_start: fit.correlation_start,
+        correlation: fit.correlation,
+        blur_b: fit.floor_b,
+        zone_voxels: fit.zone_voxels,
+        iterations: fit.iterations,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// The weighted mean of the estimators' RMSF columns with [`COMBINER`]'s weights.
+fn combine(estimators: &[Estimator]) -> (Vec<f64>, String) {
+    let n = estimators.first().map_or(0, |e| e.rmsf.len());
+    let mut out = vec![0.0; n];
+    let mut total = 0.0;
+    let mut words = Vec::new();
+    for (name, w) in COMBINER {
+        if *w <= 0.0 {
+            continue;
+        }
+        if let Some(e) = estimators.iter().find(|e| e.name == *name) {
+            for (o, v) in out.iter_mut().zip(&e.rmsf) {
+                *o += w * v;
+            }
+            total += w;
+            words.push(format!("{w}×{name}"));
+        }
+    }
+    if total > 0.0 {
+        out.iter_mut().for_each(|o| *o /= total);
+    }
+    (out, format!("weighted mean: {}", words.join(" + ")))
+}
+
+#[cfg(test)]
+mod tests;

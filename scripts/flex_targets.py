@@ -31,6 +31,9 @@ import time
 import gemmi
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from guided_neighbour import write_map  # noqa: E402  (one MRC writer for the scripts)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data")
 EIGHT_PI2 = 8 * math.pi ** 2
@@ -147,17 +150,6 @@ def low_pass(values, spacing, resolution):
     width = 0.15 * cutoff
     w = np.where(s <= cutoff, 1.0, np.where(s >= cutoff + width, 0.0, 0.5 * (1 + np.cos(np.pi * (s - cutoff) / width))))
     return np.real(np.fft.ifftn(f * w))
-
-
-def write_map(path, values_xyz, box_lo, box_size):
-    import mrcfile
-
-    with mrcfile.new(path, overwrite=True) as mrc:
-        mrc.set_data(np.ascontiguousarray(values_xyz.transpose(2, 1, 0)).astype(np.float32))
-        n = values_xyz.shape
-        mrc.voxel_size = tuple(box_size[k] / n[k] for k in range(3))
-        mrc.header.origin.x, mrc.header.origin.y, mrc.header.origin.z = (float(v) for v in box_lo)
-        mrc.update_header_stats()
 
 
 def make_case(out, name, path, kind, resolution, snr, seed):

@@ -384,3 +384,71 @@ fn fit_particles_names_missing_files_and_bad_options() {
     ));
     assert!(err.contains("p.mrcs"), "{err}");
 }
+
+#[test]
+fn flex_writes_rmsf_as_b_factors_and_a_table_and_names_bad_inputs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (map, coarse) = (dir.path().join("adk4.mrc"), dir.path().join("adk6.mrc"));
+    let model = asset("models/1ake.pdb");
+    for (out, res) in [(&map, "4"), (&coarse, "6")] {
+        run(&[
+            "simulate",
+            "map",
+            "--model",
+            s(&model),
+            "--resolution",
+            res,
+            "-o",
+            s(out),
+        ]);
+    }
+    let out = dir.path().join("flex.cif");
+    let base = [
+        "flex",
+        "--map",
+        s(&map),
+        "--model",
+        s(&model),
+        "--resolution",
+        "4",
+        "-o",
+        s(&out),
+    ];
+    let summary = json(&[&base[..], &["--json"]].concat());
+    assert_eq!(summary["residues"], 214);
+    assert!(summary["correlation"].as_f64().expect("cc") > 0.9, "{summary}");
+    let written = Structure::read(&out).expect("the model reads back");
+    let ca: Vec<f32> = written
+        .atoms
+        .iter()
+        .filter(|a| a.is_alpha_carbon() && !a.hetero)
+        .map(|a| a.b_factor)
+        .collect();
+    assert_eq!(ca.len(), 214);
+    assert!(ca.iter().all(|b| b.is_finite() && *b > 0.0));
+    let table = std::fs::read_to_string(dir.path().join("flex.csv")).expect("csv beside the output");
+    assert_eq!(table.lines().count(), 215);
+    assert!(table.starts_with("chain,residue_number,insertion_code,residue_name,rmsf_angstrom,map_b_rmsf_angstrom"));
+    // Half maps on different grids: the error names the second half map.
+    let err = failure(&[&base[..], &["--half-maps", s(&map), s(&coarse)]].concat());
+    assert!(err.contains("adk6.mrc") && err.contains("different grids"), "{err}");
+    // A model with no protein.
+    let water = dir.path().join("water.pdb");
+    std::fs::write(
+        &water,
+        "HETATM    1  O   HOH A   1       1.000   2.000   3.000  1.00 20.00           O\nEND\n",
+    )
+    .expect("write");
+    let err = failure(&[
+        "flex",
+        "--map",
+        s(&map),
+        "--model",
+        s(&water),
+        "--resolution",
+        "4",
+        "-o",
+        s(&out),
+    ]);
+    assert!(err.contains("water.pdb") && err.contains("no protein"), "{err}");
+}

@@ -12,13 +12,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Args)]
 pub struct FlexArgs {
-    #[arg(long)]
-    pub map: PathBuf,
-    #[arg(long)]
-    pub model: PathBuf,
-    /// The map's resolution (Å).
-    #[arg(long)]
-    pub resolution: f32,
+    /// The map, the model and the map's resolution (Å).
+    #[command(flatten)]
+    pub input: super::science::MapModelArgs,
     /// Two half maps: adds the local-resolution estimator (windowed FSC at each Cα).
     #[arg(long, num_args = 2, value_names = ["HALF_A", "HALF_B"])]
     pub half_maps: Vec<PathBuf>,
@@ -44,12 +40,12 @@ pub struct FlexArgs {
 }
 
 pub fn flex_cmd(args: FlexArgs) -> anyhow::Result<()> {
-    let resolution = super::science::positive(args.resolution, "--resolution")?;
+    let resolution = super::science::positive(args.input.resolution, "--resolution")?;
     if args.iterations == 0 {
         bail!("--iterations must be at least 1");
     }
-    let map = DensityMap::read(&args.map)?;
-    let structure = super::science::read_model(&args.model)?;
+    let map = DensityMap::read(&args.input.map)?;
+    let structure = super::science::read_model(&args.input.model)?;
     let halves = args
         .half_maps
         .iter()
@@ -81,9 +77,9 @@ pub fn flex_cmd(args: FlexArgs) -> anyhow::Result<()> {
     })
     .map_err(|e| {
         let about = match &e {
-            FlexError::NoProtein | FlexError::OutsideMap { .. } => &args.model,
+            FlexError::NoProtein | FlexError::OutsideMap { .. } => &args.input.model,
             FlexError::HalfMapGrids(_) => &args.half_maps[1],
-            _ => &args.map,
+            _ => &args.input.map,
         };
         anyhow::anyhow!("{}: {e}", about.display())
     })?;

@@ -138,17 +138,19 @@ pub fn flex_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId, maps: &[
     }
     let resolution = m.flex_settings.resolution;
     let halves = m.flex_settings.half_maps;
-    let model = m
-        .model
-        .single_frame(m.frame)
-        .map(Arc::new)
-        .unwrap_or_else(|| m.model.clone());
+    // The shown frame as its own model, made only when a button needs it (not every frame).
+    let model = (start.is_some() || export_model).then(|| {
+        m.model
+            .single_frame(m.frame)
+            .map(Arc::new)
+            .unwrap_or_else(|| m.model.clone())
+    });
     let flex = m.flex.as_ref().map(|v| v.flex.clone());
     if changed {
         app.mark_scene_dirty();
     }
-    if export_model && let Some(flex) = &flex {
-        let structure = flex.model(&model);
+    if export_model && let (Some(flex), Some(model)) = (&flex, &model) {
+        let structure = flex.model(model);
         super::guided_panel::export_model(app, &structure);
     }
     if export_csv && let Some(flex) = &flex {
@@ -156,6 +158,7 @@ pub fn flex_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId, maps: &[
     }
     if let Some(map_id) = start
         && let Some(map) = map_of(app, Some(map_id))
+        && let Some(model) = model
     {
         let half_maps = match (map_of(app, halves[0]), map_of(app, halves[1])) {
             (Some(a), Some(b)) => Some((a, b)),
@@ -248,6 +251,6 @@ pub fn adopt_flex(app: &mut CryoforgeApp, id: Option<ObjectId>, flex: Arc<Flexib
     m.model = Arc::new(model);
     m.color_by = ColorBy::BFactor;
     m.style = AtomStyle::Worm;
-    m.flex = Some(FlexView { flex, selected: None });
+    m.flex = Some(Box::new(FlexView { flex, selected: None }));
     app.mark_scene_dirty();
 }

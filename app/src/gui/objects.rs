@@ -101,9 +101,10 @@ pub struct ModelObject {
     pub refinement: Option<std::sync::Arc<cryoforge_compute::refine::Refinement>>,
     /// The per-state fits that made this object (one frame per state), once finished.
     pub states: Option<std::sync::Arc<cryoforge_compute::guided::states::StatesFit>>,
-    pub flex_settings: super::flex_panel::FlexSettings,
+    /// Boxed, as the other sections' results: the enum of objects stays small.
+    pub flex_settings: Box<super::flex_panel::FlexSettings>,
     /// The last flexibility estimate on this model, once finished.
-    pub flex: Option<super::flex_panel::FlexView>,
+    pub flex: Option<Box<super::flex_panel::FlexView>>,
 }
 
 impl ModelObject {

@@ -6,20 +6,9 @@ use crate::*;
 
 /// A 4 Å map of 1AKE in which every atom is blurred by its own B-factor from the file.
 fn adk_b_map(dir: &std::path::Path) -> PathBuf {
-    let s = Structure::read(&asset("models/1ake.pdb")).expect("read");
     let mut options = GaussianOptions::molmap(4.0);
     options.use_b_factors = true;
-    let (atoms, _) = GaussianAtoms::from_structure(&s, 0, options);
-    let grid = molmap_grid(&atoms.positions, 4.0);
-    let path = dir.join("adk_b4.mrc");
-    DensityMap {
-        values: simulate(&grid, &atoms),
-        grid,
-        meta: Default::default(),
-    }
-    .write(&path)
-    .expect("write map");
-    path
+    adk_map_with(dir, "adk_b4.mrc", options)
 }
 
 #[test]

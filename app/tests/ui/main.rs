@@ -45,10 +45,15 @@ pub fn run_until(h: &mut Harness<'static, CryoforgeApp>, what: &str, done: impl 
 
 /// AdK's own 5 Å map, written to a temporary file.
 pub fn adk_map(dir: &std::path::Path) -> PathBuf {
+    adk_map_with(dir, "adk5.mrc", GaussianOptions::molmap(5.0))
+}
+
+/// 1AKE's density made with `options`, written to `dir/name`.
+pub fn adk_map_with(dir: &std::path::Path, name: &str, options: GaussianOptions) -> PathBuf {
     let s = Structure::read(&asset("models/1ake.pdb")).expect("read");
-    let (atoms, _) = GaussianAtoms::from_structure(&s, 0, GaussianOptions::molmap(5.0));
-    let grid = molmap_grid(&atoms.positions, 5.0);
-    let path = dir.join("adk5.mrc");
+    let (atoms, _) = GaussianAtoms::from_structure(&s, 0, options);
+    let grid = molmap_grid(&atoms.positions, options.resolution_angstrom);
+    let path = dir.join(name);
     DensityMap {
         values: simulate(&grid, &atoms),
         grid,

@@ -12,7 +12,7 @@
 //! b keeps the overall B level, so RMSF compares across maps (pooled Pearson on the X-ray set
 //! 0.62 → 0.91, `scripts/flex_targets.sh`).
 
-use crate::maps::density::{GaussianAtoms, simulate, simulate_backward};
+use crate::maps::density::{GaussianAtoms, bounding_box, simulate, simulate_backward};
 use crate::maps::local::voxels_near;
 use crate::maps::tools::{low_pass, sub_box};
 use crate::maps::{DensityMap, MapGrid};
@@ -80,21 +80,14 @@ impl BRefinement {
 pub fn crop_around(map: &DensityMap, positions: &[[f32; 3]], padding: f32) -> Option<DensityMap> {
     let first = map.grid.first_voxel_angstrom();
     let h = map.grid.voxel_size_angstrom;
-    let mut lo = [f32::INFINITY; 3];
-    let mut hi = [f32::NEG_INFINITY; 3];
-    for p in positions {
-        for a in 0..3 {
-            lo[a] = lo[a].min(p[a]);
-            hi[a] = hi[a].max(p[a]);
-        }
-    }
+    let (lo, hi) = bounding_box(positions);
     let mut vlo = [0usize; 3];
     let mut vhi = [0usize; 3];
     for a in 0..3 {
         let n = map.grid.dims[a] as f32;
         let l = ((lo[a] - padding - first[a]) / h[a]).floor().max(0.0);
         let u = ((hi[a] + padding - first[a]) / h[a]).ceil().min(n - 1.0);
-        if !(l <= u) || u < 0.0 || l > n - 1.0 {
+        if l.is_nan() || u.is_nan() || l > u || u < 0.0 || l > n - 1.0 {
             return None;
         }
         vlo[a] = l as usize;

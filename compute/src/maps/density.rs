@@ -78,10 +78,8 @@ impl GaussianAtoms {
     }
 }
 
-/// A new grid around `positions` as molmap makes it: spacing resolution/3, padding 3×resolution.
-pub fn molmap_grid(positions: &[[f32; 3]], resolution_angstrom: f32) -> MapGrid {
-    let spacing = resolution_angstrom / 3.0;
-    let pad = 3.0 * resolution_angstrom;
+/// The smallest and largest coordinate along each axis (infinities when `positions` is empty).
+pub fn bounding_box(positions: &[[f32; 3]]) -> ([f32; 3], [f32; 3]) {
     let mut lo = [f32::INFINITY; 3];
     let mut hi = [f32::NEG_INFINITY; 3];
     for p in positions {
@@ -90,6 +88,14 @@ pub fn molmap_grid(positions: &[[f32; 3]], resolution_angstrom: f32) -> MapGrid 
             hi[a] = hi[a].max(p[a]);
         }
     }
+    (lo, hi)
+}
+
+/// A new grid around `positions` as molmap makes it: spacing resolution/3, padding 3×resolution.
+pub fn molmap_grid(positions: &[[f32; 3]], resolution_angstrom: f32) -> MapGrid {
+    let spacing = resolution_angstrom / 3.0;
+    let pad = 3.0 * resolution_angstrom;
+    let (mut lo, mut hi) = bounding_box(positions);
     if positions.is_empty() {
         lo = [0.0; 3];
         hi = [0.0; 3];

@@ -32,17 +32,58 @@ pub enum ColorBy {
 
 /// ChimeraX's initial level: the one enclosing 1% of the voxels.
 pub fn default_level(map: &DensityMap) -> f32 {
+    // A mask (0/1) or a segmentation's labels (0, 1, 2, …) is drawn, and a mask used as a zone,
+    // at the edge of its non-zero voxels.
+    if largest_label(map).is_some_and(|max| max >= 1.0) {
+        return 0.5;
+    }
     level_enclosing_fraction(&map.values, 0.01)
 }
 
 pub fn map_mesh(map: &DensityMap, level: f32) -> MeshData {
     let mesh = surface_nets(map, level);
+    let vertex_colors = largest_label(map)
+        .is_some_and(|max| max >= 2.0)
+        .then(|| mesh.positions.iter().map(|&p| label_color(map, p)).collect());
     MeshData {
         positions: mesh.positions,
         normals: mesh.normals,
         triangles: mesh.triangles,
-        vertex_colors: None,
+        vertex_colors,
     }
+}
+
+/// The largest value of a map of whole numbers ≥ 0 (a mask, a segmentation's labels); None for
+/// any other map.
+fn largest_label(map: &DensityMap) -> Option<f32> {
+    let mut max = 0.0f32;
+    for &v in &map.values {
+        if !(v >= 0.0 && v.fract() == 0.0) {
+            return None;
+        }
+        max = max.max(v);
+    }
+    Some(max)
+}
+
+/// The colour of the region a surface vertex bounds: the largest label among the 8 voxels
+/// around it, each label the colour of the cluster with its number.
+fn label_color(map: &DensityMap, position: [f32; 3]) -> [f32; 4] {
+    let first = map.grid.first_voxel_angstrom();
+    let base: [usize; 3] = std::array::from_fn(|a| {
+        let c = ((position[a] - first[a]) / map.grid.voxel_size_angstrom[a])
+            .floor()
+            .max(0.0) as usize;
+        c.min(map.grid.dims[a].saturating_sub(1))
+    });
+    let mut label = 0.0f32;
+    for corner in 0..8 {
+        let v: [usize; 3] =
+            std::array::from_fn(|a| (base[a] + (corner >> a & 1)).min(map.grid.dims[a].saturating_sub(1)));
+        label = label.max(map.values[map.grid.index(v[0], v[1], v[2])]);
+    }
+    let [r, g, b] = crate::scatter::cluster_colour((label as usize).saturating_sub(1));
+    [f32::from(r) / 255.0, f32::from(g) / 255.0, f32::from(b) / 255.0, 1.0]
 }
 
 /// The 12 edges of the map's box.

@@ -237,6 +237,59 @@ fn simulated_particles_reconstruct_into_the_model() {
 }
 
 #[test]
+fn score_in_the_model_zone_ignores_a_neighbour_in_the_map() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let open = asset("models/adk_open.pdb");
+    // The map holds the model and a second copy 50 Å along x.
+    let mut pair = Structure::read(&open).expect("read");
+    let copy: Vec<_> = pair
+        .atoms
+        .iter()
+        .map(|a| {
+            let mut b = a.clone();
+            b.chain_id = "B".into();
+            b
+        })
+        .collect();
+    let shifted: Vec<[f32; 3]> = pair.frames[0].iter().map(|p| [p[0] + 50.0, p[1], p[2]]).collect();
+    pair.atoms.extend(copy);
+    pair.frames[0].extend(shifted);
+    let pair_path = dir.path().join("pair.pdb");
+    write_structure(&pair, &pair_path).expect("write");
+    let map = dir.path().join("pair5.mrc");
+    run(&[
+        "simulate",
+        "map",
+        "--model",
+        s(&pair_path),
+        "--resolution",
+        "5",
+        "-o",
+        s(&map),
+    ]);
+    let score = json(&[
+        "score",
+        "--map",
+        s(&map),
+        "--model",
+        s(&open),
+        "--resolution",
+        "5",
+        "--json",
+    ]);
+    let whole = score["correlation_about_mean"].as_f64().expect("cc");
+    let zone = score["correlation_in_zone"].as_f64().expect("zone cc");
+    assert!(
+        whole < 0.8,
+        "over the box the neighbour's density is unexplained: {whole}"
+    );
+    assert!(zone > 0.99, "in the model's zone it is not there: {zone}");
+    let zone_fsc = score["zone_fsc_resolution_angstrom"].as_f64();
+    assert!(zone_fsc.is_none_or(|r| r < 5.5), "masked FSC {zone_fsc:?}");
+    assert_eq!(score["zone_radius_angstrom"].as_f64(), Some(6.25));
+}
+
+#[test]
 fn fit_particles_moves_the_closed_state_towards_the_open_one() {
     let dir = tempfile::tempdir().expect("tempdir");
     let star = dir.path().join("open.star");

@@ -118,10 +118,10 @@ pub struct GuidedArgs {
     /// Steps of every round after the first (default: half of --steps).
     #[arg(long)]
     pub round_steps: Option<usize>,
-    /// Halve the local guidance when the free score stops improving (two checks, five local
-    /// steps apart, without a gain); off by default (docs/science.md §4).
+    /// Keep the local guidance at full strength even when the free score stops improving (by
+    /// default it halves after two checks, five local steps apart, without a gain).
     #[arg(long)]
-    pub anneal: bool,
+    pub no_anneal: bool,
     /// End every sample as the sampler leaves it, without the restrained relaxation.
     #[arg(long)]
     pub no_relax: bool,
@@ -133,6 +133,14 @@ pub struct GuidedArgs {
     /// L-BFGS iterations of the final relaxation.
     #[arg(long, default_value_t = cryoforge_compute::guided::RelaxOptions::default().iterations)]
     pub relax_iterations: usize,
+    /// Restrain a start's bond or angle to its ideal value when it is further than this many σ
+    /// from it (0: every bond and angle the validation knows takes its ideal value).
+    #[arg(long, default_value_t = cryoforge_compute::guided::restraints::IDEAL_OUTLIER_Z)]
+    pub ideal_z: f64,
+    /// L-BFGS iterations of the stereochemistry restraints on the denoised estimate at every
+    /// guided step (0: restraints in the final relaxation only).
+    #[arg(long, default_value_t = GuidedFitOptions::new(5.0, ScheduleKind::Synthetic).denoiser_restraint_iterations)]
+    pub denoiser_restraints: usize,
     /// Elastic modes of the prior (at most 3 × nodes − 6).
     #[arg(long, default_value_t = 300)]
     pub modes: usize,
@@ -193,7 +201,7 @@ pub fn options_from(args: &GuidedArgs) -> anyhow::Result<GuidedFitOptions> {
     options.prior.modes = args.modes;
     options.clash_weight = args.clash_weight.max(0.0);
     options.relax.enabled = !args.no_relax;
-    options.anneal.enabled = args.anneal;
+    options.anneal.enabled = !args.no_anneal;
     if args.rounds == 0 {
         bail!("--rounds must be at least 1");
     }
@@ -207,6 +215,11 @@ pub fn options_from(args: &GuidedArgs) -> anyhow::Result<GuidedFitOptions> {
         None => {}
     }
     options.relax.iterations = args.relax_iterations;
+    if !(args.ideal_z.is_finite() && args.ideal_z >= 0.0) {
+        bail!("--ideal-z must be 0 or more, got {}", args.ideal_z);
+    }
+    options.relax.restraints.ideal_outlier_z = args.ideal_z;
+    options.denoiser_restraint_iterations = args.denoiser_restraints;
     options.guidance.zone = match (&args.mask, args.zone) {
         (Some(path), _) => {
             let mask = DensityMap::read(path).context("the --mask map")?;
@@ -250,6 +263,8 @@ fn sample_summary(
         "correlation": sample.correlation,
         "correlation_about_zero": scores.correlation_about_zero,
         "fsc_resolution_angstrom": scores.fsc_resolution_angstrom,
+        "zone_correlation": scores.correlation_in_zone,
+        "zone_fsc_resolution_angstrom": scores.zone_fsc_resolution_angstrom,
         "geometry": sample.geometry,
         "relax": sample.relax,
         "free_score": sample.free_score,

@@ -373,6 +373,15 @@ pub fn score_cmd(map: &Path, model: &Path, resolution: f32, contour: Option<f32>
         Some(r) => println!("map-model FSC = 0.5 at      {r:.2} Å"),
         None => println!("map-model FSC stays above 0.5 to Nyquist"),
     }
+    println!(
+        "in the model's zone ({} voxels within {:.1} Å of an atom):",
+        s.zone_voxels, s.zone_radius_angstrom
+    );
+    println!("  correlation about mean   {:.4}", s.correlation_in_zone);
+    match s.zone_fsc_resolution_angstrom {
+        Some(r) => println!("  masked FSC = 0.5 at      {r:.2} Å"),
+        None => println!("  masked FSC stays above 0.5 to Nyquist"),
+    }
     Ok(())
 }
 

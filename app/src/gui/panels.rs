@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use cryoforge_compute::formats::model::Structure;
 use cryoforge_compute::formats::model_write::write_structure;
 use cryoforge_compute::jobs::{JobSpec, MapTool, Series};
 
@@ -372,6 +373,24 @@ fn map_inspector_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId) {
     ui.separator();
     ui.label("Map tools (new map)");
     let mut tool = None;
+    // Open models a segment mask can be made for (their displayed frame), and the resolution
+    // the first of them is fitted at.
+    let models: Vec<(String, Arc<Structure>, usize)> = app
+        .objects
+        .iter()
+        .filter_map(|o| match &o.kind {
+            ObjectKind::Model(m) => Some((o.name.clone(), m.model.clone(), m.frame)),
+            _ => None,
+        })
+        .collect();
+    let resolution = app
+        .objects
+        .iter()
+        .find_map(|o| match &o.kind {
+            ObjectKind::Model(m) => Some(m.fit_resolution),
+            _ => None,
+        })
+        .unwrap_or(5.0);
     ui.horizontal_wrapped(|ui| {
         if ui.button("z-score").clicked() {
             tool = Some(MapTool::ZScore);
@@ -404,7 +423,7 @@ fn map_inspector_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId) {
                 voxel_size_angstrom: g.voxel_size_angstrom[0] * 2.0,
             });
         }
-        super::segment_panel::segment_tool_ui(ui, &mut tool, current_level);
+        super::segment_panel::segment_tool_ui(ui, &mut tool, current_level, &models, resolution);
     });
     if let Some(tool) = tool {
         app.start_job(JobSpec::MapTool { map, source, tool }, None);

@@ -64,6 +64,96 @@ fn open_toggle_threshold_and_map_tools() {
 }
 
 #[test]
+fn a_segment_mask_for_an_open_model_becomes_a_map_at_its_edge() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut h, map) = harness_with_map_and_model(dir.path());
+    h.state_mut().selected = Some(map);
+    // Contoured low enough that the surface holds the whole protein (the default, the level
+    // enclosing 1 % of the box, shows pieces of it), the segments at that level hold the model.
+    h.state_mut().set_level(map, 0.1);
+    h.run_steps(2);
+    let before = h.state().objects.len();
+    h.get_by_label("mask for 1ake.pdb").click();
+    run_until(&mut h, "the mask", |app| app.objects.len() == before + 1 && loaded(app));
+    h.run_steps(3);
+    h.render()
+        .expect("render")
+        .save(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("segment_mask.png"))
+        .expect("save");
+    let new = h.state().objects.last().expect("new object");
+    assert!(new.name.contains("mask for 1ake.pdb"), "{}", new.name);
+    let model = match &h
+        .state()
+        .objects
+        .iter()
+        .find(|o| o.name == "1ake.pdb")
+        .expect("model")
+        .kind
+    {
+        ObjectKind::Model(m) => m.model.clone(),
+        _ => unreachable!(),
+    };
+    match &new.kind {
+        ObjectKind::Map(m) => {
+            assert_eq!(m.level, 0.5, "a 0/1 mask is drawn and used as a zone at its edge");
+            // The mask holds the model: the mask's value at (nearly) every atom is 1.
+            let inside = model.frames[0]
+                .iter()
+                .filter(|&&p| cryoforge_compute::maps::scores::interpolate(&m.map, p).is_some_and(|v| v > 0.5))
+                .count();
+            let fraction = inside as f64 / model.frames[0].len() as f64;
+            assert!(fraction > 0.95, "{fraction}");
+        }
+        _ => panic!("the tool made a map"),
+    }
+}
+
+#[test]
+fn segments_are_drawn_one_colour_each() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut h, map) = harness_with_map_and_model(dir.path());
+    h.state_mut().selected = Some(map);
+    h.state_mut().set_level(map, 0.3);
+    h.run_steps(2);
+    let before = h.state().objects.len();
+    h.get_by_label("segment").click();
+    run_until(&mut h, "the label map", |app| {
+        app.objects.len() == before + 1 && loaded(app)
+    });
+    let labels = h.state().objects.last().expect("label map").id;
+    run_until(
+        &mut h,
+        "its surface",
+        |app| matches!(&app.object(labels).map(|o| &o.kind), Some(ObjectKind::Map(m)) if m.mesh.is_some()),
+    );
+    h.run_steps(3);
+    h.render()
+        .expect("render")
+        .save(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("segments.png"))
+        .expect("save");
+    match &h.state().object(labels).expect("labels").kind {
+        ObjectKind::Map(m) => {
+            assert_eq!(m.level, 0.5, "a label map is drawn around its labelled voxels");
+            let regions = m.map.values.iter().copied().fold(0.0, f32::max) as usize;
+            let (_, mesh) = m.mesh.as_ref().expect("mesh");
+            let colours = mesh
+                .vertex_colors
+                .as_ref()
+                .expect("a label map's surface is coloured by label");
+            let mut distinct: Vec<[u32; 3]> = colours
+                .iter()
+                .map(|c| [c[0], c[1], c[2]].map(|v| (v * 255.0).round() as u32))
+                .collect();
+            distinct.sort_unstable();
+            distinct.dedup();
+            assert!(regions >= 3, "{regions} regions");
+            assert_eq!(distinct.len(), regions, "one colour per region");
+        }
+        _ => panic!("the tool made a map"),
+    }
+}
+
+#[test]
 fn fit_in_map_runs_streams_and_cancels() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut h = harness();

@@ -10,13 +10,13 @@
 //! them.
 
 use super::GuidedError;
-use crate::guided::pointcloud::{PointCloud, default_point_count, map_point_cloud};
+use crate::guided::pointcloud::{PointCloud, default_point_count, voxels_above, weighted_kmeans};
 use crate::guided::sinkhorn::{SinkhornOptions, SinkhornWarmStart, sinkhorn_divergence_warm};
 use crate::guided::zone::{ZoneOptions, mask_on_grid, voxels_near, z_scored_in, zoned};
 use crate::maps::DensityMap;
 use crate::maps::density::{GaussianAtoms, simulate, simulate_backward};
 use crate::maps::scores::{VOLUME_PER_HEAVY_ATOM_ANGSTROM3, level_enclosing_volume_of};
-use crate::maps::tools::low_pass;
+use crate::maps::tools::{gaussian_blur, low_pass};
 
 /// The point cloud has at least one point per this many heavy atoms.
 pub const MIN_ATOMS_PER_POINT: usize = 20;
@@ -56,44 +56,13 @@ impl GuidanceOptions {
     }
 }
 
-/// The map convolved with a normalised 3D Gaussian of width `sigma_angstrom` (separable, in
-/// real space, truncated at 3σ, edges clamped).
-pub fn gaussian_blur(map: &DensityMap, sigma_angstrom: f64) -> Vec<f32> {
-    use rayon::prelude::*;
-    let [nx, ny, nz] = map.grid.dims;
-    let mut values = map.values.clone();
-    for axis in 0..3 {
-        let h = f64::from(map.grid.voxel_size_angstrom[axis]);
-        let radius = ((3.0 * sigma_angstrom / h).ceil() as isize).max(1);
-        let kernel: Vec<f32> = (-radius..=radius)
-            .map(|i| (-(i as f64 * h).powi(2) / (2.0 * sigma_angstrom * sigma_angstrom)).exp() as f32)
-            .collect();
-        let total: f32 = kernel.iter().sum();
-        let kernel: Vec<f32> = kernel.iter().map(|k| k / total).collect();
-        let (n, stride) = match axis {
-            0 => (nx, 1),
-            1 => (ny, nx),
-            _ => (nz, nx * ny),
-        };
-        let source = values.clone();
-        values.par_iter_mut().enumerate().for_each(|(index, v)| {
-            let position = (index / stride) % n;
-            let base = index - position * stride;
-            let mut sum = 0.0f32;
-            for (k, w) in kernel.iter().enumerate() {
-                let j = (position as isize + k as isize - radius).clamp(0, n as isize - 1) as usize;
-                sum += w * source[base + j * stride];
-            }
-            *v = sum;
-        });
-    }
-    values
-}
-
 /// A map prepared for guidance, with the Sinkhorn solver's warm start.
 pub struct MapGuidance {
     pub map: DensityMap,
-    pub cloud: PointCloud,
+    /// The map's point cloud; clustered from `cloud_voxels` when global guidance first needs it
+    /// after the zone moved (k-means of a fine map's zone is the costliest part of following).
+    cloud: PointCloud,
+    cloud_voxels: Option<(Vec<[f64; 3]>, Vec<f64>)>,
     /// The level the cloud was thresholded at.
     pub level: f32,
     /// The voxels guidance sees (None: all of them), those the cloud is drawn from, and how
@@ -195,6 +164,7 @@ impl MapGuidance {
                 points: Vec::new(),
                 weights: Vec::new(),
             },
+            cloud_voxels: None,
             level: 0.0,
             zone,
             cloud_zone,
@@ -206,17 +176,17 @@ impl MapGuidance {
             sinkhorn_weights,
             warm: SinkhornWarmStart::default(),
         };
-        let (level, cloud) = guidance.zone_cloud();
-        if cloud.points.is_empty() {
+        let (level, voxels) = guidance.zone_cloud_voxels();
+        if voxels.0.is_empty() {
             return Err(GuidedError::NoDensity { level });
         }
-        guidance.adopt(level, cloud);
+        guidance.adopt(level, voxels);
         Ok(guidance)
     }
 
-    /// The level enclosing the model's volume among the cloud zone's voxels, and the cloud of
-    /// their density above it.
-    fn zone_cloud(&self) -> (f32, PointCloud) {
+    /// The level enclosing the model's volume among the cloud zone's voxels, and the voxels of
+    /// density above it (what the point cloud clusters).
+    fn zone_cloud_voxels(&self) -> (f32, (Vec<[f64; 3]>, Vec<f64>)) {
         let setup = &self.cloud_setup;
         let voxel_volume: f32 = self.map.grid.voxel_size_angstrom.iter().product();
         let level = match &self.cloud_zone {
@@ -233,16 +203,16 @@ impl MapGuidance {
                 level_enclosing_volume_of(&inside, voxel_volume, setup.expected_volume)
             }
         };
-        let cloud = match &self.cloud_zone {
-            None => map_point_cloud(&self.map, level, setup.dust, setup.points, setup.seed, 50),
-            Some(zone) => map_point_cloud(&zoned(&self.map, zone), level, setup.dust, setup.points, setup.seed, 50),
+        let voxels = match &self.cloud_zone {
+            None => voxels_above(&self.map, level, setup.dust),
+            Some(zone) => voxels_above(&zoned(&self.map, zone), level, setup.dust),
         };
-        (level, cloud)
+        (level, voxels)
     }
 
-    fn adopt(&mut self, level: f32, cloud: PointCloud) {
+    fn adopt(&mut self, level: f32, voxels: (Vec<[f64; 3]>, Vec<f64>)) {
         self.level = level;
-        self.cloud = cloud;
+        self.cloud_voxels = Some(voxels);
         self.z_map = z_scored_in(&self.map.values, self.zone.as_deref()).0;
         self.warm = SinkhornWarmStart::default();
     }
@@ -262,13 +232,22 @@ impl MapGuidance {
         let previous_cloud_zone =
             self.cloud_zone
                 .replace(voxels_near(&self.map.grid, positions, cloud_radius_angstrom));
-        let (level, cloud) = self.zone_cloud();
-        if cloud.points.is_empty() {
+        let (level, voxels) = self.zone_cloud_voxels();
+        if voxels.0.is_empty() {
             self.cloud_zone = previous_cloud_zone;
             return;
         }
         self.zone = Some(voxels_near(&self.map.grid, positions, radius_angstrom));
-        self.adopt(level, cloud);
+        self.adopt(level, voxels);
+    }
+
+    /// The map's point cloud in the current zone (clustered now if the zone moved since).
+    pub fn cloud(&mut self) -> &PointCloud {
+        if let Some((points, weights)) = self.cloud_voxels.take() {
+            let setup = &self.cloud_setup;
+            self.cloud = weighted_kmeans(&points, &weights, setup.points, setup.seed, 50);
+        }
+        &self.cloud
     }
 
     /// Voxels in the zone now (every voxel without one).
@@ -296,6 +275,7 @@ impl MapGuidance {
     /// Sinkhorn divergence between the atoms and the map's cloud.
     pub fn global(&mut self, positions: &[[f64; 3]]) -> TermValue {
         let x: Vec<[f64; 3]> = self.sinkhorn_atoms.iter().map(|&i| positions[i]).collect();
+        self.cloud();
         let result = sinkhorn_divergence_warm(
             &x,
             &self.sinkhorn_weights,

@@ -108,6 +108,18 @@ pub struct GuidedFitOptions {
     /// Steps of every later round (None: half of the first round's).
     #[serde(default)]
     pub round_steps: Option<usize>,
+    /// Stereochemistry in the denoiser: in guided steps the denoised estimate is polished by
+    /// this many L-BFGS iterations of the restraints, tethered to the estimate
+    /// ([`relax::polish`]), so the map pushes a protein-like estimate; 0 for none.
+    #[serde(default)]
+    pub denoiser_restraint_iterations: usize,
+    /// The tether's σ (Å): how far the polish may move an atom for the geometry.
+    #[serde(default = "default_tether")]
+    pub denoiser_tether_angstrom: f64,
+}
+
+fn default_tether() -> f64 {
+    0.5
 }
 
 fn one() -> usize {
@@ -117,8 +129,9 @@ fn one() -> usize {
 /// Free-score annealing of the local guidance: every `every_steps` local steps the free score
 /// of the estimate is taken; after `patience` checks without a gain of `min_gain` over the best
 /// so far, the guidance scale is multiplied by `factor` (as a fit that has stopped improving on
-/// held-out data starts fitting noise). Needs a free score. Off by default: on the gemmi-made
-/// AdK map at 5 Å it never triggers (the free score rises at every check; docs/science.md §4).
+/// held-out data starts fitting noise). Needs a free score. On by default as a guard: on every
+/// measured case (the gemmi-made AdK maps, EMD-3488) the free score rises at every check, so it
+/// never triggers and the results are unchanged (docs/science.md §4).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AnnealOptions {
     pub enabled: bool,
@@ -131,7 +144,7 @@ pub struct AnnealOptions {
 impl Default for AnnealOptions {
     fn default() -> Self {
         Self {
-            enabled: false,
+            enabled: true,
             every_steps: 5,
             patience: 2,
             factor: 0.5,
@@ -171,6 +184,8 @@ impl GuidedFitOptions {
             anneal: AnnealOptions::default(),
             rounds: DEFAULT_ROUNDS,
             round_steps: None,
+            denoiser_restraint_iterations: 0,
+            denoiser_tether_angstrom: default_tether(),
         }
     }
 
@@ -425,8 +440,20 @@ pub(crate) fn guided_fit_round(
     let zone_voxels = guidance.zone_voxels();
     let topology = geometry_check::Topology::of(&start);
     let validator = Validator::new(&model);
+    let start_validation = validator.report(&model.frames[0]);
+    // A start with poor geometry overall (an old crystal structure) is not a source of targets:
+    // every bond and angle the validation knows is restrained to its ideal value.
+    let ideal_z = if start_validation
+        .bonds
+        .rmsz
+        .is_some_and(|z| z > restraints::POOR_START_BOND_RMSZ)
+    {
+        0.0
+    } else {
+        options.relax.restraints.ideal_outlier_z
+    };
     let restraints = restraints::Restraints::from_start(&model, &start, options.relax.restraints.clone())
-        .with_ideal_outliers(&validator.ideal_geometry(), restraints::IDEAL_OUTLIER_Z)
+        .with_ideal_outliers(&validator.ideal_geometry(), ideal_z)
         .with_torsion_prior(std::sync::Arc::new(rama_prior::RamaPrior), &model);
     let all: Vec<usize> = (0..model.atoms.len()).collect();
     let residues = network::residue_groups(&model, &all);
@@ -481,7 +508,6 @@ pub(crate) fn guided_fit_round(
         .into_iter()
         .map(|v| v as f32)
         .collect();
-    let start_validation = validator.report(&model.frames[0]);
     Ok(GuidedFit {
         model,
         samples,
@@ -491,7 +517,7 @@ pub(crate) fn guided_fit_round(
         free: free.as_ref().map_or_else(|| "none".into(), FreeScore::describe),
         start_is_best,
         start_geometry: topology.check(&start),
-        cloud_points: guidance.cloud.points.len(),
+        cloud_points: guidance.cloud().points.len(),
         cloud_level: guidance.level,
         zone_voxels,
         zone: options.guidance.zone.describe(),

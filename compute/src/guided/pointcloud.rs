@@ -29,6 +29,13 @@ pub fn map_point_cloud(
     seed: u64,
     iterations: usize,
 ) -> PointCloud {
+    let (points, weights) = voxels_above(map, level, min_dust_volume_angstrom3);
+    weighted_kmeans(&points, &weights, k, seed, iterations)
+}
+
+/// The positions (Å) and values of the voxels at or above `level` (and above 0) that survive
+/// dust removal: what [`map_point_cloud`] clusters.
+pub fn voxels_above(map: &DensityMap, level: f32, min_dust_volume_angstrom3: f32) -> (Vec<[f64; 3]>, Vec<f64>) {
     let (clean, _) = remove_dust(map, level, min_dust_volume_angstrom3);
     let [nx, ny, nz] = map.grid.dims;
     let mut points = Vec::new();
@@ -44,7 +51,7 @@ pub fn map_point_cloud(
             }
         }
     }
-    weighted_kmeans(&points, &weights, k, seed, iterations)
+    (points, weights)
 }
 
 /// Weighted k-means of `points`; empty clusters are dropped from the result.

@@ -114,3 +114,32 @@ pub fn relax(
         },
     )
 }
+
+/// Stereochemistry inside the sampler: `iterations` L-BFGS steps on the restraints plus a tether
+/// of every coordinate to `estimate` (σ = `tether_angstrom`), so a denoised estimate keeps its
+/// collective placement and gets protein-like local geometry back before the map pushes it.
+pub fn polish(restraints: &Restraints, estimate: &[f64], tether_angstrom: f64, iterations: usize) -> Vec<f64> {
+    let mut x = estimate.to_vec();
+    if iterations == 0 {
+        return x;
+    }
+    let tether = 1.0 / tether_angstrom.max(1e-3).powi(2);
+    let mut f = |x: &[f64], g: &mut [f64]| {
+        g.iter_mut().for_each(|v| *v = 0.0);
+        let mut e = restraints.energy(x, g).total();
+        for ((gi, xi), ei) in g.iter_mut().zip(x).zip(estimate) {
+            let d = xi - ei;
+            e += tether * d * d;
+            *gi += 2.0 * tether * d;
+        }
+        e
+    };
+    let lbfgs = LbfgsOptions {
+        iterations,
+        gradient_tolerance: 1e-3,
+        max_step: 0.1,
+        ..LbfgsOptions::default()
+    };
+    minimise(&mut x, &lbfgs, &mut f, &mut || true);
+    x
+}

@@ -86,6 +86,14 @@ impl SampleRun<'_> {
             let mut noisy: Vec<f64> = x.iter().map(|v| v + churn * rng.normal()).collect();
             let clock = Instant::now();
             let mut denoised = prior.denoise(&noisy, sigma_hat);
+            if self.options.guidance_enabled && matches!(phase, Phase::Global | Phase::Local) {
+                denoised = relax::polish(
+                    self.restraints,
+                    &denoised,
+                    self.options.denoiser_tether_angstrom,
+                    self.options.denoiser_restraint_iterations,
+                );
+            }
             timings.denoise_seconds += clock.elapsed().as_secs_f64();
             let scale = if self.options.guidance_enabled {
                 let factor = if phase == Phase::Local { anneal_factor } else { 1.0 };

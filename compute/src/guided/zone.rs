@@ -18,7 +18,7 @@ pub use crate::maps::local::voxels_near;
 /// The automatic zone of the density L2, the z-scores and the correlation reaches a little past
 /// the kernel's cutoff, so every voxel an atom's density touches, and the density just beyond the
 /// model that tells an atom where to go, are in view.
-pub const ZONE_RADIUS_PER_RESOLUTION: f64 = 1.25;
+pub const ZONE_RADIUS_PER_RESOLUTION: f64 = crate::maps::local::MODEL_ZONE_RADIUS_PER_RESOLUTION;
 
 /// The point cloud of global guidance is drawn from a tighter zone, a little past the kernel's 3σ:
 /// the density the model itself could hold. A cloud drawn from a wider zone takes in a touching
@@ -330,10 +330,10 @@ mod tests {
     fn the_zone_keeps_a_neighbours_density_out_of_the_cloud_and_the_scores() {
         let (model, neighbour) = (globule(0.0), globule(NEIGHBOUR_X));
         let map = map_of(&[&model, &neighbour]);
-        let whole = guidance(&map, &model, ZoneOptions::WholeMap);
-        let zoned = guidance(&map, &model, ZoneOptions::around_model(5.0));
-        let in_whole = mass_nearer(&whole.cloud, &model, &neighbour);
-        let in_zoned = mass_nearer(&zoned.cloud, &model, &neighbour);
+        let mut whole = guidance(&map, &model, ZoneOptions::WholeMap);
+        let mut zoned = guidance(&map, &model, ZoneOptions::around_model(5.0));
+        let in_whole = mass_nearer(whole.cloud(), &model, &neighbour);
+        let in_zoned = mass_nearer(zoned.cloud(), &model, &neighbour);
         assert!(in_whole > 0.3, "the whole map's cloud covers the neighbour: {in_whole}");
         assert_eq!(in_zoned, 0.0, "the zone's cloud holds none of it");
         assert!(zoned.zone_voxels() < whole.zone_voxels() / 2);
@@ -407,7 +407,7 @@ mod tests {
         let mut zoned = guidance(&map, &model, ZoneOptions::around_model(5.0));
         zoned.follow(&positions(&neighbour));
         assert!(
-            mass_nearer(&zoned.cloud, &neighbour, &model) == 0.0,
+            mass_nearer(zoned.cloud(), &neighbour, &model) == 0.0,
             "moved onto the neighbour, the zone holds its density only"
         );
         let before = zoned.zone_voxels();
@@ -425,7 +425,7 @@ mod tests {
             meta: Default::default(),
         });
         let mut masked = guidance(&map, &model, ZoneOptions::mask(mask.clone(), 0.5));
-        assert_eq!(mass_nearer(&masked.cloud, &model, &neighbour), 0.0);
+        assert_eq!(mass_nearer(masked.cloud(), &model, &neighbour), 0.0);
         let voxels = masked.zone_voxels();
         masked.follow(&positions(&neighbour));
         assert_eq!(masked.zone_voxels(), voxels, "a mask does not move");

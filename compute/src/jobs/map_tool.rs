@@ -1,11 +1,13 @@
 //! The map tools as a job: each makes a new map from an open one.
 
+use std::sync::Arc;
+
 use super::JobError;
 use crate::maps::DensityMap;
-use crate::maps::segment::{SegmentOptions, watershed};
+use crate::maps::segment::{ModelMaskOptions, SegmentOptions, mask_for_model, watershed};
 
 /// The map tools, as jobs.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum MapTool {
     ZScore,
     LowPass {
@@ -32,6 +34,16 @@ pub enum MapTool {
         level: f32,
         steps: usize,
     },
+    /// The segments that hold a model, widened by the resolution into unassigned voxels, as a
+    /// 0/1 mask (the zone a guided fit sees in a map that holds more than the model).
+    ModelMask {
+        level: f32,
+        steps: usize,
+        resolution_angstrom: f32,
+        /// The model's name and its atom positions (Å).
+        model: String,
+        positions: Arc<Vec<[f64; 3]>>,
+    },
 }
 
 impl MapTool {
@@ -46,6 +58,7 @@ impl MapTool {
             Self::Crop { .. } => "cropped".into(),
             Self::Resample { voxel_size_angstrom } => format!("{voxel_size_angstrom} Å/voxel"),
             Self::Segment { steps, .. } => format!("segments, {steps} steps"),
+            Self::ModelMask { model, .. } => format!("mask for {model}"),
         }
     }
 
@@ -68,7 +81,7 @@ impl MapTool {
                 Err(JobError::Input(format!("{what} must be positive")))
             }
         };
-        Ok(match *self {
+        Ok(match self.clone() {
             Self::ZScore => t::z_score(map),
             Self::LowPass { resolution_angstrom } => t::low_pass(map, positive(resolution_angstrom, "resolution")?),
             Self::FlipHand => t::flip_hand(map),
@@ -93,6 +106,26 @@ impl MapTool {
                 watershed(map, &options, progress)
                     .map_err(|e| JobError::Input(e.to_string()))?
                     .label_map(map)
+            }
+            Self::ModelMask {
+                level,
+                steps,
+                resolution_angstrom,
+                model,
+                positions,
+            } => {
+                let segment = SegmentOptions {
+                    steps,
+                    ..SegmentOptions::new(level, &map.grid)
+                };
+                let options = ModelMaskOptions::new(segment, f64::from(positive(resolution_angstrom, "resolution")?));
+                let mask = mask_for_model(map, &positions, &options).map_err(|e| JobError::Input(e.to_string()))?;
+                if !mask.values.iter().any(|v| *v > 0.5) {
+                    return Err(JobError::Input(format!(
+                        "no segment at level {level} holds the atoms of {model}"
+                    )));
+                }
+                mask
             }
         })
     }
@@ -124,5 +157,28 @@ mod tests {
         assert!(labels.values.iter().all(|v| v.fract() == 0.0));
         let cancelled = tool.apply_with_progress(&map, &mut |f| f < 0.2);
         assert!(matches!(cancelled, Err(JobError::Input(_))));
+
+        // The mask for a "model" on the first blob holds it and not the second.
+        let mask_tool = |x: f64| MapTool::ModelMask {
+            level: 0.01,
+            steps: 2,
+            resolution_angstrom: 4.0,
+            model: "blob".into(),
+            positions: Arc::new(vec![[x, 0.0, 0.0]]),
+        };
+        let mask = mask_tool(0.0).apply(&map).expect("mask");
+        let at = |p: [f32; 3]| {
+            let first = map.grid.first_voxel_angstrom();
+            let v: [usize; 3] =
+                std::array::from_fn(|a| ((p[a] - first[a]) / map.grid.voxel_size_angstrom[a]).round() as usize);
+            mask.values[map.grid.index(v[0], v[1], v[2])]
+        };
+        assert_eq!(at([0.0; 3]), 1.0);
+        assert_eq!(at([20.0, 0.0, 0.0]), 0.0);
+        let far = mask_tool(500.0).apply(&map);
+        assert!(
+            matches!(far, Err(JobError::Input(ref m)) if m.contains("blob")),
+            "{far:?}"
+        );
     }
 }

@@ -6,6 +6,11 @@ use super::{DensityMap, MapGrid};
 use crate::maps::density::{GaussianAtoms, simulate};
 use crate::maps::scores::correlation;
 
+/// The model's own zone of a map reaches this × the resolution from its atoms: a little past the
+/// density kernel's 5σ cutoff (1.125 × resolution), so every voxel an atom's density touches is in
+/// it. The guided fit's automatic zone and the zone scores of `score` use it.
+pub const MODEL_ZONE_RADIUS_PER_RESOLUTION: f64 = 1.25;
+
 /// Calls `visit` with the index of every voxel of `grid` within `radius_angstrom` of a position
 /// (a voxel near several positions is visited once per position).
 pub fn visit_voxels_near(grid: &MapGrid, positions: &[[f64; 3]], radius_angstrom: f64, visit: &mut dyn FnMut(usize)) {

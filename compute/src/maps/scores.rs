@@ -1,9 +1,12 @@
 //! Map–model scores as people report them: fitmap's correlation about zero and about the mean
 //! and its overlap, the correlation inside the simulated map's envelope, the average map value at
 //! atoms, the fraction of atoms inside the contour, and the FSC of the map against the simulated
-//! map with the resolution where it crosses 0.5.
+//! map with the resolution where it crosses 0.5; the correlation and the FSC again in the
+//! model's own zone (docs/science.md §5: real maps hold more than the model).
 
 use crate::maps::density::{GaussianAtoms, simulate};
+use crate::maps::local::{MODEL_ZONE_RADIUS_PER_RESOLUTION, voxels_near};
+use crate::maps::tools::gaussian_blur;
 use crate::maps::{DensityMap, MapGrid};
 use crate::numeric::fft::{fft3, for_each_frequency};
 
@@ -27,6 +30,14 @@ pub struct MapModelScores {
     /// Resolution (Å) where the map-vs-model FSC first falls below 0.5; None if it never does.
     pub fsc_resolution_angstrom: Option<f64>,
     pub fsc: Vec<FscShell>,
+    /// The same in the model's own zone (voxels within `zone_radius_angstrom` of an atom), as
+    /// real maps hold more than the model: correlation about the mean inside the zone (CC_mask),
+    /// and the FSC of both maps under the zone's soft-edged mask.
+    pub zone_radius_angstrom: f64,
+    pub zone_voxels: usize,
+    pub correlation_in_zone: f64,
+    pub zone_fsc_resolution_angstrom: Option<f64>,
+    pub zone_fsc: Vec<FscShell>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
@@ -152,6 +163,12 @@ pub fn score_map_model(
     let at_atoms: Vec<f32> = atoms.positions.iter().filter_map(|&p| interpolate(map, p)).collect();
     let n = atoms.len().max(1) as f64;
     let fsc = fourier_shell_correlation(&map.grid, &map.values, &simulated);
+    let zone_radius = MODEL_ZONE_RADIUS_PER_RESOLUTION * f64::from(resolution_angstrom);
+    let positions: Vec<[f64; 3]> = atoms.positions.iter().map(|p| p.map(f64::from)).collect();
+    let zone = voxels_near(&map.grid, &positions, zone_radius);
+    let soft = soft_mask(map, &zone, resolution_angstrom);
+    let masked = |values: &[f32]| -> Vec<f32> { values.iter().zip(&soft).map(|(v, m)| v * m).collect() };
+    let zone_fsc = fourier_shell_correlation(&map.grid, &masked(&map.values), &masked(&simulated));
     MapModelScores {
         resolution_angstrom,
         contour_level: contour,
@@ -165,7 +182,23 @@ pub fn score_map_model(
         atoms_scored: atoms.len(),
         fsc_resolution_angstrom: resolution_at(&fsc, 0.5),
         fsc,
+        zone_radius_angstrom: zone_radius,
+        zone_voxels: zone.iter().filter(|z| **z).count(),
+        correlation_in_zone: correlation(&map.values, &simulated, true, Some(&zone)),
+        zone_fsc_resolution_angstrom: resolution_at(&zone_fsc, 0.5),
+        zone_fsc,
     }
+}
+
+/// A 0/1 mask with its edge softened by a Gaussian of a third of the resolution (a hard edge
+/// would put its own high-frequency ripples into a masked FSC).
+fn soft_mask(map: &DensityMap, inside: &[bool], resolution_angstrom: f32) -> Vec<f32> {
+    let hard = DensityMap {
+        grid: map.grid.clone(),
+        values: inside.iter().map(|&b| f32::from(u8::from(b))).collect(),
+        meta: Default::default(),
+    };
+    gaussian_blur(&hard, f64::from(resolution_angstrom) / 3.0)
 }
 
 /// FSC between two maps on one grid, in shells one Fourier pixel of the longest box edge wide,

@@ -20,7 +20,7 @@ mod tests;
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap};
 
-use crate::guided::guidance::gaussian_blur;
+use crate::maps::tools::gaussian_blur;
 use crate::maps::{DensityMap, MapGrid};
 
 pub use mask::{ModelMaskOptions, mask_for_model};
@@ -260,7 +260,10 @@ pub fn watershed(
     report(0.0)?;
     let dims = map.grid.dims;
     let smoothed = smooth(map, options.smoothing_angstrom);
-    let domain: Vec<bool> = smoothed.iter().map(|&v| v >= options.level).collect();
+    // The domain is the map's own voxels at the level (what its surface encloses), so segmenting
+    // at the level a user contours at covers what they see; smoothing only orders the flood (at a
+    // high level the smoothed peaks can fall below it and leave nothing to segment).
+    let domain: Vec<bool> = map.values.iter().map(|&v| v >= options.level).collect();
     report(0.1)?;
     let offsets = options.connectivity.offsets();
     let seeds = local_maxima(dims, &smoothed, &domain, &offsets);

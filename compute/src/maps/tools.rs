@@ -184,6 +184,40 @@ pub fn z_score(map: &DensityMap) -> DensityMap {
     out
 }
 
+/// The map convolved with a normalised 3D Gaussian of width `sigma_angstrom` (separable, in
+/// real space, truncated at 3σ, edges clamped).
+pub fn gaussian_blur(map: &DensityMap, sigma_angstrom: f64) -> Vec<f32> {
+    use rayon::prelude::*;
+    let [nx, ny, nz] = map.grid.dims;
+    let mut values = map.values.clone();
+    for axis in 0..3 {
+        let h = f64::from(map.grid.voxel_size_angstrom[axis]);
+        let radius = ((3.0 * sigma_angstrom / h).ceil() as isize).max(1);
+        let kernel: Vec<f32> = (-radius..=radius)
+            .map(|i| (-(i as f64 * h).powi(2) / (2.0 * sigma_angstrom * sigma_angstrom)).exp() as f32)
+            .collect();
+        let total: f32 = kernel.iter().sum();
+        let kernel: Vec<f32> = kernel.iter().map(|k| k / total).collect();
+        let (n, stride) = match axis {
+            0 => (nx, 1),
+            1 => (ny, nx),
+            _ => (nz, nx * ny),
+        };
+        let source = values.clone();
+        values.par_iter_mut().enumerate().for_each(|(index, v)| {
+            let position = (index / stride) % n;
+            let base = index - position * stride;
+            let mut sum = 0.0f32;
+            for (k, w) in kernel.iter().enumerate() {
+                let j = (position as isize + k as isize - radius).clamp(0, n as isize - 1) as usize;
+                sum += w * source[base + j * stride];
+            }
+            *v = sum;
+        });
+    }
+    values
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -108,9 +108,15 @@ where
             let assigned: Vec<usize> = (0..n)
                 .into_par_iter()
                 .map(|i| {
-                    (0..clusters)
-                        .min_by(|&a, &b| distance_to(&centres, a, i).total_cmp(&distance_to(&centres, b, i)))
-                        .unwrap_or(0)
+                    // The first nearest centre, each distance computed once.
+                    let (mut nearest, mut best) = (0, f64::INFINITY);
+                    for c in 0..clusters {
+                        let d = distance_to(&centres, c, i);
+                        if d < best {
+                            (nearest, best) = (c, d);
+                        }
+                    }
+                    nearest
                 })
                 .collect();
             let changed = assigned != labels;

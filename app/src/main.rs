@@ -100,6 +100,9 @@ enum Command {
     /// map, local resolution of half maps, elastic network and contacts, written as B-factors
     /// and a CSV.
     Flex(cli::flex::FlexArgs),
+    /// Build a backbone model from a map and a sequence (FASTA): Cα network, tracing, threading,
+    /// backbone and refinement; `build train` and `build peptides` make what it runs on.
+    Build(cli::build::BuildCommand),
     /// Validate a model's geometry: Ramachandran, clashscore, bond and angle RMSZ, Cβ deviations.
     Validate {
         model: PathBuf,
@@ -148,6 +151,7 @@ fn main() -> ExitCode {
         Some(Command::Map(command)) => cli::map::map_cmd(command),
         Some(Command::Hetero(command)) => cli::hetero::hetero_cmd(command),
         Some(Command::Flex(args)) => cli::flex::flex_cmd(args),
+        Some(Command::Build(command)) => cli::build::build_cmd(command),
         Some(Command::Validate { model, json }) => cli::validate::validate_cmd(&model, json),
         Some(Command::Reconstruct {
             particles,

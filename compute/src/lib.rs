@@ -2,6 +2,7 @@
 //! fitting, map tools) and, as the app grows, the jobs that run on the compute thread. Nothing
 //! here knows about the UI.
 
+pub mod build;
 pub mod flex;
 pub mod formats;
 pub mod geometry;

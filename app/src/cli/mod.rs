@@ -1,6 +1,7 @@
 //! The command-line subcommands, one module per family. Long reads and writes show a progress
 //! bar on a terminal; every error carries the file it is about (anyhow context).
 
+pub mod build;
 pub mod files;
 pub mod flex;
 pub mod guided;

@@ -389,9 +389,14 @@ pub fn compare_cmd(model: &Path, reference: &Path, json: bool) -> anyhow::Result
     let m = read_model(model)?;
     let r = read_model(reference)?;
     let c = compare(&m, 0, &r);
-    if c.matched_residues < 3 {
+    // Model-building metrics match Cα in space, so a built model with its own numbering and
+    // chains still compares.
+    let b = cryoforge_compute::models::building::building_metrics(&m, &r);
+    let matched = c.matched_residues >= 3;
+    if !matched && b.coverage == 0.0 {
         bail!(
-            "only {} residues of {} match {}: nothing to compare",
+            "only {} residues of {} match {} by chain and number or sequence, and none lies within 3 Å of a reference \
+             Cα: nothing to compare",
             c.matched_residues,
             model.display(),
             reference.display()
@@ -399,17 +404,36 @@ pub fn compare_cmd(model: &Path, reference: &Path, json: bool) -> anyhow::Result
     }
     let (vm, vr) = (validate(&m, 0), validate(&r, 0));
     if json {
-        let mut value = serde_json::to_value(&c)?;
+        let mut value = if matched {
+            serde_json::to_value(&c)?
+        } else {
+            serde_json::json!({})
+        };
+        value["building"] = serde_json::to_value(&b)?;
         value["validation"] = serde_json::json!({ "model": vm, "reference": vr });
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
+        if matched {
+            println!(
+                "matched Cα    {} of {} (reference {}), by {:?}",
+                c.matched_residues, c.model_residues, c.reference_residues, c.match_method
+            );
+            println!("Cα RMSD       {:.3} Å", c.ca_rmsd_angstrom);
+            println!("TM-score      {:.4}", c.tm_score);
+            println!("lDDT (Cα)     {:.4}", c.lddt_ca);
+        } else {
+            println!("no residues match by chain and number or sequence; Cα matched in space only:");
+        }
         println!(
-            "matched Cα    {} of {} (reference {}), by {:?}",
-            c.matched_residues, c.model_residues, c.reference_residues, c.match_method
+            "model building (Cα matched in space): coverage {:.1}%  sequence recall {:.1}%  TM-score {:.4}  \
+             RMSD {:.2} Å  chain breaks {}  false positives {:.1}%",
+            100.0 * b.coverage,
+            100.0 * b.sequence_recall,
+            b.tm_score,
+            b.rmsd_angstrom,
+            b.chain_breaks,
+            100.0 * b.false_positives
         );
-        println!("Cα RMSD       {:.3} Å", c.ca_rmsd_angstrom);
-        println!("TM-score      {:.4}", c.tm_score);
-        println!("lDDT (Cα)     {:.4}", c.lddt_ca);
         println!("model         {}", vm.summary_line());
         println!("reference     {}", vr.summary_line());
     }

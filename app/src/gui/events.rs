@@ -35,6 +35,18 @@ impl CryoforgeApp {
             let (job, frame, gallery) = match snapshot {
                 Snapshot::Coordinates { job, frame } => (job, frame, None),
                 Snapshot::Particles { job, frame, gallery } => (job, frame, gallery),
+                Snapshot::Model { job, model } => {
+                    let id = self.jobs.iter().find(|j| j.id == job).and_then(|j| j.model);
+                    if let Some(Object {
+                        kind: ObjectKind::Model(m),
+                        ..
+                    }) = id.and_then(|id| self.objects.iter_mut().find(|o| o.id == id))
+                    {
+                        build_panel::show_snapshot(m, model);
+                        self.scene_dirty = true;
+                    }
+                    return;
+                }
             };
             let model = self.jobs.iter().find(|j| j.id == job).and_then(|j| j.model);
             if let Some(Object {
@@ -104,6 +116,7 @@ impl CryoforgeApp {
                     JobResult::Hetero(exploration) => self.latent = Some(hetero_panel::LatentView::new(exploration)),
                     JobResult::Map { map, name } => self.adopt_map(name, map),
                     JobResult::Flex(flex) => flex_panel::adopt_flex(self, model_id, flex),
+                    JobResult::Build(result) => build_panel::adopt_build(self, model_id, result),
                 }
             }
         }

@@ -3,6 +3,7 @@
 //! isosurfaces are extracted on the mesher thread, and jobs run on the compute thread, whose
 //! progress and snapshots stream into the viewport.
 
+mod build_panel;
 mod events;
 mod flex_panel;
 mod guided_panel;

@@ -37,6 +37,8 @@ pub struct MapObject {
     pub slice_index: usize,
     /// The surface and the level it was made at (it lags the slider while extraction runs).
     pub mesh: Option<(f32, Arc<MeshData>)>,
+    /// The "Build model" section's settings (boxed: the enum of objects stays small).
+    pub build: Box<super::build_panel::BuildSettings>,
 }
 
 impl MapObject {
@@ -60,6 +62,7 @@ impl MapObject {
             slice_axis: 2,
             slice_index,
             mesh: None,
+            build: Default::default(),
         }
     }
 
@@ -105,6 +108,8 @@ pub struct ModelObject {
     pub flex_settings: Box<super::flex_panel::FlexSettings>,
     /// The last flexibility estimate on this model, once finished.
     pub flex: Option<Box<super::flex_panel::FlexView>>,
+    /// The build that made this object, once finished.
+    pub build: Option<Arc<cryoforge_compute::build::BuildResult>>,
 }
 
 impl ModelObject {
@@ -137,6 +142,7 @@ impl ModelObject {
             states: None,
             flex_settings: Default::default(),
             flex: None,
+            build: None,
         }
     }
 

@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use cryoforge_compute::formats::model::Structure;
 use cryoforge_compute::formats::model_write::write_structure;
 use cryoforge_compute::jobs::{JobSpec, MapTool, Series};
 
@@ -373,24 +372,7 @@ fn map_inspector_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId) {
     ui.separator();
     ui.label("Map tools (new map)");
     let mut tool = None;
-    // Open models a segment mask can be made for (their displayed frame), and the resolution
-    // the first of them is fitted at.
-    let models: Vec<(String, Arc<Structure>, usize)> = app
-        .objects
-        .iter()
-        .filter_map(|o| match &o.kind {
-            ObjectKind::Model(m) => Some((o.name.clone(), m.model.clone(), m.frame)),
-            _ => None,
-        })
-        .collect();
-    let resolution = app
-        .objects
-        .iter()
-        .find_map(|o| match &o.kind {
-            ObjectKind::Model(m) => Some(m.fit_resolution),
-            _ => None,
-        })
-        .unwrap_or(5.0);
+    let (models, resolution) = super::segment_panel::open_models(app);
     ui.horizontal_wrapped(|ui| {
         if ui.button("z-score").clicked() {
             tool = Some(MapTool::ZScore);
@@ -426,8 +408,16 @@ fn map_inspector_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId) {
         super::segment_panel::segment_tool_ui(ui, &mut tool, current_level, &models, resolution);
     });
     if let Some(tool) = tool {
-        app.start_job(JobSpec::MapTool { map, source, tool }, None);
+        app.start_job(
+            JobSpec::MapTool {
+                map: map.clone(),
+                source: source.clone(),
+                tool,
+            },
+            None,
+        );
     }
+    super::build_panel::build_ui(app, ui, id, map, &source);
 }
 
 fn model_inspector_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId, maps: &[(ObjectId, String)]) {
@@ -562,6 +552,9 @@ fn model_inspector_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId, m
     }
     if let Some(i) = accept {
         accept_placement(app, id, i);
+    }
+    if let Some(result) = app.model_mut(id).and_then(|m| m.build.clone()) {
+        super::build_panel::build_summary_ui(ui, &result);
     }
     super::states_panel::states_ui(app, ui, id);
     super::guided_panel::guided_ui(app, ui, id, maps);

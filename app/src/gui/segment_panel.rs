@@ -12,6 +12,29 @@ use cryoforge_compute::jobs::MapTool;
 use cryoforge_compute::maps::segment::DEFAULT_STEPS;
 
 use super::widgets::count_ui;
+use super::{CryoforgeApp, ObjectKind};
+
+/// The open models a segment mask can be made for (name, model, shown frame), and the
+/// resolution the first of them is fitted at.
+pub fn open_models(app: &CryoforgeApp) -> (Vec<(String, Arc<Structure>, usize)>, f32) {
+    let models = app
+        .objects
+        .iter()
+        .filter_map(|o| match &o.kind {
+            ObjectKind::Model(m) => Some((o.name.clone(), m.model.clone(), m.frame)),
+            _ => None,
+        })
+        .collect();
+    let resolution = app
+        .objects
+        .iter()
+        .find_map(|o| match &o.kind {
+            ObjectKind::Model(m) => Some(m.fit_resolution),
+            _ => None,
+        })
+        .unwrap_or(5.0);
+    (models, resolution)
+}
 
 /// The button and its steps; sets `tool` when clicked. The steps persist across frames and
 /// sessions in egui's memory. `models` are the open models (name, model, shown frame) a mask can be made for;

@@ -104,6 +104,7 @@ pub fn select(h: &mut Harness<'static, CryoforgeApp>, name: &str) -> u64 {
     id
 }
 
+mod build;
 #[path = "../common/mod.rs"]
 mod common;
 mod flex;

@@ -10,6 +10,7 @@
 //! jobs adapts a method to it in its own module ([`fit`], [`particles`], [`hetero`], [`flex`],
 //! [`map_tool`]).
 
+pub mod build;
 mod fit;
 mod flex;
 mod hetero;
@@ -21,6 +22,8 @@ pub mod worker;
 
 use std::sync::{Arc, Mutex};
 
+use crate::build::sequence::ChainSequence;
+use crate::build::{BuildError, BuildOptions, BuildResult};
 use crate::flex::{FlexError, FlexOptions, Flexibility};
 use crate::formats::error::FormatError;
 use crate::formats::model::Structure;
@@ -107,6 +110,16 @@ pub enum JobSpec {
         model: Arc<Structure>,
         options: FlexOptions,
     },
+    /// A backbone model built from a map and sequences (and a mask); what each step finds
+    /// streams as a model ([`Snapshot::Model`]).
+    Build {
+        map: Arc<DensityMap>,
+        sequences: Vec<ChainSequence>,
+        mask: Option<Arc<DensityMap>>,
+        options: Box<BuildOptions>,
+        /// Weights of `cryoforge build train` (None: the bundled ones).
+        weights: Option<std::path::PathBuf>,
+    },
     /// Panics: proves a crashing job becomes a failed event.
     #[cfg(test)]
     Crash,
@@ -128,6 +141,11 @@ impl JobSpec {
             Self::HeteroAnalyze { analyze, .. } => format!("Heterogeneity analysis ({} clusters)", analyze.clusters),
             Self::HeteroVolume { .. } => "Latent volume".to_owned(),
             Self::Flex { options, .. } => format!("Flexibility ({} Å map)", options.resolution_angstrom),
+            Self::Build { sequences, options, .. } => format!(
+                "Build model ({} residues, {} Å map)",
+                sequences.iter().map(|s| s.len() * s.copies).sum::<usize>(),
+                options.resolution_angstrom
+            ),
             Self::GuidedStates { source, .. } => format!("Guided fit into {}", source.label()),
             Self::ParticleFit { options, .. } if options.epochs == 0 => {
                 format!("Particle refinement (auto epochs, batch {})", options.batch)
@@ -209,6 +227,8 @@ pub enum JobError {
     Hetero(#[from] HeteroError),
     #[error(transparent)]
     Flex(#[from] FlexError),
+    #[error(transparent)]
+    Build(#[from] BuildError),
     /// The job's inputs cannot be used as given.
     #[error("{0}")]
     Input(String),
@@ -263,6 +283,8 @@ pub enum JobResult {
     Hetero(Arc<Exploration>),
     /// Per-residue flexibility of a model.
     Flex(Arc<Flexibility>),
+    /// A model built from a map and sequences.
+    Build(Arc<BuildResult>),
 }
 
 /// Heavy state of the running job, replaced at every publish; the UI takes the latest.
@@ -276,6 +298,8 @@ pub enum Snapshot {
         frame: Vec<[f32; 3]>,
         gallery: Option<Arc<Gallery>>,
     },
+    /// A model that changes as a job goes (a build: candidates, then traces, then the model).
+    Model { job: JobId, model: Arc<Structure> },
 }
 
 /// The latest-value slot.

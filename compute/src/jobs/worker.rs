@@ -8,7 +8,7 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{Receiver, Sender, bounded};
 
 use super::{Command, Event, JobError, JobId, JobResult, JobSpec, Series, Snapshot, SnapshotSlot};
-use super::{fit, flex, hetero, particles};
+use super::{build, fit, flex, hetero, particles};
 use crate::panic::catch_quietly;
 
 /// What a running job sees: progress out, cancel and pause in.
@@ -229,6 +229,13 @@ fn run_job(spec: &JobSpec, ctx: &mut JobContext<'_>) -> Result<JobResult, JobErr
             model,
             options,
         } => flex::flex_job(map, half_maps.as_ref(), model, options, ctx),
+        JobSpec::Build {
+            map,
+            sequences,
+            mask,
+            options,
+            weights,
+        } => build::build_job(map, sequences, mask.as_deref(), options, weights.as_deref(), ctx),
         JobSpec::MapTool { map, source, tool } => {
             let label = tool.label();
             ctx.step(0, Some(100), label.clone(), Vec::new());

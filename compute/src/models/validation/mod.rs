@@ -12,7 +12,7 @@
 
 mod clash;
 mod geometry;
-mod ideal;
+pub(crate) mod ideal;
 mod rama;
 mod tables;
 #[cfg(test)]

@@ -1,0 +1,98 @@
+//! One-shot model building from a map and a sequence (the E3-CryoFold method, docs/science.md §4
+//! and §6): a small 3D network predicts where the Cα atoms are, which way the chain runs and
+//! which residue sits where ([`network`]); classical steps place the Cα ([`candidates`]), trace
+//! them into fragments ([`trace`]), thread the fragments onto the sequence ([`thread`]), build
+//! the backbone ([`backbone`]) and refine the model against the map with the guided fit's
+//! stereochemistry restraints. Every residue's confidence (the Cα likelihood and the local
+//! map–model correlation) goes in its B-factor.
+//!
+//! Without the network ([`Likelihood::Density`], the classical baseline) the map's own local
+//! maxima stand in for the Cα likelihood, traces have no direction and nothing is threaded.
+
+pub mod backbone;
+pub mod candidates;
+pub mod network;
+pub mod pipeline;
+pub mod prepare;
+pub mod sequence;
+pub mod thread;
+pub mod trace;
+pub mod train;
+pub mod weights;
+
+pub use pipeline::{BuildProgress, BuildResult, BuildSnapshot, build_model};
+
+use crate::maps::DensityMap;
+
+/// Why a model cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("the map is flat (every voxel has the same value)")]
+    FlatMap,
+    #[error(
+        "the map holds no density the network reads as protein: no Cα candidate reached a probability of {min_score}"
+    )]
+    NoDensity { min_score: f32 },
+    #[error(
+        "the sequence ({residues} residues, about {needed_angstrom3:.0} Å³ of protein) is longer than the map can hold \
+         ({available_angstrom3:.0} Å³ of density above its noise level)"
+    )]
+    SequenceTooLong {
+        residues: usize,
+        needed_angstrom3: f64,
+        available_angstrom3: f64,
+    },
+    #[error("the mask does not overlap the map (no voxel of the map is inside the mask at level {level})")]
+    MaskOutside { level: f32 },
+    #[error("the network's weights cannot be used: {0}")]
+    Weights(String),
+    #[error("{0}")]
+    Input(String),
+}
+
+/// Where the Cα likelihood comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Likelihood {
+    /// The Cα network (bundled weights or `--weights`).
+    Network,
+    /// The classical baseline: the normalised map's local maxima, no direction, no residue types.
+    Density,
+}
+
+/// Everything a build needs besides the map and the sequences.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct BuildOptions {
+    pub resolution_angstrom: f32,
+    pub likelihood: Likelihood,
+    pub candidates: candidates::CandidateOptions,
+    pub trace: trace::TraceOptions,
+    pub thread: thread::ThreadOptions,
+    /// Restrained refinement against the map after the backbone is built.
+    pub refine: bool,
+    pub refine_iterations: usize,
+    /// A mask's inside is where it is at least this.
+    pub mask_level: f32,
+}
+
+impl BuildOptions {
+    pub fn new(resolution_angstrom: f32) -> Self {
+        Self {
+            resolution_angstrom,
+            likelihood: Likelihood::Network,
+            candidates: Default::default(),
+            trace: Default::default(),
+            thread: Default::default(),
+            refine: true,
+            refine_iterations: 300,
+            mask_level: 0.5,
+        }
+    }
+}
+
+/// The inputs of a build.
+pub struct BuildInput<'a> {
+    pub map: &'a DensityMap,
+    pub sequences: &'a [sequence::ChainSequence],
+    pub mask: Option<&'a DensityMap>,
+}

@@ -2,6 +2,7 @@
 //! scene building they share. The binary in `main.rs` only parses arguments; tests drive the
 //! same code (the UI through egui_kittest).
 
+pub mod cartoon;
 pub mod cli;
 pub mod gui;
 pub mod scatter;

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use cryoforge_compute::formats::model::Atom;
+use cryoforge_compute::formats::model::{Atom, Structure};
 use cryoforge_compute::maps::DensityMap;
 use cryoforge_compute::maps::isosurface::surface_nets;
 use cryoforge_compute::maps::scores::level_enclosing_fraction;
@@ -19,6 +19,41 @@ pub enum AtomStyle {
     Trace,
     /// A Cα tube whose radius follows the B-factor (RMSF) of each residue.
     Worm,
+    /// Ribbons: helices, strands with arrows, coil ([`crate::cartoon`]); other atoms (ligands,
+    /// nucleic acids) as spheres.
+    Cartoon,
+}
+
+/// How a model is drawn when it opens: as a cartoon when it holds a protein chain (ChimeraX's
+/// default), else as atoms.
+pub fn default_style(model: &Structure) -> AtomStyle {
+    let alphas = model
+        .atoms
+        .iter()
+        .filter(|a| a.is_alpha_carbon() && a.residue_name != "CA")
+        .count();
+    if alphas >= 3 {
+        AtomStyle::Cartoon
+    } else {
+        AtomStyle::Spheres
+    }
+}
+
+/// The atoms a cartoon leaves to be drawn as spheres: everything outside the protein chains
+/// (ligands, ions, nucleic acids), waters left out.
+pub fn outside_cartoon(atoms: &[Atom]) -> Vec<bool> {
+    let protein_residues: std::collections::HashSet<(&str, i32, &str)> = atoms
+        .iter()
+        .filter(|a| a.is_alpha_carbon())
+        .map(|a| (a.chain_id.as_str(), a.residue_number, a.insertion_code.as_str()))
+        .collect();
+    atoms
+        .iter()
+        .map(|a| {
+            a.residue_name != "HOH"
+                && !protein_residues.contains(&(a.chain_id.as_str(), a.residue_number, a.insertion_code.as_str()))
+        })
+        .collect()
 }
 
 /// How atoms are coloured.

@@ -56,9 +56,25 @@ pub fn build(loaded: &LoadedScene, threshold: Option<f32>) -> (SceneData, OrbitC
     }
     for model in &loaded.models {
         let colors = view::atom_colors(&model.atoms, view::ColorBy::Chain, [1.0; 4]);
-        let spheres = view::model_spheres(&model.atoms, &model.frames[0], &colors, 0.45);
-        points.extend(spheres.centers.iter().copied());
-        scene.spheres.push(spheres);
+        let coords = &model.frames[0];
+        points.extend(coords.iter().copied());
+        // As the window draws a model when it opens: proteins as cartoons, the rest as atoms.
+        if view::default_style(model) == view::AtomStyle::Cartoon {
+            scene.meshes.push(MeshInstance {
+                mesh: std::sync::Arc::new(crate::cartoon::cartoon_mesh(model, coords, &colors)),
+                color: [1.0; 4],
+            });
+            let others = view::outside_cartoon(&model.atoms);
+            let kept: Vec<usize> = (0..model.atoms.len()).filter(|&i| others[i]).collect();
+            let atoms: Vec<_> = kept.iter().map(|&i| model.atoms[i].clone()).collect();
+            let at: Vec<_> = kept.iter().map(|&i| coords[i]).collect();
+            let c: Vec<_> = kept.iter().map(|&i| colors[i]).collect();
+            scene.spheres.push(view::model_spheres(&atoms, &at, &c, 0.45));
+        } else {
+            scene
+                .spheres
+                .push(view::model_spheres(&model.atoms, coords, &colors, 0.45));
+        }
     }
     let mut camera = OrbitCamera::default();
     if let Some((c, r)) = view::bounds(points) {

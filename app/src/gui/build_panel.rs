@@ -67,62 +67,65 @@ pub fn build_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId, map: Ar
     };
     let settings = &mut m.build;
     ui.separator();
-    ui.label("Build model (map and sequence to a backbone model)");
-    ui.add(
-        egui::TextEdit::multiline(&mut settings.sequence)
-            .hint_text("sequence: FASTA (one record per chain, '>name x2' for copies) or one-letter codes")
-            .desired_rows(3)
-            .font(egui::TextStyle::Monospace),
-    );
     let mut open_fasta = false;
-    ui.horizontal(|ui| {
-        open_fasta = ui.button("Open FASTA…").clicked();
-        ui.add(
-            egui::DragValue::new(&mut settings.resolution)
-                .range(1.5..=12.0)
-                .speed(0.1)
-                .suffix(" Å resolution"),
-        );
-    });
-    ui.horizontal(|ui| {
-        ui.add_enabled_ui(weights::bundled_available(), |ui| {
-            ui.radio_value(&mut settings.likelihood, Likelihood::Network, "Cα network")
-                .on_disabled_hover_text("this build of cryoforge has no trained weights");
-        });
-        ui.radio_value(&mut settings.likelihood, Likelihood::Density, "map maxima (baseline)");
-    });
-    let mask_name = settings
-        .mask
-        .and_then(|k| maps.iter().find(|(i, _)| *i == k))
-        .map_or("none".to_owned(), |(_, n)| n.clone());
-    egui::ComboBox::from_id_salt(("build mask", id))
-        .selected_text(format!("mask: {mask_name}"))
-        .show_ui(ui, |ui| {
-            ui.selectable_value(&mut settings.mask, None, "none");
-            for (k, name) in &maps {
-                ui.selectable_value(&mut settings.mask, Some(*k), name.as_str());
+    let mut clicked = false;
+    let mut parsed = Err(String::new());
+    egui::CollapsingHeader::new("Build model (map and sequence to a backbone model)")
+        .id_salt(("build", id))
+        .show(ui, |ui| {
+            ui.add(
+                egui::TextEdit::multiline(&mut settings.sequence)
+                    .hint_text("sequence: FASTA (one record per chain, '>name x2' for copies) or one-letter codes")
+                    .desired_rows(3)
+                    .font(egui::TextStyle::Monospace),
+            );
+            ui.horizontal(|ui| {
+                open_fasta = ui.button("Open FASTA…").clicked();
+                ui.add(
+                    egui::DragValue::new(&mut settings.resolution)
+                        .range(1.5..=12.0)
+                        .speed(0.1)
+                        .suffix(" Å resolution"),
+                );
+            });
+            ui.horizontal(|ui| {
+                ui.add_enabled_ui(weights::bundled_available(), |ui| {
+                    ui.radio_value(&mut settings.likelihood, Likelihood::Network, "Cα network")
+                        .on_disabled_hover_text("this build of cryoforge has no trained weights");
+                });
+                ui.radio_value(&mut settings.likelihood, Likelihood::Density, "map maxima (baseline)");
+            });
+            let mask_name = settings
+                .mask
+                .and_then(|k| maps.iter().find(|(i, _)| *i == k))
+                .map_or("none".to_owned(), |(_, n)| n.clone());
+            egui::ComboBox::from_id_salt(("build mask", id))
+                .selected_text(format!("mask: {mask_name}"))
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut settings.mask, None, "none");
+                    for (k, name) in &maps {
+                        ui.selectable_value(&mut settings.mask, Some(*k), name.as_str());
+                    }
+                });
+            parsed = sequences_of(&settings.sequence);
+            match &parsed {
+                Ok(chains) => {
+                    let residues: usize = chains.iter().map(|c| c.len() * c.copies).sum();
+                    let count: usize = chains.iter().map(|c| c.copies).sum();
+                    ui.weak(format!("{count} chain(s), {residues} residues"));
+                }
+                Err(e) if !settings.sequence.trim().is_empty() => {
+                    ui.colored_label(ui.visuals().warn_fg_color, e);
+                }
+                Err(_) => {}
             }
+            clicked = ui
+                .add_enabled(
+                    parsed.is_ok(),
+                    egui::Button::new(format!("Build model into {map_name}")),
+                )
+                .clicked();
         });
-    let parsed = sequences_of(&settings.sequence);
-    match &parsed {
-        Ok(chains) => {
-            let residues: usize = chains.iter().map(|c| c.len() * c.copies).sum();
-            ui.weak(format!(
-                "{} chain(s), {residues} residues",
-                chains.iter().map(|c| c.copies).sum::<usize>()
-            ));
-        }
-        Err(e) if !settings.sequence.trim().is_empty() => {
-            ui.colored_label(ui.visuals().warn_fg_color, e);
-        }
-        Err(_) => {}
-    }
-    let clicked = ui
-        .add_enabled(
-            parsed.is_ok(),
-            egui::Button::new(format!("Build model into {map_name}")),
-        )
-        .clicked();
     let settings = settings.clone();
     if open_fasta
         && let Some(path) = rfd::FileDialog::new()

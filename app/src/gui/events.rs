@@ -28,6 +28,17 @@ impl CryoforgeApp {
                 self.scene_dirty = true;
             }
         }
+        while let Ok((id, key, mesh)) = self.mesher.cartoons.try_recv() {
+            if let Some(Object {
+                kind: ObjectKind::Model(m),
+                ..
+            }) = self.objects.iter_mut().find(|o| o.id == id)
+                && m.cartoon.requested == Some(key)
+            {
+                m.cartoon.built = Some((key, mesh));
+                self.scene_dirty = true;
+            }
+        }
         while let Ok(event) = self.compute.events.try_recv() {
             self.on_event(event);
         }

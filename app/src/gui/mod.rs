@@ -395,6 +395,7 @@ impl eframe::App for CryoforgeApp {
     fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
         let render_state = frame.wgpu_render_state();
         if self.scene_dirty {
+            self.request_cartoons();
             let (scene, points) = self.build_scene();
             if !self.viewport.camera_fitted
                 && let Some((c, r)) = view::bounds(points)

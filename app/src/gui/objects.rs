@@ -94,7 +94,7 @@ pub struct ModelObject {
     pub previewed: Option<usize>,
     pub fit_resolution: f32,
     pub fit_search: usize,
-    pub guided_settings: super::guided_panel::GuidedSettings,
+    pub guided_settings: Box<super::guided_panel::GuidedSettings>,
     /// The guided fit that made this object, once finished.
     pub guided: Option<super::guided_panel::GuidedView>,
     pub refine_settings: super::particle_panel::RefineSettings,
@@ -110,6 +110,16 @@ pub struct ModelObject {
     pub flex: Option<Box<super::flex_panel::FlexView>>,
     /// The build that made this object, once finished.
     pub build: Option<Arc<cryoforge_compute::build::BuildResult>>,
+    /// The cartoon drawn for this model (boxed: the enum of objects stays small).
+    pub cartoon: Box<CartoonState>,
+}
+
+/// A model's cartoon and the key (model, coordinates, colours) it was built for; the key of the
+/// request the mesher is working on.
+#[derive(Default)]
+pub struct CartoonState {
+    pub built: Option<(u64, Arc<MeshData>)>,
+    pub requested: Option<u64>,
 }
 
 impl ModelObject {
@@ -120,13 +130,14 @@ impl ModelObject {
         } else {
             model
         };
+        let style = view::default_style(&model);
         Self {
             model: Arc::new(model),
             alternate_atoms,
             frame: 0,
             playing: false,
             frames_per_second: 10.0,
-            style: AtomStyle::Spheres,
+            style,
             color_by: ColorBy::Chain,
             color: [0.9, 0.8, 0.5],
             live_coordinates: None,
@@ -143,6 +154,7 @@ impl ModelObject {
             flex_settings: Default::default(),
             flex: None,
             build: None,
+            cartoon: Box::default(),
         }
     }
 
@@ -230,21 +242,34 @@ struct MeshRequest {
     level: f32,
 }
 
-/// Isosurface extraction off the UI thread; while the slider moves, only the newest request
-/// per map is worked on: requests go into a latest-value map, and the thread is woken through a
-/// one-slot channel.
+/// A cartoon to build: the model, the coordinates and per-atom colours to build it with, and
+/// the key the result is stored under.
+pub struct CartoonRequest {
+    pub model: Arc<Structure>,
+    pub coordinates: Vec<[f32; 3]>,
+    pub colors: Vec<[f32; 4]>,
+    pub key: u64,
+}
+
+/// Isosurface extraction and cartoon building off the UI thread; while a slider moves or a job
+/// streams coordinates, only the newest request per object is worked on: requests go into
+/// latest-value maps, and the thread is woken through a one-slot channel.
 pub struct Mesher {
     pending: Arc<Mutex<HashMap<ObjectId, MeshRequest>>>,
+    pending_cartoons: Arc<Mutex<HashMap<ObjectId, CartoonRequest>>>,
     wake_mesher: Sender<()>,
     pub results: Receiver<(ObjectId, f32, MeshData)>,
+    pub cartoons: Receiver<(ObjectId, u64, Arc<MeshData>)>,
 }
 
 impl Mesher {
     pub fn spawn(wake: Arc<dyn Fn() + Send + Sync>) -> std::io::Result<Self> {
         let pending: Arc<Mutex<HashMap<ObjectId, MeshRequest>>> = Arc::default();
+        let pending_cartoons: Arc<Mutex<HashMap<ObjectId, CartoonRequest>>> = Arc::default();
         let (wake_tx, wake_rx) = crossbeam_channel::bounded::<()>(1);
         let (result_tx, result_rx) = crossbeam_channel::bounded(16);
-        let queue = pending.clone();
+        let (cartoon_tx, cartoon_rx) = crossbeam_channel::bounded(16);
+        let (queue, cartoon_queue) = (pending.clone(), pending_cartoons.clone());
         std::thread::Builder::new()
             .name("cryoforge-mesher".into())
             .spawn(move || {
@@ -257,13 +282,34 @@ impl Mesher {
                         }
                         wake();
                     }
+                    let cartoons = cartoon_queue
+                        .lock()
+                        .map(|mut q| std::mem::take(&mut *q))
+                        .unwrap_or_default();
+                    for (id, r) in cartoons {
+                        let mesh = crate::cartoon::cartoon_mesh(&r.model, &r.coordinates, &r.colors);
+                        if cartoon_tx.send((id, r.key, Arc::new(mesh))).is_err() {
+                            return;
+                        }
+                        wake();
+                    }
                 }
             })?;
         Ok(Self {
             pending,
+            pending_cartoons,
             wake_mesher: wake_tx,
             results: result_rx,
+            cartoons: cartoon_rx,
         })
+    }
+
+    /// Asks for the cartoon of a model object (replacing any request not yet worked on).
+    pub fn request_cartoon(&self, id: ObjectId, request: CartoonRequest) {
+        if let Ok(mut pending) = self.pending_cartoons.lock() {
+            pending.insert(id, request);
+        }
+        let _ = self.wake_mesher.try_send(());
     }
 
     pub fn request(&self, id: ObjectId, map: Arc<DensityMap>, level: f32) {

@@ -432,6 +432,7 @@ fn model_inspector_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId, m
     m.reading_notes_ui(ui, id);
     let mut restyle = false;
     ui.horizontal(|ui| {
+        restyle |= ui.radio_value(&mut m.style, AtomStyle::Cartoon, "cartoon").changed();
         restyle |= ui.radio_value(&mut m.style, AtomStyle::Spheres, "atoms").changed();
         restyle |= ui.radio_value(&mut m.style, AtomStyle::Bonds, "sticks").changed();
         restyle |= ui.radio_value(&mut m.style, AtomStyle::Trace, "Cα tube").changed();

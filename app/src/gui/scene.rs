@@ -49,19 +49,35 @@ impl CryoforgeApp {
                 }
                 ObjectKind::Model(m) => {
                     let (atoms, coords) = (&m.model.atoms, m.coordinates());
-                    let mut colors = view::atom_colors(atoms, m.color_by, [m.color[0], m.color[1], m.color[2], 1.0]);
-                    if let Some(flex) = &m.flex {
-                        for &i in flex.highlighted_atoms() {
-                            if let Some(c) = colors.get_mut(i) {
-                                *c = view::HIGHLIGHT;
-                            }
-                        }
-                    }
+                    let colors = model_colors(m);
                     match m.style {
                         AtomStyle::Spheres => scene.spheres.push(view::model_spheres(atoms, coords, &colors, 0.45)),
                         AtomStyle::Bonds => scene.spheres.push(view::model_bonds(atoms, coords, &colors)),
                         AtomStyle::Trace => scene.spheres.push(view::model_trace(atoms, coords, &colors)),
                         AtomStyle::Worm => scene.spheres.push(view::model_worm(atoms, coords, &colors)),
+                        AtomStyle::Cartoon => {
+                            match &m.cartoon.built {
+                                // The cartoon for exactly these coordinates and colours.
+                                Some((key, mesh)) if *key == cartoon_key(m, &colors) => {
+                                    scene.meshes.push(cryoforge_renderer::MeshInstance {
+                                        mesh: mesh.clone(),
+                                        color: [1.0; 4],
+                                    });
+                                }
+                                // Until the mesher has it: the Cα trace.
+                                _ => scene.spheres.push(view::model_trace(atoms, coords, &colors)),
+                            }
+                            let others = view::outside_cartoon(atoms);
+                            let kept: Vec<usize> = (0..atoms.len()).filter(|&i| others[i]).collect();
+                            if !kept.is_empty() {
+                                let sub_atoms: Vec<_> = kept.iter().map(|&i| atoms[i].clone()).collect();
+                                let sub_coords: Vec<_> = kept.iter().map(|&i| coords[i]).collect();
+                                let sub_colors: Vec<_> = kept.iter().map(|&i| colors[i]).collect();
+                                scene
+                                    .spheres
+                                    .push(view::model_spheres(&sub_atoms, &sub_coords, &sub_colors, 0.45));
+                            }
+                        }
                     }
                     points.extend(m.coordinates().iter().copied());
                 }
@@ -69,6 +85,34 @@ impl CryoforgeApp {
             }
         }
         (scene, points)
+    }
+
+    /// Asks the mesher for the cartoon of every visible cartoon-style model whose coordinates or
+    /// colours changed since its cartoon was built.
+    pub(super) fn request_cartoons(&mut self) {
+        for object in self.objects.iter_mut().filter(|o| o.visible) {
+            let ObjectKind::Model(m) = &mut object.kind else {
+                continue;
+            };
+            if m.style != AtomStyle::Cartoon {
+                continue;
+            }
+            let colors = model_colors(m);
+            let key = cartoon_key(m, &colors);
+            if m.cartoon.built.as_ref().is_some_and(|(k, _)| *k == key) || m.cartoon.requested == Some(key) {
+                continue;
+            }
+            m.cartoon.requested = Some(key);
+            self.mesher.request_cartoon(
+                object.id,
+                objects::CartoonRequest {
+                    model: m.model.clone(),
+                    coordinates: m.coordinates().to_vec(),
+                    colors,
+                    key,
+                },
+            );
+        }
     }
 
     /// Points the camera at object `id` (or everything when None) and frames it.
@@ -97,6 +141,33 @@ impl CryoforgeApp {
         self.viewport.camera = cryoforge_renderer::OrbitCamera::default();
         self.fit_view(None);
     }
+}
+
+/// Each atom's colour as the model is drawn (the selected residue highlighted).
+fn model_colors(m: &ModelObject) -> Vec<[f32; 4]> {
+    let mut colors = view::atom_colors(&m.model.atoms, m.color_by, [m.color[0], m.color[1], m.color[2], 1.0]);
+    if let Some(flex) = &m.flex {
+        for &i in flex.highlighted_atoms() {
+            if let Some(c) = colors.get_mut(i) {
+                *c = view::HIGHLIGHT;
+            }
+        }
+    }
+    colors
+}
+
+/// What a cartoon depends on: the model, its coordinates now and its colours.
+fn cartoon_key(m: &ModelObject, colors: &[[f32; 4]]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (Arc::as_ptr(&m.model) as usize).hash(&mut hasher);
+    for p in m.coordinates() {
+        p.map(f32::to_bits).hash(&mut hasher);
+    }
+    for c in colors {
+        c.map(f32::to_bits).hash(&mut hasher);
+    }
+    hasher.finish()
 }
 
 fn mesh_edges(mesh: &cryoforge_renderer::MeshData, color: [f32; 4]) -> cryoforge_renderer::LinesData {

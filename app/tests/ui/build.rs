@@ -18,6 +18,9 @@ fn a_protein_is_built_from_its_map_and_sequence_and_scores_against_its_model() {
         m.build.resolution = 4.0;
     }
     h.run_steps(3);
+    h.get_by_label("Build model (map and sequence to a backbone model)")
+        .click();
+    h.run_steps(3);
     h.get_by_label("Build model into 2sdf_4A.mrc").click();
     let built = |app: &CryoforgeApp| {
         app.objects

@@ -105,6 +105,7 @@ pub fn select(h: &mut Harness<'static, CryoforgeApp>, name: &str) -> u64 {
 }
 
 mod build;
+mod cartoon;
 #[path = "../common/mod.rs"]
 mod common;
 mod flex;

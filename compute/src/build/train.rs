@@ -2,8 +2,9 @@
 //! A data set is a folder with `manifest.json` (made by `scripts/build_dataset.py`: protein
 //! chains of public packages, split into train/validation/test by protein family) and the chains'
 //! files. Every step draws a family, a chain of it and a random orientation, simulates its map
-//! at a random resolution (2.5–7 Å) with the atoms' own B-factors plus a random overall blur,
-//! adds noise at a random SNR (0.5–5) and low-passes it, normalises it as a user's map is
+//! at a random resolution (2.5–7 Å) with the atoms' own B-factors plus a random overall B (0–30),
+//! adds noise low-passed at the resolution at a random SNR (0.3–5: the map's variance over the
+//! noise's, both over the box), normalises it as a user's map is
 //! ([`super::prepare`]) and cuts a crop around a random Cα. The targets at every voxel: a
 //! Gaussian bump (σ 0.5 Å) at each Cα, and within 1.5 Å of a Cα its residue type and the vector
 //! to the next Cα. Loss: binary cross-entropy on the bumps (positives weighted up), squared error
@@ -21,7 +22,7 @@ use super::prepare::normalise_values;
 use super::sequence::residue_index_of_name;
 use crate::formats::model::Structure;
 use crate::maps::density::{GaussianAtoms, SIGMA_PER_RESOLUTION, simulate};
-use crate::maps::tools::{add_noise, low_pass};
+use crate::maps::tools::low_pass;
 use crate::maps::{DensityMap, MapGrid};
 use crate::numeric::rng::Rng;
 
@@ -133,7 +134,7 @@ impl Default for TrainOptions {
             crop: 32,
             learning_rate: 2e-3,
             resolution_range: [2.5, 7.0],
-            snr_range: [0.5, 5.0],
+            snr_range: [0.3, 5.0],
             positive_weight: 20.0,
             seed: 1,
             validation_crops: 16,
@@ -165,12 +166,12 @@ pub fn example(chain: &TrainingChain, options: &TrainOptions, rng: &mut Rng) -> 
     let positions: Vec<[f32; 3]> = chain.positions.iter().map(|&p| rotate(p)).collect();
     let [lo_res, hi_res] = options.resolution_range;
     let resolution = lo_res * (hi_res / lo_res).powf(rng.uniform() as f32);
-    let extra_b = 40.0 * rng.uniform() as f32;
+    let extra_b = 30.0 * rng.uniform() as f32;
     let sigma_res = SIGMA_PER_RESOLUTION * resolution;
     let sigmas: Vec<f32> = chain
         .b_factors
         .iter()
-        .map(|b| (sigma_res * sigma_res + (0.3 * b + extra_b) / (8.0 * std::f32::consts::PI.powi(2))).sqrt())
+        .map(|b| (sigma_res * sigma_res + (b + extra_b) / (8.0 * std::f32::consts::PI.powi(2))).sqrt())
         .collect();
     // The whole chain's map on a 1 Å grid, with noise, low-passed, normalised as at inference.
     let (lo, hi) = bounds(&positions);
@@ -184,20 +185,25 @@ pub fn example(chain: &TrainingChain, options: &TrainOptions, rng: &mut Rng) -> 
         amplitudes: chain.amplitudes.clone(),
         sigmas,
     };
-    let mut values = simulate(&grid, &atoms);
+    let signal = simulate(&grid, &atoms);
+    // Noise low-passed at the resolution, as a map's noise is, scaled to the SNR over the box.
     let [lo_snr, hi_snr] = options.snr_range;
     let snr = lo_snr * (hi_snr / lo_snr).powf(rng.uniform());
-    add_noise(&mut values, snr, rng.next_u64());
-    let filtered = low_pass(
+    let white: Vec<f32> = (0..signal.len()).map(|_| rng.normal() as f32).collect();
+    let noise = low_pass(
         &DensityMap {
             grid: grid.clone(),
-            values,
+            values: white,
             meta: Default::default(),
         },
         resolution,
-    );
-    let normalised =
-        normalise_values(&filtered.values, chain.alphas.len()).unwrap_or_else(|| vec![0.0; filtered.values.len()]);
+    )
+    .values;
+    let signal_sd = crate::maps::Statistics::of(&signal).rms;
+    let noise_sd = crate::maps::Statistics::of(&noise).rms.max(1e-12);
+    let scale = signal_sd / noise_sd / (snr as f32).sqrt();
+    let values: Vec<f32> = signal.iter().zip(&noise).map(|(s, n)| s + scale * n).collect();
+    let normalised = normalise_values(&values, chain.alphas.len()).unwrap_or_else(|| vec![0.0; values.len()]);
     // A crop around a random Cα, moved by up to a quarter of its side.
     let n = options.crop;
     let anchor = rotate(chain.alphas[rng.below(chain.alphas.len().max(1))].0);

@@ -4,4 +4,5 @@
 pub mod building;
 pub mod compare;
 pub mod enm;
+pub mod secondary;
 pub mod validation;

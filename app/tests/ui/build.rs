@@ -21,6 +21,10 @@ fn a_protein_is_built_from_its_map_and_sequence_and_scores_against_its_model() {
     h.get_by_label("Build model (map and sequence to a backbone model)")
         .click();
     h.run_steps(3);
+    h.render()
+        .expect("render")
+        .save(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("build_section.png"))
+        .expect("save");
     h.get_by_label("Build model into 2sdf_4A.mrc").click();
     let built = |app: &CryoforgeApp| {
         app.objects

@@ -132,11 +132,14 @@ impl CaNet {
     }
 }
 
-/// Per-voxel outputs on a grid (x fastest), channel-major: `values[c * voxels + i]`.
+/// The network's outputs on a grid (x fastest): the Cα log-odds at every voxel, and the other
+/// channels (next-Cα vector, residue-type logits) only where the log-odds reach
+/// `keep_logit`, so a 300³ map costs one float per voxel rather than [`OUTPUTS`].
 #[derive(Clone, Debug, Default)]
 pub struct Prediction {
     pub dims: [usize; 3],
-    pub values: Vec<f32>,
+    pub logit: Vec<f32>,
+    pub others: std::collections::HashMap<usize, [f32; OUTPUTS - 1]>,
 }
 
 impl Prediction {
@@ -144,9 +147,9 @@ impl Prediction {
         self.dims.iter().product()
     }
 
-    pub fn channel(&self, c: usize) -> &[f32] {
-        let n = self.voxels();
-        &self.values[c * n..(c + 1) * n]
+    /// Output channel `c` (≥ 1) at `voxel`, 0 where it was not kept.
+    pub fn at(&self, c: usize, voxel: usize) -> f32 {
+        self.others.get(&voxel).map_or(0.0, |o| o[c - 1])
     }
 }
 
@@ -170,6 +173,7 @@ pub fn predict(
     net: &CaNet,
     values: &[f32],
     dims: [usize; 3],
+    keep_logit: f32,
     device: &Device,
     progress: &mut dyn FnMut(f32) -> bool,
 ) -> Option<Prediction> {
@@ -178,7 +182,8 @@ pub fn predict(
     let total = axes[0].0.len() * axes[1].0.len() * axes[2].0.len();
     let voxels: usize = dims.iter().product();
     let tile_voxels: usize = size.iter().product();
-    let mut out = vec![0f32; OUTPUTS * voxels];
+    let mut logit = vec![0f32; voxels];
+    let mut others = std::collections::HashMap::new();
     let mut done = 0;
     let inside = |p: [isize; 3]| (0..3).all(|a| p[a] >= 0 && (p[a] as usize) < dims[a]);
     for &(z0, zn) in &axes[2].0 {
@@ -214,8 +219,10 @@ pub fn predict(
                             let [px, py, pz] = p.map(|c| c as usize);
                             let at = px + dims[0] * (py + dims[1] * pz);
                             let from = i + size[0] * (j + size[1] * k);
-                            for c in 0..OUTPUTS {
-                                out[c * voxels + at] = result.get(c * tile_voxels + from).copied().unwrap_or(0.0);
+                            let value = |c: usize| result.get(c * tile_voxels + from).copied().unwrap_or(0.0);
+                            logit[at] = value(0);
+                            if logit[at] >= keep_logit {
+                                others.insert(at, std::array::from_fn(|c| value(c + 1)));
                             }
                         }
                     }
@@ -225,7 +232,7 @@ pub fn predict(
         }
     }
     progress(1.0);
-    Some(Prediction { dims, values: out })
+    Some(Prediction { dims, logit, others })
 }
 
 #[cfg(test)]
@@ -245,9 +252,14 @@ mod tests {
         let values: Vec<f32> = (0..dims.iter().product::<usize>())
             .map(|i| (i % 7) as f32 * 0.1)
             .collect();
-        let prediction = predict(&net, &values, dims, &device, &mut |_| true).expect("prediction");
-        assert_eq!(prediction.values.len(), OUTPUTS * values.len());
-        assert!(prediction.values.iter().all(|v| v.is_finite()));
+        let prediction = predict(&net, &values, dims, f32::NEG_INFINITY, &device, &mut |_| true).expect("prediction");
+        assert_eq!(prediction.logit.len(), values.len());
+        assert_eq!(
+            prediction.others.len(),
+            values.len(),
+            "every voxel kept below the lowest threshold"
+        );
+        assert!(prediction.logit.iter().all(|v| v.is_finite()));
     }
 
     /// Speed of one training step and of inference on this machine (not a benchmark of record:
@@ -282,7 +294,7 @@ mod tests {
             let dims = [72, 72, 72];
             let values = vec![0.1f32; dims.iter().product()];
             let started = std::time::Instant::now();
-            predict(&inference, &values, dims, &Device::flex(), &mut |_| true);
+            predict(&inference, &values, dims, 0.0, &Device::flex(), &mut |_| true);
             eprintln!(
                 "channels {channels:?}: inference on 72³ {:.2} s",
                 started.elapsed().as_secs_f64()

@@ -130,15 +130,14 @@ pub fn build_model(
         Likelihood::Network => {
             let net = net.ok_or_else(|| BuildError::Weights("no network was given".into()))?;
             let device = Device::flex();
-            let prediction = predict(net, &prepared.values, dims, &device, &mut |f| {
+            // Directions and types are kept where a candidate can be (probability ≥ the floor).
+            let floor = options.candidates.min_score.clamp(1e-6, 1.0 - 1e-6);
+            let keep_logit = (floor / (1.0 - floor)).ln();
+            let prediction = predict(net, &prepared.values, dims, keep_logit, &device, &mut |f| {
                 report("predicting Cα", 0.05 + 0.45 * f, None)
             })
             .ok_or_else(stopped)?;
-            let probability: Vec<f32> = prediction
-                .channel(0)
-                .iter()
-                .map(|&l| 1.0 / (1.0 + (-l).exp()))
-                .collect();
+            let probability: Vec<f32> = prediction.logit.iter().map(|&l| 1.0 / (1.0 + (-l).exp())).collect();
             (probability, Some(prediction))
         }
         Likelihood::Density => (
@@ -339,9 +338,9 @@ fn candidate_outputs(
         .map(|c| {
             let voxel_centre = prepared.position(c.voxel).map(f64::from);
             let next: [f64; 3] = std::array::from_fn(|a| {
-                voxel_centre[a] + f64::from(prediction.channel(1 + a)[c.voxel] * NEXT_SCALE_ANGSTROM) - c.position[a]
+                voxel_centre[a] + f64::from(prediction.at(1 + a, c.voxel) * NEXT_SCALE_ANGSTROM) - c.position[a]
             });
-            let logits: [f32; AA_CLASSES] = std::array::from_fn(|k| prediction.channel(4 + k)[c.voxel]);
+            let logits: [f32; AA_CLASSES] = std::array::from_fn(|k| prediction.at(4 + k, c.voxel));
             let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
             let total: f32 = logits.iter().map(|l| (l - max).exp()).sum();
             (next, logits.map(|l| l - max - total.ln()))

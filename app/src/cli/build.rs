@@ -66,6 +66,13 @@ pub struct BuildArgs {
     /// Skip the restrained refinement against the map.
     #[arg(long)]
     pub no_refine: bool,
+    /// Cα candidates need at least this probability (the strongest 1.5 per residue are kept).
+    #[arg(long, default_value_t = BuildOptions::new(4.0).candidates.min_score)]
+    pub min_probability: f32,
+    /// Also write the Cα candidates (probability as B-factor; traced ones in chain A, the rest in
+    /// chain Z) to this model file.
+    #[arg(long)]
+    pub candidates_out: Option<PathBuf>,
     /// The model (.cif or .pdb); the report goes beside it.
     #[arg(short, long, required = true)]
     pub output: Option<PathBuf>,
@@ -118,6 +125,13 @@ fn build_model_cmd(args: BuildArgs) -> anyhow::Result<()> {
     };
     let mut options = BuildOptions::new(resolution);
     options.refine = !args.no_refine;
+    if !(args.min_probability > 0.0 && args.min_probability < 1.0) {
+        bail!(
+            "--min-probability must be between 0 and 1, got {}",
+            args.min_probability
+        );
+    }
+    options.candidates.min_score = args.min_probability;
     options.mask_level = args.mask_level;
     options.likelihood = match args.likelihood {
         LikelihoodArg::Network => Likelihood::Network,
@@ -146,6 +160,9 @@ fn build_model_cmd(args: BuildArgs) -> anyhow::Result<()> {
     .with_context(|| format!("building into {}", map_path.display()))?;
     bar.finish_and_clear();
     write_structure(&result.model, output)?;
+    if let Some(path) = &args.candidates_out {
+        write_structure(&candidates_model(&result), path)?;
+    }
     let residues: usize = sequences.iter().map(|s| s.len() * s.copies).sum();
     let summary = serde_json::json!({
         "map": map_path,
@@ -184,6 +201,48 @@ fn build_model_cmd(args: BuildArgs) -> anyhow::Result<()> {
         println!("wrote {} and {}", output.display(), path.display());
     }
     Ok(())
+}
+
+/// The candidates as a model: one Cα per candidate, probability as B; traced fragments each a
+/// run of residues in chain A (numbered on, a gap of 10 between fragments), the rest in chain Z.
+fn candidates_model(result: &cryoforge_compute::build::BuildResult) -> cryoforge_compute::formats::model::Structure {
+    use cryoforge_compute::formats::model::{Atom, Structure};
+    let mut traced = vec![None; result.candidate_points.len()];
+    let mut number = 1;
+    for fragment in &result.traced {
+        for &k in fragment {
+            traced[k] = Some(number);
+            number += 1;
+        }
+        number += 10;
+    }
+    let mut model = Structure {
+        name: "candidates".into(),
+        frames: vec![Vec::new()],
+        ..Structure::default()
+    };
+    let mut lone = 1;
+    for (k, (p, score)) in result.candidate_points.iter().enumerate() {
+        let (chain, residue_number) = match traced[k] {
+            Some(n) => ("A", n),
+            None => {
+                lone += 1;
+                ("Z", lone - 1)
+            }
+        };
+        model.atoms.push(Atom {
+            name: "CA".into(),
+            residue_name: "ALA".into(),
+            chain_id: chain.into(),
+            residue_number,
+            element: "C".into(),
+            occupancy: 1.0,
+            b_factor: 100.0 * score,
+            ..Atom::default()
+        });
+        model.frames[0].push(*p);
+    }
+    model
 }
 
 fn train_cmd(args: TrainArgs) -> anyhow::Result<()> {

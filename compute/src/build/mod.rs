@@ -30,7 +30,8 @@ pub enum BuildError {
     #[error("the map is flat (every voxel has the same value)")]
     FlatMap,
     #[error(
-        "the map holds no density the network reads as protein: no Cα candidate reached a probability of {min_score}"
+        "the map holds no density read as protein chain: no three linked Cα candidates with a probability of at \
+         least {min_score}"
     )]
     NoDensity { min_score: f32 },
     #[error(

@@ -65,6 +65,9 @@ pub struct BuildResult {
     pub model: Structure,
     pub likelihood: Likelihood,
     pub candidates: usize,
+    /// The Cα candidates (position, probability) and the traced fragments (candidate indices).
+    pub candidate_points: Vec<([f32; 3], f32)>,
+    pub traced: Vec<Vec<usize>>,
     pub fragments: usize,
     pub residues: Vec<ResidueConfidence>,
     /// Correlation of the model's density with the map in the model's zone.
@@ -175,6 +178,11 @@ pub fn build_model(
     }
     lap("trace", &mut clock);
 
+    if fragments.is_empty() {
+        return Err(BuildError::NoDensity {
+            min_score: options.candidates.min_score,
+        });
+    }
     let logp: Option<Vec<[f32; AA_CLASSES]>> = per_candidate.map(|c| c.into_iter().map(|(_, l)| l).collect());
     let placements = thread(
         &fragments,
@@ -245,7 +253,12 @@ pub fn build_model(
         model,
         likelihood: options.likelihood,
         candidates: candidates.len(),
+        candidate_points: candidates
+            .iter()
+            .map(|c| (c.position.map(|v| v as f32), c.score))
+            .collect(),
         fragments: fragments.len(),
+        traced: fragments,
         residues: confidences,
         correlation,
         refinement,

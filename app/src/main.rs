@@ -100,6 +100,9 @@ enum Command {
     /// map, local resolution of half maps, elastic network and contacts, written as B-factors
     /// and a CSV.
     Flex(cli::flex::FlexArgs),
+    /// Train the flexibility estimators' learned combiner on maps simulated from a data set's
+    /// X-ray chains (their own B-factors as the truth).
+    FlexTrain(cli::flex::FlexTrainArgs),
     /// Build a backbone model from a map and a sequence (FASTA): Cα network, tracing, threading,
     /// backbone and refinement; `build train` and `build peptides` make what it runs on.
     Build(cli::build::BuildCommand),
@@ -151,6 +154,7 @@ fn main() -> ExitCode {
         Some(Command::Map(command)) => cli::map::map_cmd(command),
         Some(Command::Hetero(command)) => cli::hetero::hetero_cmd(command),
         Some(Command::Flex(args)) => cli::flex::flex_cmd(args),
+        Some(Command::FlexTrain(args)) => cli::flex::flex_train_cmd(args),
         Some(Command::Build(command)) => cli::build::build_cmd(command),
         Some(Command::Validate { model, json }) => cli::validate::validate_cmd(&model, json),
         Some(Command::Reconstruct {

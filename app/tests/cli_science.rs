@@ -482,6 +482,15 @@ fn flex_writes_rmsf_as_b_factors_and_a_table_and_names_bad_inputs() {
     let table = std::fs::read_to_string(dir.path().join("flex.csv")).expect("csv beside the output");
     assert_eq!(table.lines().count(), 215);
     assert!(table.starts_with("chain,residue_number,insertion_code,residue_name,rmsf_angstrom,map_b_rmsf_angstrom"));
+    // The map estimate is the combined value unless --learned asks for the bundled combiner's.
+    assert!(
+        summary["combiner"].as_str().expect("combiner").contains("map_b"),
+        "{summary}"
+    );
+    if table.lines().next().expect("header").contains("learned_rmsf_angstrom") {
+        let learned = json(&[&base[..], &["--json", "--learned"]].concat());
+        assert_eq!(learned["combiner"], "the learned combiner", "{learned}");
+    }
     // Half maps on different grids: the error names the second half map.
     let err = failure(&[&base[..], &["--half-maps", s(&map), s(&coarse)]].concat());
     assert!(err.contains("adk6.mrc") && err.contains("different grids"), "{err}");

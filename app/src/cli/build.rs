@@ -101,6 +101,9 @@ pub struct TrainArgs {
     pub learning_rate: f64,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Start from these weights (a checkpoint, or an earlier run) instead of a random network.
+    #[arg(long)]
+    pub init: Option<PathBuf>,
 }
 
 pub fn build_cmd(command: BuildCommand) -> anyhow::Result<()> {
@@ -258,6 +261,7 @@ fn train_cmd(args: TrainArgs) -> anyhow::Result<()> {
         learning_rate: args.learning_rate,
         seed: args.seed,
         checkpoint: Some(args.output.with_extension("checkpoint.bpk")),
+        init: args.init.clone(),
         ..train::TrainOptions::default()
     };
     let bar = ProgressBar::new(options.steps as u64);
@@ -282,13 +286,17 @@ fn train_cmd(args: TrainArgs) -> anyhow::Result<()> {
         shape: options.shape.clone(),
         trained_with: format!(
             "cryoforge build train --structures {} --steps {} --batch {} --crop {} --channels {c0} {c1} {c2} \
-             --learning-rate {} --seed {}: {} training chains of {} families, {} validation chains, {:.0} s",
+             --learning-rate {} --seed {}{}: {} training chains of {} families, {} validation chains, {:.0} s",
             args.structures.display(),
             options.steps,
             options.batch,
             options.crop,
             options.learning_rate,
             options.seed,
+            args.init
+                .as_ref()
+                .map(|p| format!(" --init {}", p.display()))
+                .unwrap_or_default(),
             report.train_chains,
             report.train_families,
             report.validation_chains,

@@ -34,6 +34,12 @@ pub struct FlexArgs {
     /// Compare the map with the model's density as it is, not low-passed at the resolution.
     #[arg(long)]
     pub no_low_pass: bool,
+    /// Leave out the learned combiner's column.
+    #[arg(long, conflicts_with = "learned")]
+    pub no_learned: bool,
+    /// Make the learned combiner's column the combined value (by default the map estimate is).
+    #[arg(long)]
+    pub learned: bool,
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
@@ -54,6 +60,8 @@ pub fn flex_cmd(args: FlexArgs) -> anyhow::Result<()> {
     let mut options = FlexOptions::new(resolution);
     options.b.iterations = args.iterations;
     options.b.low_pass = !args.no_low_pass;
+    options.learned = !args.no_learned;
+    options.combine_learned = args.learned;
     if let Some(s) = args.smoothness {
         if !(s.is_finite() && s >= 0.0) {
             bail!("--smoothness must be zero or positive, got {s}");
@@ -124,5 +132,45 @@ pub fn flex_cmd(args: FlexArgs) -> anyhow::Result<()> {
             path.display()
         );
     }
+    Ok(())
+}
+
+/// `cryoforge flex-train`: the learned combiner from maps simulated from a data set's X-ray chains.
+#[derive(Args)]
+pub struct FlexTrainArgs {
+    /// The data set (manifest.json and chains; scripts/build_dataset.py).
+    #[arg(long)]
+    pub structures: PathBuf,
+    /// The weights (.bpk); the report goes beside as .json.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Simulated maps to learn from.
+    #[arg(long, default_value_t = 160)]
+    pub maps: usize,
+    #[arg(long, default_value_t = 40)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+pub fn flex_train_cmd(args: FlexTrainArgs) -> anyhow::Result<()> {
+    use cryoforge_compute::flex::training;
+    let chains = cryoforge_compute::build::train::load_dataset(&args.structures).map_err(anyhow::Error::msg)?;
+    let bar = ProgressBar::new(args.maps as u64);
+    let (net, mut report) = training::train_on_dataset(&chains, args.maps, args.epochs, args.seed, &mut |done| {
+        bar.set_position(done as u64)
+    })
+    .map_err(|e| anyhow::anyhow!("{}: {e}", args.structures.display()))?;
+    bar.finish_and_clear();
+    report.command = format!(
+        "cryoforge flex-train --structures {} --maps {} --epochs {} --seed {}",
+        args.structures.display(),
+        args.maps,
+        args.epochs,
+        args.seed
+    );
+    training::save_combiner(&net, &args.output)?;
+    super::write_json(&args.output.with_extension("json"), &report)?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }

@@ -18,6 +18,8 @@ use crate::view::{AtomStyle, ColorBy};
 pub struct FlexSettings {
     pub resolution: f32,
     pub half_maps: [Option<ObjectId>; 2],
+    /// The learned combiner's column as the combined value.
+    pub combine_learned: bool,
 }
 
 impl Default for FlexSettings {
@@ -25,6 +27,7 @@ impl Default for FlexSettings {
         Self {
             resolution: 4.0,
             half_maps: [None, None],
+            combine_learned: false,
         }
     }
 }
@@ -84,6 +87,10 @@ pub fn flex_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId, maps: &[
                     }
                 });
         }
+        if cryoforge_compute::flex::combiner::bundled_available() {
+            ui.checkbox(&mut m.flex_settings.combine_learned, "Learned combiner as the combined value")
+                .on_hover_text("By default the combined value is the RMSF refined against the map; the learned combiner gains at 4 Å and loses at 3 Å on the test set");
+        }
         for (map_id, map_name) in maps {
             if ui.button(format!("Estimate flexibility from {map_name}")).clicked() {
                 start = Some(*map_id);
@@ -138,6 +145,7 @@ pub fn flex_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId, maps: &[
     }
     let resolution = m.flex_settings.resolution;
     let halves = m.flex_settings.half_maps;
+    let combine_learned = m.flex_settings.combine_learned;
     // The shown frame as its own model, made only when a button needs it (not every frame).
     let model = (start.is_some() || export_model).then(|| {
         m.model
@@ -168,7 +176,10 @@ pub fn flex_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId, maps: &[
             map,
             half_maps,
             model,
-            options: FlexOptions::new(resolution),
+            options: FlexOptions {
+                combine_learned,
+                ..FlexOptions::new(resolution)
+            },
         };
         app.start_job(spec, Some(id));
     }

@@ -31,6 +31,9 @@ use crate::numeric::rng::Rng;
 pub struct ManifestChain {
     pub name: String,
     pub file: String,
+    /// The public file the chain comes from (relative to the corpus).
+    #[serde(default)]
+    pub source: String,
     pub family: usize,
     pub split: String,
     pub residues: usize,
@@ -45,6 +48,7 @@ struct Manifest {
 #[derive(Clone, Debug)]
 pub struct TrainingChain {
     pub name: String,
+    pub source: String,
     pub family: usize,
     pub split: String,
     pub positions: Vec<[f32; 3]>,
@@ -93,6 +97,7 @@ fn training_chain(c: &ManifestChain, structure: Structure) -> TrainingChain {
     }
     TrainingChain {
         name: c.name.clone(),
+        source: c.source.clone(),
         family: c.family,
         split: c.split.clone(),
         positions,
@@ -123,6 +128,10 @@ pub struct TrainOptions {
     /// Where the network is saved at every validation (None: only at the end, by the caller).
     #[serde(skip)]
     pub checkpoint: Option<PathBuf>,
+    /// Weights to start from (a checkpoint or an earlier run) instead of a random start; their
+    /// shape must be `shape`.
+    #[serde(default)]
+    pub init: Option<PathBuf>,
 }
 
 impl Default for TrainOptions {
@@ -140,6 +149,7 @@ impl Default for TrainOptions {
             validation_crops: 16,
             validate_every: 250,
             checkpoint: None,
+            init: None,
         }
     }
 }
@@ -186,23 +196,9 @@ pub fn example(chain: &TrainingChain, options: &TrainOptions, rng: &mut Rng) -> 
         sigmas,
     };
     let signal = simulate(&grid, &atoms);
-    // Noise low-passed at the resolution, as a map's noise is, scaled to the SNR over the box.
     let [lo_snr, hi_snr] = options.snr_range;
     let snr = lo_snr * (hi_snr / lo_snr).powf(rng.uniform());
-    let white: Vec<f32> = (0..signal.len()).map(|_| rng.normal() as f32).collect();
-    let noise = low_pass(
-        &DensityMap {
-            grid: grid.clone(),
-            values: white,
-            meta: Default::default(),
-        },
-        resolution,
-    )
-    .values;
-    let signal_sd = crate::maps::Statistics::of(&signal).rms;
-    let noise_sd = crate::maps::Statistics::of(&noise).rms.max(1e-12);
-    let scale = signal_sd / noise_sd / (snr as f32).sqrt();
-    let values: Vec<f32> = signal.iter().zip(&noise).map(|(s, n)| s + scale * n).collect();
+    let values = with_filtered_noise(&grid, &signal, resolution, snr, rng);
     let normalised = normalise_values(&values, chain.alphas.len()).unwrap_or_else(|| vec![0.0; values.len()]);
     // A crop around a random Cα, moved by up to a quarter of its side.
     let n = options.crop;
@@ -263,6 +259,31 @@ pub fn example(chain: &TrainingChain, options: &TrainOptions, rng: &mut Rng) -> 
         }
     }
     example
+}
+
+/// `signal` plus Gaussian noise low-passed at `resolution_angstrom` (as a map's noise is), scaled
+/// so var(signal)/var(noise) over the box is `snr`.
+pub fn with_filtered_noise(
+    grid: &MapGrid,
+    signal: &[f32],
+    resolution_angstrom: f32,
+    snr: f64,
+    rng: &mut Rng,
+) -> Vec<f32> {
+    let white: Vec<f32> = (0..signal.len()).map(|_| rng.normal() as f32).collect();
+    let noise = low_pass(
+        &DensityMap {
+            grid: grid.clone(),
+            values: white,
+            meta: Default::default(),
+        },
+        resolution_angstrom,
+    )
+    .values;
+    let signal_sd = crate::maps::Statistics::of(signal).rms;
+    let noise_sd = crate::maps::Statistics::of(&noise).rms.max(1e-12);
+    let scale = signal_sd / noise_sd / (snr as f32).sqrt();
+    signal.iter().zip(&noise).map(|(s, n)| s + scale * n).collect()
 }
 
 fn centroid(p: &[[f32; 3]]) -> [f32; 3] {
@@ -380,7 +401,24 @@ pub fn train(
     families.sort_unstable();
     families.dedup();
     let device = Device::flex().autodiff();
-    let mut net = CaNet::new(&options.shape, &device);
+    let mut net = match &options.init {
+        None => CaNet::new(&options.shape, &device),
+        Some(path) => {
+            let record = super::weights::record_path(path);
+            let text = std::fs::read_to_string(&record).map_err(|e| format!("{}: {e}", record.display()))?;
+            let shape: super::weights::WeightsRecord =
+                serde_json::from_str(&text).map_err(|e| format!("{}: {e}", record.display()))?;
+            if shape.shape != options.shape {
+                return Err(format!(
+                    "{}: the network has channels {:?}, the training asks for {:?}",
+                    path.display(),
+                    shape.shape.channels,
+                    options.shape.channels
+                ));
+            }
+            super::weights::load_on(path, &device).map_err(|e| e.to_string())?
+        }
+    };
     let mut optimizer: ModuleOptimizer = AdamConfig::new().init();
     let mut rng = Rng::new(options.seed);
     // Fixed validation crops.

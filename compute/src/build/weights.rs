@@ -54,7 +54,11 @@ pub fn record_path(path: &Path) -> std::path::PathBuf {
 
 /// A network trained by `cryoforge build train` (`path` and its `.json` beside it), on the CPU.
 pub fn load(path: &Path) -> Result<CaNet, BuildError> {
-    let device = &Device::flex();
+    load_on(path, &Device::flex())
+}
+
+/// As [`load`], on `device` (an autodiff device to train on from these weights).
+pub fn load_on(path: &Path, device: &Device) -> Result<CaNet, BuildError> {
     let shape_path = record_path(path);
     let text = std::fs::read_to_string(&shape_path)
         .map_err(|e| BuildError::Weights(format!("{}: {e}", shape_path.display())))?;

@@ -15,9 +15,11 @@
 //! of [`COMBINER`].
 
 pub mod bfactor;
+pub mod combiner;
 pub mod local_resolution;
 pub mod network;
 mod output;
+pub mod training;
 
 use crate::formats::model::Structure;
 use crate::maps::DensityMap;
@@ -26,7 +28,10 @@ use bfactor::{BRefineOptions, EIGHT_PI2, crop_around, fraction_inside, refine_b_
 use local_resolution::{LocalResolutionOptions, local_resolution};
 use network::{GNM_CUTOFF, gnm_fluctuations, weighted_contact_number};
 
-/// The combiner's weights per estimator column (those missing from a run drop out).
+/// The combiner's weights per estimator column (those missing from a run drop out). The learned
+/// combiner's column is reported beside them and is the combined value only when
+/// [`FlexOptions::combine_learned`] asks: measured against `map_b` alone it gains at 4 Å and loses
+/// at 3 Å (docs/science.md §4).
 /// Measured by `scripts/flex_targets.sh` on its training families (see docs/science.md §6).
 pub const COMBINER: &[(&str, f64)] = &[
     ("map_b", 1.0),
@@ -58,6 +63,10 @@ pub struct FlexOptions {
     pub resolution_angstrom: f32,
     pub b: BRefineOptions,
     pub gnm_cutoff: f64,
+    /// Add the learned combiner's column (when cryoforge carries trained weights).
+    pub learned: bool,
+    /// Make the learned column the combined value (off by default: see [`COMBINER`]).
+    pub combine_learned: bool,
 }
 
 impl FlexOptions {
@@ -66,6 +75,8 @@ impl FlexOptions {
             resolution_angstrom,
             b: BRefineOptions::new(resolution_angstrom),
             gnm_cutoff: GNM_CUTOFF,
+            learned: true,
+            combine_learned: false,
         }
     }
 }
@@ -329,25 +340,46 @@ pub fn estimate_flexibility(
         raw: wcn,
     });
 
-    let (rmsf, combiner) = combine(&estimators);
-    Ok(Flexibility {
+    let mut flex = Flexibility {
         residues,
-        rmsf,
+        rmsf: Vec::new(),
         estimators,
-        combiner,
+        combiner: String::new(),
         resolution_angstrom: options.resolution_angstrom,
         correlation_start: fit.correlation_start,
         correlation: fit.correlation,
         blur_b: fit.floor_b,
         zone_voxels: fit.zone_voxels,
         iterations: fit.iterations,
-        seconds: started.elapsed().as_secs_f64(),
-    })
+        seconds: 0.0,
+    };
+    // 4. The learned combiner, when cryoforge carries one and the options ask for it.
+    if options.learned
+        && let Some(net) = combiner::bundled()
+    {
+        let learned = net.predict(
+            &combiner::features(&flex, structure, map),
+            &burn::tensor::Device::flex(),
+        );
+        flex.estimators.push(Estimator {
+            name: "learned".into(),
+            description: "the learned combiner of the estimators, the density and the residue type".into(),
+            rmsf: learned.clone(),
+            raw: learned,
+        });
+    }
+    (flex.rmsf, flex.combiner) = combine(&flex.estimators, options.combine_learned);
+    flex.seconds = started.elapsed().as_secs_f64();
+    Ok(flex)
 }
 
 /// The weighted mean of the estimators' RMSF columns with [`COMBINER`]'s weights.
-fn combine(estimators: &[Estimator]) -> (Vec<f64>, String) {
+/// With `learned` and a learned column, that column alone (it already weighs the others).
+fn combine(estimators: &[Estimator], learned: bool) -> (Vec<f64>, String) {
     let n = estimators.first().map_or(0, |e| e.rmsf.len());
+    if learned && let Some(e) = estimators.iter().find(|e| e.name == "learned") {
+        return (e.rmsf.clone(), "the learned combiner".into());
+    }
     let mut out = vec![0.0; n];
     let mut total = 0.0;
     let mut words = Vec::new();

@@ -113,3 +113,36 @@ fn half_maps_add_a_local_resolution_column_and_must_share_a_grid() {
     .unwrap_err();
     assert!(matches!(err, FlexError::HalfMapGrids(_)), "{err}");
 }
+
+#[test]
+fn the_learned_column_is_reported_and_is_the_combined_value_only_when_asked() {
+    let (structure, map) = blurred_tail();
+    let run = |options: &FlexOptions| estimate_flexibility(&map, None, &structure, options, &mut |_| true).unwrap();
+    let plain = run(&FlexOptions::new(4.0));
+    let map_b = &plain.estimator("map_b").unwrap().rmsf;
+    // By default the combined value is the map estimate.
+    assert_eq!(&plain.rmsf, map_b);
+    if !combiner::bundled_available() {
+        assert!(plain.estimator("learned").is_none());
+        return;
+    }
+    let learned = &plain.estimator("learned").expect("learned column").rmsf;
+    assert_eq!(learned.len(), 30);
+    assert!(learned.iter().all(|v| v.is_finite() && *v > 0.0));
+    // The correction keeps the tail flexible.
+    let mean = |v: &[f64], r: std::ops::Range<usize>| r.clone().map(|i| v[i]).sum::<f64>() / r.len() as f64;
+    assert!(mean(learned, 21..30) > 1.3 * mean(learned, 2..18));
+    let asked = run(&FlexOptions {
+        combine_learned: true,
+        ..FlexOptions::new(4.0)
+    });
+    assert_eq!(&asked.rmsf, &asked.estimator("learned").unwrap().rmsf);
+    assert_eq!(asked.combiner, "the learned combiner");
+    let without = run(&FlexOptions {
+        learned: false,
+        combine_learned: true,
+        ..FlexOptions::new(4.0)
+    });
+    assert!(without.estimator("learned").is_none());
+    assert_eq!(&without.rmsf, &without.estimator("map_b").unwrap().rmsf);
+}

@@ -32,7 +32,7 @@ import gemmi
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from guided_neighbour import write_map  # noqa: E402  (one MRC writer for the scripts)
+from gemmi_maps import density, low_pass, write_map  # noqa: E402  (the scripts' one map maker)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data")
@@ -117,41 +117,6 @@ def transform_model(model, rot, shift):
                 atom.pos = gemmi.Position(*p)
 
 
-def density(model, box_lo, box_size, resolution, use_b):
-    st = gemmi.Structure()
-    st.add_model(model.clone() if hasattr(model, "clone") else gemmi.Model(model))
-    m = st[0]
-    shift = gemmi.Transform(gemmi.Mat33(), gemmi.Vec3(*(-box_lo)))
-    m.transform_pos_and_adp(shift)
-    for chain in m:
-        for res in chain:
-            for atom in res:
-                atom.occ = 1.0
-                if not use_b:
-                    atom.b_iso = 0.0
-    st.cell = gemmi.UnitCell(*box_size, 90, 90, 90)
-    st.spacegroup_hm = "P 1"
-    dc = gemmi.DensityCalculatorE()
-    dc.d_min = resolution
-    dc.rate = 1.5
-    sigma = 0.225 * resolution
-    carbon_b = np.mean(list(gemmi.Element("C").c4322.b))
-    dc.blur = max(EIGHT_PI2 * sigma ** 2 - carbon_b, 0.0)
-    dc.set_grid_cell_and_spacegroup(st)
-    dc.put_model_density_on_grid(st[0])
-    return np.array(dc.grid, copy=True)
-
-
-def low_pass(values, spacing, resolution):
-    f = np.fft.fftn(values)
-    freqs = np.meshgrid(*[np.fft.fftfreq(n, d=spacing[k]) for k, n in enumerate(values.shape)], indexing="ij")
-    s = np.sqrt(sum(q * q for q in freqs))
-    cutoff = 1.0 / resolution
-    width = 0.15 * cutoff
-    w = np.where(s <= cutoff, 1.0, np.where(s >= cutoff + width, 0.0, 0.5 * (1 + np.cos(np.pi * (s - cutoff) / width))))
-    return np.real(np.fft.ifftn(f * w))
-
-
 def make_case(out, name, path, kind, resolution, snr, seed):
     st = read(path)
     truth = {}
@@ -185,7 +150,7 @@ def make_case(out, name, path, kind, resolution, snr, seed):
     box_size = (xyz.max(0) + pad) - box_lo
     values = None
     for m in models:
-        d = density(m, box_lo, box_size, resolution, use_b=(kind == "xray"))
+        d = density([m], box_lo, box_size, resolution, keep_b=(kind == "xray"))
         values = d if values is None else values + d
     values /= len(models)
     spacing = [box_size[k] / values.shape[k] for k in range(3)]

@@ -21,7 +21,8 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import guided_neighbour as gn  # noqa: E402  (the gemmi map maker shared with that script)
+import guided_neighbour as gn  # noqa: E402  (the AdK cases shared with that script)
+from gemmi_maps import density, write_map  # noqa: E402
 
 
 def validate(binary, model):
@@ -56,13 +57,13 @@ def make_case(out, target, start_state, res, gap, seed):
     both = np.vstack([gn.coordinates(target_st), b_xyz])
     box_lo = both.min(0) - 3 * res
     box_size = both.max(0) + 3 * res - box_lo
-    alone = gn.density([target_st], box_lo, box_size, res)
-    pair = gn.density([target_st, b_st], box_lo, box_size, res)
+    alone = density([target_st[0]], box_lo, box_size, res)
+    pair = density([target_st[0], b_st[0]], box_lo, box_size, res)
     noise = np.random.default_rng(seed).normal(0.0, math.sqrt(alone.var()), alone.shape)
     paths["alone"] = os.path.join(out, "alone.mrc")
     paths["neighbour"] = os.path.join(out, "neighbour.mrc")
-    gn.write_map(paths["alone"], alone + noise, box_lo, box_size)
-    gn.write_map(paths["neighbour"], pair + noise, box_lo, box_size)
+    write_map(paths["alone"], alone + noise, box_lo, box_size)
+    write_map(paths["neighbour"], pair + noise, box_lo, box_size)
     return paths
 
 

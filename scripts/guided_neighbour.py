@@ -27,8 +27,10 @@ import subprocess
 import sys
 
 import gemmi
-import mrcfile
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gemmi_maps import density, write_map  # noqa: E402  (the scripts' one map maker)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS = os.path.join(ROOT, "assets", "models")
@@ -102,42 +104,6 @@ def neighbour_of(st, gap):
     return turned + hi * direction
 
 
-def density(st_list, box_lo, box_size, resolution):
-    """gemmi's electron density of the structures on one P1 box grid, spacing ≈ resolution/3."""
-    merged = gemmi.Structure()
-    merged.add_model(gemmi.Model("1"))
-    for k, st in enumerate(st_list):
-        chain = st[0][0].clone()
-        chain.name = "AB"[k]
-        merged[0].add_chain(chain)
-    shift = gemmi.Transform(gemmi.Mat33(), gemmi.Vec3(*(-box_lo)))
-    merged[0].transform_pos_and_adp(shift)
-    for chain in merged[0]:
-        for residue in chain:
-            for atom in residue:
-                atom.b_iso, atom.occ = 0.0, 1.0
-    merged.cell = gemmi.UnitCell(*box_size, 90, 90, 90)
-    merged.spacegroup_hm = "P 1"
-    dc = gemmi.DensityCalculatorE()
-    dc.d_min = resolution
-    dc.rate = 1.5
-    sigma = 0.225 * resolution
-    carbon_b = np.mean(list(gemmi.Element("C").c4322.b))
-    dc.blur = max(8 * math.pi ** 2 * sigma ** 2 - carbon_b, 0.0)
-    dc.set_grid_cell_and_spacegroup(merged)
-    dc.put_model_density_on_grid(merged[0])
-    return np.array(dc.grid, copy=True)  # (x, y, z)
-
-
-def write_map(path, values_xyz, box_lo, box_size):
-    with mrcfile.new(path, overwrite=True) as mrc:
-        mrc.set_data(np.ascontiguousarray(values_xyz.transpose(2, 1, 0)).astype(np.float32))
-        n = values_xyz.shape
-        mrc.voxel_size = tuple(box_size[k] / n[k] for k in range(3))
-        mrc.header.origin.x, mrc.header.origin.y, mrc.header.origin.z = (float(v) for v in box_lo)
-        mrc.update_header_stats()
-
-
 def fit(binary, map_path, model, reference, resolution, out, zone, extra):
     args = [binary, "fit", "guided", "--map", map_path, "--model", model, "--resolution", str(resolution),
             "--reference", reference, "-o", out, "--json", *extra]
@@ -179,8 +145,8 @@ def main():
     both = np.vstack([coordinates(open_st), b_xyz])
     box_lo = both.min(0) - 3 * res
     box_size = both.max(0) + 3 * res - box_lo
-    alone = density([open_st], box_lo, box_size, res)
-    pair = density([open_st, b_st], box_lo, box_size, res)
+    alone = density([open_st[0]], box_lo, box_size, res)
+    pair = density([open_st[0], b_st[0]], box_lo, box_size, res)
     noise = np.random.default_rng(7).normal(0.0, math.sqrt(alone.var()), alone.shape)
     maps = {"alone": os.path.join(args.out, "adk_alone.mrc"), "neighbour": os.path.join(args.out, "adk_pair.mrc")}
     write_map(maps["alone"], alone + noise, box_lo, box_size)

@@ -375,14 +375,27 @@ fn umap_cmd(args: UmapArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let spinner = ProgressBar::new_spinner();
     spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+    // When each step began, for the closing line's breakdown.
+    let stages = std::cell::RefCell::new(Vec::<(String, Instant)>::new());
     let layout = umap(&values, cols, &options, &|what: &str| {
+        stages.borrow_mut().push((what.to_owned(), Instant::now()));
         spinner.set_message(what.to_owned())
     });
     spinner.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
+    let stages = stages.into_inner();
+    let breakdown: Vec<String> = stages
+        .iter()
+        .enumerate()
+        .map(|(k, (what, from))| {
+            let to = stages.get(k + 1).map_or_else(Instant::now, |s| s.1);
+            format!("{what} {:.1} s", (to - *from).as_secs_f64())
+        })
+        .collect();
     write_f32_array(&args.output, &layout, &[rows, options.components])?;
     eprintln!(
-        "UMAP of {rows} points × {cols} dimensions in {seconds:.2} s → {}",
+        "UMAP of {rows} points × {cols} dimensions in {seconds:.2} s ({}) → {}",
+        breakdown.join(", "),
         args.output.display()
     );
     Ok(())

@@ -28,9 +28,66 @@ pub fn nearest_neighbours(data: &[f32], dim: usize, k: usize, seed: u64) -> Vec<
             })
             .collect();
     }
-    // Random-projection trees: leaves of ≤ 2k points, every pair in a leaf a candidate.
+    // Memory order matters more than arithmetic here: the points are put in the order of one
+    // random-projection tree's leaves, so a point's neighbours (and theirs) sit near it in memory,
+    // and the lists are mapped back at the end.
+    let order = locality_order(data, dim, k, seed);
+    let permuted = permute_rows(data, dim, &order);
+    let found = approximate_neighbours(&permuted, dim, k, seed);
+    let mut lists = vec![Vec::new(); n];
+    for (p, list) in found.into_iter().enumerate() {
+        lists[order[p] as usize] = list.into_iter().map(|(d, j)| (d, order[j as usize])).collect();
+    }
+    lists
+}
+
+/// As [`nearest_neighbours`] for data already in [`locality_order`] (no copy, no mapping back).
+pub fn nearest_neighbours_in_order(data: &[f32], dim: usize, k: usize, seed: u64) -> Vec<Vec<(f32, u32)>> {
+    let n = data.len() / dim.max(1);
+    if n <= EXACT_KNN_LIMIT {
+        return nearest_neighbours(data, dim, k, seed);
+    }
+    approximate_neighbours(data, dim, k.min(n - 1).max(1), seed)
+}
+
+/// An order of the points in which near points sit near each other (the leaves of a
+/// random-projection tree, left to right); the identity below [`EXACT_KNN_LIMIT`] points.
+pub fn locality_order(data: &[f32], dim: usize, k: usize, seed: u64) -> Vec<u32> {
+    let n = data.len() / dim.max(1);
+    if n <= EXACT_KNN_LIMIT {
+        return (0..n as u32).collect();
+    }
+    let mut leaves = Vec::new();
+    split_tree(
+        data,
+        dim,
+        (0..n as u32).collect(),
+        leaf_size(k),
+        &mut Rng::new(seed ^ 0x0dde),
+        &mut leaves,
+    );
+    leaves.into_iter().flatten().collect()
+}
+
+/// The rows of `data` ([n, dim]) in `order`.
+pub fn permute_rows(data: &[f32], dim: usize, order: &[u32]) -> Vec<f32> {
+    order
+        .iter()
+        .flat_map(|&i| data[i as usize * dim..(i as usize + 1) * dim].iter().copied())
+        .collect()
+}
+
+fn leaf_size(k: usize) -> usize {
+    (2 * k).max(24)
+}
+
+/// Random-projection trees (leaves of ≤ `leaf` points, every pair in a leaf a candidate), then
+/// one round of nearest-neighbour descent.
+fn approximate_neighbours(data: &[f32], dim: usize, k: usize, seed: u64) -> Vec<Vec<(f32, u32)>> {
+    let n = data.len() / dim.max(1);
+    let row = |i: usize| &data[i * dim..(i + 1) * dim];
     let trees = 6;
-    let leaf = (2 * k).max(24);
+    let leaf = leaf_size(k);
     let mut lists: Vec<Vec<(f32, u32)>> = vec![Vec::with_capacity(k + 1); n];
     for t in 0..trees {
         let mut leaves = Vec::new();
@@ -74,7 +131,8 @@ pub fn nearest_neighbours(data: &[f32], dim: usize, k: usize, seed: u64) -> Vec<
                 .collect();
             for &j in &direct {
                 for &m in lists[j as usize].iter().map(|(_, m)| m).chain(&reverse[j as usize]) {
-                    if m as usize != i && !best.iter().any(|&(_, b)| b == m) {
+                    if m as usize != i {
+                        // insert_neighbour rejects the far ones before it looks for duplicates.
                         insert_neighbour(&mut best, k, (squared_distance(row(i), row(m as usize)), m));
                     }
                 }

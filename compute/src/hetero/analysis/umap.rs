@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use rayon::prelude::*;
 
-use super::neighbours::nearest_neighbours;
+use super::neighbours::{locality_order, nearest_neighbours_in_order, permute_rows};
 use super::pca::pca;
 use crate::numeric::rng::Rng;
 
@@ -83,7 +83,12 @@ pub fn umap(data: &[f32], dim: usize, options: &UmapOptions, progress: &dyn Fn(&
         return vec![0.0; n * out_dim];
     }
     progress("nearest neighbours");
-    let knn = nearest_neighbours(data, dim, options.neighbours, options.seed);
+    // Everything runs on the points in an order where near points sit near each other in memory
+    // (2× faster on 10⁶ points, where random access is the cost); the layout is put back at the end.
+    let order = locality_order(data, dim, options.neighbours, options.seed);
+    let ordered = permute_rows(data, dim, &order);
+    let data = &ordered[..];
+    let knn = nearest_neighbours_in_order(data, dim, options.neighbours, options.seed);
     progress("fuzzy graph");
     let mut edges = fuzzy_union(&memberships(&knn), n * options.neighbours);
     let epochs = options.epochs.unwrap_or(if n <= 10_000 { 500 } else { 200 });
@@ -110,7 +115,13 @@ pub fn umap(data: &[f32], dim: usize, options: &UmapOptions, progress: &dyn Fn(&
         b: b as f32,
         seed: options.seed,
     };
-    layout.optimise(epochs)
+    let in_order = layout.optimise(epochs);
+    let mut embedding = vec![0f32; n * out_dim];
+    for (p, &i) in order.iter().enumerate() {
+        let i = i as usize;
+        embedding[i * out_dim..(i + 1) * out_dim].copy_from_slice(&in_order[p * out_dim..(p + 1) * out_dim]);
+    }
+    embedding
 }
 
 /// Each point's fuzzy membership of its neighbours' sets: exp(−(d − ρ)/σ), ρ the distance to the
@@ -257,9 +268,10 @@ impl Layout<'_> {
             *due += self.period[index];
             let negatives = ((e + 1.0 - *due_negative) / self.negative_period[index]).max(0.0) as usize;
             for _ in 0..negatives {
-                let m = rng.below(self.n);
+                // Uniform in [0, n) by a multiply: a 64-bit division here cost a quarter of the layout.
+                let m = ((u128::from(rng.next_u64()) * self.n as u128) >> 64) as usize;
                 if m != i {
-                    self.repel(i, m, &mut head, alpha);
+                    self.repel(i, m, &mut head, &mut other, alpha);
                 }
             }
             *due_negative += negatives as f32 * self.negative_period[index];
@@ -271,7 +283,9 @@ impl Layout<'_> {
         let (a, b) = (self.a, self.b);
         let dist2: f32 = head.iter().zip(other).map(|(x, y)| (x - y) * (x - y)).sum();
         if dist2 > 0.0 {
-            let coeff = -2.0 * a * b * dist2.powf(b - 1.0) / (1.0 + a * dist2.powf(b));
+            // d^(2b−2) = d^(2b) / d²: one power.
+            let power = dist2.powf(b);
+            let coeff = -2.0 * a * b * (power / dist2) / (1.0 + a * power);
             for d in 0..self.out_dim {
                 let g = (coeff * (head[d] - other[d])).clamp(-4.0, 4.0) * alpha;
                 head[d] += g;
@@ -281,18 +295,21 @@ impl Layout<'_> {
         }
     }
 
-    /// Pushes point i (at `head`) away from point m.
-    fn repel(&self, i: usize, m: usize, head: &mut [f32], alpha: f32) {
+    /// Pushes point i (at `head`) away from point m (its coordinates read into `other`).
+    fn repel(&self, i: usize, m: usize, head: &mut [f32], other: &mut [f32], alpha: f32) {
         let (a, b) = (self.a, self.b);
-        let dist2: f32 = (0..self.out_dim).map(|d| (head[d] - self.load(m, d)).powi(2)).sum();
+        for (d, o) in other.iter_mut().enumerate() {
+            *o = self.load(m, d);
+        }
+        let dist2: f32 = head.iter().zip(other.iter()).map(|(h, o)| (h - o) * (h - o)).sum();
         let coeff = if dist2 > 0.0 {
             2.0 * b / ((0.001 + dist2) * (1.0 + a * dist2.powf(b)))
         } else {
             0.0
         };
-        for (d, h) in head.iter_mut().enumerate().take(self.out_dim) {
+        for (d, h) in head.iter_mut().enumerate() {
             let g = if coeff > 0.0 {
-                (coeff * (*h - self.load(m, d))).clamp(-4.0, 4.0)
+                (coeff * (*h - other[d])).clamp(-4.0, 4.0)
             } else {
                 4.0
             };
@@ -326,5 +343,21 @@ mod tests {
         assert!(adjusted_rand_index(&labels, &truth) > 0.99);
         let (a, b) = curve_parameters(0.1, 1.0);
         assert!((a - 1.577).abs() < 0.05 && (b - 0.895).abs() < 0.02, "{a} {b}");
+    }
+
+    /// Above the exact-neighbour limit the points are reordered for locality: the layout must
+    /// come back in the input's order.
+    #[test]
+    fn a_large_layout_comes_back_in_the_input_order() {
+        let (data, truth) = blobs(8_000, 4, 5);
+        assert!(truth.len() > crate::hetero::analysis::neighbours::EXACT_KNN_LIMIT);
+        let options = UmapOptions {
+            epochs: Some(20),
+            ..UmapOptions::default()
+        };
+        let embedding = umap(&data, 4, &options, &|_| {});
+        assert_eq!(embedding.len(), 2 * truth.len());
+        let labels = kmeans(&embedding, 2, None, 3, KMeansOptions::new(1, 3)).labels;
+        assert!(adjusted_rand_index(&labels, &truth) > 0.99);
     }
 }

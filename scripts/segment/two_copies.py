@@ -22,7 +22,8 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import guided_neighbour as gn  # noqa: E402  (the map recipe lives there)
+import guided_neighbour as gn  # noqa: E402  (the AdK copies come from there)
+from gemmi_maps import density, write_map  # noqa: E402  (the scripts' one map maker)
 
 
 def main():
@@ -43,12 +44,12 @@ def main():
     both = np.vstack([a_xyz, b_xyz])
     box_lo = both.min(0) - 3 * res
     box_size = both.max(0) + 3 * res - box_lo
-    alone = gn.density([a], box_lo, box_size, res)
-    pair = gn.density([a, b], box_lo, box_size, res)
+    alone = density([a[0]], box_lo, box_size, res)
+    pair = density([a[0], b[0]], box_lo, box_size, res)
     noise = np.random.default_rng(args.seed).normal(0.0, math.sqrt(alone.var() / args.snr), alone.shape)
     paths = {k: os.path.join(args.out, f) for k, f in
              [("map", "pair.mrc"), ("copy_a", "copy_a.pdb"), ("copy_b", "copy_b.pdb")]}
-    gn.write_map(paths["map"], pair + noise, box_lo, box_size)
+    write_map(paths["map"], pair + noise, box_lo, box_size)
     a.write_pdb(paths["copy_a"])
     b.write_pdb(paths["copy_b"])
     print(json.dumps({

@@ -58,8 +58,10 @@ pub struct BuildArgs {
     pub mask: Option<PathBuf>,
     #[arg(long, default_value_t = 0.5)]
     pub mask_level: f32,
-    #[arg(long, value_enum, default_value_t = LikelihoodArg::Network)]
-    pub likelihood: LikelihoodArg,
+    /// Where the Cα likelihood comes from (default: the map's maxima, the measured best; the
+    /// network with --weights).
+    #[arg(long, value_enum)]
+    pub likelihood: Option<LikelihoodArg>,
     /// Weights trained with `cryoforge build train` (default: the bundled ones).
     #[arg(long)]
     pub weights: Option<PathBuf>,
@@ -136,9 +138,10 @@ fn build_model_cmd(args: BuildArgs) -> anyhow::Result<()> {
     }
     options.candidates.min_score = args.min_probability;
     options.mask_level = args.mask_level;
-    options.likelihood = match args.likelihood {
-        LikelihoodArg::Network => Likelihood::Network,
-        LikelihoodArg::Density => Likelihood::Density,
+    options.likelihood = match (args.likelihood, &args.weights) {
+        (Some(LikelihoodArg::Network), _) | (None, Some(_)) => Likelihood::Network,
+        (Some(LikelihoodArg::Density), _) => Likelihood::Density,
+        (None, None) => Likelihood::default_for_this_build(),
     };
     let net = match (options.likelihood, &args.weights) {
         (Likelihood::Density, _) => None,

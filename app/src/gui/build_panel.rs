@@ -29,11 +29,7 @@ impl Default for BuildSettings {
         Self {
             sequence: String::new(),
             resolution: 4.0,
-            likelihood: if weights::bundled_available() {
-                Likelihood::Network
-            } else {
-                Likelihood::Density
-            },
+            likelihood: Likelihood::default_for_this_build(),
             mask: None,
         }
     }

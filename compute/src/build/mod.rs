@@ -61,6 +61,24 @@ pub enum Likelihood {
     Density,
 }
 
+/// Whether the bundled network is the default likelihood. Off: on the held-out families
+/// (`scripts/build_targets.sh`) the bundled network builds fewer false Cα but a lower TM-score
+/// than the map's maxima (docs/science.md §4, "One-shot model building"), and a default is the
+/// best recipe measured.
+pub const NETWORK_BY_DEFAULT: bool = false;
+
+impl Likelihood {
+    /// The likelihood a build uses unless told: the network when it is the measured best and
+    /// cryoforge carries its weights, else the map's maxima.
+    pub fn default_for_this_build() -> Self {
+        if NETWORK_BY_DEFAULT && weights::bundled_available() {
+            Self::Network
+        } else {
+            Self::Density
+        }
+    }
+}
+
 /// Everything a build needs besides the map and the sequences.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BuildOptions {

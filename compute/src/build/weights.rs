@@ -10,6 +10,10 @@ use burn::tensor::Device;
 use super::BuildError;
 use super::network::{CaNet, NetShape};
 
+#[allow(
+    clippy::large_include_file,
+    reason = "the trained network (1.9 MB) ships inside cryoforge so a build needs no download"
+)]
 const BUNDLED_WEIGHTS: &[u8] = include_bytes!("../../../assets/build/ca_net.bpk");
 const BUNDLED_SHAPE: &str = include_str!("../../../assets/build/ca_net.json");
 

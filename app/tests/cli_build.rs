@@ -46,7 +46,7 @@ fn build_writes_a_model_and_compare_scores_it() {
     }
     assert!(building["coverage"].as_f64().expect("coverage") > 0.2, "{scores}");
     // The bundled network, where there is one: fewer Cα, but few of them false (measured on the
-    // example: 16 residues, 19 % false against 50 % for the map's maxima).
+    // example: 16 residues, 19 % false against 28 % for the map's maxima).
     if cryoforge_compute::build::weights::bundled_available() {
         let net = dir.path().join("net.cif");
         let summary = json(&[

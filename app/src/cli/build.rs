@@ -71,6 +71,10 @@ pub struct BuildArgs {
     /// Cα candidates need at least this probability (the strongest 1.5 per residue are kept).
     #[arg(long, default_value_t = BuildOptions::new(4.0).candidates.min_score)]
     pub min_probability: f32,
+    /// Cut out residues whose Cα comes closer than this (Å) to a longer fragment's: two traces
+    /// of one density would clash (0 keeps them).
+    #[arg(long, default_value_t = BuildOptions::new(4.0).trace.min_separation_angstrom)]
+    pub min_separation: f64,
     /// Also write the Cα candidates (probability as B-factor; traced ones in chain A, the rest in
     /// chain Z) to this model file.
     #[arg(long)]
@@ -137,6 +141,10 @@ fn build_model_cmd(args: BuildArgs) -> anyhow::Result<()> {
         );
     }
     options.candidates.min_score = args.min_probability;
+    if !(args.min_separation.is_finite() && args.min_separation >= 0.0) {
+        bail!("--min-separation must be zero or positive, got {}", args.min_separation);
+    }
+    options.trace.min_separation_angstrom = args.min_separation;
     options.mask_level = args.mask_level;
     options.likelihood = match (args.likelihood, &args.weights) {
         (Some(LikelihoodArg::Network), _) | (None, Some(_)) => Likelihood::Network,

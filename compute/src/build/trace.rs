@@ -26,6 +26,15 @@ pub struct TraceOptions {
     pub max_angle_degrees: f64,
     /// Fragments shorter than this are dropped.
     pub min_fragment: usize,
+    /// A residue whose Cα is closer than this to a Cα of a longer fragment is cut out (real
+    /// proteins keep non-bonded Cα about 4 Å apart or more; closer pairs are two traces through
+    /// the same density, and their backbones would clash).
+    #[serde(default = "default_separation")]
+    pub min_separation_angstrom: f64,
+}
+
+fn default_separation() -> f64 {
+    TraceOptions::default().min_separation_angstrom
 }
 
 impl Default for TraceOptions {
@@ -39,6 +48,7 @@ impl Default for TraceOptions {
             min_angle_degrees: 75.0,
             max_angle_degrees: 155.0,
             min_fragment: 3,
+            min_separation_angstrom: 3.6,
         }
     }
 }
@@ -119,7 +129,53 @@ pub fn trace(
         }
     }
     fragments.sort_by_key(|f| std::cmp::Reverse(f.len()));
-    fragments
+    uncrowded(fragments, candidates, options)
+}
+
+/// The fragments, longest first, with every residue closer than the minimum separation to a
+/// residue of a fragment kept before cut out (the pieces left of at least `min_fragment` stay).
+fn uncrowded(fragments: Vec<Fragment>, candidates: &[Candidate], options: &TraceOptions) -> Vec<Fragment> {
+    let limit = options.min_separation_angstrom;
+    if limit <= 0.0 {
+        return fragments;
+    }
+    let cell = |p: &[f64; 3]| p.map(|v| (v / limit).floor() as i64);
+    let mut kept_at: HashMap<[i64; 3], Vec<usize>> = HashMap::new();
+    let mut out = Vec::new();
+    for fragment in fragments {
+        let crowded = |k: usize| {
+            let p = candidates[k].position;
+            let c = cell(&p);
+            (-1..=1).any(|dx| {
+                (-1..=1).any(|dy| {
+                    (-1..=1).any(|dz| {
+                        kept_at
+                            .get(&[c[0] + dx, c[1] + dy, c[2] + dz])
+                            .is_some_and(|v| v.iter().any(|&j| distance(&candidates[j].position, &p) < limit))
+                    })
+                })
+            })
+        };
+        let free: Vec<bool> = fragment.iter().map(|&k| !crowded(k)).collect();
+        let mut piece = Vec::new();
+        let mut pieces = Vec::new();
+        for (&k, &ok) in fragment.iter().zip(&free) {
+            if ok {
+                piece.push(k);
+            } else if !piece.is_empty() {
+                pieces.push(std::mem::take(&mut piece));
+            }
+        }
+        pieces.push(piece);
+        for piece in pieces.into_iter().filter(|p| p.len() >= options.min_fragment) {
+            for &k in &piece {
+                kept_at.entry(cell(&candidates[k].position)).or_default().push(k);
+            }
+            out.push(piece);
+        }
+    }
+    out.sort_by_key(|f| std::cmp::Reverse(f.len()));
+    out
 }
 
 /// Reverses the fragment holding `i` in place (successors become predecessors).
@@ -267,5 +323,41 @@ mod tests {
         };
         let fragments = trace(&c, None, &density, &TraceOptions::default());
         assert_eq!(fragments.len(), 2, "{fragments:?}");
+    }
+
+    #[test]
+    fn a_second_trace_through_the_same_density_is_cut_out() {
+        // A 20-residue strand and, 3 Å beside its middle, a 6-residue one: two traces of one
+        // stretch of density (real neighbouring strands are about 4.8 Å apart).
+        let strand = |n: usize, offset: [f64; 3]| -> Vec<[f64; 3]> {
+            (0..n)
+                .map(|i| {
+                    [
+                        offset[0] + 3.3 * i as f64,
+                        offset[1] + if i % 2 == 0 { 0.0 } else { 1.7 },
+                        offset[2],
+                    ]
+                })
+                .collect()
+        };
+        let mut points = strand(20, [0.0, 0.0, 0.0]);
+        points.extend(strand(6, [3.3 * 7.0, 0.0, 3.0]));
+        let c = candidates(&points);
+        let flat = |_: [f64; 3]| 1.0;
+        let apart = TraceOptions {
+            min_separation_angstrom: 0.0,
+            ..TraceOptions::default()
+        };
+        assert_eq!(trace(&c, None, &flat, &apart).len(), 2);
+        let fragments = trace(&c, None, &flat, &TraceOptions::default());
+        assert_eq!(fragments.len(), 1, "{fragments:?}");
+        assert_eq!(fragments[0].len(), 20);
+        // 4.8 Å apart, both stay.
+        let mut points = strand(20, [0.0, 0.0, 0.0]);
+        points.extend(strand(6, [3.3 * 7.0, 0.0, 4.8]));
+        assert_eq!(
+            trace(&candidates(&points), None, &flat, &TraceOptions::default()).len(),
+            2
+        );
     }
 }

@@ -208,8 +208,10 @@ pub fn build_model(
     if options.refine
         && let Some(guidance) = &guidance
     {
+        let ideal = validator.ideal_geometry();
         let restraints = Restraints::from_start(&model, &start, RestraintOptions::default())
-            .with_ideal_outliers(&validator.ideal_geometry(), 0.0)
+            .with_ideal_outliers(&ideal, 0.0)
+            .with_template_bonds_only(&ideal)
             .with_torsion_prior(Arc::new(RamaPrior), &model);
         let relax_options = RelaxOptions {
             enabled: true,

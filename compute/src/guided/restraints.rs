@@ -260,6 +260,23 @@ impl Restraints {
         self
     }
 
+    /// Keeps only the bonds and angles of the residue templates and chain links (`ideal`), and no
+    /// hydrogen bonds: for a model built from nothing, where atoms of two fragments within a bond's
+    /// length of each other are a clash to push apart, not a bond to keep as it is.
+    pub fn with_template_bonds_only(mut self, ideal: &crate::models::validation::IdealGeometry) -> Self {
+        let key2 = |a: usize, b: usize| (a.min(b), a.max(b));
+        let key3 = |[a, b, c]: [usize; 3]| (a.min(c), b, a.max(c));
+        let bonds: std::collections::HashSet<(usize, usize)> =
+            ideal.bonds.iter().map(|&([a, b], _, _)| key2(a, b)).collect();
+        let angles: std::collections::HashSet<(usize, usize, usize)> =
+            ideal.angles.iter().map(|&(abc, _, _)| key3(abc)).collect();
+        self.bonds.retain(|&(i, j, _)| bonds.contains(&key2(i, j)));
+        self.angles.retain(|&(abc, _)| angles.contains(&key3(abc)));
+        self.hbonds.clear();
+        self.topology = Topology::from_bonds(self.bonds.clone());
+        self
+    }
+
     /// Adds a φ/ψ prior (a Ramachandran density) to the restraints.
     pub fn with_torsion_prior(mut self, prior: std::sync::Arc<dyn TorsionPrior>, structure: &Structure) -> Self {
         self.torsion_prior = Some(prior);

@@ -15,20 +15,23 @@ fn build_writes_a_model_and_compare_scores_it() {
         asset("build/example/2sdf.fasta"),
         asset("build/example/2sdf_model1.pdb"),
     );
+    let build = |out: &std::path::Path, extra: &[&str]| {
+        let base = [
+            "build",
+            "--map",
+            s(&map),
+            "--sequence",
+            s(&fasta),
+            "--resolution",
+            "4",
+            "--json",
+            "-o",
+        ];
+        json(&[&base[..], &[s(out)], extra].concat())
+    };
     // The default likelihood (the map's maxima, the measured best) on any build of cryoforge.
     let out = dir.path().join("built.cif");
-    let summary = json(&[
-        "build",
-        "--map",
-        s(&map),
-        "--sequence",
-        s(&fasta),
-        "--resolution",
-        "4",
-        "-o",
-        s(&out),
-        "--json",
-    ]);
+    let summary = build(&out, &[]);
     assert_eq!(summary["likelihood"], "density", "{summary}");
     assert!(summary["built_residues"].as_u64().expect("residues") > 20, "{summary}");
     assert!(dir.path().join("built_report.json").exists());
@@ -49,20 +52,7 @@ fn build_writes_a_model_and_compare_scores_it() {
     // example: 16 residues, 19 % false against 28 % for the map's maxima).
     if cryoforge_compute::build::weights::bundled_available() {
         let net = dir.path().join("net.cif");
-        let summary = json(&[
-            "build",
-            "--map",
-            s(&map),
-            "--sequence",
-            s(&fasta),
-            "--resolution",
-            "4",
-            "--likelihood",
-            "network",
-            "-o",
-            s(&net),
-            "--json",
-        ]);
+        let summary = build(&net, &["--likelihood", "network"]);
         assert_eq!(summary["likelihood"], "network", "{summary}");
         assert!(summary["built_residues"].as_u64().expect("residues") >= 8, "{summary}");
         let scores = json(&["compare", s(&net), s(&reference), "--json"]);

@@ -1,4 +1,10 @@
-//! Small synthetic shapes shared by the unit tests.
+//! Small synthetic shapes shared by the unit tests, and the bundled 1AKE they read.
+
+/// Adenylate kinase, closed (assets/models/1ake.pdb, PDB 1AKE chain A).
+pub fn adk_1ake() -> crate::formats::model::Structure {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/models/1ake.pdb");
+    crate::formats::model::Structure::read(&path).expect("1ake.pdb reads")
+}
 
 /// Cα-like points on an ideal α-helix: 100° and 1.5 Å rise per residue, radius 2.3 Å.
 pub fn helix(n: usize) -> Vec<[f64; 3]> {

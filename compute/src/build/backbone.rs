@@ -363,10 +363,7 @@ pub fn build_backbone(library: &PeptideLibrary, ca: &[[f64; 3]], has_cb: &[bool]
 mod tests {
     use super::*;
 
-    fn adk() -> Structure {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/models/1ake.pdb");
-        Structure::read(&path).expect("1ake.pdb reads")
-    }
+    use crate::test_shapes::adk_1ake as adk;
 
     #[test]
     fn nerf_places_an_atom_at_the_asked_bond_angle_and_torsion() {

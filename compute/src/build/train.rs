@@ -404,10 +404,7 @@ pub fn train(
     let mut net = match &options.init {
         None => CaNet::new(&options.shape, &device),
         Some(path) => {
-            let record = super::weights::record_path(path);
-            let text = std::fs::read_to_string(&record).map_err(|e| format!("{}: {e}", record.display()))?;
-            let shape: super::weights::WeightsRecord =
-                serde_json::from_str(&text).map_err(|e| format!("{}: {e}", record.display()))?;
+            let shape = super::weights::load_record(path).map_err(|e| e.to_string())?;
             if shape.shape != options.shape {
                 return Err(format!(
                     "{}: the network has channels {:?}, the training asks for {:?}",

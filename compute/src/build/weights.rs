@@ -61,13 +61,17 @@ pub fn load(path: &Path) -> Result<CaNet, BuildError> {
     load_on(path, &Device::flex())
 }
 
-/// As [`load`], on `device` (an autodiff device to train on from these weights).
-pub fn load_on(path: &Path, device: &Device) -> Result<CaNet, BuildError> {
+/// The record saved beside weights at `path`.
+pub fn load_record(path: &Path) -> Result<WeightsRecord, BuildError> {
     let shape_path = record_path(path);
     let text = std::fs::read_to_string(&shape_path)
         .map_err(|e| BuildError::Weights(format!("{}: {e}", shape_path.display())))?;
-    let record: WeightsRecord =
-        serde_json::from_str(&text).map_err(|e| BuildError::Weights(format!("{}: {e}", shape_path.display())))?;
+    serde_json::from_str(&text).map_err(|e| BuildError::Weights(format!("{}: {e}", shape_path.display())))
+}
+
+/// As [`load`], on `device` (an autodiff device to train on from these weights).
+pub fn load_on(path: &Path, device: &Device) -> Result<CaNet, BuildError> {
+    let record = load_record(path)?;
     CaNet::new(&record.shape, device)
         .try_load_file(path)
         .map_err(|e| BuildError::Weights(format!("{}: {e}", path.display())))

@@ -2,8 +2,7 @@ use super::*;
 use crate::guided::heavy_atom_model;
 
 fn adk_heavy() -> (Structure, Vec<[f64; 3]>) {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/models/1ake.pdb");
-    let structure = Structure::read(&path).expect("1ake.pdb reads");
+    let structure = crate::test_shapes::adk_1ake();
     let model = heavy_atom_model(&structure, 5.0);
     let positions = model.frames[0].iter().map(|p| p.map(f64::from)).collect();
     (model, positions)

@@ -177,10 +177,7 @@ pub fn building_metrics(model: &Structure, reference: &Structure) -> BuildingMet
 mod tests {
     use super::*;
 
-    fn adk() -> Structure {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/models/1ake.pdb");
-        Structure::read(&path).expect("1ake.pdb reads")
-    }
+    use crate::test_shapes::adk_1ake as adk;
 
     #[test]
     fn a_model_against_itself_and_against_a_broken_shifted_half() {

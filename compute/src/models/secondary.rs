@@ -223,8 +223,7 @@ mod tests {
 
     #[test]
     fn assignment_from_the_backbone_agrees_with_the_file_records_of_adk() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/models/1ake.pdb");
-        let structure = Structure::read(&path).expect("1ake.pdb reads");
+        let structure = crate::test_shapes::adk_1ake();
         let (residues, from_file) = secondary_structure(&structure, 0);
         assert!(from_file.contains(&Secondary::Helix) && from_file.contains(&Secondary::Strand));
         let assigned = assign_from_backbone(&residues, &structure.frames[0]);

@@ -1,7 +1,13 @@
 //! Per-residue B-factor refinement against a map: the first flexibility estimator.
 //!
-//! Every heavy atom is a Gaussian of its atomic number (the shared density kernel); the atoms of
-//! residue r share one width, σ² = σ₀² + b_r/8π², with σ₀ a small intrinsic width. The b_r are
+//! Every heavy atom is a Gaussian of its Coulomb potential (the shared density kernel, with the
+//! amplitude and intrinsic width σ₀ of its element's electron form factor,
+//! [`crate::formats::elements::electron_scattering`]); the atoms of residue r share one added
+//! blur, σ² = σ₀² + b_r/8π² + g·depth/8π², where depth counts the bonds from the main chain
+//! (0 for N, CA, C, O; 1 for CB; 2 for CG, OG, SG; …) and g ≥ 0 is one side-chain gradient
+//! fitted with the b_r (side chains move more than the backbone they hang from, in every
+//! X-ray structure; one b per residue had to compromise between both). A residue's b is the
+//! mean over its atoms, as a residue's B in a model is. The b_r are
 //! found by L-BFGS on log b (so they stay positive) minimising the squared difference between
 //! the map and k·model + c inside the model's zone, where the scale k and offset c are solved in
 //! closed form at every evaluation; a weak penalty on the difference of log b between residues
@@ -21,8 +27,9 @@ use crate::numeric::lbfgs::{LbfgsOptions, minimise};
 /// 8π²: B = 8π²·⟨u²⟩.
 pub const EIGHT_PI2: f64 = 8.0 * std::f64::consts::PI * std::f64::consts::PI;
 
-/// The intrinsic width of an atom's density (Å) under every residue's fitted blur.
-const SIGMA0: f64 = 0.3;
+/// The B (Å²) of a carbon's form factor as one Gaussian: the width the molmap convention's
+/// σ = 0.225 × resolution already holds for a carbon (gemmi's calculators blur by the same rule).
+const CARBON_WIDTH_B: f64 = 17.1;
 
 /// How the B-factors are refined.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -42,7 +49,7 @@ impl BRefineOptions {
         Self {
             resolution_angstrom,
             iterations: 80,
-            smoothness: 2e-3,
+            smoothness: 1e-3,
             low_pass: true,
         }
     }
@@ -58,6 +65,8 @@ impl BRefineOptions {
 pub struct BRefinement {
     /// The fitted b per residue (Å²), the resolution's blur included.
     pub b: Vec<f64>,
+    /// The side-chain gradient g (Å² per bond from the main chain).
+    pub side_chain_gradient: f64,
     /// The blur every residue shares (Å²): the resolution's ([`resolution_blur_b`]), or less
     /// when some residue's b is below it (a sharpened map).
     pub floor_b: f64,
@@ -114,14 +123,17 @@ pub fn fraction_inside(grid: &MapGrid, positions: &[[f32; 3]]) -> f64 {
     inside as f64 / positions.len() as f64
 }
 
-/// Refines one b per residue. `atoms` are the heavy atoms (positions and amplitudes; widths are
-/// set here), `residue_of` the residue index of each, `neighbours` the pairs of residues that
+/// Refines one b per residue. `atoms` are the heavy atoms (positions, amplitudes, and each
+/// atom's intrinsic width σ₀, to which the residue's blur is added), `residue_of` the residue index of each, `neighbours` the pairs of residues that
 /// follow each other along a chain. `keep_going(iteration, correlation)` is asked once an
-/// iteration; false stops with the b found so far.
+/// iteration; false stops with the b found so far. `depth` is each atom's distance from the
+/// main chain in bonds (empty: all 0, no side-chain gradient).
+#[allow(clippy::too_many_arguments)]
 pub fn refine_b_factors(
     map: &DensityMap,
     atoms: &GaussianAtoms,
     residue_of: &[usize],
+    depth: &[f32],
     residues: usize,
     neighbours: &[(usize, usize)],
     options: &BRefineOptions,
@@ -146,16 +158,24 @@ pub fn refine_b_factors(
 
     // Start every residue at the blur the resolution implies (molmap's σ) plus 20 Å².
     let sigma_res = 0.225 * f64::from(options.resolution_angstrom);
-    let b_start = (EIGHT_PI2 * (sigma_res * sigma_res - SIGMA0 * SIGMA0)).max(1.0) + 20.0;
+    let b_start = (EIGHT_PI2 * sigma_res * sigma_res - CARBON_WIDTH_B).max(1.0) + 20.0;
+    // θ: log b per residue, then log g (the side-chain gradient, Å² per bond) when there is one.
+    let gradient_term = depth.iter().any(|&d| d > 0.0);
     let mut theta = vec![b_start.ln(); residues];
+    if gradient_term {
+        theta.push(5f64.ln());
+    }
+    let depth_of = |i: usize| depth.get(i).copied().map_or(0.0, f64::from);
+    let intrinsic: Vec<f64> = atoms.sigmas.iter().map(|&s| f64::from(s) * f64::from(s)).collect();
     let mut work = atoms.clone();
     let mut dloss = vec![0f32; map.grid.voxel_count()];
     let grid = map.grid.clone();
     let mut last_cc = 0.0;
     let mut evaluate = |theta: &[f64], gradient: &mut [f64], cc_out: &mut f64| -> f64 {
+        let g = if gradient_term { theta[residues].exp() } else { 0.0 };
         for (i, &r) in residue_of.iter().enumerate() {
-            let b = theta[r].exp();
-            work.sigmas[i] = (SIGMA0 * SIGMA0 + b / EIGHT_PI2).sqrt() as f32;
+            let b = theta[r].exp() + g * depth_of(i);
+            work.sigmas[i] = (intrinsic[i] + b / EIGHT_PI2).sqrt() as f32;
         }
         let mut sim = simulate(&grid, &work);
         if options.low_pass {
@@ -192,14 +212,18 @@ pub fn refine_b_factors(
         } else {
             std::mem::take(&mut dloss)
         };
-        let g = simulate_backward(&grid, &work, &back);
+        let back_sigmas = simulate_backward(&grid, &work, &back).sigmas;
         dloss = back;
+        let g_now = g;
         gradient.iter_mut().for_each(|x| *x = 0.0);
         for (i, &r) in residue_of.iter().enumerate() {
-            let b = theta[r].exp();
             let sigma = f64::from(work.sigmas[i]);
-            // σ² = σ₀² + e^θ/8π²: ∂σ/∂θ = e^θ / (16π²σ).
-            gradient[r] += f64::from(g.sigmas[i]) * b / (2.0 * EIGHT_PI2 * sigma);
+            // σ² = σ₀² + (e^θ + g·depth)/8π²: ∂σ/∂θ = e^θ / (16π²σ), ∂σ/∂log g = g·depth / (16π²σ).
+            let dsigma = f64::from(back_sigmas[i]) / (2.0 * EIGHT_PI2 * sigma);
+            gradient[r] += dsigma * theta[r].exp();
+            if gradient_term {
+                gradient[residues] += dsigma * g_now * depth_of(i);
+            }
         }
         for &(p, q) in neighbours {
             let d = theta[p] - theta[q];
@@ -209,7 +233,7 @@ pub fn refine_b_factors(
         }
         energy
     };
-    let mut scratch = vec![0.0; residues];
+    let mut scratch = vec![0.0; theta.len()];
     let mut correlation_start = 0.0;
     evaluate(&theta, &mut scratch, &mut correlation_start);
     // The map term is a fraction of the zone's variance, so its gradients are tiny; scale the
@@ -244,8 +268,18 @@ pub fn refine_b_factors(
     );
     let mut correlation = 0.0;
     evaluate(&theta, &mut scratch, &mut correlation);
-    let b: Vec<f64> = theta.iter().map(|t| t.exp()).collect();
+    let g = if gradient_term { theta[residues].exp() } else { 0.0 };
+    let mut b = vec![0.0; residues];
+    let mut count = vec![0usize; residues];
+    for (i, &r) in residue_of.iter().enumerate() {
+        b[r] += theta[r].exp() + g * depth_of(i);
+        count[r] += 1;
+    }
+    for (b, &c) in b.iter_mut().zip(&count) {
+        *b /= c.max(1) as f64;
+    }
     BRefinement {
+        side_chain_gradient: g,
         floor_b: resolution_blur_b(options.resolution_angstrom)
             .min(b.iter().copied().fold(f64::INFINITY, f64::min) - 1.0),
         b,
@@ -257,11 +291,11 @@ pub fn refine_b_factors(
     }
 }
 
-/// The blur (Å²) a map at `resolution` carries by the molmap convention (σ = 0.225 × resolution),
-/// above the atoms' intrinsic width.
+/// The blur (Å²) a map at `resolution` carries by the molmap convention (σ = 0.225 × resolution
+/// for a carbon), above the atoms' intrinsic width.
 pub fn resolution_blur_b(resolution_angstrom: f32) -> f64 {
     let sigma = 0.225 * f64::from(resolution_angstrom);
-    (EIGHT_PI2 * (sigma * sigma - SIGMA0 * SIGMA0)).max(0.0)
+    (EIGHT_PI2 * sigma * sigma - CARBON_WIDTH_B).max(0.0)
 }
 
 /// `values` on `grid` low-passed at `resolution` (the map tools' filter).
@@ -301,7 +335,7 @@ mod tests {
                     .positions
                     .push([centre[0] + off[0], centre[1] + off[1], centre[2] + off[2]]);
                 atoms.amplitudes.push([6.0, 7.0, 8.0][k]);
-                atoms.sigmas.push(1.0);
+                atoms.sigmas.push(0.3);
                 residue_of.push(r);
             }
         }
@@ -310,7 +344,8 @@ mod tests {
 
     #[test]
     fn recovers_which_residues_are_blurred() {
-        let (mut atoms, residue_of) = chain(12);
+        let (intrinsic, residue_of) = chain(12);
+        let mut atoms = intrinsic.clone();
         // Truth: residues 0–3 rigid (B 10), 4–7 medium (B 60), 8–11 floppy (B 150), over a 3 Å
         // resolution blur.
         let truth: Vec<f64> = (0..12).map(|r| [10.0, 60.0, 150.0][r / 4]).collect();
@@ -327,8 +362,9 @@ mod tests {
         let neighbours: Vec<(usize, usize)> = (1..12).map(|r| (r - 1, r)).collect();
         let fit = refine_b_factors(
             &map,
-            &atoms,
+            &intrinsic,
             &residue_of,
+            &[],
             12,
             &neighbours,
             &BRefineOptions {

@@ -21,6 +21,7 @@ pub mod network;
 mod output;
 pub mod training;
 
+use crate::formats::elements::electron_scattering;
 use crate::formats::model::Structure;
 use crate::maps::DensityMap;
 use crate::maps::density::GaussianAtoms;
@@ -158,6 +159,23 @@ pub fn protein_residues(structure: &Structure) -> Vec<FlexResidue> {
     out
 }
 
+/// An amino-acid atom's distance from the main chain in bonds, by its name's remoteness letter
+/// (N, CA, C, O, OXT 0; CB 1; CG, OG1, SG 2; CD 3; CE 4; CZ, NZ 5; CH, NH1 6).
+pub fn side_chain_depth(name: &str) -> f32 {
+    if matches!(name, "N" | "CA" | "C" | "O" | "OXT") {
+        return 0.0;
+    }
+    match name.chars().nth(1) {
+        Some('B') => 1.0,
+        Some('G') => 2.0,
+        Some('D') => 3.0,
+        Some('E') => 4.0,
+        Some('Z') => 5.0,
+        Some('H') => 6.0,
+        _ => 0.0,
+    }
+}
+
 /// Puts `values` on `reference`'s scale: the factor minimising Σ (f·v − r)².
 fn scaled_to(values: &[f64], reference: &[f64]) -> Vec<f64> {
     let vv: f64 = values.iter().map(|v| v * v).sum();
@@ -226,11 +244,14 @@ pub fn estimate_flexibility(
     // 1. B-factors against the map, in the box around the model.
     let mut atoms = GaussianAtoms::default();
     let mut residue_of = Vec::new();
+    let mut depth = Vec::new();
     for (r, residue) in residues.iter().enumerate() {
         for &i in &residue.atoms {
+            depth.push(side_chain_depth(&structure.atoms[i].name));
             atoms.positions.push(frame[i]);
-            atoms.amplitudes.push(structure.atoms[i].atomic_number() as f32);
-            atoms.sigmas.push(0.225 * options.resolution_angstrom);
+            let potential = electron_scattering(structure.atoms[i].atomic_number());
+            atoms.amplitudes.push(potential.amplitude);
+            atoms.sigmas.push((potential.width_b / EIGHT_PI2 as f32).sqrt());
             residue_of.push(r);
         }
     }
@@ -251,6 +272,7 @@ pub fn estimate_flexibility(
         &cropped,
         &atoms,
         &residue_of,
+        &depth,
         residues.len(),
         &neighbours,
         &options.b,

@@ -1,6 +1,7 @@
 //! Training data for the learned combiner (`cryoforge flex-train`): maps cryoforge simulates from
-//! X-ray chains of the model-building data set with their own B-factors (each atom blurred by
-//! its B on top of the resolution's Gaussian), at 3–5 Å with noise low-passed at the resolution
+//! X-ray chains of the model-building data set with their own B-factors (each atom the
+//! Coulomb potential of its element, [`electron_scattering`], blurred by its B on top of the
+//! resolution's Gaussian), at 3–5 Å with noise low-passed at the resolution
 //! (SNR 0.5–5), each estimated by `estimate_flexibility` on the chain with flat B; the truth is
 //! every residue's mean B as RMSF. Families of `scripts/flex_targets.py`'s test proteins (LDH,
 //! trypsin, cytochromes, ubiquitin, crambin, 3MHT, adenylate kinase) are left out.
@@ -8,6 +9,7 @@
 use super::combiner::{Combiner, CombinerExample, features, train_combiner};
 use super::{EIGHT_PI2, FlexOptions, estimate_flexibility};
 use crate::build::train::{TrainingChain, with_filtered_noise};
+use crate::formats::elements::electron_scattering;
 use crate::maps::DensityMap;
 use crate::maps::density::{GaussianAtoms, SIGMA_PER_RESOLUTION, molmap_grid, simulate};
 use crate::numeric::rng::Rng;
@@ -49,13 +51,26 @@ pub fn training_example(chain: &TrainingChain, rng: &mut Rng) -> Option<Combiner
     let resolution = 3.0 + 2.0 * rng.uniform() as f32;
     let snr = 0.5 * 10f64.powf(rng.uniform());
     let sigma_res = SIGMA_PER_RESOLUTION * resolution;
+    // The resolution's σ is a carbon's width (molmap's convention); other elements are wider or
+    // narrower by their form factors.
+    let carbon = electron_scattering(6).width_b;
+    let potential: Vec<_> = chain
+        .amplitudes
+        .iter()
+        .map(|&z| electron_scattering(z as u32))
+        .collect();
     let atoms = GaussianAtoms {
         positions: chain.positions.clone(),
-        amplitudes: chain.amplitudes.clone(),
+        amplitudes: potential.iter().map(|p| p.amplitude).collect(),
         sigmas: chain
             .b_factors
             .iter()
-            .map(|b| (sigma_res * sigma_res + b / EIGHT_PI2 as f32).sqrt())
+            .zip(&potential)
+            .map(|(b, p)| {
+                (sigma_res * sigma_res + (b + p.width_b - carbon) / EIGHT_PI2 as f32)
+                    .max(0.01)
+                    .sqrt()
+            })
             .collect(),
     };
     let grid = molmap_grid(&chain.positions, resolution);

@@ -142,3 +142,41 @@ mod tests {
         assert_eq!(guess(b"HB1 ", "LIG"), "H");
     }
 }
+
+/// An atom's Coulomb potential as one Gaussian: its integral (the electron scattering factor
+/// at zero angle, Å) and the B (Å²) of the Gaussian with the same second moment as the
+/// five-Gaussian electron form factor of International Tables vol. C, table 4.3.2.2
+/// (Σaᵢ and Σaᵢbᵢ/Σaᵢ). A cryo-EM map images the potential, in which an oxygen weighs less
+/// than a carbon (1.98 against 2.51), not the electron count (8 against 6).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ElectronScattering {
+    pub amplitude: f32,
+    pub width_b: f32,
+}
+
+/// The [`ElectronScattering`] of an element by atomic number; elements outside the table get
+/// carbon's amplitude per electron and a B of 20 Å².
+pub fn electron_scattering(atomic_number: u32) -> ElectronScattering {
+    let (amplitude, width_b) = match atomic_number {
+        1 => (0.529, 16.2),
+        6 => (2.509, 17.1),
+        7 => (2.214, 12.7),
+        8 => (1.983, 9.7),
+        11 => (4.776, 60.7),
+        12 => (5.208, 41.1),
+        15 => (5.488, 22.6),
+        16 => (5.160, 17.9),
+        17 => (4.858, 14.6),
+        19 => (8.983, 72.4),
+        20 => (9.913, 55.2),
+        25 => (7.506, 32.1),
+        26 => (7.164, 29.7),
+        27 => (6.853, 27.8),
+        28 => (6.562, 25.4),
+        29 => (5.599, 23.9),
+        30 => (6.063, 23.0),
+        34 => (7.204, 17.9),
+        z => (2.509 / 6.0 * z.max(1) as f32, 20.0),
+    };
+    ElectronScattering { amplitude, width_b }
+}

@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use cryoforge_compute::formats::npy::{read_f32_array, write_f32_array};
 use cryoforge_compute::formats::particles::ParticleOptions;
-use cryoforge_compute::hetero::analysis::{UmapOptions, umap};
+use cryoforge_compute::hetero::analysis::{COARSE_ABOVE, UmapOptions, umap};
 use cryoforge_compute::hetero::explore::{
     ANALYSIS_DIR, AnalyzeOptions, ClusterMethod, ClusterSpace, Exploration, LABELS_FILE, analyze, particle_column,
     read_labels,
@@ -43,9 +43,14 @@ pub struct UmapArgs {
     pub components: usize,
     #[arg(long, default_value_t = 0.1)]
     pub min_dist: f64,
-    /// Optimisation epochs (default: 500 below 10,000 points, else 200).
+    /// Optimisation epochs (default: 500 below 10,000 points, else 200); coarse to fine, those
+    /// of the coarse layout.
     #[arg(long)]
     pub epochs: Option<usize>,
+    /// Above this many points, lay out a sample of 10⁵ first, place the rest from it and refine
+    /// the whole for a few epochs; 0: one layout of every point from the PCA start.
+    #[arg(long, default_value_t = COARSE_ABOVE)]
+    pub coarse_above: usize,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     #[arg(short, long)]
@@ -370,6 +375,7 @@ fn umap_cmd(args: UmapArgs) -> anyhow::Result<()> {
         min_dist: args.min_dist,
         epochs: args.epochs,
         seed: args.seed,
+        coarse_above: (args.coarse_above > 0).then_some(args.coarse_above),
         ..UmapOptions::default()
     };
     let started = Instant::now();

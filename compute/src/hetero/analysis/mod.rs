@@ -12,7 +12,7 @@ pub use gmm::{Gmm, gmm};
 pub use metrics::{adjusted_mutual_information, adjusted_rand_index, ln_gamma, pearson, spearman};
 pub use neighbours::{EXACT_KNN_LIMIT, nearest_neighbours};
 pub use pca::{Pca, pca};
-pub use umap::{UmapOptions, curve_parameters, umap};
+pub use umap::{COARSE_ABOVE, UmapOptions, curve_parameters, umap};
 
 #[cfg(test)]
 pub(crate) mod tests {

@@ -22,7 +22,23 @@ pub struct UmapOptions {
     pub epochs: Option<usize>,
     pub negative_samples: usize,
     pub seed: u64,
+    /// Above this many points the layout goes coarse to fine (see [`umap`]); None: never.
+    #[serde(default = "default_coarse_above")]
+    pub coarse_above: Option<usize>,
 }
+
+fn default_coarse_above() -> Option<usize> {
+    Some(COARSE_ABOVE)
+}
+
+/// The default [`UmapOptions::coarse_above`].
+pub const COARSE_ABOVE: usize = 200_000;
+/// How many points the coarse layout holds (at most half of `coarse_above`).
+const COARSE_POINTS: usize = 50_000;
+/// Epochs of the whole layout after the coarse one placed every point.
+pub const REFINE_EPOCHS: usize = 20;
+/// The learning rate those epochs start at (a placed layout needs no large moves).
+const REFINE_ALPHA: f32 = 0.5;
 
 impl Default for UmapOptions {
     fn default() -> Self {
@@ -34,6 +50,7 @@ impl Default for UmapOptions {
             epochs: None,
             negative_samples: 5,
             seed: 42,
+            coarse_above: default_coarse_above(),
         }
     }
 }
@@ -76,6 +93,13 @@ pub fn curve_parameters(min_dist: f64, spread: f64) -> (f64, f64) {
 }
 
 /// The UMAP embedding of `data` ([n, dim]) in `options.components` dimensions, [n, components].
+///
+/// Above `options.coarse_above` points, the layout is made coarse to fine: a systematic sample
+/// of 5·10⁴ points (every m-th in the locality order, so spread evenly over the data) gets its own
+/// UMAP with all the epochs; every other point starts at the membership-weighted mean of its
+/// placed nearest neighbours (spreading outwards through the graph), and the whole layout then
+/// runs [`REFINE_EPOCHS`] epochs from a learning rate of [`REFINE_ALPHA`]. Its edges are the
+/// whole data's graph throughout.
 pub fn umap(data: &[f32], dim: usize, options: &UmapOptions, progress: &dyn Fn(&str)) -> Vec<f32> {
     let n = data.len() / dim.max(1);
     let out_dim = options.components.max(1);
@@ -90,10 +114,21 @@ pub fn umap(data: &[f32], dim: usize, options: &UmapOptions, progress: &dyn Fn(&
     let data = &ordered[..];
     let knn = nearest_neighbours_in_order(data, dim, options.neighbours, options.seed);
     progress("fuzzy graph");
-    let mut edges = fuzzy_union(&memberships(&knn), n * options.neighbours);
+    let member = memberships(&knn);
+    drop(knn);
+    let mut edges = fuzzy_union(&member, n * options.neighbours);
     let epochs = options.epochs.unwrap_or(if n <= 10_000 { 500 } else { 200 });
+    let coarse = options.coarse_above.is_some_and(|limit| n > limit);
+    let (start, run_epochs, alpha) = if coarse {
+        progress("coarse layout");
+        let start = coarse_layout(data, dim, &member, options);
+        (start, REFINE_EPOCHS.min(epochs), REFINE_ALPHA)
+    } else {
+        (initial_layout(data, dim, out_dim, options.seed), epochs, 1.0)
+    };
+    drop(member);
     let max_w = edges.iter().map(|e| e.2).fold(0.0f32, f32::max);
-    edges.retain(|e| e.2 >= max_w / epochs as f32);
+    edges.retain(|e| e.2 >= max_w / run_epochs as f32);
     progress("layout");
     let (a, b) = curve_parameters(options.min_dist, options.spread);
     let period: Vec<f32> = edges.iter().map(|e| max_w / e.2).collect();
@@ -102,10 +137,7 @@ pub fn umap(data: &[f32], dim: usize, options: &UmapOptions, progress: &dyn Fn(&
         .map(|p| p / options.negative_samples.max(1) as f32)
         .collect();
     let layout = Layout {
-        embedding: initial_layout(data, dim, out_dim, options.seed)
-            .iter()
-            .map(|v| AtomicU32::new(v.to_bits()))
-            .collect(),
+        embedding: start.iter().map(|v| AtomicU32::new(v.to_bits())).collect(),
         out_dim,
         n,
         edges: &edges,
@@ -115,7 +147,7 @@ pub fn umap(data: &[f32], dim: usize, options: &UmapOptions, progress: &dyn Fn(&
         b: b as f32,
         seed: options.seed,
     };
-    let in_order = layout.optimise(epochs);
+    let in_order = layout.optimise(run_epochs, alpha);
     let mut embedding = vec![0f32; n * out_dim];
     for (p, &i) in order.iter().enumerate() {
         let i = i as usize;
@@ -177,6 +209,78 @@ fn fuzzy_union(memberships: &[Vec<(u32, f32)>], capacity: usize) -> Vec<(u32, u3
     merged
 }
 
+/// The coarse-to-fine start (see [`umap`]), [n, components]; `member` is each point's fuzzy
+/// membership of its neighbours' sets.
+fn coarse_layout(data: &[f32], dim: usize, member: &[Vec<(u32, f32)>], options: &UmapOptions) -> Vec<f32> {
+    let n = member.len();
+    let out_dim = options.components.max(1);
+    let limit = options.coarse_above.unwrap_or(COARSE_ABOVE);
+    let stride = n.div_ceil(COARSE_POINTS.min(limit / 2).max(1));
+    let subset: Vec<u32> = (0..n).step_by(stride).map(|i| i as u32).collect();
+    let sub = umap(
+        &permute_rows(data, dim, &subset),
+        dim,
+        &UmapOptions {
+            coarse_above: None,
+            ..options.clone()
+        },
+        &|_| {},
+    );
+    let mut layout = vec![0f32; n * out_dim];
+    let mut placed = vec![false; n];
+    for (s, &i) in subset.iter().enumerate() {
+        let i = i as usize;
+        layout[i * out_dim..(i + 1) * out_dim].copy_from_slice(&sub[s * out_dim..(s + 1) * out_dim]);
+        placed[i] = true;
+    }
+    // Outwards through the graph: each pass places the points with a placed neighbour.
+    for _ in 0..16 {
+        let found: Vec<(usize, Vec<f32>)> = (0..n)
+            .into_par_iter()
+            .filter(|&i| !placed[i])
+            .filter_map(|i| {
+                let mut sum = vec![0f32; out_dim];
+                let mut weight = 0f32;
+                for &(j, w) in &member[i] {
+                    let j = j as usize;
+                    if placed[j] {
+                        let w = w.max(1e-6);
+                        for c in 0..out_dim {
+                            sum[c] += w * layout[j * out_dim + c];
+                        }
+                        weight += w;
+                    }
+                }
+                (weight > 0.0).then(|| (i, sum.into_iter().map(|v| v / weight).collect()))
+            })
+            .collect();
+        if found.is_empty() {
+            break;
+        }
+        for (i, p) in found {
+            layout[i * out_dim..(i + 1) * out_dim].copy_from_slice(&p);
+            placed[i] = true;
+        }
+    }
+    // Points no pass reached (a component of the graph without a sampled point) start at the
+    // sampled point before them in the locality order; every point is jittered apart.
+    let mut rng = Rng::new(options.seed ^ 0x5eed);
+    for i in 0..n {
+        if !placed[i] {
+            let s = (i / stride) * stride;
+            for c in 0..out_dim {
+                layout[i * out_dim + c] = layout[s * out_dim + c];
+            }
+        }
+        if i % stride != 0 {
+            for c in 0..out_dim {
+                layout[i * out_dim + c] += (rng.normal() * 0.01) as f32;
+            }
+        }
+    }
+    layout
+}
+
 /// The starting layout, [n, out_dim]: the PCA projection scaled to ±10, plus a little noise.
 fn initial_layout(data: &[f32], dim: usize, out_dim: usize, seed: u64) -> Vec<f32> {
     let n = data.len() / dim.max(1);
@@ -230,12 +334,12 @@ impl Layout<'_> {
     }
 
     /// Runs `epochs` epochs of stochastic gradient descent; the final layout, [n, out_dim].
-    fn optimise(self, epochs: usize) -> Vec<f32> {
+    fn optimise(self, epochs: usize, start_alpha: f32) -> Vec<f32> {
         // The epoch at which each edge (and its negative samples) is next due.
         let mut next: Vec<f32> = self.period.clone();
         let mut next_negative: Vec<f32> = self.negative_period.clone();
         for epoch in 0..epochs {
-            let alpha = 1.0 - epoch as f32 / epochs as f32;
+            let alpha = start_alpha * (1.0 - epoch as f32 / epochs as f32);
             next.par_chunks_mut(EDGE_CHUNK)
                 .zip(next_negative.par_chunks_mut(EDGE_CHUNK))
                 .enumerate()
@@ -357,6 +461,25 @@ mod tests {
         };
         let embedding = umap(&data, 4, &options, &|_| {});
         assert_eq!(embedding.len(), 2 * truth.len());
+        let labels = kmeans(&embedding, 2, None, 3, KMeansOptions::new(1, 3)).labels;
+        assert!(adjusted_rand_index(&labels, &truth) > 0.99);
+    }
+
+    /// Coarse to fine: a sample's layout places the rest, and the whole keeps the blobs apart in
+    /// the input's order.
+    #[test]
+    fn a_coarse_layout_places_every_point() {
+        let (data, truth) = blobs(8_000, 4, 5);
+        let options = UmapOptions {
+            epochs: Some(100),
+            coarse_above: Some(4_000),
+            ..UmapOptions::default()
+        };
+        let steps = std::sync::Mutex::new(Vec::new());
+        let embedding = umap(&data, 4, &options, &|s| steps.lock().unwrap().push(s.to_string()));
+        assert!(steps.lock().unwrap().iter().any(|s| s == "coarse layout"), "{steps:?}");
+        assert_eq!(embedding.len(), 2 * truth.len());
+        assert!(embedding.iter().all(|v| v.is_finite()));
         let labels = kmeans(&embedding, 2, None, 3, KMeansOptions::new(1, 3)).labels;
         assert!(adjusted_rand_index(&labels, &truth) > 0.99);
     }

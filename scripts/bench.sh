@@ -6,6 +6,7 @@
 #   scripts/bench.sh particles  particle refinement: particles per second for one epoch at 64 and 128 px
 #   scripts/bench.sh hetero     heterogeneity: training particles/s per epoch at 64 px; UMAP of 10⁵ and 10⁶ points vs umap-learn;
 #                               the latent scatter's GPU point splats vs the CPU rasteriser
+#   scripts/bench.sh flex       per-residue flexibility of 428 residues from a 4 Å gemmi map vs ProDy's GNM/ANM
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/build-cli.sh
@@ -35,4 +36,12 @@ if [ "$what" = all ] || [ "$what" = hetero ]; then
   "$CRYOFORGE_PYTHON" benches/hetero.py all "${@:2}"
   echo "== latent scatter: GPU point splats (the adapter wgpu finds) against the CPU rasteriser, same points"
   cargo run --quiet --locked -p cryoforge --example scatter_timing
+fi
+if [ "$what" = all ] || [ "$what" = flex ]; then
+  if ! "$CRYOFORGE_PYTHON" -c 'import prody' >/dev/null 2>&1; then
+    echo "installing ProDy (the flexibility peer) into the benchmark venv"
+    "$(dirname "$CRYOFORGE_PYTHON")/pip" install -q --disable-pip-version-check prody
+  fi
+  echo "== flexibility: a 428-residue model from a 4 Å map, against ProDy's elastic networks (map-free)"
+  "$CRYOFORGE_PYTHON" benches/flex.py
 fi

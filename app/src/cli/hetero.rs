@@ -47,8 +47,8 @@ pub struct UmapArgs {
     /// of the coarse layout.
     #[arg(long)]
     pub epochs: Option<usize>,
-    /// Above this many points, lay out a sample of 10⁵ first, place the rest from it and refine
-    /// the whole for a few epochs; 0: one layout of every point from the PCA start.
+    /// Above this many points, lay out a sample of 5·10⁴ first, place the rest from it and refine
+    /// the whole for 20 epochs; 0: one layout of every point from the PCA start.
     #[arg(long, default_value_t = COARSE_ABOVE)]
     pub coarse_above: usize,
     #[arg(long, default_value_t = 42)]

@@ -18,6 +18,7 @@
 //! b keeps the overall B level, so RMSF compares across maps (pooled Pearson on the X-ray set
 //! 0.62 → 0.91, `scripts/flex_targets.sh`).
 
+use crate::formats::elements::electron_scattering;
 use crate::maps::density::{GaussianAtoms, bounding_box, simulate, simulate_backward};
 use crate::maps::local::voxels_near;
 use crate::maps::tools::{low_pass, sub_box};
@@ -29,7 +30,9 @@ pub const EIGHT_PI2: f64 = 8.0 * std::f64::consts::PI * std::f64::consts::PI;
 
 /// The B (Å²) of a carbon's form factor as one Gaussian: the width the molmap convention's
 /// σ = 0.225 × resolution already holds for a carbon (gemmi's calculators blur by the same rule).
-const CARBON_WIDTH_B: f64 = 17.1;
+fn carbon_width_b() -> f64 {
+    f64::from(electron_scattering(6).width_b)
+}
 
 /// How the B-factors are refined.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -65,8 +68,6 @@ impl BRefineOptions {
 pub struct BRefinement {
     /// The fitted b per residue (Å²), the resolution's blur included.
     pub b: Vec<f64>,
-    /// The side-chain gradient g (Å² per bond from the main chain).
-    pub side_chain_gradient: f64,
     /// The blur every residue shares (Å²): the resolution's ([`resolution_blur_b`]), or less
     /// when some residue's b is below it (a sharpened map).
     pub floor_b: f64,
@@ -124,8 +125,8 @@ pub fn fraction_inside(grid: &MapGrid, positions: &[[f32; 3]]) -> f64 {
 }
 
 /// Refines one b per residue. `atoms` are the heavy atoms (positions, amplitudes, and each
-/// atom's intrinsic width σ₀, to which the residue's blur is added), `residue_of` the residue index of each, `neighbours` the pairs of residues that
-/// follow each other along a chain. `keep_going(iteration, correlation)` is asked once an
+/// atom's intrinsic width σ₀, to which the residue's blur is added), `residue_of` the residue
+/// index of each, `neighbours` the pairs of residues that follow each other along a chain. `keep_going(iteration, correlation)` is asked once an
 /// iteration; false stops with the b found so far. `depth` is each atom's distance from the
 /// main chain in bonds (empty: all 0, no side-chain gradient).
 #[allow(clippy::too_many_arguments)]
@@ -158,7 +159,7 @@ pub fn refine_b_factors(
 
     // Start every residue at the blur the resolution implies (molmap's σ) plus 20 Å².
     let sigma_res = 0.225 * f64::from(options.resolution_angstrom);
-    let b_start = (EIGHT_PI2 * sigma_res * sigma_res - CARBON_WIDTH_B).max(1.0) + 20.0;
+    let b_start = (EIGHT_PI2 * sigma_res * sigma_res - carbon_width_b()).max(1.0) + 20.0;
     // θ: log b per residue, then log g (the side-chain gradient, Å² per bond) when there is one.
     let gradient_term = depth.iter().any(|&d| d > 0.0);
     let mut theta = vec![b_start.ln(); residues];
@@ -166,16 +167,18 @@ pub fn refine_b_factors(
         theta.push(5f64.ln());
     }
     let depth_of = |i: usize| depth.get(i).copied().map_or(0.0, f64::from);
+    // Atom i's b (residue r's plus its side-chain depth's), and g, under θ.
+    let gradient_of = |theta: &[f64]| if gradient_term { theta[residues].exp() } else { 0.0 };
+    let atom_b = |theta: &[f64], i: usize, r: usize| theta[r].exp() + gradient_of(theta) * depth_of(i);
     let intrinsic: Vec<f64> = atoms.sigmas.iter().map(|&s| f64::from(s) * f64::from(s)).collect();
     let mut work = atoms.clone();
     let mut dloss = vec![0f32; map.grid.voxel_count()];
     let grid = map.grid.clone();
     let mut last_cc = 0.0;
     let mut evaluate = |theta: &[f64], gradient: &mut [f64], cc_out: &mut f64| -> f64 {
-        let g = if gradient_term { theta[residues].exp() } else { 0.0 };
+        let g = gradient_of(theta);
         for (i, &r) in residue_of.iter().enumerate() {
-            let b = theta[r].exp() + g * depth_of(i);
-            work.sigmas[i] = (intrinsic[i] + b / EIGHT_PI2).sqrt() as f32;
+            work.sigmas[i] = (intrinsic[i] + atom_b(theta, i, r) / EIGHT_PI2).sqrt() as f32;
         }
         let mut sim = simulate(&grid, &work);
         if options.low_pass {
@@ -214,7 +217,6 @@ pub fn refine_b_factors(
         };
         let back_sigmas = simulate_backward(&grid, &work, &back).sigmas;
         dloss = back;
-        let g_now = g;
         gradient.iter_mut().for_each(|x| *x = 0.0);
         for (i, &r) in residue_of.iter().enumerate() {
             let sigma = f64::from(work.sigmas[i]);
@@ -222,7 +224,7 @@ pub fn refine_b_factors(
             let dsigma = f64::from(back_sigmas[i]) / (2.0 * EIGHT_PI2 * sigma);
             gradient[r] += dsigma * theta[r].exp();
             if gradient_term {
-                gradient[residues] += dsigma * g_now * depth_of(i);
+                gradient[residues] += dsigma * g * depth_of(i);
             }
         }
         for &(p, q) in neighbours {
@@ -268,18 +270,16 @@ pub fn refine_b_factors(
     );
     let mut correlation = 0.0;
     evaluate(&theta, &mut scratch, &mut correlation);
-    let g = if gradient_term { theta[residues].exp() } else { 0.0 };
     let mut b = vec![0.0; residues];
     let mut count = vec![0usize; residues];
     for (i, &r) in residue_of.iter().enumerate() {
-        b[r] += theta[r].exp() + g * depth_of(i);
+        b[r] += atom_b(&theta, i, r);
         count[r] += 1;
     }
     for (b, &c) in b.iter_mut().zip(&count) {
         *b /= c.max(1) as f64;
     }
     BRefinement {
-        side_chain_gradient: g,
         floor_b: resolution_blur_b(options.resolution_angstrom)
             .min(b.iter().copied().fold(f64::INFINITY, f64::min) - 1.0),
         b,
@@ -295,7 +295,7 @@ pub fn refine_b_factors(
 /// for a carbon), above the atoms' intrinsic width.
 pub fn resolution_blur_b(resolution_angstrom: f32) -> f64 {
     let sigma = 0.225 * f64::from(resolution_angstrom);
-    (EIGHT_PI2 * sigma * sigma - CARBON_WIDTH_B).max(0.0)
+    (EIGHT_PI2 * sigma * sigma - carbon_width_b()).max(0.0)
 }
 
 /// `values` on `grid` low-passed at `resolution` (the map tools' filter).

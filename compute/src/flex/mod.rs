@@ -161,7 +161,7 @@ pub fn protein_residues(structure: &Structure) -> Vec<FlexResidue> {
 
 /// An amino-acid atom's distance from the main chain in bonds, by its name's remoteness letter
 /// (N, CA, C, O, OXT 0; CB 1; CG, OG1, SG 2; CD 3; CE 4; CZ, NZ 5; CH, NH1 6).
-pub fn side_chain_depth(name: &str) -> f32 {
+fn side_chain_depth(name: &str) -> f32 {
     if matches!(name, "N" | "CA" | "C" | "O" | "OXT") {
         return 0.0;
     }

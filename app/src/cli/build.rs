@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use cryoforge_compute::build::sequence::parse_fasta;
-use cryoforge_compute::build::{BuildInput, BuildOptions, Likelihood, build_model, train, weights};
+use cryoforge_compute::build::{BuildInput, BuildOptions, Likelihood, Tracer, build_model, train, weights};
 use cryoforge_compute::formats::model_write::write_structure;
 use cryoforge_compute::maps::DensityMap;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -39,8 +39,18 @@ pub enum BuildSubcommand {
 pub enum LikelihoodArg {
     /// The Cα network (bundled weights, or --weights).
     Network,
-    /// The classical baseline: the map's own local maxima, no direction, no residue types.
+    /// The classical baseline: the map itself (its density, or its maxima for --tracer links), no
+    /// direction, no residue types.
     Density,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum TracerArg {
+    /// The minimum spanning tree of points sampled from the densest voxels, Cα every 3.8 Å along
+    /// its longest paths (the measured best).
+    Graph,
+    /// Cα candidates from the likelihood's maxima, joined by greedy links.
+    Links,
 }
 
 #[derive(Args)]
@@ -58,13 +68,16 @@ pub struct BuildArgs {
     pub mask: Option<PathBuf>,
     #[arg(long, default_value_t = 0.5)]
     pub mask_level: f32,
-    /// Where the Cα likelihood comes from (default: the map's maxima, the measured best; the
+    /// Where the Cα likelihood comes from (default: the map itself, the measured best; the
     /// network with --weights).
     #[arg(long, value_enum)]
     pub likelihood: Option<LikelihoodArg>,
     /// Weights trained with `cryoforge build train` (default: the bundled ones).
     #[arg(long)]
     pub weights: Option<PathBuf>,
+    /// How the chain is traced.
+    #[arg(long, value_enum, default_value = "graph")]
+    pub tracer: TracerArg,
     /// Skip the restrained refinement against the map.
     #[arg(long)]
     pub no_refine: bool,
@@ -146,6 +159,10 @@ fn build_model_cmd(args: BuildArgs) -> anyhow::Result<()> {
     }
     options.trace.min_separation_angstrom = args.min_separation;
     options.mask_level = args.mask_level;
+    options.tracer = match args.tracer {
+        TracerArg::Graph => Tracer::Graph,
+        TracerArg::Links => Tracer::Links,
+    };
     options.likelihood = match (args.likelihood, &args.weights) {
         (Some(LikelihoodArg::Network), _) | (None, Some(_)) => Likelihood::Network,
         (Some(LikelihoodArg::Density), _) => Likelihood::Density,

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use cryoforge_compute::build::sequence::{ChainSequence, parse_fasta};
-use cryoforge_compute::build::{BuildOptions, BuildResult, Likelihood, weights};
+use cryoforge_compute::build::{BuildOptions, BuildResult, Likelihood, Tracer, weights};
 use cryoforge_compute::formats::model::Structure;
 use cryoforge_compute::jobs::JobSpec;
 use cryoforge_compute::maps::DensityMap;
@@ -21,6 +21,7 @@ pub struct BuildSettings {
     pub sequence: String,
     pub resolution: f32,
     pub likelihood: Likelihood,
+    pub tracer: Tracer,
     pub mask: Option<ObjectId>,
 }
 
@@ -30,6 +31,7 @@ impl Default for BuildSettings {
             sequence: String::new(),
             resolution: 4.0,
             likelihood: Likelihood::default_for_this_build(),
+            tracer: Tracer::default(),
             mask: None,
         }
     }
@@ -89,7 +91,14 @@ pub fn build_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, id: ObjectId, map: Ar
                     ui.radio_value(&mut settings.likelihood, Likelihood::Network, "Cα network")
                         .on_disabled_hover_text("this build of cryoforge has no trained weights");
                 });
-                ui.radio_value(&mut settings.likelihood, Likelihood::Density, "map maxima (baseline)");
+                ui.radio_value(&mut settings.likelihood, Likelihood::Density, "map density (no network)");
+            });
+            ui.horizontal(|ui| {
+                ui.label("trace:");
+                ui.radio_value(&mut settings.tracer, Tracer::Graph, "density tree")
+                    .on_hover_text("the minimum spanning tree of points sampled from the densest voxels; Cα every 3.8 Å along its longest paths");
+                ui.radio_value(&mut settings.tracer, Tracer::Links, "linked Cα peaks")
+                    .on_hover_text("Cα candidates from the likelihood's maxima, joined by greedy links");
             });
             let mask_name = settings
                 .mask
@@ -162,6 +171,7 @@ fn start_build(
     });
     let mut options = BuildOptions::new(settings.resolution);
     options.likelihood = settings.likelihood;
+    options.tracer = settings.tracer;
     let mut object = super::ModelObject::new(Structure {
         name: "build".into(),
         frames: vec![Vec::new()],

@@ -71,7 +71,7 @@ fn a_protein_is_built_from_its_map_and_sequence_and_scores_against_its_model() {
     let reference = Structure::read(&asset("build/example/2sdf_model1.pdb")).expect("reference");
     let metrics = cryoforge_compute::models::building::building_metrics(&model, &reference);
     eprintln!("{metrics:?}");
-    // The section starts on the default likelihood (the map's maxima, the measured best).
+    // The section starts on the default likelihood and tracer (the map's density as a tree, the measured best).
     let floor = if cryoforge_compute::build::Likelihood::default_for_this_build()
         == cryoforge_compute::build::Likelihood::Network
     {
@@ -86,7 +86,8 @@ fn a_protein_is_built_from_its_map_and_sequence_and_scores_against_its_model() {
     );
 }
 
-/// The TM-scores the example's build reaches at least: with the map's maxima (measured 0.17) and
-/// with the bundled network, were it the default.
-const DENSITY_TM_FLOOR: f64 = 0.1;
-const NETWORK_TM_FLOOR: f64 = 0.1;
+/// The TM-scores the example's build reaches at least, traced as a density tree: from the map alone
+/// (measured 0.26; linked map peaks reached 0.18) and with the bundled network, were it the default
+/// (measured 0.26).
+const DENSITY_TM_FLOOR: f64 = 0.2;
+const NETWORK_TM_FLOOR: f64 = 0.2;

@@ -67,7 +67,18 @@ struct Frame {
 impl Frame {
     fn new(origin: [f64; 3], along: [f64; 3], towards: [f64; 3]) -> Self {
         let e1 = unit(along);
-        let e2 = unit(add_scaled(towards, e1, -dot(towards, e1)));
+        let mut perpendicular = add_scaled(towards, e1, -dot(towards, e1));
+        // Three Cα in a line (a trace along straight density) leave the plane open: any
+        // perpendicular will do, where a zero one would put N, C and O on the Cα–Cα axis.
+        if dot(perpendicular, perpendicular) < 1e-6 * dot(towards, towards).max(1e-12) {
+            let axis = if e1[0].abs() < 0.9 {
+                [1.0, 0.0, 0.0]
+            } else {
+                [0.0, 1.0, 0.0]
+            };
+            perpendicular = add_scaled(axis, e1, -dot(axis, e1));
+        }
+        let e2 = unit(perpendicular);
         Self {
             origin,
             axes: [e1, e2, cross(e1, e2)],
@@ -364,6 +375,19 @@ mod tests {
     use super::*;
 
     use crate::test_shapes::adk_1ake as adk;
+
+    #[test]
+    fn three_calphas_in_a_line_still_get_a_sound_backbone() {
+        let ca: Vec<[f64; 3]> = (0..5).map(|i| [3.8 * f64::from(i), 0.0, 0.0]).collect();
+        let built = build_backbone(PeptideLibrary::bundled(), &ca, &[true; 5]);
+        for r in &built {
+            let cb = r.cb.expect("cb");
+            for (name, atom, bond) in [("N", r.n, 1.458), ("C", r.c, 1.525), ("CB", cb, 1.53)] {
+                let d = crate::geometry::distance(&atom, &r.ca);
+                assert!((d - bond).abs() < 0.3, "CA–{name} {d:.2} Å");
+            }
+        }
+    }
 
     #[test]
     fn nerf_places_an_atom_at_the_asked_bond_angle_and_torsion() {

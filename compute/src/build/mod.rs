@@ -6,11 +6,16 @@
 //! stereochemistry restraints. Every residue's confidence (the Cα likelihood and the local
 //! map–model correlation) goes in its B-factor.
 //!
-//! Without the network ([`Likelihood::Density`], the classical baseline) the map's own local
-//! maxima stand in for the Cα likelihood, traces have no direction and nothing is threaded.
+//! By default the chain is traced through the density itself ([`graph`]: the minimum spanning
+//! tree of points sampled from the densest voxels, Cα every 3.8 Å along its longest paths); the
+//! older tracer ([`Tracer::Links`]) joins the likelihood's maxima. Without the network
+//! ([`Likelihood::Density`], the classical baseline) traces have no direction and nothing is
+//! threaded; with it, each path runs the way the predicted next-Cα vectors point and is
+//! threaded by the predicted residue types.
 
 pub mod backbone;
 pub mod candidates;
+pub mod graph;
 pub mod network;
 pub mod pipeline;
 pub mod prepare;
@@ -57,19 +62,21 @@ pub enum BuildError {
 pub enum Likelihood {
     /// The Cα network (bundled weights or `--weights`).
     Network,
-    /// The classical baseline: the normalised map's local maxima, no direction, no residue types.
+    /// The classical baseline: the normalised map itself (its maxima for [`Tracer::Links`]), no
+    /// direction, no residue types.
     Density,
 }
 
 /// Whether the bundled network is the default likelihood. Off: on the held-out families
-/// (`scripts/build_targets.sh`) the bundled network builds fewer false Cα but a lower TM-score
-/// than the map's maxima (docs/science.md §4, "One-shot model building"), and a default is the
-/// best recipe measured.
+/// (`scripts/build_targets.sh`) with the density tree it reaches the same TM-score as the map
+/// alone (0.316 / 0.268 / 0.268 against 0.317 / 0.265 / 0.265 at 3 / 4 / 6 Å) at four to ten times
+/// the time, and with linked peaks a lower one (docs/science.md §4, "One-shot model building");
+/// a default is the best recipe measured.
 pub const NETWORK_BY_DEFAULT: bool = false;
 
 impl Likelihood {
     /// The likelihood a build uses unless told: the network when it is the measured best and
-    /// cryoforge carries its weights, else the map's maxima.
+    /// cryoforge carries its weights, else the map itself.
     pub fn default_for_this_build() -> Self {
         if NETWORK_BY_DEFAULT && weights::bundled_available() {
             Self::Network
@@ -79,11 +86,27 @@ impl Likelihood {
     }
 }
 
+/// How the chain is traced.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tracer {
+    /// The minimum spanning tree of points sampled from the densest voxels; its longest paths
+    /// are the chain, Cα every 3.8 Å along them ([`graph`]). The measured best.
+    #[default]
+    Graph,
+    /// Cα candidates from the likelihood's maxima, joined by greedy links ([`trace`]).
+    Links,
+}
+
 /// Everything a build needs besides the map and the sequences.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BuildOptions {
     pub resolution_angstrom: f32,
     pub likelihood: Likelihood,
+    #[serde(default)]
+    pub tracer: Tracer,
+    #[serde(default)]
+    pub graph: graph::GraphOptions,
     pub candidates: candidates::CandidateOptions,
     pub trace: trace::TraceOptions,
     pub thread: thread::ThreadOptions,
@@ -99,6 +122,8 @@ impl BuildOptions {
         Self {
             resolution_angstrom,
             likelihood: Likelihood::Network,
+            tracer: Tracer::default(),
+            graph: Default::default(),
             candidates: Default::default(),
             trace: Default::default(),
             thread: Default::default(),

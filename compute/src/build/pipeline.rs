@@ -11,12 +11,13 @@ use burn::tensor::Device;
 
 use super::backbone::{PeptideLibrary, build_backbone};
 use super::candidates::{Candidate, pick_candidates};
+use super::graph::{VoxelGrid, graph_trace};
 use super::network::{AA_CLASSES, CaNet, NEXT_SCALE_ANGSTROM, predict};
 use super::prepare::{HEAVY_ATOMS_PER_RESIDUE, PreparedMap, prepare};
 use super::sequence::{ChainSequence, residue_name};
 use super::thread::{Placement, thread};
-use super::trace::trace;
-use super::{BuildError, BuildInput, BuildOptions, Likelihood};
+use super::trace::{Fragment, trace, uncrowded};
+use super::{BuildError, BuildInput, BuildOptions, Likelihood, Tracer};
 use crate::formats::model::{Atom, Structure};
 use crate::guided::guidance::{GuidanceOptions, MapGuidance};
 use crate::guided::rama_prior::RamaPrior;
@@ -151,22 +152,58 @@ pub fn build_model(
     lap("likelihood", &mut clock);
 
     let origin = prepared.grid.first_voxel_angstrom();
-    let candidates = pick_candidates(&probability, dims, origin, 1.0, residues, &options.candidates);
-    if candidates.is_empty() {
-        return Err(BuildError::NoDensity {
-            min_score: options.candidates.min_score,
-        });
-    }
-    let snapshot = BuildSnapshot::Candidates(candidates.iter().map(|c| c.position.map(|v| v as f32)).collect());
-    if !report("placing Cα", 0.55, Some(&snapshot)) {
-        return Err(stopped());
-    }
-    let per_candidate = outputs.as_ref().map(|p| candidate_outputs(p, &prepared, &candidates));
-    lap("candidates", &mut clock);
-
     let density = |p: [f64; 3]| density_at(&prepared, p);
-    let next: Option<Vec<[f64; 3]>> = per_candidate.as_ref().map(|c| c.iter().map(|(n, _)| *n).collect());
-    let fragments = trace(&candidates, next.as_deref(), &density, &options.trace);
+    let (candidates, fragments, per_candidate, next) = match options.tracer {
+        Tracer::Links => {
+            let candidates = pick_candidates(&probability, dims, origin, 1.0, residues, &options.candidates);
+            if candidates.is_empty() {
+                return Err(BuildError::NoDensity {
+                    min_score: options.candidates.min_score,
+                });
+            }
+            let snapshot = BuildSnapshot::Candidates(candidates.iter().map(|c| c.position.map(|v| v as f32)).collect());
+            if !report("placing Cα", 0.55, Some(&snapshot)) {
+                return Err(stopped());
+            }
+            let per_candidate = outputs.as_ref().map(|p| candidate_outputs(p, &prepared, &candidates));
+            lap("candidates", &mut clock);
+            let next: Option<Vec<[f64; 3]>> = per_candidate.as_ref().map(|c| c.iter().map(|(n, _)| *n).collect());
+            let fragments = trace(&candidates, next.as_deref(), &density, &options.trace);
+            (candidates, fragments, per_candidate, next)
+        }
+        Tracer::Graph => {
+            let mut going = true;
+            let grid = VoxelGrid {
+                values: &prepared.values,
+                dims,
+                origin,
+                voxel_angstrom: 1.0,
+            };
+            let traced = graph_trace(&grid, residues, &density, &options.graph, &mut || {
+                going = going && report("tracing the density", 0.55, None);
+                going
+            });
+            if !going {
+                return Err(stopped());
+            }
+            let snapshot = BuildSnapshot::Candidates(traced.points.iter().map(|p| p.map(|v| v as f32)).collect());
+            if !report("placing Cα", 0.58, Some(&snapshot)) {
+                return Err(stopped());
+            }
+            lap("candidates", &mut clock);
+            let candidates = traced.calpha;
+            let per_candidate = outputs.as_ref().map(|p| candidate_outputs(p, &prepared, &candidates));
+            let next: Option<Vec<[f64; 3]>> = per_candidate.as_ref().map(|c| c.iter().map(|(n, _)| *n).collect());
+            let mut fragments = traced.fragments;
+            if let Some(next) = &next {
+                for fragment in &mut fragments {
+                    orient(fragment, &candidates, next);
+                }
+            }
+            let fragments = uncrowded(fragments, &candidates, &options.trace);
+            (candidates, fragments, per_candidate, next)
+        }
+    };
     let snapshot = BuildSnapshot::Traces(
         fragments
             .iter()
@@ -267,6 +304,20 @@ pub fn build_model(
         validation,
         seconds,
     })
+}
+
+/// Runs `fragment` the way the predicted next-Cα vectors point on the whole.
+fn orient(fragment: &mut Fragment, candidates: &[Candidate], next: &[[f64; 3]]) {
+    let agreement: f64 = fragment
+        .windows(2)
+        .map(|w| {
+            let step: [f64; 3] = std::array::from_fn(|a| candidates[w[1]].position[a] - candidates[w[0]].position[a]);
+            (0..3).map(|a| step[a] * next[w[0]][a]).sum::<f64>()
+        })
+        .sum();
+    if agreement < 0.0 {
+        fragment.reverse();
+    }
 }
 
 /// The map with everything outside the mask set to its median (solvent), or the map itself.

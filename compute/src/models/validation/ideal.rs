@@ -181,7 +181,13 @@ pub(crate) fn ideal_cbeta(kind: BackboneKind, n: Vec3, ca: Vec3, c: Vec3) -> Vec
     let det = (1.0 - cos_nc * cos_nc).max(1e-9);
     let a = (cos_n - cos_nc * cos_c) / det;
     let b = (cos_c - cos_nc * cos_n) / det;
-    let in_plane = [0, 1, 2].map(|k| a * u_n[k] + b * u_c[k]);
+    let mut in_plane = [0, 1, 2].map(|k| a * u_n[k] + b * u_c[k]);
+    // N, CA and C nearly in a line (a backbone being built, not a refined one) leave no solution;
+    // the in-plane part is kept to unit length so Cβ stays a bond's length from CA.
+    let norm = dot(in_plane, in_plane).sqrt();
+    if norm > 1.0 {
+        in_plane = in_plane.map(|v| v / norm);
+    }
     let normal = unit(cross(u_n, u_c));
     let h = (1.0 - dot(in_plane, in_plane)).max(0.0).sqrt();
     [0, 1, 2].map(|k| ca[k] + length * (in_plane[k] + h * normal[k]))

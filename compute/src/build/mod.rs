@@ -68,9 +68,9 @@ pub enum Likelihood {
 }
 
 /// Whether the bundled network is the default likelihood. Off: on the held-out families
-/// (`scripts/build_targets.sh`) with the density tree it reaches the same TM-score as the map
-/// alone (0.316 / 0.268 / 0.268 against 0.317 / 0.265 / 0.265 at 3 / 4 / 6 Å) at four to ten times
-/// the time, and with linked peaks a lower one (docs/science.md §4, "One-shot model building");
+/// (`scripts/build_targets.sh`) with the unregistered density tree it reached the same TM-score as
+/// the map alone (0.316 / 0.268 / 0.268 against 0.317 / 0.265 / 0.265 at 3 / 4 / 6 Å) at four to
+/// ten times the time, and with linked peaks a lower one (docs/science.md §4, "One-shot model building");
 /// a default is the best recipe measured.
 pub const NETWORK_BY_DEFAULT: bool = false;
 

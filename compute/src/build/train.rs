@@ -400,7 +400,9 @@ pub fn train(
     let mut families: Vec<usize> = train.iter().map(|c| c.family).collect();
     families.sort_unstable();
     families.dedup();
-    let device = Device::flex().autodiff();
+    // burn's wgpu backend on a hardware GPU (built with `burn-wgpu`), else Flex; validation runs on
+    // the CPU either way.
+    let device = crate::refine::training_device().autodiff();
     let mut net = match &options.init {
         None => CaNet::new(&options.shape, &device),
         Some(path) => {

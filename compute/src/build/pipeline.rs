@@ -29,7 +29,7 @@ use crate::maps::DensityMap;
 use crate::maps::density::{GaussianAtoms, GaussianOptions};
 use crate::maps::local::{residue_correlations, residue_radius};
 use crate::maps::scores::VOLUME_PER_HEAVY_ATOM_ANGSTROM3;
-use crate::maps::tools::sub_box;
+use crate::maps::tools::crop_around;
 use crate::models::validation::{ValidationReport, Validator};
 
 /// What a step has found, for a viewer to draw.
@@ -242,7 +242,7 @@ pub fn build_model(
 
     // Refinement against the (masked) map with ideal stereochemistry, in a box around the model:
     // the guidance's cost grows with the box (a 300³ box cost 111 s where its 100³ middle cost 10).
-    let map = around(&map, &model.frames[0], 3.0 * resolution + 5.0);
+    let map = crop_around(&map, &model.frames[0], 3.0 * resolution + 5.0).map_or(Cow::Borrowed(&map), Cow::Owned);
     let (atoms, _) = GaussianAtoms::from_structure(&model, 0, GaussianOptions::molmap(resolution));
     // A model too small to have density of its own in its zone is left as built.
     let guidance = MapGuidance::new(&map, &atoms, &GuidanceOptions::new(resolution)).ok();
@@ -327,27 +327,6 @@ fn backbone_fit(ca: &[[f64; 3]], density: &dyn Fn([f64; 3]) -> f64) -> f64 {
                 .sum::<f64>()
         })
         .sum()
-}
-
-/// The part of `map` within `padding` Å of the box around `positions` (the map itself when that is
-/// all of it).
-fn around<'m>(map: &'m DensityMap, positions: &[[f32; 3]], padding: f32) -> Cow<'m, DensityMap> {
-    let first = map.grid.first_voxel_angstrom();
-    let h = map.grid.voxel_size_angstrom;
-    let dims = map.grid.dims;
-    let (mut lo, mut hi) = ([usize::MAX; 3], [0usize; 3]);
-    for p in positions {
-        for a in 0..3 {
-            let below = ((p[a] - padding - first[a]) / h[a]).floor().max(0.0) as usize;
-            let above = (((p[a] + padding - first[a]) / h[a]).ceil().max(0.0) as usize).min(dims[a] - 1);
-            lo[a] = lo[a].min(below.min(dims[a] - 1));
-            hi[a] = hi[a].max(above);
-        }
-    }
-    if positions.is_empty() || (lo == [0; 3] && hi == dims.map(|n| n - 1)) || (0..3).any(|a| lo[a] > hi[a]) {
-        return Cow::Borrowed(map);
-    }
-    Cow::Owned(sub_box(map, lo, hi))
 }
 
 /// Runs `fragment` the way the predicted next-Cα vectors point on the whole.

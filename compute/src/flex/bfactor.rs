@@ -19,9 +19,9 @@
 //! 0.62 → 0.91, `scripts/flex_targets.sh`).
 
 use crate::formats::elements::electron_scattering;
-use crate::maps::density::{GaussianAtoms, bounding_box, simulate, simulate_backward};
+use crate::maps::density::{GaussianAtoms, simulate, simulate_backward};
 use crate::maps::local::voxels_near;
-use crate::maps::tools::{low_pass, sub_box};
+use crate::maps::tools::low_pass;
 use crate::maps::{DensityMap, MapGrid};
 use crate::numeric::lbfgs::{LbfgsOptions, minimise};
 
@@ -84,26 +84,6 @@ impl BRefinement {
     pub fn flexibility_b(&self) -> Vec<f64> {
         self.b.iter().map(|b| (b - self.floor_b).max(1.0)).collect()
     }
-}
-
-/// The box of `map` around `positions` with `padding` Å beyond them (None when they miss it).
-pub fn crop_around(map: &DensityMap, positions: &[[f32; 3]], padding: f32) -> Option<DensityMap> {
-    let first = map.grid.first_voxel_angstrom();
-    let h = map.grid.voxel_size_angstrom;
-    let (lo, hi) = bounding_box(positions);
-    let mut vlo = [0usize; 3];
-    let mut vhi = [0usize; 3];
-    for a in 0..3 {
-        let n = map.grid.dims[a] as f32;
-        let l = ((lo[a] - padding - first[a]) / h[a]).floor().max(0.0);
-        let u = ((hi[a] + padding - first[a]) / h[a]).ceil().min(n - 1.0);
-        if l.is_nan() || u.is_nan() || l > u || u < 0.0 || l > n - 1.0 {
-            return None;
-        }
-        vlo[a] = l as usize;
-        vhi[a] = u as usize;
-    }
-    Some(sub_box(map, vlo, vhi))
 }
 
 /// The fraction of `positions` inside the map's box.

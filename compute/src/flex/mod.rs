@@ -25,7 +25,8 @@ use crate::formats::elements::electron_scattering;
 use crate::formats::model::Structure;
 use crate::maps::DensityMap;
 use crate::maps::density::GaussianAtoms;
-use bfactor::{BRefineOptions, EIGHT_PI2, crop_around, fraction_inside, refine_b_factors};
+use crate::maps::tools::crop_around;
+use bfactor::{BRefineOptions, EIGHT_PI2, fraction_inside, refine_b_factors};
 use local_resolution::{LocalResolutionOptions, local_resolution};
 use network::{GNM_CUTOFF, gnm_fluctuations, weighted_contact_number};
 

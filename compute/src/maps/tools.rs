@@ -3,6 +3,7 @@
 
 use rustfft::num_complex::Complex;
 
+use crate::maps::density::bounding_box;
 use crate::maps::segment::{Connectivity, label_components};
 use crate::maps::{DensityMap, MapGrid};
 use crate::numeric::fft::{fft3_in_place, signed_index};
@@ -63,6 +64,26 @@ pub fn crop_to_level(map: &DensityMap, level: f32, padding_angstrom: f32) -> Opt
     let lo: [usize; 3] = std::array::from_fn(|a| lo[a].saturating_sub(pad[a]));
     let hi: [usize; 3] = std::array::from_fn(|a| (hi[a] + pad[a]).min(map.grid.dims[a] - 1));
     Some(sub_box(map, lo, hi))
+}
+
+/// The box of `map` around `positions` with `padding` Å beyond them (None when they miss it).
+pub fn crop_around(map: &DensityMap, positions: &[[f32; 3]], padding: f32) -> Option<DensityMap> {
+    let first = map.grid.first_voxel_angstrom();
+    let h = map.grid.voxel_size_angstrom;
+    let (lo, hi) = bounding_box(positions);
+    let mut vlo = [0usize; 3];
+    let mut vhi = [0usize; 3];
+    for a in 0..3 {
+        let n = map.grid.dims[a] as f32;
+        let l = ((lo[a] - padding - first[a]) / h[a]).floor().max(0.0);
+        let u = ((hi[a] + padding - first[a]) / h[a]).ceil().min(n - 1.0);
+        if l.is_nan() || u.is_nan() || l > u || u < 0.0 || l > n - 1.0 {
+            return None;
+        }
+        vlo[a] = l as usize;
+        vhi[a] = u as usize;
+    }
+    Some(sub_box(map, vlo, vhi))
 }
 
 /// The voxels lo..=hi (inclusive, x,y,z) as a new map in the same place.

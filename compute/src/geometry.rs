@@ -5,6 +5,8 @@
 //! (A·r)x,y. cryoSPARC stores `alignments3D/pose` as a rotation vector whose matrix is Aᵀ (the
 //! convention cryoDRGN's `parse_pose_csparc` applies when it transposes cryoSPARC poses).
 
+use std::collections::HashMap;
+
 pub type Mat3 = [[f64; 3]; 3];
 
 /// RELION's Euler matrix, angles in degrees (α = rot, β = tilt, γ = psi).
@@ -117,6 +119,53 @@ pub fn distance2(a: &[f64; 3], b: &[f64; 3]) -> f64 {
 /// The distance between two points.
 pub fn distance(a: &[f64; 3], b: &[f64; 3]) -> f64 {
     distance2(a, b).sqrt()
+}
+
+/// Atoms binned in cubes of side `cell`: neighbours within `cell` lie in the 27 cells around.
+pub(crate) struct CellList {
+    cell: f64,
+    bins: HashMap<[i32; 3], Vec<u32>>,
+}
+
+fn position(frame: &[[f32; 3]], i: usize) -> Option<[f64; 3]> {
+    let p = frame.get(i)?.map(f64::from);
+    p.iter().all(|c| c.is_finite()).then_some(p)
+}
+
+impl CellList {
+    pub fn new(frame: &[[f32; 3]], atoms: &[usize], cell: f64) -> Self {
+        let mut bins: HashMap<[i32; 3], Vec<u32>> = HashMap::new();
+        for &i in atoms {
+            if let Some(p) = position(frame, i) {
+                bins.entry(p.map(|c| (c / cell).floor() as i32))
+                    .or_default()
+                    .push(i as u32);
+            }
+        }
+        Self { cell, bins }
+    }
+
+    /// Calls `f(j, distance)` for every binned atom j within the cell size of atom `i`.
+    pub fn for_each_near(&self, frame: &[[f32; 3]], i: usize, mut f: impl FnMut(usize, f64)) {
+        let Some(p) = position(frame, i) else { return };
+        let key = p.map(|c| (c / self.cell).floor() as i32);
+        for dx in -1..=1 {
+            for dy in -1..=1 {
+                for dz in -1..=1 {
+                    let Some(list) = self.bins.get(&[key[0] + dx, key[1] + dy, key[2] + dz]) else {
+                        continue;
+                    };
+                    for &j in list {
+                        let Some(q) = position(frame, j as usize) else { continue };
+                        let d = ((p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2) + (p[2] - q[2]).powi(2)).sqrt();
+                        if d <= self.cell {
+                            f(j as usize, d);
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

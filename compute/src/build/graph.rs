@@ -17,7 +17,7 @@ use std::collections::HashMap;
 
 use super::candidates::Candidate;
 use super::trace::Fragment;
-use crate::geometry::distance;
+use crate::geometry::{CellList, distance};
 
 /// How the density graph is sampled and traced.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -246,34 +246,22 @@ fn densest(values: &[f32], count: usize) -> Vec<usize> {
 /// The minimum spanning forest (Kruskal) of the points linked within `max_link`, each link
 /// costing its length over the weakest density at ¼, ½ and ¾ along it (floored at 0.05).
 fn spanning_tree(points: &[[f64; 3]], density: &dyn Fn([f64; 3]) -> f64, max_link: f64) -> Vec<(usize, usize)> {
-    let cell = |p: &[f64; 3]| p.map(|v| (v / max_link).floor() as i64);
-    let mut grid: HashMap<[i64; 3], Vec<usize>> = HashMap::new();
-    for (i, p) in points.iter().enumerate() {
-        grid.entry(cell(p)).or_default().push(i);
-    }
+    let frame: Vec<[f32; 3]> = points.iter().map(|p| p.map(|v| v as f32)).collect();
+    let all: Vec<usize> = (0..points.len()).collect();
+    let cells = CellList::new(&frame, &all, max_link);
     let mut links: Vec<(f64, usize, usize)> = Vec::new();
     for (i, p) in points.iter().enumerate() {
-        let c = cell(p);
-        for dx in -1..=1 {
-            for dy in -1..=1 {
-                for dz in -1..=1 {
-                    let Some(others) = grid.get(&[c[0] + dx, c[1] + dy, c[2] + dz]) else {
-                        continue;
-                    };
-                    for &j in others.iter().filter(|&&j| j > i) {
-                        let d = distance(p, &points[j]);
-                        if d > max_link {
-                            continue;
-                        }
-                        let weakest = [0.25, 0.5, 0.75]
-                            .iter()
-                            .map(|&t| density(std::array::from_fn(|a| p[a] + t * (points[j][a] - p[a]))))
-                            .fold(f64::INFINITY, f64::min);
-                        links.push((d / weakest.max(0.05), i, j));
-                    }
-                }
+        cells.for_each_near(&frame, i, |j, _| {
+            if j <= i {
+                return;
             }
-        }
+            let q = points[j];
+            let weakest = [0.25, 0.5, 0.75]
+                .iter()
+                .map(|&t| density(std::array::from_fn(|a| p[a] + t * (q[a] - p[a]))))
+                .fold(f64::INFINITY, f64::min);
+            links.push((distance(p, &q) / weakest.max(0.05), i, j));
+        });
     }
     links.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
     let mut parent: Vec<usize> = (0..points.len()).collect();

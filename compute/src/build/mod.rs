@@ -10,8 +10,9 @@
 //! tree of points sampled from the densest voxels, Cα every 3.8 Å along its longest paths); the
 //! older tracer ([`Tracer::Links`]) joins the likelihood's maxima. Without the network
 //! ([`Likelihood::Density`], the classical baseline) traces have no direction and nothing is
-//! threaded; with it, each path runs the way the predicted next-Cα vectors point and is
-//! threaded by the predicted residue types.
+//! threaded; with it, each path is threaded by the predicted residue types, and paths not
+//! registered against the density (maps of 5 Å or coarser) run the way the predicted next-Cα
+//! vectors point.
 
 pub mod backbone;
 pub mod candidates;

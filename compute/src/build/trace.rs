@@ -134,8 +134,6 @@ pub fn trace(
 
 /// The fragments, longest first, with every residue closer than the minimum separation to a
 /// residue of a fragment kept before cut out (the pieces left of at least `min_fragment` stay).
-/// Cuts out residues within `min_separation_angstrom` of a Cα of a longer fragment kept before
-/// (fragments longest first); pieces shorter than `min_fragment` are dropped.
 pub(crate) fn uncrowded(fragments: Vec<Fragment>, candidates: &[Candidate], options: &TraceOptions) -> Vec<Fragment> {
     let limit = options.min_separation_angstrom;
     if limit <= 0.0 {

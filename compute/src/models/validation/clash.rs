@@ -5,9 +5,8 @@
 //! contact dots; this one sees heavy atoms only (models from maps rarely carry hydrogens), so
 //! its numbers are lower and not interchangeable with MolProbity's: a heavy-atom clashscore.
 
-use std::collections::HashMap;
-
 use super::topology::Topology;
+use crate::geometry::CellList;
 
 /// An overlap at least this deep is a clash (Å), as in MolProbity.
 pub const CLASH_OVERLAP_ANGSTROM: f64 = 0.4;
@@ -38,53 +37,6 @@ pub(crate) struct RawClash {
     pub j: usize,
     pub distance_angstrom: f64,
     pub overlap_angstrom: f64,
-}
-
-/// Atoms binned in cubes of side `cell`: neighbours within `cell` lie in the 27 cells around.
-pub(crate) struct CellList {
-    cell: f64,
-    bins: HashMap<[i32; 3], Vec<u32>>,
-}
-
-fn position(frame: &[[f32; 3]], i: usize) -> Option<[f64; 3]> {
-    let p = frame.get(i)?.map(f64::from);
-    p.iter().all(|c| c.is_finite()).then_some(p)
-}
-
-impl CellList {
-    pub fn new(frame: &[[f32; 3]], atoms: &[usize], cell: f64) -> Self {
-        let mut bins: HashMap<[i32; 3], Vec<u32>> = HashMap::new();
-        for &i in atoms {
-            if let Some(p) = position(frame, i) {
-                bins.entry(p.map(|c| (c / cell).floor() as i32))
-                    .or_default()
-                    .push(i as u32);
-            }
-        }
-        Self { cell, bins }
-    }
-
-    /// Calls `f(j, distance)` for every binned atom j within the cell size of atom `i`.
-    pub fn for_each_near(&self, frame: &[[f32; 3]], i: usize, mut f: impl FnMut(usize, f64)) {
-        let Some(p) = position(frame, i) else { return };
-        let key = p.map(|c| (c / self.cell).floor() as i32);
-        for dx in -1..=1 {
-            for dy in -1..=1 {
-                for dz in -1..=1 {
-                    let Some(list) = self.bins.get(&[key[0] + dx, key[1] + dy, key[2] + dz]) else {
-                        continue;
-                    };
-                    for &j in list {
-                        let Some(q) = position(frame, j as usize) else { continue };
-                        let d = ((p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2) + (p[2] - q[2]).powi(2)).sqrt();
-                        if d <= self.cell {
-                            f(j as usize, d);
-                        }
-                    }
-                }
-            }
-        }
-    }
 }
 
 /// Every clash of `positions`, worst (deepest overlap) first.

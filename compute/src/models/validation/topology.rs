@@ -4,10 +4,11 @@
 
 use std::collections::HashMap;
 
+use super::ResidueId;
 use super::ideal::{self, BackboneKind, Target};
 use super::tables::{RamaClass, tables};
-use super::{ResidueId, clash::CellList};
 use crate::formats::model::{Atom, Structure};
+use crate::geometry::CellList;
 
 /// The longest C(i)–N(i+1) distance that still counts as a peptide bond.
 pub const PEPTIDE_LINK_MAX_ANGSTROM: f64 = 2.0;

@@ -31,6 +31,10 @@ pub struct FlexArgs {
     /// along the chain, steadier in noise).
     #[arg(long)]
     pub smoothness: Option<f64>,
+    /// Weight of the same penalty between residues in contact (Cα within 6.5 Å), relative to
+    /// --smoothness (0 leaves it out).
+    #[arg(long)]
+    pub contact_smoothness: Option<f64>,
     /// Compare the map with the model's density as it is, not low-passed at the resolution.
     #[arg(long)]
     pub no_low_pass: bool,
@@ -67,6 +71,12 @@ pub fn flex_cmd(args: FlexArgs) -> anyhow::Result<()> {
             bail!("--smoothness must be zero or positive, got {s}");
         }
         options.b.smoothness = s;
+    }
+    if let Some(c) = args.contact_smoothness {
+        if !(c.is_finite() && c >= 0.0) {
+            bail!("--contact-smoothness must be zero or positive, got {c}");
+        }
+        options.b.contact_smoothness = c;
     }
     let bar = ProgressBar::new(1000);
     bar.set_style(

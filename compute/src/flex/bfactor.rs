@@ -45,7 +45,13 @@ pub struct BRefineOptions {
     /// Low-pass the model's density at the resolution before comparing (as the map was
     /// filtered), so that widths below the resolution are not asked to explain the map's shape.
     pub low_pass: bool,
+    /// Weight of the same penalty between residues in contact (Cα within
+    /// [`CONTACT_SMOOTHING_ANGSTROM`], not chain neighbours), relative to `smoothness`.
+    pub contact_smoothness: f64,
 }
+
+/// Residues whose Cα are this close (Å) share the contact penalty.
+pub const CONTACT_SMOOTHING_ANGSTROM: f32 = 6.5;
 
 impl BRefineOptions {
     pub fn new(resolution_angstrom: f32) -> Self {
@@ -54,6 +60,7 @@ impl BRefineOptions {
             iterations: 80,
             smoothness: 1e-3,
             low_pass: true,
+            contact_smoothness: 0.1,
         }
     }
 
@@ -68,6 +75,8 @@ impl BRefineOptions {
 pub struct BRefinement {
     /// The fitted b per residue (Å²), the resolution's blur included.
     pub b: Vec<f64>,
+    /// The fitted b of every atom (Å²).
+    pub atom_b: Vec<f64>,
     /// The blur every residue shares (Å²): the resolution's ([`resolution_blur_b`]), or less
     /// when some residue's b is below it (a sharpened map).
     pub floor_b: f64,
@@ -106,7 +115,9 @@ pub fn fraction_inside(grid: &MapGrid, positions: &[[f32; 3]]) -> f64 {
 
 /// Refines one b per residue. `atoms` are the heavy atoms (positions, amplitudes, and each
 /// atom's intrinsic width σ₀, to which the residue's blur is added), `residue_of` the residue
-/// index of each, `neighbours` the pairs of residues that follow each other along a chain. `keep_going(iteration, correlation)` is asked once an
+/// (or group of atoms sharing one b) of each, `neighbours` the pairs of residues whose log b
+/// differences are penalised, each with its weight relative to
+/// [`BRefineOptions::smoothness`]. `keep_going(iteration, correlation)` is asked once an
 /// iteration; false stops with the b found so far. `depth` is each atom's distance from the
 /// main chain in bonds (empty: all 0, no side-chain gradient).
 #[allow(clippy::too_many_arguments)]
@@ -116,10 +127,23 @@ pub fn refine_b_factors(
     residue_of: &[usize],
     depth: &[f32],
     residues: usize,
-    neighbours: &[(usize, usize)],
+    neighbours: &[(usize, usize, f64)],
     options: &BRefineOptions,
     keep_going: &mut dyn FnMut(usize, f64) -> bool,
 ) -> BRefinement {
+    // What the map holds beyond its resolution is noise: with the model low-passed, the map is
+    // too, or that noise, cut by the zone's edge, leaks into the fit's gradient.
+    let filtered_map;
+    let map = if options.low_pass {
+        filtered_map = DensityMap {
+            grid: map.grid.clone(),
+            values: filtered(&map.grid, map.values.clone(), options.resolution_angstrom),
+            meta: Default::default(),
+        };
+        &filtered_map
+    } else {
+        map
+    };
     let positions64: Vec<[f64; 3]> = atoms.positions.iter().map(|p| p.map(f64::from)).collect();
     let zone = voxels_near(&map.grid, &positions64, options.zone_radius());
     let zone_index: Vec<usize> = (0..zone.len()).filter(|&v| zone[v]).collect();
@@ -207,11 +231,12 @@ pub fn refine_b_factors(
                 gradient[residues] += dsigma * g * depth_of(i);
             }
         }
-        for &(p, q) in neighbours {
+        for &(p, q, w) in neighbours {
             let d = theta[p] - theta[q];
-            energy += options.smoothness * d * d;
-            gradient[p] += 2.0 * options.smoothness * d;
-            gradient[q] -= 2.0 * options.smoothness * d;
+            let w = w * options.smoothness;
+            energy += w * d * d;
+            gradient[p] += 2.0 * w * d;
+            gradient[q] -= 2.0 * w * d;
         }
         energy
     };
@@ -250,25 +275,41 @@ pub fn refine_b_factors(
     );
     let mut correlation = 0.0;
     evaluate(&theta, &mut scratch, &mut correlation);
-    let mut b = vec![0.0; residues];
-    let mut count = vec![0usize; residues];
-    for (i, &r) in residue_of.iter().enumerate() {
-        b[r] += atom_b(&theta, i, r);
-        count[r] += 1;
-    }
-    for (b, &c) in b.iter_mut().zip(&count) {
-        *b /= c.max(1) as f64;
-    }
+    let atom_bs: Vec<f64> = residue_of
+        .iter()
+        .enumerate()
+        .map(|(i, &r)| atom_b(&theta, i, r))
+        .collect();
+    let b = mean_per(&atom_bs, residue_of, residues);
     BRefinement {
-        floor_b: resolution_blur_b(options.resolution_angstrom)
-            .min(b.iter().copied().fold(f64::INFINITY, f64::min) - 1.0),
+        floor_b: shared_floor(&b, options.resolution_angstrom),
         b,
+        atom_b: atom_bs,
         correlation_start,
         correlation,
         iterations: result.iterations,
         zone_voxels: zone_index.len(),
         cancelled,
     }
+}
+
+/// The mean of `values` over the items of each of `groups` groups (`group_of` per item).
+pub fn mean_per(values: &[f64], group_of: &[usize], groups: usize) -> Vec<f64> {
+    let mut sum = vec![0.0; groups];
+    let mut count = vec![0usize; groups];
+    for (v, &g) in values.iter().zip(group_of) {
+        if g < groups {
+            sum[g] += v;
+            count[g] += 1;
+        }
+    }
+    sum.iter().zip(&count).map(|(s, &c)| s / c.max(1) as f64).collect()
+}
+
+/// The blur every residue of `b` shares: the resolution's ([`resolution_blur_b`]), or less when
+/// some residue's b is below it (a sharpened map).
+pub fn shared_floor(b: &[f64], resolution_angstrom: f32) -> f64 {
+    resolution_blur_b(resolution_angstrom).min(b.iter().copied().fold(f64::INFINITY, f64::min) - 1.0)
 }
 
 /// The blur (Å²) a map at `resolution` carries by the molmap convention (σ = 0.225 × resolution
@@ -339,7 +380,7 @@ mod tests {
             grid,
             meta: MapMeta::default(),
         };
-        let neighbours: Vec<(usize, usize)> = (1..12).map(|r| (r - 1, r)).collect();
+        let neighbours: Vec<(usize, usize, f64)> = (1..12).map(|r| (r - 1, r, 1.0)).collect();
         let fit = refine_b_factors(
             &map,
             &intrinsic,

@@ -177,6 +177,82 @@ fn side_chain_depth(name: &str) -> f32 {
     }
 }
 
+/// The atoms the B-factor refinement sees and the b each one shares: the protein residues'
+/// heavy atoms, one b per residue, then every other heavy atom of the model (nucleic acids,
+/// ligands, waters), one b per residue it belongs to.
+struct BGroups {
+    /// Structure atom indices.
+    atoms: Vec<usize>,
+    /// Per atom: its b's index, its protein residue (`usize::MAX` for the others), its depth.
+    group_of: Vec<usize>,
+    residue_of: Vec<usize>,
+    depth: Vec<f32>,
+    count: usize,
+}
+
+impl BGroups {
+    fn new(structure: &Structure, residues: &[FlexResidue]) -> Self {
+        let mut g = BGroups {
+            atoms: Vec::new(),
+            group_of: Vec::new(),
+            residue_of: Vec::new(),
+            depth: Vec::new(),
+            count: residues.len(),
+        };
+        let mut taken = vec![false; structure.atoms.len()];
+        for (r, residue) in residues.iter().enumerate() {
+            for &i in &residue.atoms {
+                g.atoms.push(i);
+                g.group_of.push(r);
+                g.residue_of.push(r);
+                g.depth.push(side_chain_depth(&structure.atoms[i].name));
+                taken[i] = true;
+            }
+        }
+        let mut last = None;
+        for (i, a) in structure.atoms.iter().enumerate() {
+            if taken[i] || a.is_hydrogen() {
+                continue;
+            }
+            let key = (&a.chain_id, a.residue_number, &a.insertion_code, &a.residue_name);
+            if last != Some(key) {
+                g.count += 1;
+                last = Some(key);
+            }
+            g.atoms.push(i);
+            g.group_of.push(g.count - 1);
+            g.residue_of.push(usize::MAX);
+            g.depth.push(0.0);
+        }
+        g
+    }
+}
+
+/// The pairs of residues whose log b the refinement keeps close: chain neighbours (weight 1)
+/// and residues in contact (Cα within [`bfactor::CONTACT_SMOOTHING_ANGSTROM`], weight
+/// `contact`). B-factors vary smoothly in space as well as along the chain; at 4 Å the contact
+/// pairs add 0.008 to the per-protein Pearson (docs/science.md §4).
+fn smoothing_pairs(residues: &[FlexResidue], ca: &[[f32; 3]], contact: f64) -> Vec<(usize, usize, f64)> {
+    let d2 = |p: usize, q: usize| (0..3).map(|k| (ca[p][k] - ca[q][k]).powi(2)).sum::<f32>();
+    let mut pairs: Vec<(usize, usize, f64)> = (1..residues.len())
+        .filter(|&r| residues[r].chain_id == residues[r - 1].chain_id && d2(r - 1, r) < 4.5 * 4.5)
+        .map(|r| (r - 1, r, 1.0))
+        .collect();
+    if contact > 0.0 {
+        let all: Vec<usize> = (0..ca.len()).collect();
+        let cells = crate::geometry::CellList::new(ca, &all, f64::from(bfactor::CONTACT_SMOOTHING_ANGSTROM));
+        let chained: std::collections::HashSet<(usize, usize)> = pairs.iter().map(|&(p, q, _)| (p, q)).collect();
+        for p in 0..ca.len() {
+            cells.for_each_near(ca, p, |q, _| {
+                if q > p && !chained.contains(&(p, q)) {
+                    pairs.push((p, q, contact));
+                }
+            });
+        }
+    }
+    pairs
+}
+
 /// Puts `values` on `reference`'s scale: the factor minimising Σ (f·v − r)².
 fn scaled_to(values: &[f64], reference: &[f64]) -> Vec<f64> {
     let vv: f64 = values.iter().map(|v| v * v).sum();
@@ -242,39 +318,28 @@ pub fn estimate_flexibility(
         )));
     }
 
-    // 1. B-factors against the map, in the box around the model.
+    // 1. B-factors against the map, in the box around the model. Every other heavy atom of the
+    // model (nucleic acids, ligands, waters) is in the density too, with a b of its own residue,
+    // so that its density is not read as a stiffer protein residue next to it.
+    let groups = BGroups::new(structure, &residues);
     let mut atoms = GaussianAtoms::default();
-    let mut residue_of = Vec::new();
-    let mut depth = Vec::new();
-    for (r, residue) in residues.iter().enumerate() {
-        for &i in &residue.atoms {
-            depth.push(side_chain_depth(&structure.atoms[i].name));
-            atoms.positions.push(frame[i]);
-            let potential = electron_scattering(structure.atoms[i].atomic_number());
-            atoms.amplitudes.push(potential.amplitude);
-            atoms.sigmas.push((potential.width_b / EIGHT_PI2 as f32).sqrt());
-            residue_of.push(r);
-        }
+    for &i in &groups.atoms {
+        atoms.positions.push(frame[i]);
+        let potential = electron_scattering(structure.atoms[i].atomic_number());
+        atoms.amplitudes.push(potential.amplitude);
+        atoms.sigmas.push((potential.width_b / EIGHT_PI2 as f32).sqrt());
     }
     let padding = options.b.zone_radius() as f32 + 3.0;
     let cropped = crop_around(map, &atoms.positions, padding).ok_or(FlexError::OutsideMap { inside: 0.0 })?;
-    let neighbours: Vec<(usize, usize)> = (1..residues.len())
-        .filter(|&r| {
-            residues[r].chain_id == residues[r - 1].chain_id && {
-                let d: f32 = (0..3).map(|k| (ca[r][k] - ca[r - 1][k]).powi(2)).sum();
-                d < 4.5 * 4.5
-            }
-        })
-        .map(|r| (r - 1, r))
-        .collect();
+    let neighbours = smoothing_pairs(&residues, &ca, options.b.contact_smoothness);
     let iterations = options.b.iterations.max(1);
     let mut stopped = false;
-    let fit = refine_b_factors(
+    let mut fit = refine_b_factors(
         &cropped,
         &atoms,
-        &residue_of,
-        &depth,
-        residues.len(),
+        &groups.group_of,
+        &groups.depth,
+        groups.count,
         &neighbours,
         &options.b,
         &mut |iteration, cc| {
@@ -293,6 +358,9 @@ pub fn estimate_flexibility(
     if fit.correlation_start == 0.0 && fit.correlation == 0.0 {
         return Err(FlexError::EmptyDensity);
     }
+    // A protein residue's b is the mean over its atoms; the other atoms' b are not reported.
+    fit.b = bfactor::mean_per(&fit.atom_b, &groups.residue_of, residues.len());
+    fit.floor_b = bfactor::shared_floor(&fit.b, options.resolution_angstrom);
     let map_b = fit.flexibility_b();
     let map_rmsf: Vec<f64> = map_b.iter().map(|b| (3.0 * b / EIGHT_PI2).sqrt()).collect();
     let mut estimators = vec![Estimator {

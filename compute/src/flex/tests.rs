@@ -146,3 +146,49 @@ fn the_learned_column_is_reported_and_is_the_combined_value_only_when_asked() {
     assert!(without.estimator("learned").is_none());
     assert_eq!(&without.rmsf, &without.estimator("map_b").unwrap().rmsf);
 }
+
+#[test]
+fn density_of_non_protein_atoms_in_the_model_is_not_read_as_protein_flexibility() {
+    // A uniform helix (B 30 everywhere) with a ligand of eight atoms against residues 12–17.
+    let helix_frame: Vec<[f32; 3]> = helix(30).iter().map(|p| p.map(|v| v as f32)).collect();
+    let mut with_ligand = ca_chain("helix", helix_frame.clone(), |_| "C");
+    for k in 0..8 {
+        let t = (12.0 + k as f32 * 0.7) * 100f32.to_radians();
+        let z = 1.5 * (12.0 + k as f32 * 0.7);
+        with_ligand.frames[0].push([5.6 * t.cos(), 5.6 * t.sin(), z]);
+        with_ligand.atoms.push(crate::formats::model::Atom {
+            name: format!("C{k}"),
+            residue_name: "LIG".into(),
+            chain_id: "B".into(),
+            residue_number: 1,
+            hetero: true,
+            ..crate::test_shapes::ca_atom(1, "C")
+        });
+    }
+    let blur = 0.225 * 4.0f64;
+    let n = with_ligand.atoms.len();
+    let atoms = GaussianAtoms {
+        positions: with_ligand.frames[0].clone(),
+        amplitudes: vec![6.0; n],
+        sigmas: vec![(blur * blur + 30.0 / EIGHT_PI2).sqrt() as f32; n],
+    };
+    let grid = MapGrid::new([40, 40, 64], [1.0; 3], [-20.0, -20.0, -10.0]);
+    let map = DensityMap {
+        values: simulate(&grid, &atoms),
+        grid,
+        meta: MapMeta::default(),
+    };
+    let map = crate::maps::tools::low_pass(&map, 4.0);
+    let protein_only = ca_chain("helix", helix_frame, |_| "C");
+    let bias = |structure: &Structure| {
+        let flex = estimate_flexibility(&map, None, structure, &FlexOptions::new(4.0), &mut |_| true).unwrap();
+        assert_eq!(flex.residues.len(), 30);
+        let mean = |r: std::ops::Range<usize>| r.clone().map(|i| flex.rmsf[i]).sum::<f64>() / r.len() as f64;
+        let core = (mean(3..9) + mean(21..27)) / 2.0;
+        (mean(12..18) - core).abs()
+    };
+    let (with, without) = (bias(&with_ligand), bias(&protein_only));
+    // Without the ligand in the model its density bends the residues it touches.
+    assert!(without > 0.15, "bias without the ligand {without}");
+    assert!(with < 0.3 * without, "bias with the ligand {with}, without {without}");
+}

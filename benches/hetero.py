@@ -11,6 +11,14 @@
    5·10⁴ with the 200 epochs, the rest placed from it, 20 epochs of the whole); on a swiss roll
    of 10⁶ points in 8-D, where the 15-NN score means something (the blobs' points have no local
    structure a plane keeps), that layout is set against one 200-epoch layout of every point.
+3. Against cryoDRGN (`versus`): 3,000 AdK-path particles (64 px, SNR 0.1, seed 1, known poses and
+   CTF), zdim 8, encoder and decoder 3×256, 10 epochs, trained at 32 px (`--sizes 32,64` adds
+   sizes): cryoforge's default recipe (`hetero train --lr 5e-4`, the continuous target's) and
+   cryoDRGN's `train_vae` with its defaults on the same images downsampled by its own
+   `downsample`, poses and CTF from its own STAR parsers. Prints the median seconds per epoch,
+   |Spearman(PC1 of the latents, true frame)| of each and the ratio. cryoDRGN comes from the venv
+   at $CRYODRGN (default ~/.cache/cryoforge-drgn/bin/cryodrgn; `scripts/bench.sh hetero`
+   installs it from PyPI); without it the line says so.
 Uses the binary in $CRYOFORGE_BIN."""
 import json
 import os
@@ -42,6 +50,81 @@ def training(tmp):
             volumes = len(summary["clusters"]) + len(summary["traversal_volumes"])
             print(f"  volumes at 64³: {volumes} decoded in one analysis of {summary['seconds_total']:.1f} s "
                   f"(≤ {summary['seconds_total'] / volumes:.2f} s per volume, PCA/UMAP/GMM included)", flush=True)
+
+
+def star_column(star, name):
+    """One column of a STAR file's particles table, as strings."""
+    columns, rows, block = [], [], None
+    with open(star) as fh:
+        for line in fh:
+            line = line.strip()
+            if line.startswith("data_"):
+                block = line
+            elif block != "data_particles" or not line or line.startswith(("loop_", "#")):
+                continue
+            elif line.startswith("_"):
+                columns.append(line.split()[0])
+            else:
+                rows.append(line.split())
+    k = columns.index(name)
+    return [r[k] for r in rows]
+
+
+def spearman_pc1(z, truth):
+    from scipy.stats import spearmanr
+    z = np.asarray(z, float)
+    centred = z - z.mean(0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    return abs(spearmanr(centred @ vt[0], truth).correlation)
+
+
+def drgn(cryodrgn, args, log=None):
+    import subprocess
+    done = subprocess.run([cryodrgn, *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"cryodrgn {' '.join(args)} failed:\n{done.stderr[-3000:]}")
+    return done.stdout + done.stderr
+
+
+def versus(tmp, sizes):
+    import pickle
+    import re
+    import statistics
+    star = os.path.join(tmp, "dims.star")
+    run(["simulate", "particles", "--model", os.path.join(MODELS, "adk_dims_trajectory.pdb.gz"), "--count", "3000",
+         "--box", "64", "--apix", "1.5", "--snr", "0.1", "--seed", "1", "-o", star])
+    truth = [float(v) for v in star_column(star, "_cryoforgeModelIndex")]
+    cryodrgn = os.environ.get("CRYODRGN", os.path.expanduser("~/.cache/cryoforge-drgn/bin/cryodrgn"))
+    have_peer = os.access(cryodrgn, os.X_OK)
+    if have_peer:
+        drgn(cryodrgn, ["parse_pose_star", star, "-o", os.path.join(tmp, "pose.pkl"), "-D", "64", "--Apix", "1.5"])
+        drgn(cryodrgn, ["parse_ctf_star", star, "-o", os.path.join(tmp, "ctf.pkl"), "-D", "64", "--Apix", "1.5"])
+    for size in sizes:
+        out = os.path.join(tmp, f"versus{size}")
+        run(["hetero", "train", "--particles", star, "--zdim", "8", "--epochs", "10", "--lr", "5e-4",
+             "--downsample", str(size), "-o", out])
+        with open(os.path.join(out, "state.json")) as f:
+            ours_seconds = statistics.median(json.load(f)["epoch_seconds"])
+        stdout, _ = run(["hetero", "analyze", out, "--clusters", "5", "--traversal", "0", "--json"])
+        ours = json.loads(stdout)["truth"]["spearman_pc1"]
+        line = (f"AdK path at {size:>3} px, 10 epochs: cryoforge {ours_seconds:5.1f} s/epoch |Spearman| {ours:.4f}")
+        if have_peer:
+            small = os.path.join(tmp, f"d{size}.mrcs")
+            drgn(cryodrgn, ["downsample", os.path.join(tmp, "dims.mrcs"), "-D", str(size), "-o", small])
+            vae = os.path.join(tmp, f"vae{size}")
+            log = drgn(cryodrgn, ["train_vae", small, "--poses", os.path.join(tmp, "pose.pkl"), "--ctf",
+                                  os.path.join(tmp, "ctf.pkl"), "--zdim", "8", "-n", "10", "--enc-dim", "256",
+                                  "--enc-layers", "3", "--dec-dim", "256", "--dec-layers", "3", "-o", vae])
+            epochs = [float(h) * 3600 + float(m) * 60 + float(sec) for h, m, sec in
+                      re.findall(r"Epoch: \d+ .*Finished in (\d+):(\d+):([\d.]+)", log)]
+            peer_seconds = statistics.median(epochs)
+            with open(os.path.join(vae, "z.10.pkl"), "rb") as fh:
+                peer = spearman_pc1(pickle.load(fh), truth)
+            line += (f"  | cryoDRGN {peer_seconds:5.1f} s/epoch |Spearman| {peer:.4f}"
+                     f"  (cryoDRGN/cryoforge time = {peer_seconds / ours_seconds:.2f}×)")
+        else:
+            line += f"  | cryoDRGN not installed ({cryodrgn})"
+        print(line, flush=True)
 
 
 def umap_peer(data, epochs):
@@ -127,3 +210,6 @@ with tempfile.TemporaryDirectory() as tmp:
         training(tmp)
     if what in ("all", "umap"):
         umaps(tmp, "--peer-million" in sys.argv)
+    if what in ("all", "versus"):
+        sizes = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--sizes=")), "32")
+        versus(tmp, [int(s) for s in sizes.split(",")])

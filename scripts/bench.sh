@@ -4,7 +4,7 @@
 #   scripts/bench.sh density    density simulation vs gemmi (AdK and the 6ZU5 ribosome)
 #   scripts/bench.sh guided     guided fit per sample: AdK and the 30k-atom 7PBL, time and peak memory
 #   scripts/bench.sh particles  particle refinement: particles per second for one epoch at 64 and 128 px
-#   scripts/bench.sh hetero     heterogeneity: training particles/s per epoch at 64 px; UMAP of 10⁵ and 10⁶ points vs umap-learn;
+#   scripts/bench.sh hetero     heterogeneity: training particles/s per epoch at 64 px; UMAP of 10⁵ and 10⁶ points vs umap-learn; AdK-path training vs cryoDRGN;
 #                               the latent scatter's GPU point splats vs the CPU rasteriser
 #   scripts/bench.sh flex       per-residue flexibility of 428 residues from a 4 Å gemmi map vs ProDy's GNM/ANM
 set -euo pipefail
@@ -32,7 +32,15 @@ if [ "$what" = all ] || [ "$what" = hetero ]; then
     echo "installing umap-learn (the UMAP peer) into the benchmark venv"
     "$(dirname "$CRYOFORGE_PYTHON")/pip" install -q --disable-pip-version-check umap-learn
   fi
-  echo "== heterogeneity: training throughput on $(nproc) cores, and UMAP time against umap-learn"
+  # cryoDRGN, the peer a user would otherwise train with, in a venv of its own (its PyTorch is
+  # large: ~7 GB with the CUDA libraries PyPI's wheel pulls in; it runs on the CPU here).
+  export CRYODRGN="${CRYODRGN:-$HOME/.cache/cryoforge-drgn/bin/cryodrgn}"
+  if [ ! -x "$CRYODRGN" ]; then
+    echo "installing cryoDRGN (the heterogeneity peer) into $(dirname "$(dirname "$CRYODRGN")")"
+    python3 -m venv "$(dirname "$(dirname "$CRYODRGN")")"
+    "$(dirname "$CRYODRGN")/pip" install -q --disable-pip-version-check cryodrgn
+  fi
+  echo "== heterogeneity: training throughput on $(nproc) cores, UMAP time against umap-learn, training against cryoDRGN"
   "$CRYOFORGE_PYTHON" benches/hetero.py all "${@:2}"
   echo "== latent scatter: GPU point splats (the adapter wgpu finds) against the CPU rasteriser, same points"
   cargo run --quiet --locked -p cryoforge --example scatter_timing

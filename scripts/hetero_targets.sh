@@ -7,9 +7,9 @@
 #                  ribosomal proteins of 6ZU5: chains SGG, SA0, LV0) at SNR 0.01, known poses;
 #                  target ARI ≥ 0.95 and AMI ≥ 0.95 of the clusters against the truth.
 #   scripts/hetero_targets.sh [continuous|compositional|all] [extra `hetero train` options…]
-# The recipes: continuous zdim 8, 10 epochs, lr 5e-4, trained at 32 px (about 4 min on 2 cores);
+# The recipes: continuous zdim 8, 10 epochs, lr 5e-4, trained at 32 px with the default 8 encoder templates and decoder frequency limit (about 1.5 min on 2 cores);
 # compositional zdim 128, 10 epochs, lr 5e-4, trained at 24 px with 32 pose-aware encoder
-# templates (about 10 min), GMM clusters on a 16-D UMAP, then 3D classification seeded by them
+# templates (about 3 min), GMM clusters on a 16-D UMAP, then 3D classification seeded by them
 # at the full 64 px (`--classify 20`, 2–4 min).
 set -euo pipefail
 cd "$(dirname "$0")/.."

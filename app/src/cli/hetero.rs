@@ -86,8 +86,12 @@ pub struct TrainArgs {
     pub encoder_resolution: Option<f64>,
     /// Pose-aware encoder: correlate each particle's Fourier slice with this many learned 3D
     /// templates at its known pose (0: the encoder sees the image only).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = cryoforge_compute::hetero::TEMPLATES)]
     pub templates: usize,
+    /// The decoder fits the frequencies below this fraction of the training size's Nyquist
+    /// (1: all of them, as cryoDRGN; fewer is faster).
+    #[arg(long, default_value_t = cryoforge_compute::hetero::DECODER_FREQUENCY)]
+    pub decoder_frequency: f64,
     /// Decoder hidden layers and width.
     #[arg(long, default_value_t = 3)]
     pub layers: usize,
@@ -177,6 +181,7 @@ fn train_cmd(args: TrainArgs) -> anyhow::Result<()> {
         image_size: args.downsample,
         encoder_resolution: args.encoder_resolution,
         templates: args.templates,
+        decoder_frequency: args.decoder_frequency,
         decoder_layers: args.layers,
         decoder_width: args.width,
         lazy: args.lazy,

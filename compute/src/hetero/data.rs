@@ -66,6 +66,15 @@ pub fn half_disk(size: usize) -> Vec<[i32; 2]> {
     points
 }
 
+/// The points of [`half_disk`] below `fraction` × Nyquist (at least the 3 × 3 lowest).
+pub fn half_disk_within(size: usize, fraction: f64) -> Vec<[i32; 2]> {
+    let radius = (fraction.clamp(0.0, 1.0) * size as f64 / 2.0).max(1.5);
+    half_disk(size)
+        .into_iter()
+        .filter(|p| f64::from(p[0] * p[0] + p[1] * p[1]) < radius * radius)
+        .collect()
+}
+
 /// Prepares one image: `origin_px` is RELION's origin, so the particle's centre sits at pixel
 /// box/2 − origin. Returns the image (unscaled) and spectrum on `points` (unscaled). The
 /// encoder's image is the spectrum times `encoder_filter(kx, ky)` (the particle's CTF and a
@@ -128,11 +137,14 @@ impl HeteroData {
     /// Opens a STAR/.cs set and prepares it at `image_size` px (rounded down to even, at most
     /// the box). `lazy` forces reading from the stacks per batch; otherwise that happens only
     /// when the prepared set would exceed [`CACHE_BUDGET_BYTES`]. `max_particles` keeps the first N;
-    /// `pixel_size_angstrom` replaces the file's pixel size.
+    /// `pixel_size_angstrom` replaces the file's pixel size. The decoder's target keeps the
+    /// frequencies below `decoder_frequency` × Nyquist of the training size.
+    #[allow(clippy::too_many_arguments)]
     pub fn open(
         path: &Path,
         image_size: usize,
         encoder_resolution: Option<f64>,
+        decoder_frequency: f64,
         lazy: bool,
         max_particles: Option<usize>,
         pixel_size_angstrom: Option<f64>,
@@ -145,7 +157,7 @@ impl HeteroData {
         let reader = StackReader::open(path, &set)?;
         let (box_size, pixel_size) = reader.geometry(path, &set)?;
         let image_size = (image_size.min(box_size) / 2 * 2).max(8);
-        let points = half_disk(image_size);
+        let points = half_disk_within(image_size, decoder_frequency);
         let mut data = Self {
             path: path.to_owned(),
             set,
@@ -308,6 +320,23 @@ mod tests {
         // About half the disk of radius 8.
         let disk = std::f64::consts::PI * 64.0 / 2.0;
         assert!((points.len() as f64 - disk).abs() < 12.0, "{}", points.len());
+    }
+
+    #[test]
+    fn the_decoders_frequency_limit_keeps_the_inner_half_disk() {
+        assert_eq!(half_disk_within(32, 1.0), half_disk(32));
+        let inner = half_disk_within(32, 0.5);
+        assert!(inner.iter().all(|&[kx, ky]| kx * kx + ky * ky < 64));
+        let all_inner = half_disk(32)
+            .into_iter()
+            .filter(|&[kx, ky]| kx * kx + ky * ky < 64)
+            .count();
+        assert_eq!(inner.len(), all_inner);
+        // A quarter of the frequencies, so about a quarter of the decoder's work.
+        let ratio = inner.len() as f64 / half_disk(32).len() as f64;
+        assert!((ratio - 0.25).abs() < 0.03, "{ratio}");
+        // Never empty: the lowest frequencies stay.
+        assert!(half_disk_within(32, 0.0).contains(&[1, 0]));
     }
 
     #[test]

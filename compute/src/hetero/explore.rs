@@ -376,6 +376,7 @@ fn classify_clusters(
         &config.particles,
         CLASSIFY_MAX_SIZE,
         None,
+        1.0,
         config.options.lazy,
         Some(fitted.len()),
         config.options.pixel_size_angstrom,

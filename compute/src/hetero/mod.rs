@@ -28,7 +28,8 @@ pub use data::HeteroData;
 pub use error::{HeteroError, HeteroResult};
 pub use model::{HeteroNet, Network, NetworkShape};
 pub use run::{
-    CONFIG_FILE, HeteroOptions, LATENTS_FILE, OPTIMIZER_FILE, RunConfig, RunState, STATE_FILE, WEIGHTS_FILE,
+    CONFIG_FILE, DECODER_FREQUENCY, HeteroOptions, LATENTS_FILE, OPTIMIZER_FILE, RunConfig, RunState, STATE_FILE,
+    TEMPLATES, WEIGHTS_FILE,
 };
 pub use train::{HeteroProgress, TrainOutcome, train};
 pub use trained::{Trained, embed};

@@ -64,6 +64,7 @@ pub fn train(
         particles,
         options.image_size,
         options.encoder_resolution,
+        options.decoder_frequency,
         options.lazy,
         options.max_particles,
         options.pixel_size_angstrom,

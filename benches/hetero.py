@@ -78,7 +78,7 @@ def spearman_pc1(z, truth):
     return abs(spearmanr(centred @ vt[0], truth).correlation)
 
 
-def drgn(cryodrgn, args, log=None):
+def drgn(cryodrgn, args):
     import subprocess
     done = subprocess.run([cryodrgn, *args], capture_output=True, text=True)
     if done.returncode != 0:

@@ -121,6 +121,53 @@ pub fn distance(a: &[f64; 3], b: &[f64; 3]) -> f64 {
     distance2(a, b).sqrt()
 }
 
+/// Points kept one by one, binned in cubes of side `radius`, that answer whether a new point
+/// comes closer than `radius` to any kept one (Poisson-disk sampling, de-crowding).
+pub(crate) struct SparsePoints {
+    radius: f64,
+    points: Vec<[f64; 3]>,
+    bins: HashMap<[i64; 3], Vec<u32>>,
+}
+
+impl SparsePoints {
+    pub fn new(radius: f64) -> Self {
+        Self {
+            radius,
+            points: Vec::new(),
+            bins: HashMap::new(),
+        }
+    }
+
+    fn bin(&self, p: &[f64; 3]) -> [i64; 3] {
+        p.map(|v| (v / self.radius).floor() as i64)
+    }
+
+    /// Whether a kept point lies closer than the radius to `p`.
+    pub fn crowds(&self, p: &[f64; 3]) -> bool {
+        let c = self.bin(p);
+        (-1..=1).any(|dx| {
+            (-1..=1).any(|dy| {
+                (-1..=1).any(|dz| {
+                    self.bins
+                        .get(&[c[0] + dx, c[1] + dy, c[2] + dz])
+                        .is_some_and(|v| v.iter().any(|&j| distance(&self.points[j as usize], p) < self.radius))
+                })
+            })
+        })
+    }
+
+    pub fn insert(&mut self, p: [f64; 3]) {
+        let c = self.bin(&p);
+        self.bins.entry(c).or_default().push(self.points.len() as u32);
+        self.points.push(p);
+    }
+
+    /// The kept points, in the order they were inserted.
+    pub fn into_points(self) -> Vec<[f64; 3]> {
+        self.points
+    }
+}
+
 /// Atoms binned in cubes of side `cell`: neighbours within `cell` lie in the 27 cells around.
 pub(crate) struct CellList {
     cell: f64,

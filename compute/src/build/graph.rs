@@ -17,7 +17,7 @@ use std::collections::HashMap;
 
 use super::candidates::Candidate;
 use super::trace::Fragment;
-use crate::geometry::{CellList, distance};
+use crate::geometry::{CellList, SparsePoints, distance};
 
 /// How the density graph is sampled and traced.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -89,13 +89,7 @@ pub fn graph_trace(
     options: &GraphOptions,
     keep_going: &mut dyn FnMut() -> bool,
 ) -> GraphTrace {
-    let &VoxelGrid {
-        values,
-        dims,
-        origin,
-        voxel_angstrom,
-    } = grid;
-    let points = dense_points(values, dims, origin, voxel_angstrom, residues, options);
+    let points = dense_points(grid, residues, options);
     let edges = spanning_tree(&points, density, options.max_link_angstrom);
     let mut neighbours: Vec<Vec<usize>> = vec![Vec::new(); points.len()];
     for &(a, b) in &edges {
@@ -135,7 +129,7 @@ pub fn graph_trace(
             calpha.push(Candidate {
                 position: p,
                 score: (0.5 * density(p)).clamp(0.0, 1.0) as f32,
-                voxel: nearest_voxel(p, dims, origin, voxel_angstrom),
+                voxel: nearest_voxel(p, grid.dims, grid.origin, grid.voxel_angstrom),
             });
         }
         fragments.push((first..calpha.len()).collect());
@@ -148,15 +142,13 @@ pub fn graph_trace(
 }
 
 /// A Poisson-disk sample of the densest voxels, densest first.
-fn dense_points(
-    values: &[f32],
-    dims: [usize; 3],
-    origin: [f32; 3],
-    voxel_angstrom: f32,
-    residues: usize,
-    options: &GraphOptions,
-) -> Vec<[f64; 3]> {
-    let [nx, ny, nz] = dims;
+fn dense_points(grid: &VoxelGrid<'_>, residues: usize, options: &GraphOptions) -> Vec<[f64; 3]> {
+    let &VoxelGrid {
+        values,
+        dims: [nx, ny, nz],
+        origin,
+        voxel_angstrom,
+    } = grid;
     let voxel_volume = f64::from(voxel_angstrom).powi(3);
     let volume = residues as f64
         * f64::from(super::prepare::HEAVY_ATOMS_PER_RESIDUE * crate::maps::scores::VOLUME_PER_HEAVY_ATOM_ANGSTROM3);
@@ -188,28 +180,15 @@ fn dense_points(
             .then(keys[&b].total_cmp(&keys[&a]))
             .then(a.cmp(&b))
     });
-    let r = options.spacing_angstrom;
-    let cell = |p: &[f64; 3]| p.map(|v| (v / r).floor() as i64);
-    let mut kept: Vec<[f64; 3]> = Vec::new();
-    let mut grid: HashMap<[i64; 3], Vec<usize>> = HashMap::new();
+    let mut kept = SparsePoints::new(options.spacing_angstrom);
     for i in order {
         let voxel = [i % nx, (i / nx) % ny, i / (nx * ny)];
         let p: [f64; 3] = std::array::from_fn(|a| f64::from(origin[a]) + voxel[a] as f64 * f64::from(voxel_angstrom));
-        let c = cell(&p);
-        let crowded = (-1..=1).any(|dx| {
-            (-1..=1).any(|dy| {
-                (-1..=1).any(|dz| {
-                    grid.get(&[c[0] + dx, c[1] + dy, c[2] + dz])
-                        .is_some_and(|v| v.iter().any(|&j| distance(&kept[j], &p) < r))
-                })
-            })
-        });
-        if !crowded {
-            grid.entry(c).or_default().push(kept.len());
-            kept.push(p);
+        if !kept.crowds(&p) {
+            kept.insert(p);
         }
     }
-    kept
+    kept.into_points()
 }
 
 /// The indices of (about) the `count` largest values, at least `count` of them where there are.

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use super::candidates::Candidate;
-use crate::geometry::distance;
+use crate::geometry::{SparsePoints, distance};
 
 /// How candidates are linked.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -139,23 +139,10 @@ pub(crate) fn uncrowded(fragments: Vec<Fragment>, candidates: &[Candidate], opti
     if limit <= 0.0 {
         return fragments;
     }
-    let cell = |p: &[f64; 3]| p.map(|v| (v / limit).floor() as i64);
-    let mut kept_at: HashMap<[i64; 3], Vec<usize>> = HashMap::new();
+    let mut kept = SparsePoints::new(limit);
     let mut out = Vec::new();
     for fragment in fragments {
-        let crowded = |k: usize| {
-            let p = candidates[k].position;
-            let c = cell(&p);
-            (-1..=1).any(|dx| {
-                (-1..=1).any(|dy| {
-                    (-1..=1).any(|dz| {
-                        kept_at
-                            .get(&[c[0] + dx, c[1] + dy, c[2] + dz])
-                            .is_some_and(|v| v.iter().any(|&j| distance(&candidates[j].position, &p) < limit))
-                    })
-                })
-            })
-        };
+        let crowded = |k: usize| kept.crowds(&candidates[k].position);
         let free: Vec<bool> = fragment.iter().map(|&k| !crowded(k)).collect();
         let mut piece = Vec::new();
         let mut pieces = Vec::new();
@@ -169,7 +156,7 @@ pub(crate) fn uncrowded(fragments: Vec<Fragment>, candidates: &[Candidate], opti
         pieces.push(piece);
         for piece in pieces.into_iter().filter(|p| p.len() >= options.min_fragment) {
             for &k in &piece {
-                kept_at.entry(cell(&candidates[k].position)).or_default().push(k);
+                kept.insert(candidates[k].position);
             }
             out.push(piece);
         }

@@ -321,3 +321,117 @@ fn classification_separates_proteins_that_a_briefly_trained_latent_space_mixes()
     assert_eq!(map.grid.dims, [48; 3]);
     assert!(map.values.iter().any(|v| *v != 0.0));
 }
+
+#[test]
+fn a_prior_pretrained_on_a_small_chain_set_starts_training_and_bad_encoders_are_named() {
+    // A chain set of three families (two in train, one held out for validation), as
+    // scripts/build_dataset.py writes it.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let set = dir.path().join("chains");
+    std::fs::create_dir_all(&set).expect("mkdir");
+    let chains = [
+        ("adk", "models/1ake.pdb", 0, "train"),
+        ("cro", "models/gemmi_1orc.pdb", 1, "train"),
+        ("open", "models/adk_open.pdb", 2, "validation"),
+    ];
+    let entries: Vec<String> = chains
+        .iter()
+        .map(|(name, file, family, split)| {
+            std::fs::copy(asset(file), set.join(format!("{name}.pdb"))).expect("copy");
+            format!(
+                r#"{{"name": "{name}", "file": "{name}.pdb", "family": {family}, "split": "{split}", "residues": 1}}"#
+            )
+        })
+        .collect();
+    std::fs::write(
+        set.join("manifest.json"),
+        format!(r#"{{"chains": [{}]}}"#, entries.join(", ")),
+    )
+    .expect("manifest");
+    let prior = dir.path().join("prior.bpk");
+    run(&[
+        "hetero",
+        "pretrain",
+        "--structures",
+        s(&set),
+        "--steps",
+        "3",
+        "--pairs",
+        "2",
+        "-o",
+        s(&prior),
+    ]);
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("prior.json")).expect("record")).expect("JSON");
+    assert!(
+        record["trained_with"]
+            .as_str()
+            .expect("text")
+            .contains("2 training chains of 2 families")
+    );
+    // Holding out one of the two training families leaves too few to contrast.
+    assert!(
+        failure(&[
+            "hetero",
+            "pretrain",
+            "--structures",
+            s(&set),
+            "--exclude-families",
+            "1",
+            "-o",
+            s(&prior)
+        ])
+        .contains("at least two families")
+    );
+
+    let star = dir.path().join("p.star");
+    run(&[
+        "simulate",
+        "particles",
+        "--model",
+        s(&asset("models/1ake.pdb")),
+        "--count",
+        "40",
+        "--box",
+        "32",
+        "--apix",
+        "3.0",
+        "--seed",
+        "5",
+        "-o",
+        s(&star),
+    ]);
+    let train = |encoder: &str, out: &str| {
+        cryoforge(&[
+            "hetero",
+            "train",
+            "--particles",
+            s(&star),
+            "--zdim",
+            "2",
+            "--epochs",
+            "1",
+            "--downsample",
+            "16",
+            "--encoder",
+            encoder,
+            "-o",
+            s(&dir.path().join(out)),
+        ])
+    };
+    for (encoder, out, has_prior) in [
+        (s(&prior), "with", true),
+        ("pretrained", "bundled", true),
+        ("random", "without", false),
+    ] {
+        let output = train(encoder, out);
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let config: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join(out).join("config.json")).expect("config"))
+                .expect("JSON");
+        assert_eq!(!config["shape"]["prior"].is_null(), has_prior, "{encoder}");
+    }
+    let missing = train("no_such_prior.bpk", "missing");
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no_such_prior.bpk"));
+}

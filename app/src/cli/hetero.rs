@@ -32,6 +32,8 @@ pub enum HeteroCommand {
     Export(ExportArgs),
     /// UMAP of any float32 .npy array [N, D] (latents from elsewhere, or for benchmarks).
     Umap(UmapArgs),
+    /// Pretrain the encoder's prior on simulated particles of many structures (contrastive).
+    Pretrain(crate::cli::hetero_pretrain::PretrainArgs),
 }
 
 #[derive(Args)]
@@ -103,6 +105,11 @@ pub struct TrainArgs {
     /// Use only the first N particles.
     #[arg(long)]
     pub max_particles: Option<usize>,
+    /// Where the encoder starts: "random" (the image and template scores alone, as cryoDRGN),
+    /// "pretrained" (with the prior bundled with cryoforge in front, fine-tuned with the rest), or
+    /// a prior file from `hetero pretrain`.
+    #[arg(long, default_value = "random")]
+    pub encoder: String,
     /// Continue the run in the output directory from its last checkpoint.
     #[arg(long)]
     pub resume: bool,
@@ -165,6 +172,7 @@ pub fn hetero_cmd(command: HeteroCommand) -> anyhow::Result<()> {
         HeteroCommand::Analyze(args) => analyze_cmd(args),
         HeteroCommand::Export(args) => export_cmd(args),
         HeteroCommand::Umap(args) => umap_cmd(args),
+        HeteroCommand::Pretrain(args) => crate::cli::hetero_pretrain::pretrain_cmd(args),
     }
 }
 
@@ -187,6 +195,7 @@ fn train_cmd(args: TrainArgs) -> anyhow::Result<()> {
         lazy: args.lazy,
         max_particles: args.max_particles,
         pixel_size_angstrom: args.pixel_size.apix,
+        encoder: crate::cli::hetero_pretrain::encoder_start(&args.encoder)?,
         seed: args.seed,
         ..HeteroOptions::default()
     };

@@ -7,6 +7,7 @@ pub mod flex;
 pub mod guided;
 pub mod guided_states;
 pub mod hetero;
+pub mod hetero_pretrain;
 pub mod map;
 pub mod particles;
 pub mod render;

@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use cryoforge_compute::hetero::explore::{ANALYSIS_DIR, AnalyzeOptions, Exploration, SUMMARY_FILE};
-use cryoforge_compute::hetero::{HeteroOptions, RunConfig, STATE_FILE};
+use cryoforge_compute::hetero::prior::PriorSource;
+use cryoforge_compute::hetero::{EncoderStart, HeteroOptions, RunConfig, STATE_FILE};
 use cryoforge_compute::jobs::JobSpec;
 
 pub use self::latent::{Colouring, LatentView, Layout, ScatterDevice, Tool};
@@ -33,6 +34,8 @@ pub struct HeteroSettings {
     pub decoder_frequency: f64,
     /// Rounds of 3D classification after clustering, seeded by the clusters.
     pub classify: usize,
+    /// The encoder starts from the bundled pretrained prior (else random, as cryoDRGN).
+    pub pretrained: bool,
     /// The run directory ("" = beside the particle file).
     pub run: String,
     /// The run folder whose saved options the fields were last filled from.
@@ -48,6 +51,7 @@ impl Default for HeteroSettings {
             image_size: o.image_size,
             clusters: AnalyzeOptions::default().clusters,
             templates: o.templates,
+            pretrained: matches!(o.encoder, EncoderStart::Pretrained(_)),
             decoder_frequency: o.decoder_frequency,
             classify: 0,
             run: String::new(),
@@ -83,6 +87,7 @@ pub fn particle_file_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, path: &Path) 
             (settings.zdim, settings.epochs, settings.image_size, settings.templates) =
                 (o.zdim, o.epochs, o.image_size, o.templates);
             settings.decoder_frequency = o.decoder_frequency;
+            settings.pretrained = matches!(o.encoder, EncoderStart::Pretrained(_));
         }
         settings.loaded_from = Some(run.clone());
     }
@@ -99,6 +104,11 @@ pub fn particle_file_ui(app: &mut CryoforgeApp, ui: &mut egui::Ui, path: &Path) 
         templates: settings.templates,
         decoder_frequency: settings.decoder_frequency,
         pixel_size_angstrom,
+        encoder: if settings.pretrained {
+            EncoderStart::Pretrained(PriorSource::Bundled)
+        } else {
+            EncoderStart::Random
+        },
         ..HeteroOptions::default()
     };
     let has_checkpoint = run.join(STATE_FILE).exists();
@@ -171,6 +181,8 @@ fn settings_ui(settings: &mut HeteroSettings, ui: &mut egui::Ui, run: &Path) {
     ui.horizontal(|ui| {
         ui.add(egui::DragValue::new(&mut settings.templates).range(0..=256).prefix("encoder templates: "))
             .on_hover_text("Pose-aware encoder: correlations of each particle's slice with learned 3D templates (0: image only)");
+        ui.checkbox(&mut settings.pretrained, "pretrained encoder")
+            .on_hover_text("Start the encoder from the prior cryoforge pretrained on simulated particles of hundreds of structures (fine-tuned with the rest); off: random weights on the image alone, as cryoDRGN");
         ui.add(egui::DragValue::new(&mut settings.clusters).range(1..=50).prefix("clusters: "));
         ui.add(egui::DragValue::new(&mut settings.classify).range(0..=50).prefix("3D classification rounds: "))
             .on_hover_text("After clustering: rounds of 3D classification with the known poses, seeded by the clusters (each cluster reconstructed from its particles at full size; each particle moved to the reconstruction that explains its image best). 0: keep the fitted clusters");

@@ -39,6 +39,10 @@ fn heterogeneity_trains_shows_the_latent_space_decodes_a_point_and_exports_a_sel
         app.hetero_settings.run = run.display().to_string();
     }
     h.run_steps(2);
+    // Start the encoder from the bundled pretrained prior.
+    h.get_by_label("pretrained encoder").click();
+    h.run_steps(1);
+    assert!(h.state().hetero_settings.pretrained);
     h.get_by_label("Train").click();
     run_until(&mut h, "training to report progress", |app| {
         app.jobs
@@ -49,6 +53,8 @@ fn heterogeneity_trains_shows_the_latent_space_decodes_a_point_and_exports_a_sel
     // The GPU point pipeline even on llvmpipe, where Auto would pick the CPU rasteriser.
     h.state_mut().latent.as_mut().expect("latent view").scatter_device = ScatterDevice::Gpu;
     assert!(run.join("weights.bpk").exists() && run.join("analysis").join("umap.npy").exists());
+    let config = cryoforge_compute::hetero::RunConfig::read(&run).expect("config");
+    assert!(config.shape.prior.is_some(), "the run starts from the pretrained prior");
     h.run_steps(3);
     let shown = h.render().expect("render");
     shown

@@ -28,6 +28,9 @@ pub struct Prepared {
     pub image: Vec<f32>,
     /// Spectrum on [`HeteroData::points`]: real parts, then imaginary parts.
     pub spectrum: Vec<f32>,
+    /// The pretrained prior's input ([`super::prior::prior_input`] of the same filtered image at
+    /// the prior's size across the whole box); empty without a prior.
+    pub prior: Vec<f32>,
 }
 
 /// A particle set ready for training.
@@ -45,6 +48,8 @@ pub struct HeteroData {
     pub spectrum_scale: f32,
     /// The encoder sees frequencies up to this (Å); None: all kept.
     pub encoder_resolution: Option<f64>,
+    /// Side of the pretrained prior's input image (0: no prior).
+    pub prior_size: usize,
     reader: StackReader,
     cache: Option<Vec<Prepared>>,
 }
@@ -79,6 +84,9 @@ pub fn half_disk_within(size: usize, fraction: f64) -> Vec<[i32; 2]> {
 /// box/2 − origin. Returns the image (unscaled) and spectrum on `points` (unscaled). The
 /// encoder's image is the spectrum times `encoder_filter(kx, ky)` (the particle's CTF and a
 /// low-pass: a matched filter, so particles of one state look alike whatever their defocus).
+/// With `prior_size` > 0, the same filtered image at that size across the box is turned into the
+/// pretrained prior's input ([`super::prior::prior_input`]).
+#[allow(clippy::too_many_arguments)]
 pub fn prepare_image(
     image: &[f32],
     box_size: usize,
@@ -86,6 +94,7 @@ pub fn prepare_image(
     origin_px: [f64; 2],
     points: &[[i32; 2]],
     encoder_filter: &dyn Fn(i32, i32) -> f32,
+    prior_size: usize,
     planner: &mut FftPlanner<f32>,
 ) -> Prepared {
     let (b, d) = (box_size, image_size);
@@ -108,26 +117,34 @@ pub fn prepare_image(
         spectrum[points.len() + i] = v.im;
     }
     // The encoder's image: the cropped spectrum back in real space, particle at the centre.
-    let r = d as i32 / 2;
-    let mut small = vec![Complex32::default(); d * d];
-    for ky in -r + 1..r {
-        for kx in -r + 1..r {
-            let sign = if (kx + ky).rem_euclid(2) == 0 { 1.0 } else { -1.0 };
-            small[ky.rem_euclid(d as i32) as usize * d + kx.rem_euclid(d as i32) as usize] =
-                at(kx, ky) * (sign * encoder_filter(kx, ky));
+    let filtered = |d: usize, planner: &mut FftPlanner<f32>| -> Vec<f32> {
+        let r = (d.min(b) / 2) as i32;
+        let mut small = vec![Complex32::default(); d * d];
+        for ky in -r + 1..r {
+            for kx in -r + 1..r {
+                let sign = if (kx + ky).rem_euclid(2) == 0 { 1.0 } else { -1.0 };
+                small[ky.rem_euclid(d as i32) as usize * d + kx.rem_euclid(d as i32) as usize] =
+                    at(kx, ky) * (sign * encoder_filter(kx, ky));
+            }
         }
-    }
-    fft2_in_place(d, &mut small, true, planner);
-    let radius2 = (d as f64 / 2.0).powi(2);
-    let image = small
-        .iter()
-        .enumerate()
-        .map(|(i, v)| {
-            let (x, y) = ((i % d) as f64 - d as f64 / 2.0, (i / d) as f64 - d as f64 / 2.0);
-            if x * x + y * y < radius2 { v.re } else { 0.0 }
-        })
-        .collect();
-    Prepared { image, spectrum }
+        fft2_in_place(d, &mut small, true, planner);
+        let radius2 = (d as f64 / 2.0).powi(2);
+        small
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let (x, y) = ((i % d) as f64 - d as f64 / 2.0, (i / d) as f64 - d as f64 / 2.0);
+                if x * x + y * y < radius2 { v.re } else { 0.0 }
+            })
+            .collect()
+    };
+    let image = filtered(d, planner);
+    let prior = if prior_size > 0 {
+        super::prior::prior_input(filtered(prior_size, planner), prior_size)
+    } else {
+        Vec::new()
+    };
+    Prepared { image, spectrum, prior }
 }
 
 /// Memory for prepared particles above which they are read from their stacks batch by batch.
@@ -148,6 +165,7 @@ impl HeteroData {
         lazy: bool,
         max_particles: Option<usize>,
         pixel_size_angstrom: Option<f64>,
+        prior_size: usize,
         progress: &mut dyn FnMut(usize, usize) -> bool,
     ) -> HeteroResult<Self> {
         let (mut set, centre) = read_particle_metadata(path, &ParticleOptions::with_pixel_size(pixel_size_angstrom))?;
@@ -169,6 +187,7 @@ impl HeteroData {
             image_scale: 1.0,
             spectrum_scale: 1.0,
             encoder_resolution,
+            prior_size,
             reader,
             cache: None,
         };
@@ -186,7 +205,8 @@ impl HeteroData {
         };
         data.image_scale = rms(&|p| &p.image);
         data.spectrum_scale = rms(&|p| &p.spectrum);
-        let bytes = data.len() * 4 * (image_size * image_size + 2 * data.points.len());
+        let bytes =
+            data.len() * 4 * (image_size * image_size + 2 * data.points.len() + super::prior::input_len(prior_size));
         if !lazy && bytes <= CACHE_BUDGET_BYTES {
             let mut cache = Vec::with_capacity(data.len());
             for chunk in (0..data.len()).collect::<Vec<_>>().chunks(256) {
@@ -247,6 +267,7 @@ impl HeteroData {
                     origin,
                     &self.points,
                     &filter,
+                    self.prior_size,
                     planner,
                 );
                 p.image.iter_mut().for_each(|v| *v *= is);
@@ -278,6 +299,7 @@ impl HeteroData {
             size: indices.len(),
             points: p,
             images: Vec::with_capacity(indices.len() * self.image_size * self.image_size),
+            prior_images: Vec::with_capacity(indices.len() * super::prior::input_len(self.prior_size)),
             coords: Vec::with_capacity(indices.len() * p * 3),
             signs: Vec::with_capacity(indices.len() * p),
             ctf: Vec::with_capacity(indices.len() * p),
@@ -288,6 +310,7 @@ impl HeteroData {
             let a = self.rotation(i);
             let ctf = self.set.ctf(i);
             input.images.extend_from_slice(&prep.image);
+            input.prior_images.extend_from_slice(&prep.prior);
             for &[kx, ky] in &self.points {
                 let (x, y) = (f64::from(kx) / d, f64::from(ky) / d);
                 let (c, s) = canonical(std::array::from_fn(|k| x * a[0][k] + y * a[1][k]));
@@ -354,7 +377,16 @@ mod tests {
         };
         let points = half_disk(16);
         let mut planner = FftPlanner::new();
-        let centred = prepare_image(&blob(16.0, 16.0), b, 16, [0.0, 0.0], &points, &|_, _| 1.0, &mut planner);
+        let centred = prepare_image(
+            &blob(16.0, 16.0),
+            b,
+            16,
+            [0.0, 0.0],
+            &points,
+            &|_, _| 1.0,
+            0,
+            &mut planner,
+        );
         let origin = [-2.0, 3.0];
         let moved = prepare_image(
             &blob(16.0 - origin[0], 16.0 - origin[1]),
@@ -363,6 +395,7 @@ mod tests {
             origin,
             &points,
             &|_, _| 1.0,
+            0,
             &mut planner,
         );
         for (a, m) in centred.spectrum.iter().zip(&moved.spectrum) {

@@ -380,6 +380,7 @@ fn classify_clusters(
         config.options.lazy,
         Some(fitted.len()),
         config.options.pixel_size_angstrom,
+        0,
         &mut |done, total| progress(&format!("3D classification: reading particles {done}/{total}")),
     )?;
     let rounds = options.classify_rounds;

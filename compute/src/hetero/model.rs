@@ -12,6 +12,7 @@ use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData};
 
+use super::prior::{Prior, PriorShape};
 use crate::numeric::rng::Rng;
 
 /// The network's shape; saved beside every checkpoint.
@@ -35,6 +36,10 @@ pub struct NetworkShape {
     /// (0: the encoder sees the image only, as cryoDRGN's).
     #[serde(default)]
     pub templates: usize,
+    /// The pretrained prior in front of the encoder ([`super::prior`]); None: the image (and
+    /// templates) only.
+    #[serde(default)]
+    pub prior: Option<PriorShape>,
 }
 
 impl NetworkShape {
@@ -51,6 +56,7 @@ impl NetworkShape {
             feature_sigma: 0.5,
             feature_seed: 7,
             templates: 0,
+            prior: None,
         }
     }
 }
@@ -63,6 +69,8 @@ pub struct Encoder {
     /// The pose-aware part: learned 3D functions of frequency (an MLP on the Fourier features),
     /// real and imaginary part per template.
     templates: Option<Templates>,
+    /// The pretrained prior, whose features join the image and template scores.
+    pub prior: Option<Prior>,
 }
 
 #[derive(Module, Debug)]
@@ -103,6 +111,8 @@ pub struct BatchInput {
     pub points: usize,
     /// Encoder inputs, [B, image_size²].
     pub images: Vec<f32>,
+    /// The prior's inputs, [B, [`super::prior::input_len`]] (empty without a prior).
+    pub prior_images: Vec<f32>,
     /// Canonical 3D frequency of each point, [B·P, 3].
     pub coords: Vec<f32>,
     /// +1, or −1 where the point was flipped to the canonical half (conjugate the output).
@@ -131,8 +141,9 @@ fn linear(input: usize, output: usize, device: &Device) -> Linear {
 impl Network {
     pub fn new(shape: &NetworkShape, device: &Device) -> Self {
         let ew = shape.encoder_width;
+        let prior_features = shape.prior.as_ref().map_or(0, |p| p.features);
         let mut enc_layers = vec![linear(
-            shape.image_size * shape.image_size + shape.templates,
+            shape.image_size * shape.image_size + shape.templates + prior_features,
             ew,
             device,
         )];
@@ -149,6 +160,7 @@ impl Network {
             layers: enc_layers,
             head: linear(ew, 2 * shape.zdim, device),
             templates,
+            prior: shape.prior.as_ref().map(|p| Prior::new(p, device)),
         };
         let dw = shape.decoder_width;
         let decoder = Decoder {
@@ -215,6 +227,10 @@ impl Network {
             .reshape([b, t])
             .div_scalar((p as f64).sqrt());
             h = Tensor::cat(vec![h, scores], 1);
+        }
+        if let (Some(prior), Some(shape)) = (&enc.prior, &self.shape.prior) {
+            let features = prior.forward(t2(&batch.prior_images, [b, super::prior::input_len(shape.size)]));
+            h = Tensor::cat(vec![h, features], 1);
         }
         for (layer, norm) in enc.layers.iter().zip(&enc.norms) {
             h = relu(norm.forward(layer.forward(h)));
@@ -321,16 +337,24 @@ mod tests {
             size: 2,
             points: 5,
             images: vec![0.0; 128],
+            prior_images: vec![0.5; 2 * super::super::prior::input_len(4)],
             coords: vec![0.1; 30],
             signs: vec![1.0; 10],
             ctf: vec![1.0; 10],
             target_re: vec![0.5; 10],
             target_im: vec![0.5; 10],
         };
-        for templates in [0, 4] {
+        let prior = PriorShape {
+            size: 4,
+            width: 8,
+            features: 3,
+            ..PriorShape::default()
+        };
+        for (templates, prior) in [(0, None), (4, None), (4, Some(prior))] {
             let net = Network::new(
                 &NetworkShape {
                     templates,
+                    prior,
                     ..shape.clone()
                 },
                 &device,

@@ -9,6 +9,7 @@ use burn::optim::ModuleOptimizer;
 use burn::tensor::Device;
 
 use super::error::{HeteroError, HeteroResult};
+use super::prior::{self, PriorSource};
 use super::{HeteroData, Network, NetworkShape, embed};
 use crate::formats::error::FormatError;
 
@@ -50,7 +51,27 @@ pub struct HeteroOptions {
     /// Pixel size (Å) of the particle images in place of the file's (needed when it gives none).
     #[serde(default)]
     pub pixel_size_angstrom: Option<f64>,
+    /// Where the encoder starts: random weights on the image (and template scores) alone, or
+    /// with the pretrained prior (bundled, or a file) in front, fine-tuned with the rest. Random
+    /// is the default: on the AdK path and the five-protein mixture the bundled prior changes
+    /// neither score beyond run-to-run spread (docs/science.md §4). Runs saved before the prior
+    /// existed start random.
+    #[serde(default = "random_encoder")]
+    pub encoder: EncoderStart,
     pub seed: u64,
+}
+
+/// Where the encoder starts ([`HeteroOptions::encoder`]).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum EncoderStart {
+    /// Random weights; the encoder sees the image and the template scores only (cryoDRGN's).
+    Random,
+    /// The pretrained prior ([`super::prior`]) in front of the encoder.
+    Pretrained(PriorSource),
+}
+
+fn random_encoder() -> EncoderStart {
+    EncoderStart::Random
 }
 
 /// The default [`HeteroOptions::decoder_frequency`].
@@ -82,6 +103,7 @@ impl Default for HeteroOptions {
             lazy: false,
             max_particles: None,
             pixel_size_angstrom: None,
+            encoder: EncoderStart::Random,
             seed: 1,
         }
     }
@@ -116,6 +138,9 @@ impl HeteroOptions {
                 self.decoder_frequency
             )));
         }
+        if let EncoderStart::Pretrained(source) = &self.encoder {
+            prior::record(source)?;
+        }
         if self.image_size < 8 {
             return Err(HeteroError::Invalid(format!(
                 "training image size must be at least 8 px, got {}",
@@ -125,15 +150,21 @@ impl HeteroOptions {
         Ok(())
     }
 
-    pub(super) fn shape(&self, image_size: usize) -> NetworkShape {
-        NetworkShape {
+    /// The network's shape at `image_size` (with the prior's, read from its record).
+    pub(super) fn shape(&self, image_size: usize) -> HeteroResult<NetworkShape> {
+        let prior = match &self.encoder {
+            EncoderStart::Random => None,
+            EncoderStart::Pretrained(source) => Some(prior::record(source)?.shape),
+        };
+        Ok(NetworkShape {
+            prior,
             encoder_layers: self.encoder_layers,
             encoder_width: self.encoder_width,
             decoder_layers: self.decoder_layers,
             decoder_width: self.decoder_width,
             templates: self.templates,
             ..NetworkShape::new(image_size, self.zdim)
-        }
+        })
     }
 }
 
@@ -293,5 +324,28 @@ mod tests {
             };
             assert!(options.validate().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn runs_saved_before_the_prior_start_random_and_a_missing_prior_file_is_named() {
+        let mut json = serde_json::to_value(HeteroOptions::default()).unwrap();
+        json.as_object_mut().unwrap().remove("encoder");
+        let old: HeteroOptions = serde_json::from_value(json).unwrap();
+        assert_eq!(old.encoder, EncoderStart::Random);
+        assert_eq!(old.shape(32).unwrap().prior, None);
+        // A run from the bundled prior takes the prior's shape.
+        let new = HeteroOptions {
+            encoder: EncoderStart::Pretrained(PriorSource::Bundled),
+            ..HeteroOptions::default()
+        };
+        assert!(new.validate().is_ok());
+        let shape = new.shape(32).unwrap();
+        assert_eq!(shape.prior, Some(prior::record(&PriorSource::Bundled).unwrap().shape));
+        let missing = HeteroOptions {
+            encoder: EncoderStart::Pretrained(PriorSource::File("/nonexistent/prior.bpk".into())),
+            ..HeteroOptions::default()
+        };
+        let error = missing.validate().unwrap_err().to_string();
+        assert!(error.contains("/nonexistent/prior.json"), "{error}");
     }
 }

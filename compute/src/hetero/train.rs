@@ -9,6 +9,8 @@ use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer};
 
 use super::error::{HeteroError, HeteroResult};
+use super::prior;
+use super::run::EncoderStart;
 use super::run::{
     CONFIG_FILE, LATENTS_FILE, OPTIMIZER_FILE, RunConfig, RunState, STATE_FILE, WEIGHTS_FILE, checkpoint, load_weights,
     read_json, save_latents, save_weights, write_json,
@@ -60,6 +62,10 @@ pub fn train(
             epoch_loss: None,
         })
     };
+    let prior_size = match &options.encoder {
+        EncoderStart::Random => 0,
+        EncoderStart::Pretrained(source) => prior::record(source)?.shape.size,
+    };
     let data = HeteroData::open(
         particles,
         options.image_size,
@@ -68,9 +74,10 @@ pub fn train(
         options.lazy,
         options.max_particles,
         options.pixel_size_angstrom,
+        prior_size,
         &mut reading,
     )?;
-    let shape = options.shape(data.image_size);
+    let shape = options.shape(data.image_size)?;
     write_json(
         &run.join(CONFIG_FILE),
         &RunConfig::new(particles, &data, &options, &shape),
@@ -78,6 +85,9 @@ pub fn train(
     let device = crate::refine::training_device().autodiff();
     let mut network = Network::new(&shape, &device);
     let mut optimizer: ModuleOptimizer = AdamConfig::new().init();
+    if let (EncoderStart::Pretrained(source), 0) = (&options.encoder, state.epochs_done) {
+        network.net.encoder.prior = Some(prior::load(source, &device)?);
+    }
     if state.epochs_done > 0 {
         network = load_weights(network, &run.join(WEIGHTS_FILE))?;
         let saved = run.join(OPTIMIZER_FILE);

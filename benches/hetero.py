@@ -13,7 +13,7 @@
    structure a plane keeps), that layout is set against one 200-epoch layout of every point.
 3. Against cryoDRGN (`versus`): 3,000 AdK-path particles (64 px, SNR 0.1, seed 1, known poses and
    CTF), zdim 8, encoder and decoder 3×256, 10 epochs, trained at 32 px (`--sizes 32,64` adds
-   sizes): cryoforge's default recipe (`hetero train --lr 5e-4`, the continuous target's) and
+   sizes, `--epochs=N` fewer epochs for timings at large sizes): cryoforge's default recipe (`hetero train --lr 5e-4`, the continuous target's) and
    cryoDRGN's `train_vae` with its defaults on the same images downsampled by its own
    `downsample`, poses and CTF from its own STAR parsers. Prints the median seconds per epoch,
    |Spearman(PC1 of the latents, true frame)| of each and the ratio. cryoDRGN comes from the venv
@@ -86,39 +86,49 @@ def drgn(cryodrgn, args):
     return done.stdout + done.stderr
 
 
-def versus(tmp, sizes):
+def versus(tmp, sizes, epochs_run=10):
     import pickle
     import re
     import statistics
-    star = os.path.join(tmp, "dims.star")
-    run(["simulate", "particles", "--model", os.path.join(MODELS, "adk_dims_trajectory.pdb.gz"), "--count", "3000",
-         "--box", "64", "--apix", "1.5", "--snr", "0.1", "--seed", "1", "-o", star])
-    truth = [float(v) for v in star_column(star, "_cryoforgeModelIndex")]
     cryodrgn = os.environ.get("CRYODRGN", os.path.expanduser("~/.cache/cryoforge-drgn/bin/cryodrgn"))
     have_peer = os.access(cryodrgn, os.X_OK)
-    if have_peer:
-        drgn(cryodrgn, ["parse_pose_star", star, "-o", os.path.join(tmp, "pose.pkl"), "-D", "64", "--Apix", "1.5"])
-        drgn(cryodrgn, ["parse_ctf_star", star, "-o", os.path.join(tmp, "ctf.pkl"), "-D", "64", "--Apix", "1.5"])
+
+    def particles(box):
+        """The AdK-path set in a box of `box` px over the same 96 Å (64 px at 1.5 Å/px, or finer
+        for training sizes above 64), with cryoDRGN's pose and CTF files for it."""
+        star = os.path.join(tmp, f"dims{box}.star")
+        if not os.path.exists(star):
+            run(["simulate", "particles", "--model", os.path.join(MODELS, "adk_dims_trajectory.pdb.gz"), "--count",
+                 "3000", "--box", str(box), "--apix", str(96.0 / box), "--snr", "0.1", "--seed", "1", "-o", star])
+            if have_peer:
+                for kind in ("pose", "ctf"):
+                    drgn(cryodrgn, [f"parse_{kind}_star", star, "-o", os.path.join(tmp, f"{kind}{box}.pkl"), "-D",
+                                    str(box), "--Apix", str(96.0 / box)])
+        return star
+
     for size in sizes:
+        box = max(64, size)
+        star = particles(box)
+        truth = [float(v) for v in star_column(star, "_cryoforgeModelIndex")]
         out = os.path.join(tmp, f"versus{size}")
-        run(["hetero", "train", "--particles", star, "--zdim", "8", "--epochs", "10", "--lr", "5e-4",
+        run(["hetero", "train", "--particles", star, "--zdim", "8", "--epochs", str(epochs_run), "--lr", "5e-4",
              "--downsample", str(size), "-o", out])
         with open(os.path.join(out, "state.json")) as f:
             ours_seconds = statistics.median(json.load(f)["epoch_seconds"])
         stdout, _ = run(["hetero", "analyze", out, "--clusters", "5", "--traversal", "0", "--json"])
         ours = json.loads(stdout)["truth"]["spearman_pc1"]
-        line = (f"AdK path at {size:>3} px, 10 epochs: cryoforge {ours_seconds:5.1f} s/epoch |Spearman| {ours:.4f}")
+        line = (f"AdK path at {size:>3} px, {epochs_run} epochs: cryoforge {ours_seconds:5.1f} s/epoch |Spearman| {ours:.4f}")
         if have_peer:
             small = os.path.join(tmp, f"d{size}.mrcs")
-            drgn(cryodrgn, ["downsample", os.path.join(tmp, "dims.mrcs"), "-D", str(size), "-o", small])
+            drgn(cryodrgn, ["downsample", os.path.join(tmp, f"dims{box}.mrcs"), "-D", str(size), "-o", small])
             vae = os.path.join(tmp, f"vae{size}")
-            log = drgn(cryodrgn, ["train_vae", small, "--poses", os.path.join(tmp, "pose.pkl"), "--ctf",
-                                  os.path.join(tmp, "ctf.pkl"), "--zdim", "8", "-n", "10", "--enc-dim", "256",
+            log = drgn(cryodrgn, ["train_vae", small, "--poses", os.path.join(tmp, f"pose{box}.pkl"), "--ctf",
+                                  os.path.join(tmp, f"ctf{box}.pkl"), "--zdim", "8", "-n", str(epochs_run), "--enc-dim", "256",
                                   "--enc-layers", "3", "--dec-dim", "256", "--dec-layers", "3", "-o", vae])
             epochs = [float(h) * 3600 + float(m) * 60 + float(sec) for h, m, sec in
                       re.findall(r"Epoch: \d+ .*Finished in (\d+):(\d+):([\d.]+)", log)]
             peer_seconds = statistics.median(epochs)
-            with open(os.path.join(vae, "z.10.pkl"), "rb") as fh:
+            with open(os.path.join(vae, f"z.{epochs_run}.pkl"), "rb") as fh:
                 peer = spearman_pc1(pickle.load(fh), truth)
             line += (f"  | cryoDRGN {peer_seconds:5.1f} s/epoch |Spearman| {peer:.4f}"
                      f"  (cryoDRGN/cryoforge time = {peer_seconds / ours_seconds:.2f}×)")
@@ -212,4 +222,5 @@ with tempfile.TemporaryDirectory() as tmp:
         umaps(tmp, "--peer-million" in sys.argv)
     if what in ("all", "versus"):
         sizes = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--sizes=")), "32")
-        versus(tmp, [int(s) for s in sizes.split(",")])
+        epochs_run = next((int(a.split("=", 1)[1]) for a in sys.argv if a.startswith("--epochs=")), 10)
+        versus(tmp, [int(s) for s in sizes.split(",")], epochs_run)

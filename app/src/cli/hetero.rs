@@ -74,7 +74,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 16)]
     pub batch: usize,
     /// Adam learning rate.
-    #[arg(long, default_value_t = 1e-4)]
+    #[arg(long, default_value_t = cryoforge_compute::hetero::LEARNING_RATE)]
     pub lr: f64,
     /// KL weight (default 1/zdim).
     #[arg(long)]

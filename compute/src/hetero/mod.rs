@@ -30,8 +30,8 @@ pub use data::HeteroData;
 pub use error::{HeteroError, HeteroResult};
 pub use model::{HeteroNet, Network, NetworkShape};
 pub use run::{
-    CONFIG_FILE, DECODER_FREQUENCY, EncoderStart, HeteroOptions, LATENTS_FILE, OPTIMIZER_FILE, RunConfig, RunState,
-    STATE_FILE, TEMPLATES, WEIGHTS_FILE,
+    CONFIG_FILE, DECODER_FREQUENCY, EncoderStart, HeteroOptions, LATENTS_FILE, LEARNING_RATE, OPTIMIZER_FILE,
+    RunConfig, RunState, STATE_FILE, TEMPLATES, WEIGHTS_FILE,
 };
 pub use train::{HeteroProgress, TrainOutcome, train};
 pub use trained::{Trained, embed};

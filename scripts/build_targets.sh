@@ -9,8 +9,6 @@ cd "$(dirname "$0")/.."
 source scripts/build-cli.sh
 # shellcheck source=scripts/peers.sh
 source scripts/peers.sh
-dataset="${CRYOFORGE_BUILD_DATASET:-$HOME/.cache/cryoforge-build}"
-if [ ! -f "$dataset/manifest.json" ]; then
-  "$CRYOFORGE_PYTHON" scripts/build_dataset.py --corpus "$(scripts/corpus.sh)" --out "$dataset" --min-identity 0.4
-fi
+# shellcheck source=scripts/chain-set.sh
+source scripts/chain-set.sh
 "$CRYOFORGE_PYTHON" scripts/build_targets.py --bin "$bin" --dataset "$dataset" "$@"

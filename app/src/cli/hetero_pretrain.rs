@@ -110,11 +110,16 @@ pub fn pretrain_cmd(args: PretrainArgs) -> anyhow::Result<()> {
         }
     }
     let trained_with = format!(
-        "cryoforge hetero pretrain --structures {} --exclude-families {:?} --steps {} --pairs {} --lr {} \
+        "cryoforge hetero pretrain --structures {}{} --steps {} --pairs {} --lr {} \
          --temperature {} --snr {},{} --features {} --seed {}: {} training chains of {} families, {:.0} s on {} threads; \
          validation top-1 retrieval (two views each of {} chains of unseen families) {:.3} (random weights {:.3}){}",
         args.structures.display(),
-        options.exclude_families,
+        if options.exclude_families.is_empty() {
+            String::new()
+        } else {
+            let families: Vec<String> = options.exclude_families.iter().map(ToString::to_string).collect();
+            format!(" --exclude-families {}", families.join(","))
+        },
         options.steps,
         options.pairs,
         options.learning_rate,

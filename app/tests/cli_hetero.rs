@@ -431,6 +431,20 @@ fn a_prior_pretrained_on_a_small_chain_set_starts_training_and_bad_encoders_are_
                 .expect("JSON");
         assert_eq!(!config["shape"]["prior"].is_null(), has_prior, "{encoder}");
     }
+    // The prior's weights are in the run's checkpoint: resuming needs no prior file.
+    std::fs::remove_file(&prior).expect("remove the prior");
+    std::fs::remove_file(prior.with_extension("json")).expect("remove its record");
+    run(&[
+        "hetero",
+        "train",
+        "--particles",
+        s(&star),
+        "--epochs",
+        "2",
+        "--resume",
+        "-o",
+        s(&dir.path().join("with")),
+    ]);
     let missing = train("no_such_prior.bpk", "missing");
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no_such_prior.bpk"));

@@ -124,18 +124,19 @@ fn source(chain: &TrainingChain) -> Source {
     }
 }
 
-/// One simulated view of `source` at `pixel` Å/px: the prior's input.
-fn view(source: &Source, pixel: f64, options: &PretrainOptions, seed: u64, planner: &mut FftPlanner<f32>) -> Vec<f32> {
+/// One simulated view of `atoms` (centred, with their widths) at `pixel` Å/px: the prior's input.
+fn view(
+    atoms: &GaussianAtoms,
+    pixel: f64,
+    options: &PretrainOptions,
+    seed: u64,
+    planner: &mut FftPlanner<f32>,
+) -> Vec<f32> {
     let mut rng = Rng::new(seed);
     let b = options.box_size;
-    let sigma = (0.225 * 3.0f64).max(0.45 * pixel) as f32;
-    let atoms = GaussianAtoms {
-        sigmas: vec![sigma; source.atoms.len()],
-        ..source.atoms.clone()
-    };
     let rotation = rng.rotation();
     let shift = [(rng.uniform() * 2.0 - 1.0) * 3.0, (rng.uniform() * 2.0 - 1.0) * 3.0];
-    let mut image = project(&atoms, [0.0; 3], &rotation, shift, b, pixel);
+    let mut image = project(atoms, [0.0; 3], &rotation, shift, b, pixel);
     let (lo, hi) = options.defocus_angstrom;
     let defocus = lo + rng.uniform() * (hi - lo);
     let astigmatism = rng.uniform() * 500.0;
@@ -180,9 +181,15 @@ fn pair_views(sources: &[&Source], options: &PretrainOptions, rng: &mut Rng) -> 
     let views: Vec<(Vec<f32>, Vec<f32>)> = jobs
         .par_iter()
         .map_init(FftPlanner::new, |planner, &(i, pixel, a, b)| {
+            // Both views at one scale, so the atoms' widths (3 Å, or wider than a pixel) once.
+            let sigma = (0.225 * 3.0f64).max(0.45 * pixel) as f32;
+            let atoms = GaussianAtoms {
+                sigmas: vec![sigma; sources[i].atoms.len()],
+                ..sources[i].atoms.clone()
+            };
             (
-                view(sources[i], pixel, options, a, planner),
-                view(sources[i], pixel, options, b, planner),
+                view(&atoms, pixel, options, a, planner),
+                view(&atoms, pixel, options, b, planner),
             )
         })
         .collect();
@@ -278,15 +285,17 @@ pub fn pretrain(
             families.len()
         )));
     }
+    // Each family's chains, in family order.
+    let mut groups: Vec<Vec<&Source>> = families
+        .iter()
+        .map(|&f| train.iter().filter(|s| s.family == f).collect())
+        .collect();
     let size = options.shape.size;
     let device = crate::refine::training_device().autodiff();
     let mut prior = Prior::new(&options.shape, &device);
     let mut optimizer: ModuleOptimizer = AdamConfig::new().init();
-    // A fixed validation batch: one chain per validation family (at most 128 chains).
+    // A fixed validation batch: the first 128 chains of the validation and test splits.
     let mut vrng = Rng::new(options.seed ^ 0x5eed);
-    let mut vfamilies: Vec<usize> = validation.iter().map(|s| s.family).collect();
-    vfamilies.sort_unstable();
-    vfamilies.dedup();
     let vsources: Vec<&Source> = validation.iter().take(128).collect();
     let vimages = (!vsources.is_empty()).then(|| pair_views(&vsources, options, &mut vrng));
     let validate = |prior: &Prior| -> HeteroResult<f64> {
@@ -302,14 +311,11 @@ pub fn pretrain(
     let mut rng = Rng::new(options.seed);
     let mut cancelled = false;
     for step in 0..options.steps {
-        rng.shuffle(&mut families);
-        let chosen: Vec<&Source> = families
+        rng.shuffle(&mut groups);
+        let chosen: Vec<&Source> = groups
             .iter()
             .take(options.pairs.max(2))
-            .map(|&f| {
-                let members: Vec<&Source> = train.iter().filter(|s| s.family == f).collect();
-                members[rng.below(members.len())]
-            })
+            .map(|members| members[rng.below(members.len())])
             .collect();
         let images = pair_views(&chosen, options, &mut rng);
         let x = Tensor::<2>::from_data(TensorData::new(images, [2 * chosen.len(), input_len(size)]), &device);

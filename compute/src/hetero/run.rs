@@ -9,7 +9,7 @@ use burn::optim::ModuleOptimizer;
 use burn::tensor::Device;
 
 use super::error::{HeteroError, HeteroResult};
-use super::prior::{self, PriorSource};
+use super::prior::{self, PriorShape, PriorSource};
 use super::{HeteroData, Network, NetworkShape, embed};
 use crate::formats::error::FormatError;
 
@@ -141,9 +141,7 @@ impl HeteroOptions {
                 self.decoder_frequency
             )));
         }
-        if let EncoderStart::Pretrained(source) = &self.encoder {
-            prior::record(source)?;
-        }
+        self.prior_shape()?;
         if self.image_size < 8 {
             return Err(HeteroError::Invalid(format!(
                 "training image size must be at least 8 px, got {}",
@@ -153,13 +151,17 @@ impl HeteroOptions {
         Ok(())
     }
 
-    /// The network's shape at `image_size` (with the prior's, read from its record).
-    pub(super) fn shape(&self, image_size: usize) -> HeteroResult<NetworkShape> {
-        let prior = match &self.encoder {
-            EncoderStart::Random => None,
-            EncoderStart::Pretrained(source) => Some(prior::record(source)?.shape),
-        };
-        Ok(NetworkShape {
+    /// The shape of the prior the encoder starts from (read from its record), if any.
+    pub(super) fn prior_shape(&self) -> HeteroResult<Option<PriorShape>> {
+        match &self.encoder {
+            EncoderStart::Random => Ok(None),
+            EncoderStart::Pretrained(source) => Ok(Some(prior::record(source)?.shape)),
+        }
+    }
+
+    /// The network's shape at `image_size` with `prior` in front of the encoder.
+    pub(super) fn shape(&self, image_size: usize, prior: Option<PriorShape>) -> NetworkShape {
+        NetworkShape {
             prior,
             encoder_layers: self.encoder_layers,
             encoder_width: self.encoder_width,
@@ -167,7 +169,7 @@ impl HeteroOptions {
             decoder_width: self.decoder_width,
             templates: self.templates,
             ..NetworkShape::new(image_size, self.zdim)
-        })
+        }
     }
 }
 
@@ -335,14 +337,14 @@ mod tests {
         json.as_object_mut().unwrap().remove("encoder");
         let old: HeteroOptions = serde_json::from_value(json).unwrap();
         assert_eq!(old.encoder, EncoderStart::Random);
-        assert_eq!(old.shape(32).unwrap().prior, None);
+        assert_eq!(old.prior_shape().unwrap(), None);
         // A run from the bundled prior takes the prior's shape.
         let new = HeteroOptions {
             encoder: EncoderStart::Pretrained(PriorSource::Bundled),
             ..HeteroOptions::default()
         };
         assert!(new.validate().is_ok());
-        let shape = new.shape(32).unwrap();
+        let shape = new.shape(32, new.prior_shape().unwrap());
         assert_eq!(shape.prior, Some(prior::record(&PriorSource::Bundled).unwrap().shape));
         let missing = HeteroOptions {
             encoder: EncoderStart::Pretrained(PriorSource::File("/nonexistent/prior.bpk".into())),

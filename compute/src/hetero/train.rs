@@ -9,7 +9,7 @@ use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer};
 
 use super::error::{HeteroError, HeteroResult};
-use super::prior;
+use super::prior::{self, PriorShape};
 use super::run::EncoderStart;
 use super::run::{
     CONFIG_FILE, LATENTS_FILE, OPTIMIZER_FILE, RunConfig, RunState, STATE_FILE, WEIGHTS_FILE, checkpoint, load_weights,
@@ -51,7 +51,7 @@ pub fn train(
     options.validate()?;
     crate::tune_allocator();
     std::fs::create_dir_all(run).map_err(|e| FormatError::io(run, e))?;
-    let (options, mut state) = saved_progress(run, options, resume)?;
+    let (options, mut state, prior_shape) = saved_progress(run, options, resume)?;
     let mut reading = |done: usize, total: usize| {
         on_step(&HeteroProgress {
             epoch: 0,
@@ -62,10 +62,7 @@ pub fn train(
             epoch_loss: None,
         })
     };
-    let prior_size = match &options.encoder {
-        EncoderStart::Random => 0,
-        EncoderStart::Pretrained(source) => prior::record(source)?.shape.size,
-    };
+    let prior_size = prior_shape.as_ref().map_or(0, |p| p.size);
     let data = HeteroData::open(
         particles,
         options.image_size,
@@ -77,7 +74,7 @@ pub fn train(
         prior_size,
         &mut reading,
     )?;
-    let shape = options.shape(data.image_size)?;
+    let shape = options.shape(data.image_size, prior_shape);
     write_json(
         &run.join(CONFIG_FILE),
         &RunConfig::new(particles, &data, &options, &shape),
@@ -143,9 +140,15 @@ pub fn train(
     })
 }
 
-/// The options and progress to train with: with `resume` and a saved state, the saved options
-/// (except the number of epochs, to train further) and that state; otherwise `options` afresh.
-fn saved_progress(run: &Path, options: &HeteroOptions, resume: bool) -> HeteroResult<(HeteroOptions, RunState)> {
+/// The options, progress and prior shape to train with: with `resume` and a saved state, the
+/// saved options (except the number of epochs, to train further), that state and the saved
+/// network's prior (its weights are in the checkpoint, so the prior file is no longer needed);
+/// otherwise `options` afresh with the shape of the prior they name.
+fn saved_progress(
+    run: &Path,
+    options: &HeteroOptions,
+    resume: bool,
+) -> HeteroResult<(HeteroOptions, RunState, Option<PriorShape>)> {
     if resume && run.join(STATE_FILE).exists() {
         let config: RunConfig = read_json(&run.join(CONFIG_FILE))?;
         let state: RunState = read_json(&run.join(STATE_FILE))?;
@@ -153,9 +156,9 @@ fn saved_progress(run: &Path, options: &HeteroOptions, resume: bool) -> HeteroRe
             epochs: options.epochs,
             ..config.options
         };
-        Ok((options, state))
+        Ok((options, state, config.shape.prior))
     } else {
-        Ok((options.clone(), RunState::default()))
+        Ok((options.clone(), RunState::default(), options.prior_shape()?))
     }
 }
 
